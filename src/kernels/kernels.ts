@@ -1,0 +1,105 @@
+/**
+ * @module
+ * The kernel interface: the few dense operations that dominate the network's cost, behind one small contract
+ * so that `src/nn` runs on the pure TypeScript reference or on WebAssembly SIMD unchanged.
+ * Not a tensor library: row-major float32 matrices are plain typed arrays plus the shapes passed alongside.
+ *
+ * Conventions used by `src/nn`: a dense layer's weight is `[out×in]` row-major (one row per output unit, as in
+ * PyTorch's Linear), so
+ *   forward   y[b×out]  = x[b×in] · wᵀ            → gemmNT(b, out, in, x, w, y)
+ *   backward  dx[b×in]  = dy[b×out] · w           → gemm(b, in, out, dy, w, dx)
+ *             dw[out×in] = dyᵀ · x                → gemmTN(out, in, b, dy, x, dw)
+ */
+
+/** Settings of one optimizer step on one parameter view. */
+export interface UpdateOptions {
+  /** Learning rate. */
+  lr: number;
+  /** Momentum coefficient; 0 means plain SGD and `velocity` is not touched. */
+  momentum: number;
+  /** L1 coefficient: adds `l1 * sign(w)` to the gradient (the origin's `alpha*sign(w)`). */
+  l1: number;
+  /** L2 coefficient: adds `2 * l2 * w` to the gradient (the origin's `2*wd*w`). */
+  l2: number;
+}
+
+/** Settings of one Adam step; `t` is the 1-based step count used for bias correction. */
+export interface AdamOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  t: number;
+  l1: number;
+  l2: number;
+}
+
+export interface Kernels {
+  /** A short name for logs and benchmarks, e.g. `ts` or `wasm-simd-relaxed`. */
+  readonly name: string;
+
+  /**
+   * Allocates a zero-filled float32 array that these kernels read and write without copying
+   * (for WebAssembly: a view into its linear memory). Arrays from elsewhere still work, at the price of a copy.
+   */
+  alloc(length: number): Float32Array;
+  /** Allocates a zero-filled int8 array, as `alloc` does for float32. */
+  allocInt8(length: number): Int8Array;
+  /** Returns an array obtained from `alloc`/`allocInt8`; it must not be used afterwards. */
+  free(array: Float32Array | Int8Array): void;
+
+  /** c[m×n] = a[m×k] · b[k×n], plus the old c when `accumulate`. */
+  gemm(
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    accumulate?: boolean,
+  ): void;
+  /** c[m×n] = aᵀ · b where a is [k×m] and b is [k×n], plus the old c when `accumulate`. */
+  gemmTN(
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    accumulate?: boolean,
+  ): void;
+  /** c[m×n] = a · bᵀ where a is [m×k] and b is [n×k], plus the old c when `accumulate`. */
+  gemmNT(
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    accumulate?: boolean,
+  ): void;
+
+  /**
+   * int8 dense layer for inference: y[m×n] = (x[m×k] · qᵀ) ⊙ scale + bias, where q is [n×k] int8 and
+   * scale[j] is row j's dequantization factor. Uses the int8 weights directly (no float copy of them).
+   */
+  linearInt8(
+    m: number,
+    n: number,
+    k: number,
+    x: Float32Array,
+    q: Int8Array,
+    scale: Float32Array,
+    bias: Float32Array,
+    y: Float32Array,
+  ): void;
+
+  /**
+   * SGD step on one parameter view, in place:
+   *   g' = g + l1·sign(w) + 2·l2·w;  v = momentum·v + g';  w -= lr·v   (with momentum 0: w -= lr·g').
+   * `velocity` may be null when momentum is 0.
+   */
+  sgdUpdate(w: Float32Array, g: Float32Array, velocity: Float32Array | null, o: UpdateOptions): void;
+  /** Adam step on one parameter view, in place; L1/L2 are added to the gradient as in `sgdUpdate`. */
+  adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, o: AdamOptions): void;
+}

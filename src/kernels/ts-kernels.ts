@@ -1,0 +1,155 @@
+/**
+ * @module
+ * The pure TypeScript kernels: the reference every faster implementation is tested against, and the fallback
+ * where WebAssembly is not available. Written for clarity first; loop orders are the cache-friendly ones.
+ */
+import type { AdamOptions, Kernels, UpdateOptions } from './kernels.ts';
+
+/** c[m×n] = a[m×k] · b[k×n] (+ c). i-k-j order so the inner loop walks rows of b and c. */
+export function gemmRef(
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  accumulate = false,
+): void {
+  if (!accumulate) c.fill(0, 0, m * n);
+  for (let i = 0; i < m; i++) {
+    const ci = i * n;
+    for (let p = 0; p < k; p++) {
+      const aip = a[i * k + p];
+      if (aip === 0) continue;
+      const bp = p * n;
+      for (let j = 0; j < n; j++) c[ci + j] += aip * b[bp + j];
+    }
+  }
+}
+
+/** c[m×n] = aᵀ · b with a [k×m], b [k×n] (+ c). */
+export function gemmTNRef(
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  accumulate = false,
+): void {
+  if (!accumulate) c.fill(0, 0, m * n);
+  for (let p = 0; p < k; p++) {
+    const ap = p * m;
+    const bp = p * n;
+    for (let i = 0; i < m; i++) {
+      const api = a[ap + i];
+      if (api === 0) continue;
+      const ci = i * n;
+      for (let j = 0; j < n; j++) c[ci + j] += api * b[bp + j];
+    }
+  }
+}
+
+/** c[m×n] = a · bᵀ with a [m×k], b [n×k] (+ c): each entry is a dot product of two rows. */
+export function gemmNTRef(
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  accumulate = false,
+): void {
+  for (let i = 0; i < m; i++) {
+    const ai = i * k;
+    for (let j = 0; j < n; j++) {
+      const bj = j * k;
+      let s = 0;
+      for (let p = 0; p < k; p++) s += a[ai + p] * b[bj + p];
+      c[i * n + j] = accumulate ? c[i * n + j] + s : s;
+    }
+  }
+}
+
+/** y = (x · qᵀ) ⊙ scale + bias with int8 q [n×k]; accumulates in float, the reference for integer kernels. */
+export function linearInt8Ref(
+  m: number,
+  n: number,
+  k: number,
+  x: Float32Array,
+  q: Int8Array,
+  scale: Float32Array,
+  bias: Float32Array,
+  y: Float32Array,
+): void {
+  for (let i = 0; i < m; i++) {
+    const xi = i * k;
+    for (let j = 0; j < n; j++) {
+      const qj = j * k;
+      let s = 0;
+      for (let p = 0; p < k; p++) s += x[xi + p] * q[qj + p];
+      y[i * n + j] = s * scale[j] + bias[j];
+    }
+  }
+}
+
+export function sgdUpdateRef(
+  w: Float32Array,
+  g: Float32Array,
+  v: Float32Array | null,
+  o: UpdateOptions,
+): void {
+  const { lr, momentum, l1, l2 } = o;
+  const l2x2 = 2 * l2;
+  if (momentum !== 0 && !v) throw new Error('sgdUpdate: momentum needs a velocity buffer');
+  for (let i = 0; i < w.length; i++) {
+    const wi = w[i];
+    const gi = g[i] + l1 * Math.sign(wi) + l2x2 * wi;
+    if (momentum !== 0) {
+      const vi = momentum * v![i] + gi;
+      v![i] = vi;
+      w[i] = wi - lr * vi;
+    } else {
+      w[i] = wi - lr * gi;
+    }
+  }
+}
+
+export function adamUpdateRef(
+  w: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  o: AdamOptions,
+): void {
+  const { lr, beta1, beta2, eps, t, l1, l2 } = o;
+  const c1 = 1 - Math.pow(beta1, t);
+  const c2 = 1 - Math.pow(beta2, t);
+  const stepSize = lr / c1;
+  const l2x2 = 2 * l2;
+  for (let i = 0; i < w.length; i++) {
+    const wi = w[i];
+    const gi = g[i] + l1 * Math.sign(wi) + l2x2 * wi;
+    const mi = beta1 * m[i] + (1 - beta1) * gi;
+    const vi = beta2 * v[i] + (1 - beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] = wi - (stepSize * mi) / (Math.sqrt(vi / c2) + eps);
+  }
+}
+
+/** The reference kernels. */
+export function createTsKernels(): Kernels {
+  return {
+    name: 'ts',
+    alloc: (length) => new Float32Array(length),
+    allocInt8: (length) => new Int8Array(length),
+    free: () => {},
+    gemm: gemmRef,
+    gemmTN: gemmTNRef,
+    gemmNT: gemmNTRef,
+    linearInt8: linearInt8Ref,
+    sgdUpdate: sgdUpdateRef,
+    adamUpdate: adamUpdateRef,
+  };
+}

@@ -1,0 +1,17 @@
+/**
+ * @module
+ * The network, pure TypeScript (typed arrays and Math only): shared by the training script and the Worker.
+ */
+export {
+  Mlp,
+  Workspace,
+  layoutOf,
+  checkSpec,
+  type MlpSpec,
+  type InitOptions,
+  type LayerLayout,
+} from './mlp.ts';
+export { Trainer, checkOptimizer, type OptimizerOptions, type StepResult } from './trainer.ts';
+export { createPredictor, type Predictor, type PredictorSource } from './predictor.ts';
+export { createRng, createNormal, shuffleInPlace } from './rng.ts';
+export * from './layers.ts';

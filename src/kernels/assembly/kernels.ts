@@ -1,0 +1,509 @@
+/**
+ * @module
+ * The WebAssembly SIMD kernels in AssemblyScript: packed 4x8 f32x4 GEMM, int16xint8 dot-product inference and
+ * the optimizer loops. Raw pointers into memory owned and allocated by the TypeScript side; no runtime, no GC.
+ * One source, several builds: `ASC_FEATURE_RELAXED_SIMD` switches multiply-add to `f32x4.relaxed_madd`.
+ */
+
+/** 1 in the relaxed-SIMD builds, 0 in the plain ones: lets the loader name what it runs. */
+export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
+
+// GEMM kinds, as the TypeScript side passes them: which operand is stored transposed.
+const NN: i32 = 0; // c = a·b,  a [m×k], b [k×n]
+const TN: i32 = 1; // c = aᵀ·b, a [k×m], b [k×n]
+const NT: i32 = 2; // c = a·bᵀ, a [m×k], b [n×k]
+
+/** Bytes of per-thread scratch `gemm` needs: packed A, one packed B panel and an edge tile. */
+export function gemmScratchBytes(m: i32, k: i32): i32 {
+  return (((m + 3) & ~3) * k + 8 * k + 32) * 4;
+}
+
+// a·b + c, fused when relaxed SIMD is enabled (compile-time branch: the plain build never sees relaxed_madd).
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+/**
+ * Columns [j0, j1) of one GEMM (j0 a multiple of 8), so that threads can split N. Packs A once into
+ * `scratch`, then for each 8-column panel packs B and sweeps 4-row blocks of A over it: the panel (8·k floats)
+ * stays in L1 while A streams from L2.
+ */
+export function gemm(
+  kind: i32,
+  m: i32,
+  n: i32,
+  k: i32,
+  a: usize,
+  b: usize,
+  c: usize,
+  accumulate: i32,
+  j0: i32,
+  j1: i32,
+  scratch: usize,
+): void {
+  if (m <= 0 || j1 <= j0) return;
+  if (k <= 0) {
+    if (!accumulate)
+      for (let i = 0; i < m; i++) memory.fill(c + ((<usize>i * n + j0) << 2), 0, (j1 - j0) << 2);
+    return;
+  }
+  const pa = scratch;
+  const pb = pa + ((<usize>((m + 3) & ~3) * k) << 2);
+  const tile = pb + ((<usize>k) << 5);
+  if (kind == TN) packATransposed(a, m, k, pa);
+  else packA(a, m, k, pa);
+  for (let j = j0; j < j1; j += 8) {
+    const cols = min(8, j1 - j);
+    if (kind == NT) packBTransposed(b, j, cols, k, pb);
+    else packB(b, n, j, cols, k, pb);
+    for (let i = 0; i < m; i += 4) {
+      microKernel(
+        k,
+        pa + ((<usize>i * k) << 2),
+        pb,
+        c + ((<usize>i * n + j) << 2),
+        n,
+        min(4, m - i),
+        cols,
+        accumulate,
+        tile,
+      );
+    }
+  }
+}
+
+// a [m×k] → blocks of 4 rows, interleaved by column: dst[(block·k + p)·4 + r] = a[block·4 + r][p], zero padded.
+function packA(a: usize, m: i32, k: i32, dst: usize): void {
+  const mp = (m + 3) & ~3;
+  if (mp != m) memory.fill(dst + ((<usize>(mp - 4) * k) << 2), 0, (<usize>k) << 4);
+  for (let i = 0; i < m; i++) {
+    let src = a + ((<usize>i * k) << 2);
+    let out = dst + ((<usize>(i >> 2) * k * 4 + (i & 3)) << 2);
+    for (let p = 0; p < k; p++) {
+      store<f32>(out, load<f32>(src));
+      src += 4;
+      out += 16;
+    }
+  }
+}
+
+// a [k×m] read as aᵀ: the 4 values of a block at column p are already contiguous in a's row p.
+function packATransposed(a: usize, m: i32, k: i32, dst: usize): void {
+  const full = m & ~3;
+  let out = dst;
+  for (let i = 0; i < full; i += 4) {
+    let src = a + ((<usize>i) << 2);
+    for (let p = 0; p < k; p++) {
+      v128.store(out, v128.load(src));
+      src += (<usize>m) << 2;
+      out += 16;
+    }
+  }
+  if (full < m) {
+    const rest = m - full;
+    for (let p = 0; p < k; p++) {
+      const src = a + ((<usize>p * m + full) << 2);
+      for (let r = 0; r < 4; r++) store<f32>(out + (r << 2), r < rest ? load<f32>(src + (r << 2)) : 0);
+      out += 16;
+    }
+  }
+}
+
+// Panel of b [k×n] columns [j, j+cols): dst[p·8 + c] = b[p][j + c], zero padded to 8 columns.
+function packB(b: usize, n: i32, j: i32, cols: i32, k: i32, dst: usize): void {
+  let src = b + ((<usize>j) << 2);
+  const stride = (<usize>n) << 2;
+  if (cols == 8) {
+    for (let p = 0; p < k; p++) {
+      v128.store(dst, v128.load(src));
+      v128.store(dst, v128.load(src, 16), 16);
+      src += stride;
+      dst += 32;
+    }
+    return;
+  }
+  for (let p = 0; p < k; p++) {
+    for (let c = 0; c < 8; c++) store<f32>(dst + (c << 2), c < cols ? load<f32>(src + (c << 2)) : 0);
+    src += stride;
+    dst += 32;
+  }
+}
+
+// Panel of bᵀ where b is [n×k]: dst[p·8 + c] = b[j + c][p]. Full panels transpose 4x4 blocks in registers.
+function packBTransposed(b: usize, j: i32, cols: i32, k: i32, dst: usize): void {
+  const row = (<usize>k) << 2;
+  const base = b + <usize>j * row;
+  if (cols == 8) {
+    const k4 = k & ~3;
+    for (let half = 0; half < 2; half++) {
+      const r0 = base + <usize>(half * 4) * row;
+      const r1 = r0 + row;
+      const r2 = r1 + row;
+      const r3 = r2 + row;
+      let out = dst + ((<usize>half) << 4);
+      let p = 0;
+      for (; p < k4; p += 4) {
+        const off = (<usize>p) << 2;
+        const x0 = v128.load(r0 + off);
+        const x1 = v128.load(r1 + off);
+        const x2 = v128.load(r2 + off);
+        const x3 = v128.load(r3 + off);
+        // 4x4 transpose: t0 = x0[0] x1[0] x0[1] x1[1], …
+        const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+        const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+        const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+        v128.store(out, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+        v128.store(out, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
+        v128.store(out, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
+        v128.store(out, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
+        out += 128;
+      }
+      for (; p < k; p++) {
+        const off = (<usize>p) << 2;
+        store<f32>(out, load<f32>(r0 + off));
+        store<f32>(out, load<f32>(r1 + off), 4);
+        store<f32>(out, load<f32>(r2 + off), 8);
+        store<f32>(out, load<f32>(r3 + off), 12);
+        out += 32;
+      }
+    }
+    return;
+  }
+  memory.fill(dst, 0, (<usize>k) << 5);
+  for (let c = 0; c < cols; c++) {
+    let src = base + <usize>c * row;
+    let out = dst + ((<usize>c) << 2);
+    for (let p = 0; p < k; p++) {
+      store<f32>(out, load<f32>(src));
+      src += 4;
+      out += 32;
+    }
+  }
+}
+
+// c[rows×cols] (+)= pa-block · pb-panel. 8 accumulators + 2 B vectors + 1 broadcast A value: 11 live v128,
+// the most Node 20's V8 keeps in registers without spilling.
+function microKernel(
+  k: i32,
+  pa: usize,
+  pb: usize,
+  c: usize,
+  ldc: i32,
+  rows: i32,
+  cols: i32,
+  accumulate: i32,
+  tile: usize,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  for (let p = 0; p < k; p++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let av = v128.load32_splat(pa);
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
+    av = v128.load32_splat(pa, 4);
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
+    av = v128.load32_splat(pa, 8);
+    c20 = madd(av, b0, c20);
+    c21 = madd(av, b1, c21);
+    av = v128.load32_splat(pa, 12);
+    c30 = madd(av, b0, c30);
+    c31 = madd(av, b1, c31);
+    pa += 16;
+    pb += 32;
+  }
+  const stride = (<usize>ldc) << 2;
+  if (rows == 4 && cols == 8) {
+    let out = c;
+    if (accumulate) {
+      v128.store(out, f32x4.add(v128.load(out), c00));
+      v128.store(out, f32x4.add(v128.load(out, 16), c01), 16);
+      out += stride;
+      v128.store(out, f32x4.add(v128.load(out), c10));
+      v128.store(out, f32x4.add(v128.load(out, 16), c11), 16);
+      out += stride;
+      v128.store(out, f32x4.add(v128.load(out), c20));
+      v128.store(out, f32x4.add(v128.load(out, 16), c21), 16);
+      out += stride;
+      v128.store(out, f32x4.add(v128.load(out), c30));
+      v128.store(out, f32x4.add(v128.load(out, 16), c31), 16);
+    } else {
+      v128.store(out, c00);
+      v128.store(out, c01, 16);
+      out += stride;
+      v128.store(out, c10);
+      v128.store(out, c11, 16);
+      out += stride;
+      v128.store(out, c20);
+      v128.store(out, c21, 16);
+      out += stride;
+      v128.store(out, c30);
+      v128.store(out, c31, 16);
+    }
+    return;
+  }
+  // Edge tile: spill to the scratch tile, then copy the valid part.
+  v128.store(tile, c00);
+  v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32);
+  v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64);
+  v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96);
+  v128.store(tile, c31, 112);
+  for (let r = 0; r < rows; r++) {
+    const out = c + <usize>r * stride;
+    const src = tile + ((<usize>r) << 5);
+    for (let j = 0; j < cols; j++) {
+      const o = out + ((<usize>j) << 2);
+      const v = load<f32>(src + ((<usize>j) << 2));
+      store<f32>(o, accumulate ? load<f32>(o) + v : v);
+    }
+  }
+}
+
+/** Bytes of scratch `linearInt8` needs: the int16 activations (k padded to 8) and one scale per row. */
+export function int8ScratchBytes(m: i32, k: i32): i32 {
+  return m * ((k + 7) & ~7) * 2 + m * 4 + 16;
+}
+
+// Each int32 lane sums k/4 products of at most 32767·128; 2048 columns keep that below 2^31.
+const INT8_CHUNK: i32 = 2048;
+
+/**
+ * y[m×n] = (x · qᵀ) ⊙ scale + bias with q int8 [n×k]. Each row of x is quantized to int16 with its own scale,
+ * then `i32x4.dot_i16x8_s` multiplies 8 pairs per instruction; the row's 8-byte tail reads past q's row end
+ * are multiplied by zero padding (the allocator keeps slack after the last block).
+ */
+export function linearInt8(
+  m: i32,
+  n: i32,
+  k: i32,
+  x: usize,
+  q: usize,
+  scale: usize,
+  bias: usize,
+  y: usize,
+  scratch: usize,
+): void {
+  const kp = (k + 7) & ~7;
+  const xq = scratch;
+  const xs = (xq + ((<usize>m * kp) << 1) + 15) & ~15;
+  for (let i = 0; i < m; i++) {
+    store<f32>(
+      xs + ((<usize>i) << 2),
+      quantizeRow(x + ((<usize>i * k) << 2), k, kp, xq + ((<usize>i * kp) << 1)),
+    );
+  }
+  for (let i = 0; i < m; i++) {
+    const xrow = xq + ((<usize>i * kp) << 1);
+    const sx = load<f32>(xs + ((<usize>i) << 2));
+    const yrow = y + ((<usize>i * n) << 2);
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      let s0: f64 = 0;
+      let s1: f64 = 0;
+      let s2: f64 = 0;
+      let s3: f64 = 0;
+      const q0 = q + <usize>j * k;
+      const q1 = q0 + k;
+      const q2 = q1 + k;
+      const q3 = q2 + k;
+      for (let c0 = 0; c0 < kp; c0 += INT8_CHUNK) {
+        const end = min(kp, c0 + INT8_CHUNK);
+        let a0 = i32x4.splat(0);
+        let a1 = i32x4.splat(0);
+        let a2 = i32x4.splat(0);
+        let a3 = i32x4.splat(0);
+        for (let p = c0; p < end; p += 8) {
+          const xv = v128.load(xrow + ((<usize>p) << 1));
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xv, v128.load8x8_s(q0 + p)));
+          a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xv, v128.load8x8_s(q1 + p)));
+          a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xv, v128.load8x8_s(q2 + p)));
+          a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xv, v128.load8x8_s(q3 + p)));
+        }
+        s0 += laneSum(a0);
+        s1 += laneSum(a1);
+        s2 += laneSum(a2);
+        s3 += laneSum(a3);
+      }
+      const o = yrow + ((<usize>j) << 2);
+      const sc = scale + ((<usize>j) << 2);
+      const bi = bias + ((<usize>j) << 2);
+      store<f32>(o, <f32>(s0 * sx * load<f32>(sc)) + load<f32>(bi));
+      store<f32>(o, <f32>(s1 * sx * load<f32>(sc, 4)) + load<f32>(bi, 4), 4);
+      store<f32>(o, <f32>(s2 * sx * load<f32>(sc, 8)) + load<f32>(bi, 8), 8);
+      store<f32>(o, <f32>(s3 * sx * load<f32>(sc, 12)) + load<f32>(bi, 12), 12);
+    }
+    for (; j < n; j++) {
+      let s: f64 = 0;
+      const qj = q + <usize>j * k;
+      for (let c0 = 0; c0 < kp; c0 += INT8_CHUNK) {
+        const end = min(kp, c0 + INT8_CHUNK);
+        let a0 = i32x4.splat(0);
+        for (let p = c0; p < end; p += 8) {
+          a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v128.load(xrow + ((<usize>p) << 1)), v128.load8x8_s(qj + p)));
+        }
+        s += laneSum(a0);
+      }
+      const o = yrow + ((<usize>j) << 2);
+      store<f32>(
+        o,
+        <f32>(s * sx * load<f32>(scale + ((<usize>j) << 2))) + load<f32>(bias + ((<usize>j) << 2)),
+      );
+    }
+  }
+}
+
+function laneSum(v: v128): f64 {
+  return (
+    <f64>i32x4.extract_lane(v, 0) +
+    <f64>i32x4.extract_lane(v, 1) +
+    <f64>i32x4.extract_lane(v, 2) +
+    <f64>i32x4.extract_lane(v, 3)
+  );
+}
+
+// Symmetric int16 quantization of one row (round to nearest, zero padded to kp); returns the scale.
+function quantizeRow(x: usize, k: i32, kp: i32, dst: usize): f32 {
+  let mx = f32x4.splat(0);
+  const k4 = k & ~3;
+  let p = 0;
+  for (; p < k4; p += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(x + ((<usize>p) << 2))));
+  let amax = max(
+    max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)),
+    max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)),
+  );
+  for (; p < k; p++) amax = max(amax, abs(load<f32>(x + ((<usize>p) << 2))));
+  memory.fill(dst + ((<usize>k4) << 1), 0, (<usize>(kp - k4)) << 1);
+  if (!(amax > 0) || !isFinite(amax)) {
+    memory.fill(dst, 0, (<usize>kp) << 1);
+    return amax > 0 ? NaN : 0;
+  }
+  const inv: f32 = 32767 / amax;
+  const iv = f32x4.splat(inv);
+  const k8 = k & ~7;
+  p = 0;
+  for (; p < k8; p += 8) {
+    const lo = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + ((<usize>p) << 2)), iv)));
+    const hi = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x + ((<usize>p) << 2), 16), iv)));
+    v128.store(dst + ((<usize>p) << 1), i16x8.narrow_i32x4_s(lo, hi));
+  }
+  for (; p < k; p++)
+    store<i16>(dst + ((<usize>p) << 1), <i16>(<i32>nearest(load<f32>(x + ((<usize>p) << 2)) * inv)));
+  return amax / 32767;
+}
+
+/** SGD step over n floats: g' = g + l1·sign(w) + l2x2·w; with momentum v = μv + g', w -= lr·v; else w -= lr·g'. */
+export function sgdUpdate(
+  w: usize,
+  g: usize,
+  v: usize,
+  n: i32,
+  lr: f32,
+  momentum: f32,
+  l1: f32,
+  l2x2: f32,
+  useMomentum: i32,
+): void {
+  const lrv = f32x4.splat(lr);
+  const muv = f32x4.splat(momentum);
+  const l1v = f32x4.splat(l1);
+  const l2v = f32x4.splat(l2x2);
+  const n4 = n & ~3;
+  let i = 0;
+  for (; i < n4; i += 4) {
+    const off = (<usize>i) << 2;
+    const wi = v128.load(w + off);
+    const gi = f32x4.add(f32x4.add(v128.load(g + off), f32x4.mul(l1v, sign4(wi))), f32x4.mul(l2v, wi));
+    if (useMomentum) {
+      const vi = f32x4.add(f32x4.mul(muv, v128.load(v + off)), gi);
+      v128.store(v + off, vi);
+      v128.store(w + off, f32x4.sub(wi, f32x4.mul(lrv, vi)));
+    } else {
+      v128.store(w + off, f32x4.sub(wi, f32x4.mul(lrv, gi)));
+    }
+  }
+  for (; i < n; i++) {
+    const off = (<usize>i) << 2;
+    const wi = load<f32>(w + off);
+    const gi = load<f32>(g + off) + l1 * sign1(wi) + l2x2 * wi;
+    if (useMomentum) {
+      const vi = momentum * load<f32>(v + off) + gi;
+      store<f32>(v + off, vi);
+      store<f32>(w + off, wi - lr * vi);
+    } else {
+      store<f32>(w + off, wi - lr * gi);
+    }
+  }
+}
+
+/** Adam step over n floats: w -= stepSize·m / (sqrt(v / c2) + eps), with L1/L2 added to g as in sgdUpdate. */
+export function adamUpdate(
+  w: usize,
+  g: usize,
+  m: usize,
+  v: usize,
+  n: i32,
+  stepSize: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  c2: f32,
+  l1: f32,
+  l2x2: f32,
+): void {
+  const b1 = f32x4.splat(beta1);
+  const b2 = f32x4.splat(beta2);
+  const ob1 = f32x4.splat(1 - beta1);
+  const ob2 = f32x4.splat(1 - beta2);
+  const ssv = f32x4.splat(stepSize);
+  const epsv = f32x4.splat(eps);
+  const c2v = f32x4.splat(c2);
+  const l1v = f32x4.splat(l1);
+  const l2v = f32x4.splat(l2x2);
+  const n4 = n & ~3;
+  let i = 0;
+  for (; i < n4; i += 4) {
+    const off = (<usize>i) << 2;
+    const wi = v128.load(w + off);
+    const gi = f32x4.add(f32x4.add(v128.load(g + off), f32x4.mul(l1v, sign4(wi))), f32x4.mul(l2v, wi));
+    const mi = f32x4.add(f32x4.mul(b1, v128.load(m + off)), f32x4.mul(ob1, gi));
+    const vi = f32x4.add(f32x4.mul(b2, v128.load(v + off)), f32x4.mul(f32x4.mul(ob2, gi), gi));
+    v128.store(m + off, mi);
+    v128.store(v + off, vi);
+    const den = f32x4.add(f32x4.sqrt(f32x4.div(vi, c2v)), epsv);
+    v128.store(w + off, f32x4.sub(wi, f32x4.div(f32x4.mul(ssv, mi), den)));
+  }
+  for (; i < n; i++) {
+    const off = (<usize>i) << 2;
+    const wi = load<f32>(w + off);
+    const gi = load<f32>(g + off) + l1 * sign1(wi) + l2x2 * wi;
+    const mi = beta1 * load<f32>(m + off) + (1 - beta1) * gi;
+    const vi = beta2 * load<f32>(v + off) + (1 - beta2) * gi * gi;
+    store<f32>(m + off, mi);
+    store<f32>(v + off, vi);
+    store<f32>(w + off, wi - (stepSize * mi) / (sqrt(vi / c2) + eps));
+  }
+}
+
+// sign(w) per lane as Math.sign: 1, -1 or 0 (NaN → 0 here, a NaN weight is lost anyway).
+function sign4(w: v128): v128 {
+  const one = f32x4.splat(1);
+  const zero = f32x4.splat(0);
+  return f32x4.sub(v128.and(f32x4.gt(w, zero), one), v128.and(f32x4.lt(w, zero), one));
+}
+
+function sign1(w: f32): f32 {
+  return w > 0 ? 1 : w < 0 ? -1 : 0;
+}

@@ -1,0 +1,390 @@
+/**
+ * @module
+ * The WebAssembly SIMD kernels behind the `Kernels` interface: memory management (a fixed reserve with a
+ * first-fit free list, so views never detach) and the calls into the compiled module. Pure: no Node or Workers
+ * APIs; threads are plugged in through `GemmThreads`, which the Node loader provides.
+ */
+import type { AdamOptions, Kernels, UpdateOptions } from './kernels.ts';
+
+/** One slice of a GEMM as the module's `gemm` export takes it: kind, m, n, k, a, b, c, accumulate, j0, j1, scratch. */
+export type GemmTask = readonly number[];
+
+/** Runs GEMM slices on several threads sharing one `WebAssembly.Memory`. */
+export interface GemmThreads {
+  /** Threads available, the caller included. */
+  readonly count: number;
+  /**
+   * Runs `tasks[t]` for t ≥ 1 on helper thread t−1 and `tasks[0]` through `runLocal` on the caller,
+   * returning once all are done.
+   * @throws Error when a helper thread failed.
+   */
+  run(tasks: readonly GemmTask[], runLocal: (task: GemmTask) => void): void;
+}
+
+export interface WasmKernelsOptions {
+  /** Bytes of linear memory reserved up front (rounded up to 64 KiB pages); it never grows. Default 64 MiB. */
+  capacityBytes?: number;
+  /** Memory to use instead of a new one, e.g. a shared one for threads; its size is the capacity. */
+  memory?: WebAssembly.Memory;
+  /** Splits large GEMMs across threads; requires `memory` to be the memory those threads use. */
+  threads?: GemmThreads;
+}
+
+/** The kernels plus what tests and benchmarks want to see of the memory. */
+export interface WasmKernels extends Kernels {
+  readonly memory: WebAssembly.Memory;
+  /** Bytes the allocator manages. */
+  readonly capacityBytes: number;
+  /** Bytes currently handed out by `alloc`/`allocInt8` (rounded to the alignment). */
+  usedBytes(): number;
+}
+
+interface KernelExports {
+  RELAXED_SIMD: WebAssembly.Global;
+  gemmScratchBytes(m: number, k: number): number;
+  gemm(...task: number[]): void;
+  int8ScratchBytes(m: number, k: number): number;
+  linearInt8(
+    m: number,
+    n: number,
+    k: number,
+    x: number,
+    q: number,
+    scale: number,
+    bias: number,
+    y: number,
+    scratch: number,
+  ): void;
+  sgdUpdate(
+    w: number,
+    g: number,
+    v: number,
+    n: number,
+    lr: number,
+    momentum: number,
+    l1: number,
+    l2x2: number,
+    useMomentum: number,
+  ): void;
+  adamUpdate(
+    w: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    stepSize: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    c2: number,
+    l1: number,
+    l2x2: number,
+  ): void;
+}
+
+const PAGE = 65536;
+const DEFAULT_CAPACITY = 64 * 1024 * 1024;
+const MAX_CAPACITY = 2 ** 31;
+/** Alignment of every block: a cache line, so packed panels and views start on one. */
+const ALIGN = 64;
+/** Address 0 stays unused so that no view starts at a null pointer. */
+const BASE = 256;
+/** Unallocated bytes kept at the end: the int8 kernel reads up to 7 bytes past a weight row. */
+const SLACK = 64;
+/** Below this many flops a GEMM runs on the calling thread: a hand-off costs about a microsecond. */
+const PARALLEL_MIN_FLOPS = 2_000_000;
+
+const NN = 0;
+const TN = 1;
+const NT = 2;
+
+interface Block {
+  offset: number;
+  size: number;
+}
+
+/** First-fit allocator over [start, end) with coalescing on free; blocks are ALIGN-aligned. */
+class FreeList {
+  private readonly free: Block[];
+  private readonly live = new Map<number, number>();
+  private used = 0;
+
+  constructor(start: number, end: number) {
+    this.free = [{ offset: start, size: end - start }];
+  }
+
+  /** @throws RangeError when no free block is large enough. */
+  alloc(bytes: number): number {
+    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+    for (let i = 0; i < this.free.length; i++) {
+      const block = this.free[i];
+      if (block.size < size) continue;
+      const offset = block.offset;
+      if (block.size === size) this.free.splice(i, 1);
+      else {
+        block.offset += size;
+        block.size -= size;
+      }
+      this.live.set(offset, size);
+      this.used += size;
+      return offset;
+    }
+    const largest = this.free.reduce((best, b) => Math.max(best, b.size), 0);
+    throw new RangeError(
+      `wasm kernels: out of memory: ${bytes} bytes requested, largest free block ${largest} bytes ` +
+        `(${this.used} of ${this.capacity()} bytes in use); raise capacityBytes`,
+    );
+  }
+
+  /** @throws Error when `offset` is not the start of a live block. */
+  release(offset: number): void {
+    const size = this.live.get(offset);
+    if (size === undefined)
+      throw new Error(`wasm kernels: free of an array that is not allocated (offset ${offset})`);
+    this.live.delete(offset);
+    this.used -= size;
+    let i = 0;
+    while (i < this.free.length && this.free[i].offset < offset) i++;
+    this.free.splice(i, 0, { offset, size });
+    const next = this.free[i + 1];
+    if (next && offset + size === next.offset) {
+      this.free[i].size += next.size;
+      this.free.splice(i + 1, 1);
+    }
+    const prev = this.free[i - 1];
+    if (prev && prev.offset + prev.size === offset) {
+      prev.size += this.free[i].size;
+      this.free.splice(i, 1);
+    }
+  }
+
+  usedBytes(): number {
+    return this.used;
+  }
+
+  private capacity(): number {
+    let total = this.used;
+    for (const b of this.free) total += b.size;
+    return total;
+  }
+}
+
+/**
+ * Instantiates the kernels module (a plain or relaxed SIMD build of `assembly/kernels.ts`) over its own memory.
+ * @throws RangeError when the capacity is not between 1 MiB and 2 GiB.
+ * @throws WebAssembly.LinkError when the module's memory import does not match (e.g. a shared build without a
+ *   shared `memory`).
+ */
+export function createWasmKernels(module: WebAssembly.Module, options: WasmKernelsOptions = {}): WasmKernels {
+  const memory =
+    options.memory ?? new WebAssembly.Memory({ initial: pages(options.capacityBytes ?? DEFAULT_CAPACITY) });
+  const buffer = memory.buffer;
+  const capacityBytes = buffer.byteLength;
+  if (capacityBytes > MAX_CAPACITY) throw new RangeError(`wasm kernels: capacity above 2 GiB`);
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  const ex = instance.exports as unknown as KernelExports;
+  const heap = new FreeList(BASE, capacityBytes - SLACK);
+  const threads = options.threads && options.threads.count > 1 ? options.threads : null;
+  const relaxed = Number(ex.RELAXED_SIMD.value) === 1;
+
+  /** Temporary blocks of one call, freed when it ends. */
+  class Frame {
+    private readonly blocks: number[] = [];
+    /** A scratch block of `bytes`. */
+    scratch(bytes: number): number {
+      const offset = heap.alloc(bytes);
+      this.blocks.push(offset);
+      return offset;
+    }
+    /** The address of `array`'s first `length` elements, copied into scratch when it lives elsewhere. */
+    input(array: Float32Array | Int8Array, length: number): number {
+      if (array.buffer === buffer) return array.byteOffset;
+      const offset = this.scratch(length * array.BYTES_PER_ELEMENT);
+      const view =
+        array instanceof Float32Array
+          ? new Float32Array(buffer, offset, length)
+          : new Int8Array(buffer, offset, length);
+      view.set(array.subarray(0, length) as never);
+      return offset;
+    }
+    /** Frees every block; `outputs` are copied back first. */
+    close(): void {
+      for (const offset of this.blocks) heap.release(offset);
+    }
+  }
+
+  /** Runs `fn` with an output address for `array`; a copy of it in scratch when it lives elsewhere. */
+  function withOutput(
+    frame: Frame,
+    array: Float32Array,
+    length: number,
+    copyIn: boolean,
+    fn: (ptr: number) => void,
+  ): void {
+    if (array.buffer === buffer) return fn(array.byteOffset);
+    const ptr = copyIn ? frame.input(array, length) : frame.scratch(length * 4);
+    fn(ptr);
+    array.set(new Float32Array(buffer, ptr, length));
+  }
+
+  function runGemm(
+    kind: number,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    accumulate: boolean,
+  ): void {
+    const op = kind === NN ? 'gemm' : kind === TN ? 'gemmTN' : 'gemmNT';
+    checkShape(op, m, n, k);
+    checkLength(op, 'a', a, m * k);
+    checkLength(op, 'b', b, k * n);
+    checkLength(op, 'c', c, m * n);
+    if (m === 0 || n === 0) return;
+    const frame = new Frame();
+    try {
+      const pa = frame.input(a, m * k);
+      const pb = frame.input(b, k * n);
+      withOutput(frame, c, m * n, accumulate, (pc) => {
+        const acc = accumulate ? 1 : 0;
+        const scratchBytes = ex.gemmScratchBytes(m, k);
+        const parts = threads && 2 * m * n * k >= PARALLEL_MIN_FLOPS ? Math.min(threads.count, n >> 3) : 1;
+        if (parts <= 1) {
+          ex.gemm(kind, m, n, k, pa, pb, pc, acc, 0, n, frame.scratch(scratchBytes));
+          return;
+        }
+        // N split into ranges of whole 8-column panels, as even as possible.
+        const panels = Math.ceil(n / 8);
+        const tasks: GemmTask[] = [];
+        for (let t = 0; t < parts; t++) {
+          const j0 = Math.floor((panels * t) / parts) * 8;
+          const j1 = Math.min(n, Math.floor((panels * (t + 1)) / parts) * 8);
+          tasks.push([kind, m, n, k, pa, pb, pc, acc, j0, j1, frame.scratch(scratchBytes)]);
+        }
+        threads!.run(tasks, (task) => ex.gemm(...task));
+      });
+    } finally {
+      frame.close();
+    }
+  }
+
+  function view<T extends Float32Array | Int8Array>(array: T, op: string): T {
+    if (array.buffer !== buffer) throw new TypeError(`wasm kernels: ${op} of an array not from alloc`);
+    return array;
+  }
+
+  return {
+    name: `wasm-simd${relaxed ? '-relaxed' : ''}${threads ? `-x${threads.count}` : ''}`,
+    memory,
+    capacityBytes,
+    usedBytes: () => heap.usedBytes(),
+
+    alloc(length) {
+      const offset = heap.alloc(length * 4);
+      return new Float32Array(buffer, offset, length).fill(0);
+    },
+    allocInt8(length) {
+      const offset = heap.alloc(length);
+      return new Int8Array(buffer, offset, length).fill(0);
+    },
+    free(array) {
+      heap.release(view(array, 'free').byteOffset);
+    },
+
+    gemm: (m, n, k, a, b, c, accumulate = false) => runGemm(NN, m, n, k, a, b, c, accumulate),
+    gemmTN: (m, n, k, a, b, c, accumulate = false) => runGemm(TN, m, n, k, a, b, c, accumulate),
+    gemmNT: (m, n, k, a, b, c, accumulate = false) => runGemm(NT, m, n, k, a, b, c, accumulate),
+
+    linearInt8(m, n, k, x, q, scale, bias, y) {
+      checkShape('linearInt8', m, n, k);
+      checkLength('linearInt8', 'x', x, m * k);
+      checkLength('linearInt8', 'q', q, n * k);
+      checkLength('linearInt8', 'scale', scale, n);
+      checkLength('linearInt8', 'bias', bias, n);
+      checkLength('linearInt8', 'y', y, m * n);
+      if (m === 0 || n === 0) return;
+      const frame = new Frame();
+      try {
+        const px = frame.input(x, m * k);
+        const pq = frame.input(q, n * k);
+        const ps = frame.input(scale, n);
+        const pbias = frame.input(bias, n);
+        withOutput(frame, y, m * n, false, (py) => {
+          ex.linearInt8(m, n, k, px, pq, ps, pbias, py, frame.scratch(ex.int8ScratchBytes(m, k)));
+        });
+      } finally {
+        frame.close();
+      }
+    },
+
+    sgdUpdate(w, g, velocity, o: UpdateOptions) {
+      const n = w.length;
+      checkLength('sgdUpdate', 'g', g, n);
+      const useMomentum = o.momentum !== 0;
+      if (useMomentum && !velocity) throw new Error('sgdUpdate: momentum needs a velocity buffer');
+      if (velocity && useMomentum) checkLength('sgdUpdate', 'velocity', velocity, n);
+      if (n === 0) return;
+      const frame = new Frame();
+      try {
+        const pg = frame.input(g, n);
+        withOutput(frame, w, n, true, (pw) => {
+          const run = (pv: number) =>
+            ex.sgdUpdate(pw, pg, pv, n, o.lr, o.momentum, o.l1, 2 * o.l2, useMomentum ? 1 : 0);
+          if (useMomentum) withOutput(frame, velocity!, n, true, run);
+          else run(0);
+        });
+      } finally {
+        frame.close();
+      }
+    },
+
+    adamUpdate(w, g, m, v, o: AdamOptions) {
+      const n = w.length;
+      checkLength('adamUpdate', 'g', g, n);
+      checkLength('adamUpdate', 'm', m, n);
+      checkLength('adamUpdate', 'v', v, n);
+      if (n === 0) return;
+      const c1 = 1 - Math.pow(o.beta1, o.t);
+      const c2 = 1 - Math.pow(o.beta2, o.t);
+      const frame = new Frame();
+      try {
+        const pg = frame.input(g, n);
+        withOutput(frame, w, n, true, (pw) =>
+          withOutput(frame, m, n, true, (pm) =>
+            withOutput(frame, v, n, true, (pv) =>
+              ex.adamUpdate(pw, pg, pm, pv, n, o.lr / c1, o.beta1, o.beta2, o.eps, c2, o.l1, 2 * o.l2),
+            ),
+          ),
+        );
+      } finally {
+        frame.close();
+      }
+    },
+  };
+}
+
+function pages(bytes: number): number {
+  if (!(bytes >= 1 << 20 && bytes <= MAX_CAPACITY)) {
+    throw new RangeError(`wasm kernels: capacityBytes must be between 1 MiB and 2 GiB, got ${bytes}`);
+  }
+  return Math.ceil(bytes / PAGE);
+}
+
+function checkShape(op: string, m: number, n: number, k: number): void {
+  for (const [name, v] of [
+    ['m', m],
+    ['n', n],
+    ['k', k],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0)
+      throw new RangeError(`${op}: ${name} must be a non-negative integer, got ${v}`);
+  }
+}
+
+function checkLength(op: string, name: string, array: Float32Array | Int8Array, needed: number): void {
+  if (array.length < needed) {
+    throw new RangeError(`${op}: ${name} has ${array.length} elements, needs at least ${needed}`);
+  }
+}

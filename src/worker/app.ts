@@ -67,16 +67,23 @@ function jsonBody(maxSize: number) {
   const limit = bodyLimit({
     maxSize,
     onError: () => {
-      throw new ApiError(413, 'body_too_large', `the request body exceeds ${maxSize} bytes`, { maxBytes: maxSize });
+      throw new ApiError(413, 'body_too_large', `the request body exceeds ${maxSize} bytes`, {
+        maxBytes: maxSize,
+      });
     },
   });
   return createMiddleware<AppEnv>(async (c, next) => {
     if (c.req.method !== 'POST') return next();
     const type = (c.req.header('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
     if (type !== 'application/json') {
-      throw new ApiError(415, 'unsupported_media_type', 'send the body as JSON with `Content-Type: application/json`', {
-        contentType: type || null,
-      });
+      throw new ApiError(
+        415,
+        'unsupported_media_type',
+        'send the body as JSON with `Content-Type: application/json`',
+        {
+          contentType: type || null,
+        },
+      );
     }
     return limit(c, next);
   });
@@ -140,7 +147,11 @@ app.openapi(
   async (c) => {
     const { serving, stale } = await getServingModel(storeOf(c.env), readConfig(c.env).revalidateMs);
     return c.json(
-      { status: stale ? ('degraded' as const) : ('ok' as const), modelVersion: serving.version, stale: stale?.message ?? null },
+      {
+        status: stale ? ('degraded' as const) : ('ok' as const),
+        modelVersion: serving.version,
+        stale: stale?.message ?? null,
+      },
       200,
     );
   },
@@ -171,7 +182,10 @@ app.openapi(
       });
     }
     const { serving, stale } = await getServingModel(storeOf(c.env), cfg.revalidateMs);
-    const predictions = toPredictions(serving.predictor.predict(toInput(images, body.pixelScale), images.length), images.length);
+    const predictions = toPredictions(
+      serving.predictor.predict(toInput(images, body.pixelScale), images.length),
+      images.length,
+    );
     const headers = staleHeaders(serving, stale);
     if (body.image) return c.json({ ...predictions[0], modelVersion: serving.version }, 200, headers);
     return c.json({ modelVersion: serving.version, predictions }, 200, headers);
@@ -227,7 +241,8 @@ app.openapi(
       if (!read) throw new ApiError(503, 'no_model', 'no model has been published to this store yet');
       const parent = await loadVersion(store, read.pointer.current);
       const before = score(parent.predictor, x, labels, n);
-      const checkSetName = typeof parent.model.metadata.checkSet === 'string' ? parent.model.metadata.checkSet : null;
+      const checkSetName =
+        typeof parent.model.metadata.checkSet === 'string' ? parent.model.metadata.checkSet : null;
       const checkSet = checkSetName ? await getCheckSet(store, checkSetName) : null;
 
       const result = fineTune(parent.model, parent.version, x, labels, n, settings, {
@@ -282,7 +297,11 @@ app.openapi(
       // Another writer moved the pointer since we read it: drop our blob and retrain on the new weights.
       await store.deleteVersion(version);
     }
-    throw new ApiError(409, 'conflict', `the model changed during ${FINE_TUNE_ATTEMPTS} attempts; retry later`);
+    throw new ApiError(
+      409,
+      'conflict',
+      `the model changed during ${FINE_TUNE_ATTEMPTS} attempts; retry later`,
+    );
   },
 );
 
@@ -363,7 +382,8 @@ app.doc31('/openapi.json', {
   info: {
     title: 'edge-mlp',
     version: '0.1.0',
-    description: 'An MNIST MLP served and fine-tuned on Cloudflare Workers. Every error is `{ error: { code, message, details } }`.',
+    description:
+      'An MNIST MLP served and fine-tuned on Cloudflare Workers. Every error is `{ error: { code, message, details } }`.',
   },
 });
 app.get('/docs', (c) => c.html(docsPage()));

@@ -27,7 +27,13 @@ export const requireToken = createMiddleware<{ Bindings: Bindings }>(async (c, n
   const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
   const challenge = { 'WWW-Authenticate': 'Bearer realm="edge-mlp"' };
   if (!match) {
-    throw new ApiError(401, 'unauthorized', 'missing `Authorization: Bearer <token>` header', null, challenge);
+    throw new ApiError(
+      401,
+      'unauthorized',
+      'missing `Authorization: Bearer <token>` header',
+      null,
+      challenge,
+    );
   }
   if (!(await tokensEqual(match[1], expected))) {
     throw new ApiError(401, 'unauthorized', 'the bearer token is not valid', null, challenge);

@@ -36,7 +36,8 @@ export class CheckSetError extends Error {
  */
 export function encodeCheckSet(pixels: Uint8Array, labels: Uint8Array): Uint8Array {
   const n = labels.length;
-  if (n < 1 || n > CHECK_SET_MAX) throw new CheckSetError(`check set needs 1..${CHECK_SET_MAX} images, got ${n}`);
+  if (n < 1 || n > CHECK_SET_MAX)
+    throw new CheckSetError(`check set needs 1..${CHECK_SET_MAX} images, got ${n}`);
   if (pixels.length !== n * PIXELS) {
     throw new CheckSetError(`expected ${n * PIXELS} pixel bytes for ${n} images, got ${pixels.length}`);
   }
@@ -56,12 +57,14 @@ export function encodeCheckSet(pixels: Uint8Array, labels: Uint8Array): Uint8Arr
  * @throws {CheckSetError} on a wrong magic, a size that does not match the count, or a label above 9.
  */
 export function decodeCheckSet(bytes: Uint8Array): CheckSet {
-  if (bytes.length < HEADER) throw new CheckSetError(`check set truncated: ${bytes.length} of ${HEADER} header bytes`);
+  if (bytes.length < HEADER)
+    throw new CheckSetError(`check set truncated: ${bytes.length} of ${HEADER} header bytes`);
   for (let i = 0; i < 4; i++) {
     if (bytes[i] !== CHECK_SET_MAGIC.charCodeAt(i)) throw new CheckSetError('not a check set (bad magic)');
   }
   const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
-  if (n < 1 || n > CHECK_SET_MAX) throw new CheckSetError(`check set count ${n} out of range 1..${CHECK_SET_MAX}`);
+  if (n < 1 || n > CHECK_SET_MAX)
+    throw new CheckSetError(`check set count ${n} out of range 1..${CHECK_SET_MAX}`);
   const expected = HEADER + n * PIXELS + n;
   if (bytes.length !== expected) {
     throw new CheckSetError(`check set of ${n} images must be ${expected} bytes, got ${bytes.length}`);

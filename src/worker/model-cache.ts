@@ -47,28 +47,43 @@ export async function loadVersion(store: ModelStore, version: string): Promise<S
   if (cached && cached.version === version) return cached;
   const bytes = await store.getVersion(version);
   if (!bytes) {
-    throw new ApiError(503, 'model_missing', `model version ${version} is named current but is not in the store`, {
-      version,
-    });
+    throw new ApiError(
+      503,
+      'model_missing',
+      `model version ${version} is named current but is not in the store`,
+      {
+        version,
+      },
+    );
   }
   let model: ModelData;
   try {
     model = decodeModel(bytes);
   } catch (err) {
     const e = err as { message?: string; code?: string; offset?: number };
-    throw new ApiError(503, 'model_corrupt', `model version ${version} is corrupt: ${e.message ?? String(err)}`, {
-      version,
-      formatError: e.code ?? null,
-      offset: e.offset ?? null,
-      bytes: bytes.length,
-    });
+    throw new ApiError(
+      503,
+      'model_corrupt',
+      `model version ${version} is corrupt: ${e.message ?? String(err)}`,
+      {
+        version,
+        formatError: e.code ?? null,
+        offset: e.offset ?? null,
+        bytes: bytes.length,
+      },
+    );
   }
   const { sizes } = model;
   if (sizes[0] !== 784 || sizes[sizes.length - 1] !== 10) {
-    throw new ApiError(503, 'model_unsupported', `model version ${version} is ${sizes.join('-')}, not 784-…-10`, {
-      version,
-      sizes,
-    });
+    throw new ApiError(
+      503,
+      'model_unsupported',
+      `model version ${version} is ${sizes.join('-')}, not 784-…-10`,
+      {
+        version,
+        sizes,
+      },
+    );
   }
   const predictor = createPredictor(model, getKernels());
   return { version, model, predictor, blobBytes: bytes.length };
@@ -119,7 +134,10 @@ export async function getServingModel(
       entry.checkedAt = 0;
       throw entry.error;
     }
-    console.warn(`serving ${entry.serving.version} while the current model is unavailable`, entry.error.message);
+    console.warn(
+      `serving ${entry.serving.version} while the current model is unavailable`,
+      entry.error.message,
+    );
   }
   entry.checkedAt = now;
   return { serving: entry.serving!, pointer: entry.pointer!, stale: entry.error };
@@ -152,15 +170,22 @@ export async function getCheckSet(store: ModelStore, relative: string): Promise<
   if (hit) return hit;
   const bytes = await store.getCheckSet(relative);
   if (!bytes) {
-    throw new ApiError(503, 'check_set_missing', `the model's check set ${relative} is not in the store`, { key });
+    throw new ApiError(503, 'check_set_missing', `the model's check set ${relative} is not in the store`, {
+      key,
+    });
   }
   let set: CheckSet;
   try {
     set = decodeCheckSet(bytes);
   } catch (err) {
-    throw new ApiError(503, 'check_set_corrupt', `the model's check set ${relative} is corrupt: ${(err as Error).message}`, {
-      key,
-    });
+    throw new ApiError(
+      503,
+      'check_set_corrupt',
+      `the model's check set ${relative} is corrupt: ${(err as Error).message}`,
+      {
+        key,
+      },
+    );
   }
   if (checkSets.size >= CHECK_SET_CACHE) checkSets.clear();
   checkSets.set(key, set);

@@ -114,7 +114,9 @@ export class ModelStore {
    * @returns `'unchanged'`, null when the pointer is gone, or the new pointer.
    * @throws {StoreError} when the new pointer is unreadable.
    */
-  async readPointerIfChanged(etag: string | null): Promise<'unchanged' | null | { pointer: Pointer; etag: string }> {
+  async readPointerIfChanged(
+    etag: string | null,
+  ): Promise<'unchanged' | null | { pointer: Pointer; etag: string }> {
     if (etag === null) return this.readPointer();
     const obj = await this.bucket.get(this.pointerKey(), { onlyIf: { etagDoesNotMatch: etag } });
     if (!obj) return null;

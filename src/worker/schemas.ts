@@ -61,9 +61,14 @@ export const PredictRequest = z
   .object({
     pixelScale: PixelScale,
     image: Image.optional(),
-    images: z.array(Image).min(1).max(MAX_PREDICT_BATCH).optional().openapi({
-      description: `A batch of 1..${MAX_PREDICT_BATCH} images (the deployment may set a lower PREDICT_MAX_BATCH).`,
-    }),
+    images: z
+      .array(Image)
+      .min(1)
+      .max(MAX_PREDICT_BATCH)
+      .optional()
+      .openapi({
+        description: `A batch of 1..${MAX_PREDICT_BATCH} images (the deployment may set a lower PREDICT_MAX_BATCH).`,
+      }),
   })
   .strict()
   .superRefine((v, ctx) => {
@@ -71,7 +76,9 @@ export const PredictRequest = z
       ctx.addIssue({ code: 'custom', path: [], message: 'send exactly one of `image` or `images`' });
       return;
     }
-    const list = v.image ? [{ image: v.image, path: ['image'] }] : v.images!.map((image, i) => ({ image, path: ['images', i] }));
+    const list = v.image
+      ? [{ image: v.image, path: ['image'] }]
+      : v.images!.map((image, i) => ({ image, path: ['images', i] }));
     checkScale(list, v.pixelScale, ctx);
   })
   .openapi('PredictRequest');
@@ -80,7 +87,10 @@ export const Prediction = z
   .object({
     digit: z.number().int().min(0).max(9),
     confidence: z.number().openapi({ description: 'The probability of `digit`.' }),
-    probabilities: z.array(z.number()).length(10).openapi({ description: 'Probabilities of the digits 0..9.' }),
+    probabilities: z
+      .array(z.number())
+      .length(10)
+      .openapi({ description: 'Probabilities of the digits 0..9.' }),
   })
   .openapi('Prediction');
 
@@ -103,9 +113,22 @@ export const FineTuneRequest = z
       .openapi({ description: `1..${MAX_EXAMPLES} labelled images; each step is one batch of all of them.` }),
     steps: z.number().int().min(1).max(MAX_STEPS).default(10),
     learningRate: z.number().gt(0).max(MAX_LEARNING_RATE).default(0.05),
-    l1: z.number().min(0).max(MAX_DECAY).default(0).openapi({ description: 'L1 on weights (biases are not decayed).' }),
-    l2: z.number().min(0).max(MAX_DECAY).default(0).openapi({ description: 'L2 on weights (biases are not decayed).' }),
-    dryRun: z.boolean().default(false).openapi({ description: 'Evaluate the fine-tune and the guard, save nothing.' }),
+    l1: z
+      .number()
+      .min(0)
+      .max(MAX_DECAY)
+      .default(0)
+      .openapi({ description: 'L1 on weights (biases are not decayed).' }),
+    l2: z
+      .number()
+      .min(0)
+      .max(MAX_DECAY)
+      .default(0)
+      .openapi({ description: 'L2 on weights (biases are not decayed).' }),
+    dryRun: z
+      .boolean()
+      .default(false)
+      .openapi({ description: 'Evaluate the fine-tune and the guard, save nothing.' }),
   })
   .strict()
   .superRefine((v, ctx) => {

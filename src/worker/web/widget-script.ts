@@ -1,0 +1,278 @@
+/**
+ * @module
+ * The source of `/widget.js`: a form-associated custom element `<digit-pad>` that any page on any origin can use.
+ * Plain browser JavaScript in a string (no build step, no framework); not the page (see `page.ts`).
+ */
+
+/**
+ * `<digit-pad name="age" required size="160" endpoint="https://…/predict" preview>`
+ * - The user draws with a mouse, finger or pen (pointer events), or with the keyboard: Space lowers/lifts the pen,
+ *   arrow keys move it (Shift for bigger steps), Delete or Escape clears.
+ * - After each stroke (and every `LIVE_MS` while drawing) the canvas is sent as `image/png` to `endpoint` (default:
+ *   `/predict` on the origin that served this script) and the digit becomes the element's form value.
+ * - Attributes set by the element: `value`, `confidence`; events: `predict` (detail: the API's answer), `change`,
+ *   `clear`, `predict-error` (detail: `{ status, code, message }`).
+ */
+export const WIDGET_JS = String.raw`(() => {
+'use strict';
+if (customElements.get('digit-pad')) return;
+const SCRIPT = document.currentScript;
+const DEFAULT_ENDPOINT = new URL('/predict', SCRIPT && SCRIPT.src ? SCRIPT.src : location.href).href;
+const LIVE_MS = 300;
+const KEY_STEP = 1 / 28;
+
+const STYLE = ${'`'}
+:host { display: inline-block; font: 14px/1.4 system-ui, sans-serif; color: #111; }
+.wrap { position: relative; display: inline-block; }
+canvas { display: block; background: #fff; border: 2px solid #555; border-radius: 6px; touch-action: none;
+  cursor: crosshair; }
+canvas:focus-visible { outline: 3px solid #1565c0; outline-offset: 2px; }
+.pen { position: absolute; width: 10px; height: 10px; margin: -7px 0 0 -7px; border: 2px solid #1565c0;
+  border-radius: 50%; pointer-events: none; display: none; }
+.pen.down { background: #1565c0; }
+.row { display: flex; gap: .5rem; align-items: center; margin-top: .35rem; }
+button { font: inherit; padding: .2rem .7rem; }
+output { min-width: 6em; }
+${'`'};
+
+class DigitPad extends HTMLElement {
+  static formAssociated = true;
+  static get observedAttributes() { return ['size', 'required']; }
+
+  constructor() {
+    super();
+    this.internals = this.attachInternals ? this.attachInternals() : null;
+    const root = this.attachShadow({ mode: 'open', delegatesFocus: true });
+    root.innerHTML = '<style>' + STYLE + '</style>' +
+      '<div class="wrap"><canvas part="canvas" tabindex="0" role="img"></canvas><div class="pen" aria-hidden="true"></div></div>' +
+      '<div class="row"><button type="button" part="clear">Clear</button>' +
+      '<output part="output" aria-live="polite"></output></div>';
+    this.canvas = root.querySelector('canvas');
+    this.pen = root.querySelector('.pen');
+    this.out = root.querySelector('output');
+    this.ctx = this.canvas.getContext('2d');
+    this.ink = false;
+    this.drawing = false;
+    this.last = null;
+    this.seq = 0;
+    this.timer = 0;
+    this.lastSent = 0;
+    this.key = { x: 0.5, y: 0.5, down: false };
+    this._value = '';
+    root.querySelector('button').addEventListener('click', () => { this.clear(); this.canvas.focus(); });
+    this.canvas.addEventListener('pointerdown', (e) => this.onDown(e));
+    this.canvas.addEventListener('pointermove', (e) => this.onMove(e));
+    this.canvas.addEventListener('pointerup', (e) => this.onUp(e));
+    this.canvas.addEventListener('pointercancel', (e) => this.onUp(e));
+    this.canvas.addEventListener('keydown', (e) => this.onKey(e));
+    this.canvas.addEventListener('focus', () => this.showPen(true));
+    this.canvas.addEventListener('blur', () => this.showPen(false));
+  }
+
+  connectedCallback() {
+    this.resize();
+    const label = this.getAttribute('aria-label') || this.getAttribute('label') || 'Digit';
+    this.canvas.setAttribute('aria-label', label + ': drawing pad. Draw one digit with the mouse or a finger. ' +
+      'Keyboard: Space lowers or lifts the pen, arrow keys move it, Delete clears.');
+    this.updateValidity();
+  }
+
+  attributeChangedCallback(name) {
+    if (name === 'size' && this.isConnected) this.resize();
+    if (name === 'required') this.updateValidity();
+  }
+
+  get endpoint() { return this.getAttribute('endpoint') || DEFAULT_ENDPOINT; }
+  get value() { return this._value; }
+  get name() { return this.getAttribute('name'); }
+  get form() { return this.internals ? this.internals.form : null; }
+  get confidence() { const c = this.getAttribute('confidence'); return c === null ? null : Number(c); }
+
+  resize() {
+    const size = Math.max(56, Math.min(1024, Number(this.getAttribute('size')) || 160));
+    this.size = size;
+    this.canvas.width = size;
+    this.canvas.height = size;
+    this.canvas.style.width = size + 'px';
+    this.canvas.style.height = size + 'px';
+    this.blank();
+  }
+
+  blank() {
+    const c = this.ctx;
+    c.fillStyle = '#fff';
+    c.fillRect(0, 0, this.size, this.size);
+    c.strokeStyle = '#000';
+    c.fillStyle = '#000';
+    c.lineCap = 'round';
+    c.lineJoin = 'round';
+    c.lineWidth = Math.max(4, this.size / 14);
+    this.ink = false;
+  }
+
+  /** Forgets the drawing and the value. */
+  clear() {
+    this.seq++;
+    clearTimeout(this.timer);
+    this.blank();
+    this.setValue('', null);
+    this.out.textContent = '';
+    this.dispatchEvent(new CustomEvent('clear', { bubbles: true, composed: true }));
+  }
+
+  point(e) {
+    const r = this.canvas.getBoundingClientRect();
+    return { x: (e.clientX - r.left) * (this.size / r.width), y: (e.clientY - r.top) * (this.size / r.height) };
+  }
+
+  line(a, b) {
+    const c = this.ctx;
+    c.beginPath();
+    c.moveTo(a.x, a.y);
+    c.lineTo(b.x, b.y);
+    c.stroke();
+    if (a.x === b.x && a.y === b.y) {
+      c.beginPath();
+      c.arc(a.x, a.y, c.lineWidth / 2, 0, Math.PI * 2);
+      c.fill();
+    }
+    this.ink = true;
+  }
+
+  onDown(e) {
+    if (e.button !== undefined && e.button > 0) return;
+    e.preventDefault();
+    this.canvas.focus();
+    this.canvas.setPointerCapture && this.canvas.setPointerCapture(e.pointerId);
+    this.drawing = true;
+    this.last = this.point(e);
+    this.line(this.last, this.last);
+  }
+
+  onMove(e) {
+    if (!this.drawing) return;
+    const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
+    for (const ev of events.length ? events : [e]) {
+      const p = this.point(ev);
+      this.line(this.last, p);
+      this.last = p;
+    }
+    // Live prediction while drawing, at most every LIVE_MS.
+    if (Date.now() - this.lastSent > LIVE_MS) this.predict();
+  }
+
+  onUp() {
+    if (!this.drawing) return;
+    this.drawing = false;
+    this.schedule(60);
+  }
+
+  showPen(on) {
+    this.pen.style.display = on ? 'block' : 'none';
+    this.placePen();
+  }
+
+  placePen() {
+    const k = this.key;
+    this.pen.style.left = (2 + k.x * this.size) + 'px';
+    this.pen.style.top = (2 + k.y * this.size) + 'px';
+    this.pen.classList.toggle('down', k.down);
+  }
+
+  onKey(e) {
+    const k = this.key;
+    const step = (e.shiftKey ? 3 : 1) * KEY_STEP;
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    if (e.key === ' ' || e.key === 'Enter') {
+      k.down = !k.down;
+      if (k.down) {
+        const p = { x: k.x * this.size, y: k.y * this.size };
+        this.line(p, p);
+      } else {
+        this.schedule(0);
+      }
+    } else if (moves[e.key]) {
+      const from = { x: k.x * this.size, y: k.y * this.size };
+      k.x = Math.min(1, Math.max(0, k.x + moves[e.key][0] * step));
+      k.y = Math.min(1, Math.max(0, k.y + moves[e.key][1] * step));
+      if (k.down) {
+        this.line(from, { x: k.x * this.size, y: k.y * this.size });
+        this.schedule(400);
+      }
+    } else if (e.key === 'Delete' || e.key === 'Escape' || e.key === 'Backspace') {
+      this.clear();
+    } else {
+      return;
+    }
+    e.preventDefault();
+    this.placePen();
+  }
+
+  schedule(ms) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.predict(), ms);
+  }
+
+  /** Sends the drawing to the API; answers that arrive after a newer request or a clear are dropped. */
+  async predict() {
+    if (!this.ink) return;
+    const seq = ++this.seq;
+    this.lastSent = Date.now();
+    const blob = await new Promise((resolve) => this.canvas.toBlob(resolve, 'image/png'));
+    const url = new URL(this.endpoint, location.href);
+    if (this.hasAttribute('preview')) url.searchParams.set('preview', '1');
+    this.setAttribute('aria-busy', 'true');
+    try {
+      const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: blob });
+      const body = await res.json().catch(() => null);
+      if (seq !== this.seq) return;
+      if (!res.ok) {
+        const err = (body && body.error) || { code: 'http_' + res.status, message: 'request failed (' + res.status + ')' };
+        this.fail({ status: res.status, code: err.code, message: err.message });
+        return;
+      }
+      this.setValue(String(body.digit), body.confidence);
+      this.out.textContent = body.digit + ' (' + Math.round(body.confidence * 100) + '%)';
+      this.dispatchEvent(new CustomEvent('predict', { detail: body, bubbles: true, composed: true }));
+      this.dispatchEvent(new Event('change', { bubbles: true }));
+    } catch (err) {
+      if (seq === this.seq) this.fail({ status: 0, code: 'network_error', message: String(err && err.message || err) });
+    } finally {
+      if (seq === this.seq) this.removeAttribute('aria-busy');
+    }
+  }
+
+  fail(detail) {
+    this.setValue('', null);
+    this.out.textContent = detail.code === 'empty_image' ? 'Draw a digit' : 'Error: ' + detail.message;
+    this.dispatchEvent(new CustomEvent('predict-error', { detail, bubbles: true, composed: true }));
+  }
+
+  setValue(value, confidence) {
+    this._value = value;
+    if (this.internals) this.internals.setFormValue(value === '' ? null : value);
+    if (value === '') {
+      this.removeAttribute('value');
+      this.removeAttribute('confidence');
+    } else {
+      this.setAttribute('value', value);
+      this.setAttribute('confidence', confidence.toFixed(4));
+    }
+    this.updateValidity();
+  }
+
+  updateValidity() {
+    if (!this.internals || !this.internals.setValidity) return;
+    if (this.hasAttribute('required') && this._value === '') {
+      this.internals.setValidity({ valueMissing: true }, 'Please draw a digit.', this.canvas);
+    } else {
+      this.internals.setValidity({});
+    }
+  }
+
+  formResetCallback() { this.clear(); }
+}
+
+customElements.define('digit-pad', DigitPad);
+})();
+`;

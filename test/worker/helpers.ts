@@ -1,0 +1,98 @@
+/**
+ * @module
+ * Shared fixtures of the worker tests: small random models, synthetic images, a check set the model aces, and an
+ * env per test (its own key prefix, so tests never share a model). Runs in workerd and in Node.
+ */
+import { encodeModel, type WeightEncoding } from '../../src/format/index.ts';
+import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
+import { createRng, Mlp } from '../../src/nn/index.ts';
+import { encodeCheckSet } from '../../src/worker/check-set.ts';
+import type { Bindings } from '../../src/worker/config.ts';
+import { ModelStore } from '../../src/worker/model-store.ts';
+
+export const TOKEN = 'test-token-0123456789';
+export const SIZES = [784, 32, 10];
+export const CHECK_SET = 'checksets/test-64.bin';
+
+let counter = 0;
+
+/** A fresh env on the real local bucket with a unique prefix; overrides win. */
+export function testEnv(base: Bindings, overrides: Partial<Bindings> = {}): Bindings {
+  counter++;
+  return {
+    ...base,
+    MODEL_PREFIX: `t${Date.now().toString(36)}-${counter}/`,
+    MODEL_REVALIDATE_SECONDS: '0',
+    FINE_TUNE_TOKEN: TOKEN,
+    ...overrides,
+  };
+}
+
+/** `count` random 0-255 images, as bytes. */
+export function randomPixels(count: number, seed: number): Uint8Array {
+  const rng = createRng(seed);
+  const out = new Uint8Array(count * 784);
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(rng() * 256);
+  return out;
+}
+
+export function imageAt(pixels: Uint8Array, i: number): number[] {
+  return Array.from(pixels.subarray(i * 784, (i + 1) * 784));
+}
+
+/** A random [784, 32, 10] network, its blob, and a check set labelled with its own predictions (accuracy 1). */
+export function makeModel(seed = 1, encoding: WeightEncoding = 'f32', checkSet: string | null = CHECK_SET) {
+  const kernels = createTsKernels();
+  const net = Mlp.create({ sizes: SIZES, alpha: 0.01 }, kernels, { scheme: 'he', seed });
+  const checkPixels = randomPixels(64, seed + 1000);
+  const x = Float32Array.from(checkPixels, (v) => v / 255);
+  const probs = net.predict(x, 64);
+  const labels = new Uint8Array(64);
+  for (let i = 0; i < 64; i++) {
+    let best = 0;
+    for (let j = 1; j < 10; j++) if (probs[i * 10 + j] > probs[i * 10 + best]) best = j;
+    labels[i] = best;
+  }
+  const blob = encodeModel({
+    sizes: SIZES,
+    alpha: 0.01,
+    encoding,
+    params: new Float32Array(net.params),
+    metadata: {
+      dataset: 'synthetic',
+      createdAt: new Date().toISOString(),
+      testAccuracy: 0.5,
+      ...(checkSet ? { checkSet } : {}),
+    },
+  });
+  return { net, blob, checkSetBytes: encodeCheckSet(checkPixels, labels), checkLabels: labels };
+}
+
+/** Publishes a fresh model (and its check set) into the env's store; returns the version. */
+export async function seed(env: Bindings, seedValue = 1, encoding: WeightEncoding = 'f32') {
+  const store = new ModelStore(env.MODELS, env.MODEL_PREFIX!);
+  const model = makeModel(seedValue, encoding);
+  await store.putCheckSet(CHECK_SET, model.checkSetBytes);
+  const { version } = await store.publish(model.blob);
+  return { store, version, ...model };
+}
+
+export function post(
+  body: unknown,
+  token: string | null = TOKEN,
+  headers: Record<string, string> = {},
+): RequestInit {
+  return {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      ...headers,
+    },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  };
+}
+
+export interface ErrorJson {
+  error: { code: string; message: string; details: unknown };
+}

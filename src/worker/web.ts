@@ -12,7 +12,9 @@ const PAGE = drawingPage();
 /** Hashes the body so browsers and caches can revalidate cheaply; the assets change only on deploy. */
 async function etagOf(text: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  const hex = Array.from(new Uint8Array(digest).subarray(0, 12), (b) => b.toString(16).padStart(2, '0')).join('');
+  const hex = Array.from(new Uint8Array(digest).subarray(0, 12), (b) => b.toString(16).padStart(2, '0')).join(
+    '',
+  );
   return `"${hex}"`;
 }
 

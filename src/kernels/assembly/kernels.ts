@@ -43,6 +43,10 @@ export function gemm(
   scratch: usize,
 ): void {
   if (m <= 0 || j1 <= j0) return;
+  if (kind == NT && m <= DOT_MAX_ROWS && k > 0) {
+    gemmDotNT(m, n, k, a, b, c, accumulate, j0, j1);
+    return;
+  }
   if (k <= 0) {
     if (!accumulate)
       for (let i = 0; i < m; i++) memory.fill(c + ((<usize>i * n + j0) << 2), 0, (j1 - j0) << 2);
@@ -71,6 +75,148 @@ export function gemm(
       );
     }
   }
+}
+
+/**
+ * Up to this many rows of a, c = a·bᵀ is computed as plain dot products of rows (both contiguous): packing
+ * b would cost as much as the product itself, as when serving one image.
+ */
+const DOT_MAX_ROWS: i32 = 4;
+
+// c[i][j] = a_i · b_j over 2-row × 4-row tiles: 8 accumulators, 2 a vectors, 1 b vector.
+function gemmDotNT(
+  m: i32,
+  n: i32,
+  k: i32,
+  a: usize,
+  b: usize,
+  c: usize,
+  accumulate: i32,
+  j0: i32,
+  j1: i32,
+): void {
+  const row = (<usize>k) << 2;
+  const k4 = (<usize>(k & ~3)) << 2;
+  const m2 = m & ~1;
+  const jEnd = j0 + ((j1 - j0) & ~3);
+  for (let i = 0; i < m2; i += 2) {
+    const a0 = a + <usize>i * row;
+    const a1 = a0 + row;
+    for (let j = j0; j < jEnd; j += 4) {
+      const b0 = b + <usize>j * row;
+      const b1 = b0 + row;
+      const b2 = b1 + row;
+      const b3 = b2 + row;
+      let c00 = f32x4.splat(0);
+      let c01 = f32x4.splat(0);
+      let c02 = f32x4.splat(0);
+      let c03 = f32x4.splat(0);
+      let c10 = f32x4.splat(0);
+      let c11 = f32x4.splat(0);
+      let c12 = f32x4.splat(0);
+      let c13 = f32x4.splat(0);
+      for (let p: usize = 0; p < k4; p += 16) {
+        const x0 = v128.load(a0 + p);
+        const x1 = v128.load(a1 + p);
+        let y = v128.load(b0 + p);
+        c00 = madd(x0, y, c00);
+        c10 = madd(x1, y, c10);
+        y = v128.load(b1 + p);
+        c01 = madd(x0, y, c01);
+        c11 = madd(x1, y, c11);
+        y = v128.load(b2 + p);
+        c02 = madd(x0, y, c02);
+        c12 = madd(x1, y, c12);
+        y = v128.load(b3 + p);
+        c03 = madd(x0, y, c03);
+        c13 = madd(x1, y, c13);
+      }
+      const out0 = c + ((<usize>i * n + j) << 2);
+      const out1 = out0 + ((<usize>n) << 2);
+      storeDot(out0, hsum(c00) + dotTail(a0, b0, k4, row), accumulate);
+      storeDot(out0 + 4, hsum(c01) + dotTail(a0, b1, k4, row), accumulate);
+      storeDot(out0 + 8, hsum(c02) + dotTail(a0, b2, k4, row), accumulate);
+      storeDot(out0 + 12, hsum(c03) + dotTail(a0, b3, k4, row), accumulate);
+      storeDot(out1, hsum(c10) + dotTail(a1, b0, k4, row), accumulate);
+      storeDot(out1 + 4, hsum(c11) + dotTail(a1, b1, k4, row), accumulate);
+      storeDot(out1 + 8, hsum(c12) + dotTail(a1, b2, k4, row), accumulate);
+      storeDot(out1 + 12, hsum(c13) + dotTail(a1, b3, k4, row), accumulate);
+    }
+  }
+  // The last row when m is odd: 1×8 tiles, 8 independent accumulator chains (one chain would wait on
+  // the add latency at every step).
+  const jEnd8 = j0 + ((j1 - j0) & ~7);
+  if (m2 < m) {
+    const ai = a + <usize>m2 * row;
+    for (let j = j0; j < jEnd8; j += 8) {
+      const b0 = b + <usize>j * row;
+      let s0 = f32x4.splat(0);
+      let s1 = f32x4.splat(0);
+      let s2 = f32x4.splat(0);
+      let s3 = f32x4.splat(0);
+      let s4 = f32x4.splat(0);
+      let s5 = f32x4.splat(0);
+      let s6 = f32x4.splat(0);
+      let s7 = f32x4.splat(0);
+      for (let p: usize = 0; p < k4; p += 16) {
+        const x = v128.load(ai + p);
+        let q = b0 + p;
+        s0 = madd(x, v128.load(q), s0);
+        q += row;
+        s1 = madd(x, v128.load(q), s1);
+        q += row;
+        s2 = madd(x, v128.load(q), s2);
+        q += row;
+        s3 = madd(x, v128.load(q), s3);
+        q += row;
+        s4 = madd(x, v128.load(q), s4);
+        q += row;
+        s5 = madd(x, v128.load(q), s5);
+        q += row;
+        s6 = madd(x, v128.load(q), s6);
+        q += row;
+        s7 = madd(x, v128.load(q), s7);
+      }
+      const out = c + ((<usize>m2 * n + j) << 2);
+      storeDot(out, hsum(s0) + dotTail(ai, b0, k4, row), accumulate);
+      storeDot(out + 4, hsum(s1) + dotTail(ai, b0 + row, k4, row), accumulate);
+      storeDot(out + 8, hsum(s2) + dotTail(ai, b0 + 2 * row, k4, row), accumulate);
+      storeDot(out + 12, hsum(s3) + dotTail(ai, b0 + 3 * row, k4, row), accumulate);
+      storeDot(out + 16, hsum(s4) + dotTail(ai, b0 + 4 * row, k4, row), accumulate);
+      storeDot(out + 20, hsum(s5) + dotTail(ai, b0 + 5 * row, k4, row), accumulate);
+      storeDot(out + 24, hsum(s6) + dotTail(ai, b0 + 6 * row, k4, row), accumulate);
+      storeDot(out + 28, hsum(s7) + dotTail(ai, b0 + 7 * row, k4, row), accumulate);
+    }
+  }
+  // Leftover columns of every row.
+  for (let i = 0; i < m; i++) {
+    const ai = a + <usize>i * row;
+    for (let j = i < m2 ? jEnd : jEnd8; j < j1; j++) {
+      const bj = b + <usize>j * row;
+      let s = f32x4.splat(0);
+      for (let p: usize = 0; p < k4; p += 16) s = madd(v128.load(ai + p), v128.load(bj + p), s);
+      storeDot(c + ((<usize>i * n + j) << 2), hsum(s) + dotTail(ai, bj, k4, row), accumulate);
+    }
+  }
+}
+
+function hsum(v: v128): f32 {
+  return (
+    f32x4.extract_lane(v, 0) +
+    f32x4.extract_lane(v, 1) +
+    (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3))
+  );
+}
+
+// Σ x[p]·y[p] over the byte range [from, to): the k mod 4 tail of a dot product.
+function dotTail(x: usize, y: usize, from: usize, to: usize): f32 {
+  let s: f32 = 0;
+  for (let p = from; p < to; p += 4) s += load<f32>(x + p) * load<f32>(y + p);
+  return s;
+}
+
+function storeDot(out: usize, s: f32, accumulate: i32): void {
+  store<f32>(out, accumulate ? load<f32>(out) + s : s);
 }
 
 // a [m×k] → blocks of 4 rows, interleaved by column: dst[(block·k + p)·4 + r] = a[block·4 + r][p], zero padded.

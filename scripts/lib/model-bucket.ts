@@ -1,0 +1,85 @@
+/**
+ * @module
+ * Node access to the worker's R2 bucket for the publish and seed scripts: the local bucket that `wrangler dev`
+ * persists (or the real one with `remote`), through wrangler's `getPlatformProxy`, so the same `ModelStore`
+ * code moves the pointer. Also builds the guard's check set from MNIST. Not the worker.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { getPlatformProxy } from 'wrangler';
+import { parseIdxImages, parseIdxLabels } from '../../src/data/idx.ts';
+import { decodeModel, encodeModel } from '../../src/format/index.ts';
+import { encodeCheckSet } from '../../src/worker/check-set.ts';
+import { ModelStore } from '../../src/worker/model-store.ts';
+import { IDX_FILES, MNIST_DIR, readMaybeGzip } from './dataset.ts';
+
+/** Where `wrangler dev` keeps local state by default (`--persist-to`). */
+export const DEFAULT_PERSIST_TO = '.wrangler/state';
+/** The check set the default model is published with: every 20th MNIST test image (500 images). */
+export const DEFAULT_CHECK_SET = 'checksets/mnist-test-500.bin';
+
+export interface BucketHandle {
+  store: ModelStore;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Opens the bucket bound as `MODELS` in `wrangler.toml`, with the deployment's `MODEL_PREFIX`.
+ * Local: the state directory `wrangler dev --persist-to <persistTo>` uses. Remote: the real bucket (needs
+ * `wrangler login`); done through a copy of the config marking the binding `remote = true`.
+ */
+export async function openBucket(options: { persistTo?: string; remote?: boolean }): Promise<BucketHandle> {
+  let configPath = 'wrangler.toml';
+  if (options.remote) {
+    const toml = readFileSync(configPath, 'utf8').replace(/(bucket_name\s*=\s*"[^"]*")/, '$1\nremote = true');
+    mkdirSync('.wrangler', { recursive: true });
+    configPath = join('.wrangler', 'publish-remote.toml');
+    writeFileSync(configPath, toml.replace(/^main\s*=\s*"/m, 'main = "../'));
+  }
+  process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false'; // no network needed for a local bucket
+  const proxy = await getPlatformProxy<{ MODELS: R2Bucket; MODEL_PREFIX?: string }>({
+    configPath,
+    persist: options.remote ? false : { path: join(resolve(options.persistTo ?? DEFAULT_PERSIST_TO), 'v3') },
+    remoteBindings: Boolean(options.remote),
+  });
+  return {
+    store: new ModelStore(proxy.env.MODELS, proxy.env.MODEL_PREFIX ?? 'models/'),
+    dispose: () => proxy.dispose(),
+  };
+}
+
+/** 500 labelled MNIST test images (every 20th) in the check-set format. */
+export function buildMnistCheckSet(step = 20): Uint8Array {
+  const images = parseIdxImages(readMaybeGzip(join(MNIST_DIR, IDX_FILES.testImages)));
+  const labels = parseIdxLabels(readMaybeGzip(join(MNIST_DIR, IDX_FILES.testLabels)));
+  const count = Math.floor(images.count / step);
+  const pixels = new Uint8Array(count * 784);
+  const picked = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    pixels.set(images.pixels.subarray(i * step * 784, (i * step + 1) * 784), i * 784);
+    picked[i] = labels.labels[i * step];
+  }
+  return encodeCheckSet(pixels, picked);
+}
+
+/**
+ * Publishes a model blob as a new current version with its check set: the blob is re-encoded with
+ * `metadata.checkSet` naming it (weights untouched), unless it already names one and `checkSet` is null.
+ * @returns the new version and the previous current one.
+ */
+export async function publishBlob(
+  store: ModelStore,
+  blob: Uint8Array,
+  checkSet: { name: string; bytes: Uint8Array } | null,
+): Promise<{ version: string; previous: string | null; bytes: number }> {
+  const model = decodeModel(blob);
+  let bytes = blob;
+  if (checkSet) {
+    await store.putCheckSet(checkSet.name, checkSet.bytes);
+    if (model.metadata.checkSet !== checkSet.name) {
+      bytes = encodeModel({ ...model, metadata: { ...model.metadata, checkSet: checkSet.name } });
+    }
+  }
+  const { version, pointer } = await store.publish(bytes);
+  return { version, previous: pointer.history[0].parent, bytes: bytes.length };
+}

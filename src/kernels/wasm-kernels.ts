@@ -282,10 +282,12 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     usedBytes: () => heap.usedBytes(),
 
     alloc(length) {
+      checkAllocLength(length);
       const offset = heap.alloc(length * 4);
       return new Float32Array(buffer, offset, length).fill(0);
     },
     allocInt8(length) {
+      checkAllocLength(length);
       const offset = heap.alloc(length);
       return new Int8Array(buffer, offset, length).fill(0);
     },
@@ -370,6 +372,12 @@ function pages(bytes: number): number {
     throw new RangeError(`wasm kernels: capacityBytes must be between 1 MiB and 2 GiB, got ${bytes}`);
   }
   return Math.ceil(bytes / PAGE);
+}
+
+function checkAllocLength(length: number): void {
+  if (!Number.isInteger(length) || length < 0) {
+    throw new RangeError(`wasm kernels: alloc length must be a non-negative integer, got ${length}`);
+  }
 }
 
 function checkShape(op: string, m: number, n: number, k: number): void {

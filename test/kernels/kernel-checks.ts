@@ -1,0 +1,273 @@
+/**
+ * @module
+ * Conformance checks any `Kernels` must pass against the TypeScript reference, shared by the Node and the
+ * workerd tests (so no Node APIs here). Not a test file itself: callers wrap it in their own `describe`.
+ */
+import { expect, it } from 'vitest';
+import type { Kernels } from '../../src/kernels/kernels.ts';
+import {
+  adamUpdateRef,
+  gemmNTRef,
+  gemmRef,
+  gemmTNRef,
+  linearInt8Ref,
+  sgdUpdateRef,
+} from '../../src/kernels/ts-kernels.ts';
+
+/** Deterministic uniform values in [-1, 1). */
+export function seeded(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return ((s >>> 0) / 2 ** 32) * 2 - 1;
+  };
+}
+
+export function randomArray(length: number, rand: () => number, into?: Float32Array): Float32Array {
+  const out = into ?? new Float32Array(length);
+  for (let i = 0; i < length; i++) out[i] = rand();
+  return out;
+}
+
+/** Largest |x − y| allowed for a float32 sum of `k` products of values in [-1, 1]. */
+function gemmTolerance(k: number): number {
+  return 1e-6 * (k + 1) + 1e-6;
+}
+
+function expectClose(actual: Float32Array, expected: Float32Array, tolerance: number, label: string): void {
+  expect(actual.length, label).toBe(expected.length);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= worst)) {
+      worst = d;
+      at = i;
+    }
+  }
+  expect(worst, `${label}: worst difference at ${at}`).toBeLessThanOrEqual(tolerance);
+}
+
+const GEMMS = [
+  { op: 'gemm', ref: gemmRef, aLen: (m: number, k: number) => m * k, bLen: (n: number, k: number) => k * n },
+  {
+    op: 'gemmTN',
+    ref: gemmTNRef,
+    aLen: (m: number, k: number) => k * m,
+    bLen: (n: number, k: number) => k * n,
+  },
+  {
+    op: 'gemmNT',
+    ref: gemmNTRef,
+    aLen: (m: number, k: number) => m * k,
+    bLen: (n: number, k: number) => n * k,
+  },
+] as const;
+
+/** Edge shapes: 1x1x1, odd sizes, non-multiples of 4/8/16, k = 1, k = 0, the few-rows dot path and more. */
+export const EDGE_SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 10, 512],
+  [1, 17, 33],
+  [2, 9, 5],
+  [3, 5, 7],
+  [4, 8, 16],
+  [5, 9, 17],
+  [7, 33, 1],
+  [13, 17, 9],
+  [16, 16, 16],
+  [33, 31, 65],
+  [6, 4, 0],
+];
+
+/** Registers the conformance `it`s for kernels made by `make` (called once per test). */
+export function kernelConformance(make: () => Kernels, options: { large?: boolean } = {}): void {
+  for (const { op, ref, aLen, bLen } of GEMMS) {
+    it(`should match the reference ${op} on edge shapes, with and without accumulate`, () => {
+      const kernels = make();
+      const rand = seeded(7);
+      for (const [m, n, k] of EDGE_SHAPES) {
+        const a = randomArray(aLen(m, k), rand);
+        const b = randomArray(bLen(n, k), rand);
+        const c0 = randomArray(m * n, rand);
+        for (const accumulate of [false, true]) {
+          const expected = c0.slice();
+          ref(m, n, k, a, b, expected, accumulate);
+          const actual = c0.slice();
+          kernels[op](m, n, k, a, b, actual, accumulate);
+          expectClose(actual, expected, gemmTolerance(k), `${op} ${m}x${n}x${k} accumulate=${accumulate}`);
+        }
+      }
+    });
+
+    it(`should match the reference ${op} on arrays from alloc, including offset views`, () => {
+      const kernels = make();
+      const rand = seeded(11);
+      const [m, n, k] = [37, 45, 29];
+      const a = kernels.alloc(aLen(m, k) + 3);
+      const b = kernels.alloc(bLen(n, k));
+      const c = kernels.alloc(m * n);
+      randomArray(a.length, rand, a);
+      randomArray(b.length, rand, b);
+      randomArray(c.length, rand, c);
+      // A view that starts 3 floats into an allocated block: in the kernels' memory, not 64-byte aligned.
+      const aView = a.subarray(3);
+      for (const accumulate of [false, true]) {
+        const expected = c.slice();
+        ref(m, n, k, aView, b, expected, accumulate);
+        kernels[op](m, n, k, aView, b, c, accumulate);
+        expectClose(c, expected, gemmTolerance(k), `${op} alloc accumulate=${accumulate}`);
+      }
+      for (const x of [a, b, c]) kernels.free(x);
+    });
+  }
+
+  if (options.large) {
+    it('should match the reference on the large shape 64x784x1024 in all three layouts', () => {
+      const kernels = make();
+      const rand = seeded(3);
+      const [m, n, k] = [64, 1024, 784];
+      for (const { op, ref, aLen, bLen } of GEMMS) {
+        const a = randomArray(aLen(m, k), rand);
+        const b = randomArray(bLen(n, k), rand);
+        const expected = new Float32Array(m * n);
+        ref(m, n, k, a, b, expected);
+        const actual = new Float32Array(m * n);
+        kernels[op](m, n, k, a, b, actual);
+        expectClose(actual, expected, gemmTolerance(k), op);
+      }
+    });
+  }
+
+  it('should match the int8 reference within the activation quantization error', () => {
+    const kernels = make();
+    const rand = seeded(5);
+    for (const [m, n, k] of [
+      [1, 1, 1],
+      [1, 10, 512],
+      [3, 7, 13],
+      [2, 16, 784],
+      [5, 33, 100],
+      [1, 5, 5000],
+    ]) {
+      const x = randomArray(m * k, rand);
+      if (m > 1) x.fill(0, 0, k); // an all-zero row must give exactly the bias
+      const q = Int8Array.from({ length: n * k }, () => Math.round(rand() * 127.5 - 0.5));
+      const scale = Float32Array.from({ length: n }, () => 0.01 + Math.abs(rand()) * 0.01);
+      const bias = randomArray(n, rand);
+      const expected = new Float32Array(m * n);
+      linearInt8Ref(m, n, k, x, q, scale, bias, expected);
+      const actual = new Float32Array(m * n).fill(NaN);
+      kernels.linearInt8(m, n, k, x, q, scale, bias, actual);
+      for (let i = 0; i < m; i++) {
+        let amax = 0;
+        for (let p = 0; p < k; p++) amax = Math.max(amax, Math.abs(x[i * k + p]));
+        for (let j = 0; j < n; j++) {
+          // Rounding x to int16 steps of amax/32767 moves each product by at most half a step times |q|.
+          let qSum = 0;
+          for (let p = 0; p < k; p++) qSum += Math.abs(q[j * k + p]);
+          const bound =
+            ((amax / 32767) * 0.5 * qSum + 1e-6 * k) * scale[j] + 1e-5 * (1 + Math.abs(expected[i * n + j]));
+          const got = actual[i * n + j];
+          expect(Math.abs(got - expected[i * n + j]), `int8 ${m}x${n}x${k} at ${i},${j}`).toBeLessThanOrEqual(
+            bound,
+          );
+        }
+      }
+      if (m > 1) expect(Array.from(actual.subarray(0, n))).toEqual(Array.from(bias));
+    }
+  });
+
+  it('should not overflow the int32 accumulators when k is large and values are extreme', () => {
+    const kernels = make();
+    const [m, n, k] = [1, 4, 6000];
+    const x = new Float32Array(k).fill(-1);
+    const q = new Int8Array(n * k).fill(-128);
+    const scale = new Float32Array(n).fill(1);
+    const bias = new Float32Array(n);
+    const y = new Float32Array(n);
+    kernels.linearInt8(m, n, k, x, q, scale, bias, y);
+    for (const v of y) expect(v).toBeCloseTo(128 * k, 0);
+  });
+
+  it('should apply SGD steps as the reference does, with and without momentum, L1 and L2', () => {
+    const kernels = make();
+    const rand = seeded(9);
+    for (const length of [1, 3, 4, 37, 1000]) {
+      for (const o of [
+        { lr: 0.1, momentum: 0, l1: 0, l2: 0 },
+        { lr: 0.05, momentum: 0.9, l1: 1e-3, l2: 1e-2 },
+      ]) {
+        const w0 = randomArray(length, rand);
+        w0[0] = 0; // sign(0) = 0
+        const g = randomArray(length, rand);
+        const v0 = randomArray(length, rand);
+        const [we, ve] = [w0.slice(), v0.slice()];
+        const [wa, va] = [w0.slice(), v0.slice()];
+        for (let step = 0; step < 3; step++) {
+          sgdUpdateRef(we, g, o.momentum ? ve : null, o);
+          kernels.sgdUpdate(wa, g, o.momentum ? va : null, o);
+        }
+        expectClose(wa, we, 1e-6, `sgd w n=${length} momentum=${o.momentum}`);
+        expectClose(va, ve, 1e-6, `sgd v n=${length} momentum=${o.momentum}`);
+      }
+    }
+    expect(() =>
+      kernels.sgdUpdate(new Float32Array(4), new Float32Array(4), null, {
+        lr: 1,
+        momentum: 0.5,
+        l1: 0,
+        l2: 0,
+      }),
+    ).toThrow(/velocity/);
+  });
+
+  it('should apply Adam steps as the reference does, on arrays from alloc and not', () => {
+    const kernels = make();
+    const rand = seeded(13);
+    for (const length of [1, 5, 64, 999]) {
+      for (const fromAlloc of [false, true]) {
+        const fresh = (source: Float32Array) => {
+          if (!fromAlloc) return source.slice();
+          const out = kernels.alloc(source.length);
+          out.set(source);
+          return out;
+        };
+        const w0 = randomArray(length, rand);
+        const g = randomArray(length, rand);
+        const [we, me, ve] = [w0.slice(), new Float32Array(length), new Float32Array(length)];
+        const [wa, ma, va] = [fresh(w0), fresh(new Float32Array(length)), fresh(new Float32Array(length))];
+        for (let t = 1; t <= 3; t++) {
+          const o = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, t, l1: 1e-4, l2: 1e-3 };
+          adamUpdateRef(we, g, me, ve, o);
+          kernels.adamUpdate(wa, g, ma, va, o);
+        }
+        expectClose(wa, we, 1e-6, `adam w n=${length}`);
+        expectClose(ma, me, 1e-6, `adam m n=${length}`);
+        expectClose(va, ve, 1e-6, `adam v n=${length}`);
+        if (fromAlloc) for (const x of [wa, ma, va]) kernels.free(x);
+      }
+    }
+  });
+
+  it('should hand out zero-filled arrays that survive later allocations and can be freed and reused', () => {
+    const kernels = make();
+    const first = kernels.alloc(1000);
+    first.fill(7);
+    const bytes = kernels.allocInt8(333);
+    bytes.fill(-3);
+    const many = Array.from({ length: 50 }, (_, i) => kernels.alloc(10_000 + i));
+    // Still attached and intact: memory never grows, so views never detach.
+    expect(first.length).toBe(1000);
+    expect(first[999]).toBe(7);
+    expect(bytes[332]).toBe(-3);
+    for (const a of many) kernels.free(a);
+    kernels.free(first);
+    const again = kernels.alloc(1000);
+    expect(again.every((v) => v === 0)).toBe(true);
+    kernels.free(again);
+    kernels.free(bytes);
+  });
+}

@@ -11,13 +11,14 @@ import { requireToken } from './auth.ts';
 import { readConfig, type Bindings } from './config.ts';
 import { docsPage } from './docs-page.ts';
 import { ApiError, errorBody, handleError } from './errors.ts';
-import { checkAccuracy, fineTune, score, toPredictions } from './fine-tune.ts';
+import { fineTune, toPredictions } from './fine-tune.ts';
 import {
   getCheckSet,
   getServingModel,
   invalidate,
-  loadVersion,
-  memoCheckAccuracy,
+  knownCheckAccuracy,
+  loadModel,
+  rememberCheckAccuracy,
   type ServingModel,
 } from './model-cache.ts';
 import { advancePointer, ModelStore } from './model-store.ts';
@@ -239,36 +240,37 @@ app.openapi(
     for (let attempt = 1; attempt <= FINE_TUNE_ATTEMPTS; attempt++) {
       const read = await store.readPointer();
       if (!read) throw new ApiError(503, 'no_model', 'no model has been published to this store yet');
-      const parent = await loadVersion(store, read.pointer.current);
-      const before = score(parent.predictor, x, labels, n);
-      const checkSetName =
-        typeof parent.model.metadata.checkSet === 'string' ? parent.model.metadata.checkSet : null;
+      const parent = await loadModel(store, read.pointer.current);
+      const meta = parent.model.metadata;
+      const checkSetName = typeof meta.checkSet === 'string' ? meta.checkSet : null;
       const checkSet = checkSetName ? await getCheckSet(store, checkSetName) : null;
-
-      const result = fineTune(parent.model, parent.version, x, labels, n, settings, {
-        fineTune: { ...settings, examples: n, before },
+      const { bytes, before, after, check } = fineTune({
+        parent: parent.model,
+        parentVersion: parent.version,
+        x,
+        labels,
+        count: n,
+        settings,
+        checkSet,
+        parentCheckAccuracy: knownCheckAccuracy(store.prefix, parent.version),
       });
-      const after = score(result.childPredictor, x, labels, n);
       let guard: z.infer<typeof FineTuneResponse>['guard'] = null;
-      if (checkSet && checkSetName) {
-        const parentAccuracy = memoCheckAccuracy(store.prefix, parent.version, () =>
-          checkAccuracy(parent.predictor, checkSet),
-        );
-        const accuracy = checkAccuracy(result.childPredictor, checkSet);
+      if (check && checkSet && checkSetName) {
+        rememberCheckAccuracy(store.prefix, parent.version, check.parent);
         guard = {
           checkSet: checkSetName,
           size: checkSet.count,
-          parentAccuracy,
-          accuracy,
+          parentAccuracy: check.parent,
+          accuracy: check.child,
           maxDrop: cfg.guardMaxDrop,
           // A small epsilon so a drop of exactly the margin passes despite float rounding.
-          passed: parentAccuracy - accuracy <= cfg.guardMaxDrop + 1e-9,
+          passed: check.parent - check.child <= cfg.guardMaxDrop + 1e-9,
         };
         if (!guard.passed) {
           throw new ApiError(
             422,
             'guard_refused',
-            `the fine-tune lowers check-set accuracy from ${parentAccuracy.toFixed(4)} to ${accuracy.toFixed(4)}, ` +
+            `the fine-tune lowers check-set accuracy from ${check.parent.toFixed(4)} to ${check.child.toFixed(4)}, ` +
               `more than the allowed ${cfg.guardMaxDrop}; nothing was saved`,
             { guard, before, after, parentVersion: parent.version },
           );
@@ -287,11 +289,11 @@ app.openapi(
       };
       if (body.dryRun) return c.json(answer, 200);
 
-      const version = await store.putVersion(result.bytes, { source: 'fine-tune', parent: parent.version });
+      const version = await store.putVersion(bytes, { source: 'fine-tune', parent: parent.version });
       const next = advancePointer(read.pointer, version, parent.version, 'fine-tune');
       if ((await store.swapPointer(read.etag, next)) !== null) {
         invalidate(store.prefix);
-        if (guard) memoCheckAccuracy(store.prefix, version, () => guard.accuracy);
+        if (check) rememberCheckAccuracy(store.prefix, version, check.child);
         return c.json({ ...answer, version }, 200);
       }
       // Another writer moved the pointer since we read it: drop our blob and retrain on the new weights.
@@ -365,7 +367,7 @@ app.openapi(
       throw new ApiError(404, 'version_not_found', `no stored model version ${version}`, { version });
     }
     try {
-      await loadVersion(store, version);
+      await loadModel(store, version);
     } catch (err) {
       if (err instanceof ApiError) throw new ApiError(422, 'version_unusable', err.message, err.details);
       throw err;

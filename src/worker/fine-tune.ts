@@ -1,10 +1,11 @@
 /**
  * @module
  * Fine-tuning math for the worker: SGD on the current weights with the same `src/nn` code as training, scored on
- * what would actually be served (the re-encoded blob). Not I/O: the route reads and writes through the store.
+ * what would actually be served (the parent blob and the re-encoded child). Not I/O: the route reads and writes
+ * through the store. Synchronous on purpose: every kernel buffer it takes is freed before it returns.
  */
 import { decodeModel, encodeModel, type ModelData } from '../format/index.ts';
-import { createPredictor, Mlp, Trainer } from '../nn/index.ts';
+import { createPredictor, Mlp, Trainer, type Predictor } from '../nn/index.ts';
 import type { CheckSet } from './check-set.ts';
 import { getKernels } from './kernels.ts';
 
@@ -20,7 +21,7 @@ export interface Score {
   accuracy: number;
 }
 
-type Predict = { predict(x: Float32Array, batch: number): Float32Array };
+type Predict = Pick<Predictor, 'predict'>;
 
 /** Mean cross-entropy and accuracy of a predictor on `count` rows of x. */
 export function score(predictor: Predict, x: Float32Array, labels: ArrayLike<number>, count: number): Score {
@@ -49,41 +50,62 @@ export function toPredictions(probs: Float32Array, count: number) {
   return out;
 }
 
+export interface FineTuneInput {
+  parent: ModelData;
+  parentVersion: string;
+  /** [count×784] pixels in [0,1]. */
+  x: Float32Array;
+  labels: Uint8Array;
+  count: number;
+  settings: FineTuneSettings;
+  /** The guard's check set, if the parent names one. */
+  checkSet: CheckSet | null;
+  /** The parent's check-set accuracy when already known (it is immutable). */
+  parentCheckAccuracy?: number;
+}
+
 export interface FineTuneResult {
   /** The new blob, in the parent's encoding (int8 parents are re-quantized). */
   bytes: Uint8Array;
-  /** The new blob decoded, i.e. exactly what would be served. */
-  child: ModelData;
-  childPredictor: Predict;
+  before: Score;
+  after: Score;
+  /** Check-set accuracies of the parent and of the child; null without a check set. */
+  check: { parent: number; child: number } | null;
 }
 
 /**
- * Runs `steps` full-batch SGD steps on a copy of the parent's weights and encodes the result.
- * @param x [count×784] pixels in [0,1]
+ * Runs `steps` full-batch SGD steps on a copy of the parent's weights, encodes the result, and scores parent and
+ * child (as served, i.e. decoded from their blobs) on the examples and on the check set.
  */
-export function fineTune(
-  parent: ModelData,
-  parentVersion: string,
-  x: Float32Array,
-  labels: Uint8Array,
-  count: number,
-  settings: FineTuneSettings,
-  extraMetadata: Record<string, unknown>,
-): FineTuneResult {
+export function fineTune(input: FineTuneInput): FineTuneResult {
+  const { parent, x, labels, count, settings, checkSet } = input;
   const kernels = getKernels();
-  const net = Mlp.fromParams({ sizes: parent.sizes, alpha: parent.alpha }, kernels, parent.params);
-  const trainer = new Trainer(
-    net,
-    { kind: 'sgd', lr: settings.learningRate, momentum: 0, l1: settings.l1, l2: settings.l2 },
-    count,
-  );
+  const owned: { dispose(): void }[] = [];
+  const own = <T extends { dispose(): void }>(thing: T): T => (owned.push(thing), thing);
   try {
+    const parentPredictor = own(createPredictor(parent, kernels));
+    const before = score(parentPredictor, x, labels, count);
+    const parentCheck =
+      checkSet === null
+        ? null
+        : (input.parentCheckAccuracy ??
+          score(parentPredictor, checkSet.images, checkSet.labels, checkSet.count).accuracy);
+
+    const net = own(Mlp.fromParams({ sizes: parent.sizes, alpha: parent.alpha }, kernels, parent.params));
+    const trainer = own(
+      new Trainer(
+        net,
+        { kind: 'sgd', lr: settings.learningRate, momentum: 0, l1: settings.l1, l2: settings.l2 },
+        count,
+      ),
+    );
     for (let s = 0; s < settings.steps; s++) trainer.step(x, labels, count);
+
     const metadata: ModelData['metadata'] = {
       ...parent.metadata,
-      ...extraMetadata,
       createdAt: new Date().toISOString(),
-      parentVersion,
+      parentVersion: input.parentVersion,
+      fineTune: { ...settings, examples: count, before },
     };
     // Measured on the parent's weights; no longer true of the child.
     delete metadata.testAccuracy;
@@ -95,15 +117,17 @@ export function fineTune(
       params: new Float32Array(net.params),
       metadata,
     });
-    const child = decodeModel(bytes);
-    return { bytes, child, childPredictor: createPredictor(child, kernels) };
+    const childPredictor = own(createPredictor(decodeModel(bytes), kernels));
+    const after = score(childPredictor, x, labels, count);
+    const check =
+      checkSet === null || parentCheck === null
+        ? null
+        : {
+            parent: parentCheck,
+            child: score(childPredictor, checkSet.images, checkSet.labels, checkSet.count).accuracy,
+          };
+    return { bytes, before, after, check };
   } finally {
-    trainer.dispose();
-    net.dispose();
+    for (const thing of owned.reverse()) thing.dispose();
   }
-}
-
-/** Accuracy on the check set. */
-export function checkAccuracy(predictor: Predict, set: CheckSet): number {
-  return score(predictor, set.images, set.labels, set.count).accuracy;
 }

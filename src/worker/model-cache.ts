@@ -5,19 +5,27 @@
  * Not storage (that is `model-store.ts`) and not routing.
  */
 import { decodeModel, type ModelData } from '../format/index.ts';
-import { createPredictor } from '../nn/index.ts';
+import { createPredictor, type Predictor } from '../nn/index.ts';
 import { decodeCheckSet, type CheckSet } from './check-set.ts';
 import { ApiError } from './errors.ts';
 import { getKernels } from './kernels.ts';
 import type { ModelStore, Pointer } from './model-store.ts';
 
-/** A decoded, ready-to-run model version. */
-export interface ServingModel {
+/** A decoded model version. */
+export interface LoadedModel {
   version: string;
   model: ModelData;
-  predictor: { predict(x: Float32Array, batch: number): Float32Array };
   /** Size of the stored blob in bytes. */
   blobBytes: number;
+}
+
+/** A decoded, ready-to-run model version: the one this isolate serves. */
+export interface ServingModel extends LoadedModel {
+  /**
+   * Valid until the next `await`: a newer version replaces and frees it (kernel memory is not garbage
+   * collected), so callers predict synchronously right after `getServingModel` resolves.
+   */
+  predictor: Predictor;
 }
 
 interface CacheEntry {
@@ -31,6 +39,9 @@ interface CacheEntry {
 
 /** Keyed by store prefix, so deployments (and tests) sharing an isolate never see each other's models. */
 const entries = new Map<string, CacheEntry>();
+const checkSets = new Map<string, CheckSet>();
+const checkAccuracies = new Map<string, number>();
+const CHECK_SET_CACHE = 4;
 
 function storeError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
@@ -39,10 +50,11 @@ function storeError(err: unknown): ApiError {
 }
 
 /**
- * Fetches and decodes one version.
- * @throws {ApiError} 503 `model_missing` when the object is gone, `model_corrupt` when it does not decode.
+ * Fetches and decodes one version (the serving one is taken from the cache).
+ * @throws {ApiError} 503 `model_missing` when the object is gone, `model_corrupt` when it does not decode,
+ *   `model_unsupported` when it is not a 784-…-10 network.
  */
-export async function loadVersion(store: ModelStore, version: string): Promise<ServingModel> {
+export async function loadModel(store: ModelStore, version: string): Promise<LoadedModel> {
   const cached = entries.get(store.prefix)?.serving;
   if (cached && cached.version === version) return cached;
   const bytes = await store.getVersion(version);
@@ -85,8 +97,7 @@ export async function loadVersion(store: ModelStore, version: string): Promise<S
       },
     );
   }
-  const predictor = createPredictor(model, getKernels());
-  return { version, model, predictor, blobBytes: bytes.length };
+  return { version, model, blobBytes: bytes.length };
 }
 
 export interface ServingResult {
@@ -121,9 +132,13 @@ export async function getServingModel(
       });
     }
     if (read !== 'unchanged') {
-      const serving = await loadVersion(store, read.pointer.current);
-      // Swapped synchronously: a request already holding the old predictor still finishes with it.
-      entry.serving = serving;
+      const loaded = await loadModel(store, read.pointer.current);
+      const old = entry.serving;
+      if (old?.version !== loaded.version) {
+        entry.serving = { ...loaded, predictor: createPredictor(loaded.model, getKernels()) };
+        // Safe: every user of a predictor runs synchronously after getting it, so none is mid-call here.
+        old?.predictor.dispose();
+      }
       entry.pointer = read.pointer;
       entry.pointerEtag = read.etag;
     }
@@ -151,14 +166,11 @@ export function invalidate(prefix: string): void {
 
 /** Forgets every cached model (tests). */
 export function resetModelCache(): void {
+  for (const entry of entries.values()) entry.serving?.predictor.dispose();
   entries.clear();
   checkSets.clear();
   checkAccuracies.clear();
 }
-
-const checkSets = new Map<string, CheckSet>();
-const checkAccuracies = new Map<string, number>();
-const CHECK_SET_CACHE = 4;
 
 /**
  * The decoded check set named by a model's metadata, cached per isolate (check sets are immutable).
@@ -182,9 +194,7 @@ export async function getCheckSet(store: ModelStore, relative: string): Promise<
       503,
       'check_set_corrupt',
       `the model's check set ${relative} is corrupt: ${(err as Error).message}`,
-      {
-        key,
-      },
+      { key },
     );
   }
   if (checkSets.size >= CHECK_SET_CACHE) checkSets.clear();
@@ -192,14 +202,12 @@ export async function getCheckSet(store: ModelStore, relative: string): Promise<
   return set;
 }
 
-/** Check-set accuracy of a stored version, computed once per isolate (versions are immutable). */
-export function memoCheckAccuracy(prefix: string, version: string, compute: () => number): number {
-  const key = `${prefix}|${version}`;
-  let acc = checkAccuracies.get(key);
-  if (acc === undefined) {
-    acc = compute();
-    if (checkAccuracies.size > 64) checkAccuracies.clear();
-    checkAccuracies.set(key, acc);
-  }
-  return acc;
+/** The check-set accuracy of a stored version, if this isolate measured it (versions are immutable). */
+export function knownCheckAccuracy(prefix: string, version: string): number | undefined {
+  return checkAccuracies.get(`${prefix}|${version}`);
+}
+
+export function rememberCheckAccuracy(prefix: string, version: string, accuracy: number): void {
+  if (checkAccuracies.size > 64) checkAccuracies.clear();
+  checkAccuracies.set(`${prefix}|${version}`, accuracy);
 }

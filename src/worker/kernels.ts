@@ -1,15 +1,22 @@
 /**
  * @module
- * The one place the worker chooses its kernels, so moving to the WebAssembly SIMD backend is a one-line change.
- * Not the kernels themselves (see `src/kernels`).
+ * The one place the worker chooses its kernels: WebAssembly SIMD (built by `npm run build:wasm`, bundled by
+ * wrangler as a compiled module), single-threaded over a fixed memory reserve. Not the kernels themselves.
  */
+import simdModule from '../../build/kernels-simd.wasm';
 import type { Kernels } from '../kernels/kernels.ts';
-import { createTsKernels } from '../kernels/ts-kernels.ts';
+import { createWasmKernels } from '../kernels/wasm-kernels.ts';
+
+/**
+ * Linear memory reserved for the kernels. Peak use is a fine-tune of a 784-1024-512-10 f32 model with 256
+ * examples: serving model, parent and child predictors, weights, gradients and activations, about 35 MiB.
+ */
+export const KERNEL_MEMORY_BYTES = 48 * 1024 * 1024;
 
 let kernels: Kernels | null = null;
 
 /** The isolate's kernels, created once. */
 export function getKernels(): Kernels {
-  kernels ??= createTsKernels();
+  kernels ??= createWasmKernels(simdModule, { capacityBytes: KERNEL_MEMORY_BYTES });
   return kernels;
 }

@@ -350,7 +350,8 @@ function microKernel(
   let c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0);
   let c31 = f32x4.splat(0);
-  for (let p = 0; p < k; p++) {
+  const end = pb + ((<usize>k) << 5);
+  while (pb < end) {
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
     let av = v128.load32_splat(pa);

@@ -24,6 +24,15 @@ export default defineConfig({
           testTimeout: 60_000,
         },
       },
+      {
+        // Headless Debian Chromium against `wrangler dev` (see test/browser/servers.ts).
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
     ],
   },
 });

@@ -56,6 +56,7 @@ class DigitPad extends HTMLElement {
     this.last = null;
     this.seq = 0;
     this.timer = 0;
+    this.queued = false;
     this.lastSent = 0;
     this.key = { x: 0.5, y: 0.5, down: false };
     this._value = '';
@@ -65,7 +66,7 @@ class DigitPad extends HTMLElement {
     this.canvas.addEventListener('pointerup', (e) => this.onUp(e));
     this.canvas.addEventListener('pointercancel', (e) => this.onUp(e));
     this.canvas.addEventListener('keydown', (e) => this.onKey(e));
-    this.canvas.addEventListener('focus', () => this.showPen(true));
+    this.canvas.addEventListener('focus', () => this.showPen(this.canvas.matches(':focus-visible')));
     this.canvas.addEventListener('blur', () => this.showPen(false));
   }
 
@@ -114,6 +115,8 @@ class DigitPad extends HTMLElement {
   clear() {
     this.seq++;
     clearTimeout(this.timer);
+    this.queued = false;
+    this.idle();
     this.blank();
     this.setValue('', null);
     this.out.textContent = '';
@@ -192,6 +195,7 @@ class DigitPad extends HTMLElement {
         this.schedule(0);
       }
     } else if (moves[e.key]) {
+      this.showPen(true);
       const from = { x: k.x * this.size, y: k.y * this.size };
       k.x = Math.min(1, Math.max(0, k.x + moves[e.key][0] * step));
       k.y = Math.min(1, Math.max(0, k.y + moves[e.key][1] * step));
@@ -208,14 +212,23 @@ class DigitPad extends HTMLElement {
     this.placePen();
   }
 
+  /** Predicts after ms; the element is aria-busy from now until the answer (or a clear). */
   schedule(ms) {
     clearTimeout(this.timer);
+    this.queued = true;
+    this.setAttribute('aria-busy', 'true');
     this.timer = setTimeout(() => this.predict(), ms);
+  }
+
+  idle() {
+    if (!this.queued) this.removeAttribute('aria-busy');
   }
 
   /** Sends the drawing to the API; answers that arrive after a newer request or a clear are dropped. */
   async predict() {
-    if (!this.ink) return;
+    clearTimeout(this.timer);
+    this.queued = false;
+    if (!this.ink) return this.idle();
     const seq = ++this.seq;
     this.lastSent = Date.now();
     const blob = await new Promise((resolve) => this.canvas.toBlob(resolve, 'image/png'));
@@ -238,7 +251,7 @@ class DigitPad extends HTMLElement {
     } catch (err) {
       if (seq === this.seq) this.fail({ status: 0, code: 'network_error', message: String(err && err.message || err) });
     } finally {
-      if (seq === this.seq) this.removeAttribute('aria-busy');
+      if (seq === this.seq) this.idle();
     }
   }
 

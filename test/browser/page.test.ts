@@ -1,0 +1,219 @@
+import { encode as encodePng } from 'fast-png';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  launchChromium,
+  startExampleSite,
+  startWorker,
+  TOKEN,
+  type ExampleSite,
+  type WorkerServer,
+} from './servers.ts';
+import { DIGIT_STROKES, drawDigit } from './strokes.ts';
+
+let worker: WorkerServer;
+let site: ExampleSite;
+let browser: Browser;
+
+beforeAll(async () => {
+  worker = await startWorker();
+  site = await startExampleSite(worker.origin);
+  browser = await launchChromium();
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await site?.stop();
+  await worker?.stop();
+});
+
+/** The canvas inside a `<digit-pad>` (Playwright's CSS locators pierce open shadow roots). */
+const padCanvas = (page: Page, selector = 'digit-pad'): Locator => page.locator(`${selector} canvas`);
+
+/** Draws `digit` in the pad and waits for the answer to the prediction sent after the last stroke. */
+async function drawAndRead(page: Page, digit: number, selector = 'digit-pad'): Promise<string | null> {
+  await drawDigit(page, padCanvas(page, selector), digit);
+  // The pad is aria-busy from the end of a stroke until the answer to its final prediction.
+  await page.waitForSelector(`${selector}:not([aria-busy])`);
+  return page.locator(selector).getAttribute('value');
+}
+
+/** A dark-on-light PNG of a stroke-drawn digit, off-centre on a larger white canvas, as a phone photo might be. */
+function digitPng(digit: number): Uint8Array {
+  const width = 240;
+  const height = 180;
+  const data = new Uint8Array(width * height).fill(250);
+  const ox = 110;
+  const oy = 20;
+  const size = 120;
+  const r = 6;
+  for (const stroke of DIGIT_STROKES[digit]) {
+    for (let s = 1; s < stroke.length; s++) {
+      const [ax, ay] = stroke[s - 1];
+      const [bx, by] = stroke[s];
+      const steps = Math.ceil(Math.hypot(bx - ax, by - ay) * size);
+      for (let k = 0; k <= steps; k++) {
+        const cx = ox + (ax + ((bx - ax) * k) / steps) * size;
+        const cy = oy + (ay + ((by - ay) * k) / steps) * size;
+        for (let y = Math.floor(cy - r); y <= cy + r; y++) {
+          for (let x = Math.floor(cx - r); x <= cx + r; x++) {
+            if ((x - cx) ** 2 + (y - cy) ** 2 <= r * r) data[y * width + x] = 20;
+          }
+        }
+      }
+    }
+  }
+  return encodePng({ width, height, data, channels: 1, depth: 8 });
+}
+
+describe('drawing page', () => {
+  it('should predict digits drawn with the mouse, show the bars and the 28×28 input', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 860 } });
+    await page.goto(`${worker.origin}/`);
+    const results: Record<number, string | null> = {};
+    for (const digit of [0, 1, 2, 3, 4, 7]) {
+      await page.getByRole('button', { name: 'Clear' }).click();
+      results[digit] = await drawAndRead(page, digit);
+      await expect.poll(() => page.locator('#answer').textContent()).toBe(results[digit]);
+    }
+    expect(results).toEqual({ 0: '0', 1: '1', 2: '2', 3: '3', 4: '4', 7: '7' });
+
+    // The live region announces the answer; the top bar matches; the preview shows the model's input.
+    await expect
+      .poll(() => page.locator('#status').textContent())
+      .toMatch(/^Prediction: 7 with \d+% confidence/);
+    expect(await page.locator('#bars li.top span').first().textContent()).toBe('7');
+    const inked = await page.evaluate(() => {
+      const ctx = (document.getElementById('preview') as HTMLCanvasElement).getContext('2d')!;
+      const px = ctx.getImageData(0, 0, 28, 28).data;
+      let lit = 0;
+      for (let i = 0; i < px.length; i += 4) if (px[i] > 128) lit++;
+      return lit;
+    });
+    expect(inked).toBeGreaterThan(20);
+    expect(inked).toBeLessThan(400);
+
+    mkdirSync('docs', { recursive: true });
+    await page.screenshot({ path: 'docs/screenshot.png', fullPage: true });
+    await page.close();
+  });
+
+  it('should clear to an empty state and say so', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${worker.origin}/`);
+    await drawAndRead(page, 1);
+    await page.getByRole('button', { name: 'Clear' }).click();
+    expect(await page.locator('digit-pad').getAttribute('value')).toBeNull();
+    expect(await page.locator('#answer').textContent()).toBe('');
+    await expect.poll(() => page.locator('#status').textContent()).toBe('Cleared.');
+    await page.close();
+  });
+
+  it('should draw with the keyboard alone', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${worker.origin}/`);
+    await padCanvas(page).focus();
+    // The pen starts in the middle: move up, lower it, draw a long vertical bar down.
+    for (let i = 0; i < 10; i++) await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('Space');
+    for (let i = 0; i < 20; i++) await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Space');
+    await page.waitForSelector('digit-pad:not([aria-busy])');
+    await expect.poll(() => page.locator('digit-pad').getAttribute('value')).toBe('1');
+    await page.close();
+  });
+
+  it('should predict a PNG uploaded through the plain form, with and without JavaScript', async () => {
+    const file = join(tmpdir(), `edge-mlp-upload-${process.pid}.png`);
+    writeFileSync(file, digitPng(4));
+
+    const page = await browser.newPage();
+    await page.goto(`${worker.origin}/`);
+    await page.getByLabel('PNG image').setInputFiles(file);
+    await page.getByRole('button', { name: 'Predict upload' }).click();
+    await expect.poll(() => page.locator('#status').textContent()).toMatch(/^Prediction: 4 /);
+    await page.close();
+
+    // Without JavaScript the form posts multipart/form-data and the browser shows the JSON answer.
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const plain = await context.newPage();
+    await plain.goto(`${worker.origin}/`);
+    await plain.getByLabel('PNG image').setInputFiles(file);
+    await Promise.all([
+      plain.waitForURL(`${worker.origin}/predict`),
+      plain.getByRole('button', { name: 'Predict upload' }).click(),
+    ]);
+    const answer = JSON.parse((await plain.locator('body').textContent())!);
+    expect(answer.digit).toBe(4);
+    expect(answer.preprocessed).toBe(true);
+    expect(answer.source).toEqual({ width: 240, height: 180 });
+    await context.close();
+  });
+});
+
+describe('digit-pad widget', () => {
+  it('should fill a form on another origin with the drawn digit', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${site.origin}/digit-form.html`);
+    expect(new URL(page.url()).origin).not.toBe(worker.origin);
+    await page.getByLabel('Name').fill('Ada');
+
+    // Required and empty: the browser refuses to submit.
+    await page.getByRole('button', { name: 'Send' }).click();
+    expect(site.posts).toHaveLength(0);
+    expect(
+      await page.evaluate(() => (document.getElementById('signup') as HTMLFormElement).checkValidity()),
+    ).toBe(false);
+
+    const value = await drawAndRead(page, 7);
+    expect(value).toBe('7');
+    const confidence = Number(await page.locator('digit-pad').getAttribute('confidence'));
+    expect(confidence).toBeGreaterThan(0.1);
+    expect(confidence).toBeLessThanOrEqual(1);
+    await expect.poll(() => page.locator('#confidence').textContent()).toMatch(/^Read as 7 \(\d+% sure\)/);
+
+    await Promise.all([
+      page.waitForURL(`${site.origin}/signup`),
+      page.getByRole('button', { name: 'Send' }).click(),
+    ]);
+    expect(site.posts).toHaveLength(1);
+    expect(Object.fromEntries(site.posts[0])).toEqual({ name: 'Ada', age: '7' });
+    await page.close();
+  });
+});
+
+describe('correction form', () => {
+  it('should send the model input with the right label to /fine-tune when a token is given', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${worker.origin}/`);
+    const send = page.getByRole('button', { name: 'Send correction' });
+    expect(await send.isDisabled()).toBe(true);
+    await drawAndRead(page, 1);
+    await page.getByLabel('The right digit').selectOption('7');
+    await page.getByLabel('dry run').check();
+    await send.click();
+    await expect.poll(() => page.locator('#fix-status').textContent()).toBe('Enter the fine-tune token.');
+
+    await page.getByLabel('Fine-tune token').fill('wrong-token');
+    await send.click();
+    await expect.poll(() => page.locator('#fix-status').textContent()).toMatch(/^Not applied: /);
+
+    await page.getByLabel('Fine-tune token').fill(TOKEN);
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith('/fine-tune')),
+      send.click(),
+    ]);
+    const body = request.postDataJSON();
+    expect(body.examples).toHaveLength(1);
+    expect(body.examples[0].label).toBe(7);
+    expect(body.examples[0].image).toHaveLength(784);
+    expect(body.dryRun).toBe(true);
+    await expect
+      .poll(() => page.locator('#fix-status').textContent())
+      .toMatch(/^Dry run: accuracy on the example 0 → /);
+    await page.close();
+  });
+});

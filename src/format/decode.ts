@@ -1,0 +1,212 @@
+/**
+ * @module
+ * Blob → model. Every byte is checked and the first problem is thrown with its offset; header fields are checked
+ * as they are read, and sizes against the limits before anything is allocated. Not a streaming reader.
+ */
+import { crc32 } from './crc32.ts';
+import { formatError, hex32 } from './errors.ts';
+import { halfBitsToFloat } from './half.ts';
+import {
+  ACTIVATION_LEAKY_RELU,
+  blobLayout,
+  checkSizeCount,
+  checkSizes,
+  ENCODINGS,
+  FORMAT_VERSION,
+  HEADER,
+  MAGIC,
+  MAX_METADATA_BYTES,
+  paramCount,
+  type LayerLayout,
+  type Section,
+} from './layout.ts';
+import { parseMetadata } from './metadata.ts';
+import type { ModelData, WeightEncoding } from './types.ts';
+
+/**
+ * @throws {ModelFormatError} `BAD_ACTIVATION` unless 0 ≤ alpha ≤ 1 (NaN included)
+ */
+function checkAlpha(alpha: number, offset: number): void {
+  if (!(alpha >= 0 && alpha <= 1)) {
+    throw formatError('BAD_ACTIVATION', offset, `LeakyReLU alpha is ${alpha}, expected a number from 0 to 1`);
+  }
+}
+
+const hexBytes = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
+
+/**
+ * Decodes a model blob (format spec: `models/README.md`). The result owns its arrays; `bytes` may be reused.
+ * @throws {ModelFormatError} for anything but a well-formed version-1 blob, with the offset of the first bad byte
+ */
+export function decodeModel(bytes: Uint8Array): ModelData & { formatVersion: number } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const need = (offset: number, length: number, what: string) => {
+    if (offset + length > bytes.length) {
+      throw formatError(
+        'TRUNCATED',
+        offset,
+        `${what} needs ${length} bytes, the blob ends at byte ${bytes.length}`,
+      );
+    }
+  };
+
+  const magic = bytes.subarray(0, MAGIC.length);
+  if (magic.some((b, i) => b !== MAGIC[i])) {
+    throw formatError('BAD_MAGIC', 0, `found ${hexBytes(magic)}, expected ${hexBytes(MAGIC)} ("EMLP")`);
+  }
+  need(HEADER.magic, MAGIC.length, 'magic');
+
+  need(HEADER.version, 2, 'format version');
+  const version = view.getUint16(HEADER.version, true);
+  if (version !== FORMAT_VERSION) {
+    throw formatError(
+      'UNSUPPORTED_VERSION',
+      HEADER.version,
+      `version ${version}, this reader knows ${FORMAT_VERSION}`,
+    );
+  }
+
+  need(HEADER.encoding, 1, 'weight encoding');
+  const encoding: WeightEncoding | undefined = ENCODINGS[bytes[HEADER.encoding]];
+  if (encoding === undefined) {
+    throw formatError(
+      'BAD_ENCODING',
+      HEADER.encoding,
+      `byte ${bytes[HEADER.encoding]}, expected 0 (f32), 1 (f16) or 2 (int8)`,
+    );
+  }
+
+  need(HEADER.activation, 1, 'activation kind');
+  if (bytes[HEADER.activation] !== ACTIVATION_LEAKY_RELU) {
+    throw formatError(
+      'BAD_ACTIVATION',
+      HEADER.activation,
+      `kind ${bytes[HEADER.activation]}, expected ${ACTIVATION_LEAKY_RELU} (LeakyReLU)`,
+    );
+  }
+  need(HEADER.alpha, 4, 'LeakyReLU alpha');
+  const alpha = view.getFloat32(HEADER.alpha, true);
+  checkAlpha(alpha, HEADER.alpha);
+
+  need(HEADER.sizeCount, 4, 'size count');
+  const sizeCount = view.getUint32(HEADER.sizeCount, true);
+  checkSizeCount(sizeCount, HEADER.sizeCount);
+
+  need(HEADER.metadataLength, 4, 'metadata length');
+  const metadataLength = view.getUint32(HEADER.metadataLength, true);
+  if (metadataLength > MAX_METADATA_BYTES) {
+    throw formatError(
+      'TOO_LARGE',
+      HEADER.metadataLength,
+      `metadata of ${metadataLength} bytes, the limit is ${MAX_METADATA_BYTES}`,
+    );
+  }
+
+  need(HEADER.sizes, 4 * sizeCount, 'sizes');
+  const sizes = Array.from({ length: sizeCount }, (_, i) => view.getUint32(HEADER.sizes + 4 * i, true));
+  checkSizes(sizes, HEADER.sizes);
+
+  const layout = blobLayout(sizes, encoding, metadataLength);
+  for (const section of layout.sections) need(section.offset, section.length, section.name);
+  if (bytes.length > layout.totalLength) {
+    throw formatError(
+      'TRAILING_BYTES',
+      layout.totalLength,
+      `${bytes.length - layout.totalLength} byte(s) after the checksum that ends the model`,
+    );
+  }
+
+  const checksumAt = layout.checksum.offset;
+  const stored = view.getUint32(checksumAt, true);
+  const computed = crc32(bytes.subarray(0, checksumAt));
+  if (stored !== computed) {
+    throw formatError(
+      'CHECKSUM_MISMATCH',
+      checksumAt,
+      `stored ${hex32(stored)}, computed ${hex32(computed)}`,
+    );
+  }
+
+  for (const gap of layout.padding) {
+    for (let i = gap.offset; i < gap.offset + gap.length; i++) {
+      if (bytes[i] !== 0) throw formatError('BAD_PADDING', i, `${gap.name} byte is ${bytes[i]}, expected 0`);
+    }
+  }
+
+  const { offset: metadataAt, length } = layout.metadata;
+  const metadata = parseMetadata(bytes.subarray(metadataAt, metadataAt + length), metadataAt);
+
+  const params = new Float32Array(paramCount(sizes));
+  const quantized: ModelData['quantized'] = encoding === 'int8' ? [] : undefined;
+  for (const layer of layout.layers) {
+    if (encoding === 'f32') readF32(view, layer.weight, params, layer.paramOffset);
+    else if (encoding === 'f16') readF16(view, layer.weight, params, layer.paramOffset);
+    else quantized!.push(readInt8(view, layer, params));
+    readF32(view, layer.bias, params, layer.biasParamOffset);
+  }
+
+  const model: ModelData & { formatVersion: number } = {
+    formatVersion: version,
+    sizes,
+    alpha,
+    encoding,
+    params,
+    metadata,
+  };
+  if (quantized) model.quantized = quantized;
+  return model;
+}
+
+const nonFinite = (at: number, section: Section, index: number, value: number) =>
+  formatError('NON_FINITE', at, `${section.name}[${index}] is ${value}`);
+
+/** Copies a section of float32 values into `out` from `start`, refusing NaN and ±Inf. */
+function readF32(view: DataView, section: Section, out: Float32Array, start: number): void {
+  for (let i = 0, at = section.offset; i < section.length / 4; i++, at += 4) {
+    const value = view.getFloat32(at, true);
+    if (!Number.isFinite(value)) throw nonFinite(at, section, i, value);
+    out[start + i] = value;
+  }
+}
+
+/** As `readF32` for binary16 values; an all-ones exponent (Inf or NaN) is refused before conversion. */
+function readF16(view: DataView, section: Section, out: Float32Array, start: number): void {
+  for (let i = 0, at = section.offset; i < section.length / 2; i++, at += 2) {
+    const bits = view.getUint16(at, true);
+    if ((bits & 0x7c00) === 0x7c00) throw nonFinite(at, section, i, halfBitsToFloat(bits));
+    out[start + i] = halfBitsToFloat(bits);
+  }
+}
+
+/** Reads one int8 layer's q and scales, and writes the dequantized weight `q·scale` into `out`. */
+function readInt8(
+  view: DataView,
+  layer: LayerLayout,
+  out: Float32Array,
+): { q: Int8Array; scale: Float32Array } {
+  const { inSize, outSize, weight, paramOffset } = layer;
+  const scales = layer.scale!;
+  const scale = new Float32Array(outSize);
+  readF32(view, scales, scale, 0);
+  for (let r = 0; r < outSize; r++) {
+    if (scale[r] < 0 || Object.is(scale[r], -0)) {
+      throw formatError(
+        'BAD_SCALE',
+        scales.offset + 4 * r,
+        `${scales.name}[${r}] is ${scale[r]}, expected ≥ +0`,
+      );
+    }
+  }
+  const q = new Int8Array(view.buffer, view.byteOffset + weight.offset, weight.length).slice();
+  for (let i = 0; i < q.length; i++) {
+    if (q[i] === -128) {
+      throw formatError(
+        'BAD_QUANTIZED',
+        weight.offset + i,
+        `${weight.name}[${i}] is -128, expected -127 to 127`,
+      );
+    }
+    out[paramOffset + i] = q[i] * scale[(i / inSize) | 0];
+  }
+  return { q, scale };
+}

@@ -1,0 +1,25 @@
+/**
+ * @module
+ * The model blob format: one binary file per trained network, specified in `models/README.md`.
+ * Pure bytes in, bytes out; no file system, R2 or network code.
+ */
+export { crc32 } from './crc32.ts';
+export { decodeModel } from './decode.ts';
+export { describeModel } from './describe.ts';
+export { encodeModel } from './encode.ts';
+export { ModelFormatError, type ModelFormatErrorCode } from './errors.ts';
+export { floatToHalfBits, halfBitsToFloat } from './half.ts';
+export {
+  FORMAT_VERSION,
+  MAX_LAYER_SIZE,
+  MAX_METADATA_BYTES,
+  MAX_PARAMS,
+  MAX_SIZE_COUNT,
+  MIN_SIZE_COUNT,
+  paramCount,
+} from './layout.ts';
+export { quantizeRows, roundHalfEven } from './quantize.ts';
+export type { ModelData, ModelMetadata, WeightEncoding } from './types.ts';
+
+/** The version this code writes and reads (alias of `FORMAT_VERSION`, under the name callers were promised). */
+export { FORMAT_VERSION as formatVersion } from './layout.ts';

@@ -1,0 +1,79 @@
+/**
+ * @module
+ * The metadata block: canonical JSON text (exactly `JSON.stringify` output) of an object with a few typed keys.
+ * Canonical so that a decoded model re-encodes to the same bytes; unknown keys pass through untouched.
+ */
+import { formatError } from './errors.ts';
+import type { ModelMetadata } from './types.ts';
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const utf8Encoder = new TextEncoder();
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isFraction = (v: unknown) => typeof v === 'number' && v >= 0 && v <= 1;
+
+/** The first problem with the known keys, or null. */
+function metadataProblem(value: unknown): string | null {
+  if (!isObject(value))
+    return `expected a JSON object, found ${Array.isArray(value) ? 'an array' : String(value)}`;
+  if (typeof value.dataset !== 'string' || value.dataset === '')
+    return '`dataset` must be a non-empty string';
+  if (typeof value.createdAt !== 'string' || Number.isNaN(Date.parse(value.createdAt))) {
+    return '`createdAt` must be an ISO 8601 date string';
+  }
+  for (const key of ['testAccuracy', 'validationAccuracy']) {
+    if (key in value && !isFraction(value[key])) return `\`${key}\` must be a number from 0 to 1`;
+  }
+  if ('training' in value && !isObject(value.training)) return '`training` must be an object';
+  if ('parentVersion' in value && value.parentVersion !== null && typeof value.parentVersion !== 'string') {
+    return '`parentVersion` must be a string or null';
+  }
+  return null;
+}
+
+/**
+ * Parses and checks the metadata bytes found at `offset`.
+ * @throws {ModelFormatError} `BAD_METADATA`
+ */
+export function parseMetadata(bytes: Uint8Array, offset: number): ModelMetadata {
+  let text: string;
+  try {
+    text = utf8Decoder.decode(bytes);
+  } catch {
+    throw formatError('BAD_METADATA', offset, 'not valid UTF-8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw formatError('BAD_METADATA', offset, `not valid JSON (${(err as Error).message})`);
+  }
+  const problem = metadataProblem(value);
+  if (problem) throw formatError('BAD_METADATA', offset, problem);
+  if (JSON.stringify(value) !== text) {
+    throw formatError(
+      'BAD_METADATA',
+      offset,
+      'not canonical: the text is not what JSON.stringify writes for it',
+    );
+  }
+  return value as ModelMetadata;
+}
+
+/**
+ * The bytes `parseMetadata` accepts for this metadata: its `JSON.stringify` text, checked the same way.
+ * @throws {ModelFormatError} `BAD_METADATA` (offset -1)
+ */
+export function serializeMetadata(metadata: ModelMetadata): Uint8Array {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(metadata);
+  } catch (err) {
+    throw formatError('BAD_METADATA', -1, `cannot be written as JSON (${(err as Error).message})`);
+  }
+  // Checked as the reader will see it: after toJSON, dropped undefined values and the like.
+  const problem = metadataProblem(text === undefined ? undefined : JSON.parse(text));
+  if (problem) throw formatError('BAD_METADATA', -1, problem);
+  return utf8Encoder.encode(text);
+}

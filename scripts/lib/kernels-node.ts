@@ -67,7 +67,11 @@ export function compileBuild(memory: 'plain' | 'shared', relaxed = true): WebAss
   return new NodeWasmModule(readBuild(`kernels-simd${suffix}.wasm`));
 }
 
-function readBuild(name: string): Uint8Array {
+/**
+ * The bytes of `build/<name>`.
+ * @throws Error naming the missing file and the command that builds it.
+ */
+export function readBuild(name: string): Uint8Array {
   const url = new URL(name, BUILD_DIR);
   try {
     return readFileSync(url);

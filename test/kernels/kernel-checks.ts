@@ -180,6 +180,19 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
     }
   });
 
+  it('should give NaN for a row holding NaN or Infinity in the int8 layer, as float math does', () => {
+    const kernels = make();
+    const [m, n, k] = [3, 5, 9];
+    const x = randomArray(m * k, seeded(2));
+    x[4] = NaN;
+    x[k + 8] = Infinity;
+    const q = new Int8Array(n * k).fill(1);
+    const y = new Float32Array(m * n);
+    kernels.linearInt8(m, n, k, x, q, new Float32Array(n).fill(1), new Float32Array(n), y);
+    expect(Array.from(y.subarray(0, 2 * n)).every(Number.isNaN)).toBe(true);
+    expect(Array.from(y.subarray(2 * n)).some(Number.isNaN)).toBe(false);
+  });
+
   it('should not overflow the int32 accumulators when k is large and values are extreme', () => {
     const kernels = make();
     const [m, n, k] = [1, 4, 6000];

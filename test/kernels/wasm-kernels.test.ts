@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gemmNTRef, gemmRef, gemmTNRef } from '../../src/kernels/ts-kernels.ts';
 import { createWasmKernels, type WasmKernels } from '../../src/kernels/wasm-kernels.ts';
-import { compileBuild, loadKernels, type LoadedKernels } from '../../scripts/lib/kernels-node.ts';
+import { compileBuild, loadKernels, readBuild, type LoadedKernels } from '../../scripts/lib/kernels-node.ts';
 import { kernelConformance, randomArray, seeded } from './kernel-checks.ts';
 
 const MiB = 1024 * 1024;
@@ -97,6 +97,12 @@ describe('loadKernels', () => {
   });
   afterAll(async () => {
     await threaded.dispose();
+  });
+
+  it('should say how to build the WebAssembly when a build is missing', () => {
+    expect(() => readBuild('kernels-nonexistent.wasm')).toThrow(
+      /kernels-nonexistent\.wasm is missing; run npm run build:wasm/,
+    );
   });
 
   it('should give the TypeScript reference for backend ts', async () => {

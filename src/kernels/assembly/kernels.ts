@@ -533,9 +533,10 @@ function quantizeRow(x: usize, k: i32, kp: i32, dst: usize): f32 {
   );
   for (; p < k; p++) amax = max(amax, abs(load<f32>(x + ((<usize>p) << 2))));
   memory.fill(dst + ((<usize>k4) << 1), 0, (<usize>(kp - k4)) << 1);
-  if (!(amax > 0) || !isFinite(amax)) {
+  // An all-zero row has scale 0; a NaN or infinite value makes the whole row NaN, as float math would.
+  if (amax == 0 || !isFinite(amax)) {
     memory.fill(dst, 0, (<usize>kp) << 1);
-    return amax > 0 ? NaN : 0;
+    return amax == 0 ? 0 : NaN;
   }
   const inv: f32 = 32767 / amax;
   const iv = f32x4.splat(inv);

@@ -204,7 +204,7 @@ async function main(argv: string[]): Promise<number> {
   ].join(' ');
   const settings = {
     ...Object.fromEntries(Object.entries(options).filter(([key]) => !['help', 'quiet', 'out'].includes(key))),
-    data: relative(process.cwd(), dataset.dir) || '.',
+    data: displayPath(dataset.dir),
   };
   const modelOf = (encoding: Encoding, metadata: ModelMetadata): ModelData => ({
     sizes: spec.sizes,
@@ -323,6 +323,12 @@ function formatEpoch(e: EpochRecord, epochs: number, best: boolean): string {
     `val ${percent(e.valAccuracy)}  lr ${e.lr.toPrecision(3)}  ${e.seconds.toFixed(1)} s  ` +
     `${Math.round(e.examplesPerSecond)} ex/s${best ? '  * best' : ''}`
   );
+}
+
+/** A path relative to the working directory when inside it, else absolute. */
+function displayPath(path: string): string {
+  const inside = relative(process.cwd(), path);
+  return inside === '' ? '.' : inside.startsWith('..') ? path : inside;
 }
 
 function round(v: number, digits: number): number {

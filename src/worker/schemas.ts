@@ -35,18 +35,23 @@ export function flatImage(image: z.infer<typeof Image>): number[] {
   return typeof image[0] === 'number' ? (image as number[]) : (image as number[][]).flat();
 }
 
-/** Adds an issue for the first pixel outside the declared scale. */
+/**
+ * Adds an issue for the first pixel outside the declared scale. Runs even when other checks failed, so it
+ * skips whatever is not shaped like an image (those already have their issue).
+ */
 function checkScale(
-  images: { image: z.infer<typeof Image>; path: (string | number)[] }[],
-  scale: z.infer<typeof PixelScale>,
+  images: { image: unknown; path: (string | number)[] }[],
+  scale: unknown,
   ctx: z.RefinementCtx,
 ): void {
+  if (scale !== '0-255' && scale !== '0-1') return;
   const max = scale === '0-255' ? 255 : 1;
   for (const { image, path } of images) {
-    const flat = flatImage(image);
-    const i = flat.findIndex((v) => !(v >= 0 && v <= max));
+    if (!Array.isArray(image)) continue;
+    const flat: unknown[] = image.flat();
+    const i = flat.findIndex((v) => typeof v === 'number' && !(v >= 0 && v <= max));
     if (i >= 0) {
-      const at = typeof image[0] === 'number' ? [i] : [Math.floor(i / 28), i % 28];
+      const at = Array.isArray(image[0]) ? [Math.floor(i / 28), i % 28] : [i];
       ctx.addIssue({
         code: 'custom',
         path: [...path, ...at],
@@ -71,14 +76,15 @@ export const PredictRequest = z
       }),
   })
   .strict()
-  .superRefine((v, ctx) => {
+  .superRefine((v: { pixelScale?: unknown; image?: unknown; images?: unknown }, ctx) => {
+    // Typed loosely: zod may run this on a value whose other checks failed.
     if ((v.image === undefined) === (v.images === undefined)) {
       ctx.addIssue({ code: 'custom', path: [], message: 'send exactly one of `image` or `images`' });
       return;
     }
-    const list = v.image
-      ? [{ image: v.image, path: ['image'] }]
-      : v.images!.map((image, i) => ({ image, path: ['images', i] }));
+    const list = Array.isArray(v.images)
+      ? v.images.map((image: unknown, i) => ({ image, path: ['images', i] }))
+      : [{ image: v.image, path: ['image'] }];
     checkScale(list, v.pixelScale, ctx);
   })
   .openapi('PredictRequest');
@@ -131,12 +137,13 @@ export const FineTuneRequest = z
       .openapi({ description: 'Evaluate the fine-tune and the guard, save nothing.' }),
   })
   .strict()
-  .superRefine((v, ctx) => {
-    checkScale(
-      v.examples.map((e, i) => ({ image: e.image, path: ['examples', i, 'image'] })),
-      v.pixelScale,
-      ctx,
-    );
+  .superRefine((v: { pixelScale?: unknown; examples?: unknown }, ctx) => {
+    if (!Array.isArray(v.examples)) return;
+    const list = v.examples.map((e: unknown, i) => ({
+      image: e && typeof e === 'object' ? (e as { image?: unknown }).image : undefined,
+      path: ['examples', i, 'image'],
+    }));
+    checkScale(list, v.pixelScale, ctx);
   })
   .openapi('FineTuneRequest');
 

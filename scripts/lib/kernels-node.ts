@@ -1,11 +1,12 @@
 /**
  * @module
  * Where Node gets its kernels: the TypeScript reference, or the WebAssembly build from `build/` (relaxed SIMD
- * when this runtime validates it, else plain SIMD), optionally with helper threads. Not used by the Worker,
- * which imports the .wasm at build time.
+ * where V8 can run it, else plain SIMD), optionally with helper threads. Not used by the Worker, which
+ * imports the .wasm at build time.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import type { Kernels } from '../../src/kernels/kernels.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { createWasmKernels } from '../../src/kernels/wasm-kernels.ts';
@@ -17,7 +18,7 @@ export interface LoadKernelsOptions {
   threads?: number;
   /** Bytes of WebAssembly memory reserved up front; default 256 MiB with threads, 64 MiB without. */
   capacityBytes?: number;
-  /** Use the plain-SIMD build even where relaxed SIMD validates (benchmarks). */
+  /** false: use the plain-SIMD build even where relaxed SIMD is available (default true). */
   relaxed?: boolean;
 }
 
@@ -55,16 +56,31 @@ export async function loadKernels(options: LoadKernelsOptions): Promise<LoadedKe
 }
 
 /**
- * Reads and compiles `build/kernels-{relaxed,simd}[-shared].wasm`, relaxed when this runtime validates it.
+ * Reads and compiles `build/kernels-{relaxed,simd}[-shared].wasm`: relaxed when this runtime validates it
+ * (after enabling the flag on Node 20), else plain SIMD.
  * @throws Error when the build is missing.
  */
 export function compileBuild(memory: 'plain' | 'shared', relaxed = true): WebAssembly.Module {
   const suffix = memory === 'shared' ? '-shared' : '';
   if (relaxed) {
     const bytes = readBuild(`kernels-relaxed${suffix}.wasm`);
+    if (!WebAssembly.validate(bytes)) enableRelaxedSimd();
     if (WebAssembly.validate(bytes)) return new NodeWasmModule(bytes);
   }
   return new NodeWasmModule(readBuild(`kernels-simd${suffix}.wasm`));
+}
+
+/**
+ * Node 20's V8 ships relaxed SIMD behind a flag; wasm feature flags are read when a module is compiled, so
+ * setting it at run time works, and it is 20-30% faster here (f32x4.relaxed_madd becomes one FMA).
+ * Node 22+ has it on by default, and there this is never called.
+ */
+function enableRelaxedSimd(): void {
+  try {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // Runtimes without V8 flags: keep the plain build.
+  }
 }
 
 /**

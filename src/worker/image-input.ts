@@ -5,7 +5,14 @@
  */
 import { convertIndexedToRgb, decode as decodePng, type DecodedPng } from 'fast-png';
 import type { Context, MiddlewareHandler } from 'hono';
-import { preprocess, PreprocessError, resizeOnly, SIDE, type RasterImage } from '../data/preprocess.ts';
+import {
+  fromPixels,
+  preprocess,
+  PreprocessError,
+  resizeOnly,
+  SIDE,
+  type RasterImage,
+} from '../data/preprocess.ts';
 import { readConfig, type Bindings } from './config.ts';
 import { ApiError } from './errors.ts';
 import { toPredictions } from './fine-tune.ts';
@@ -330,6 +337,27 @@ export function toModelInput(image: RasterImage, prepare: boolean): Float32Array
     if (err instanceof PreprocessError) throw new ApiError(400, 'bad_image', err.message);
     throw err;
   }
+}
+
+/**
+ * Preprocesses a batch of 28×28 images in place, [count×784] in [0, 1]: the JSON API's `preprocess: true`.
+ * @throws {ApiError} 422 `empty_image` naming the first image without ink.
+ */
+export function preprocessBatch(x: Float32Array, count: number): Float32Array {
+  for (let i = 0; i < count; i++) {
+    const image = x.subarray(i * 784, (i + 1) * 784);
+    try {
+      image.set(preprocess(fromPixels(image)));
+    } catch (err) {
+      if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') {
+        throw new ApiError(422, 'empty_image', `image ${i} is empty: nothing to read a digit from`, {
+          index: i,
+        });
+      }
+      throw err;
+    }
+  }
+  return x;
 }
 
 /**

@@ -5,7 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { preprocess, resizeOnly, type RasterImage } from '../../src/data/preprocess.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import { ApiError, handleError } from '../../src/worker/errors.ts';
-import { decodeImage, imagePredict, MAX_IMAGE_BODY, readPngHeader } from '../../src/worker/image-input.ts';
+import {
+  decodeImage,
+  imagePredict,
+  MAX_IMAGE_BODY,
+  preprocessBatch,
+  readPngHeader,
+} from '../../src/worker/image-input.ts';
 import { seed, testEnv, type ErrorJson } from './helpers.ts';
 
 /** A 60×50 RGBA canvas: a black "7" (bar and diagonal) on white, the way the page draws. */
@@ -198,6 +204,43 @@ describe('decodeImage', () => {
       0x82,
     );
     expect(await codeOf(() => decodeImage(noData))).toEqual({ status: 400, code: 'bad_image' });
+  });
+});
+
+describe('preprocessBatch', () => {
+  it('should preprocess each image of a batch in place', () => {
+    const x = new Float32Array(2 * 784);
+    const small = preprocess(SEVEN);
+    // Image 0: the seven shrunk into the top-left corner; image 1: a bar.
+    for (let y = 0; y < 14; y++)
+      for (let xx = 0; xx < 14; xx++) x[y * 28 + xx] = small[(2 * y + 1) * 28 + 2 * xx + 1];
+    for (let y = 5; y < 20; y++) x[784 + y * 28 + 3] = 1;
+    const out = preprocessBatch(x, 2);
+    expect(out).toBe(x);
+    expect(
+      maxDiff(
+        x.subarray(784),
+        preprocess({ width: 28, height: 28, channels: 1, data: x.subarray(784), maxValue: 1 }),
+      ),
+    ).toBeLessThan(1e-6);
+    let centreInk = 0;
+    for (let y = 10; y < 18; y++) for (let xx = 10; xx < 18; xx++) centreInk += x[784 + y * 28 + xx];
+    expect(centreInk).toBeGreaterThan(3);
+    expect(maxDiff(x.subarray(0, 784), new Float32Array(784))).toBeGreaterThan(0.5);
+  });
+
+  it('should answer 422 naming the first empty image', async () => {
+    const x = new Float32Array(3 * 784);
+    x[100] = 1;
+    x[101] = 1;
+    try {
+      preprocessBatch(x, 3);
+      throw new Error('expected an ApiError');
+    } catch (err) {
+      expect(err).toBeInstanceOf(ApiError);
+      expect((err as ApiError).status).toBe(422);
+      expect((err as ApiError).details).toEqual({ index: 1 });
+    }
   });
 });
 

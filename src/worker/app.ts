@@ -22,6 +22,7 @@ import {
   type ServingModel,
 } from './model-cache.ts';
 import { advancePointer, ModelStore } from './model-store.ts';
+import { fineTuneRateLimit } from './rate-limit.ts';
 import {
   ErrorResponse,
   FineTuneRequest,
@@ -105,7 +106,7 @@ app.use(
   }),
 );
 app.use('/predict', jsonBody(MAX_PREDICT_BODY));
-app.use('/fine-tune', requireToken, jsonBody(MAX_FINE_TUNE_BODY));
+app.use('/fine-tune', fineTuneRateLimit, requireToken, jsonBody(MAX_FINE_TUNE_BODY));
 app.use('/model/rollback', requireToken, jsonBody(MAX_SMALL_BODY));
 
 function storeOf(env: Bindings): ModelStore {
@@ -209,6 +210,7 @@ app.openapi(
       413: jsonError('Body too large'),
       415: jsonError('Not JSON'),
       422: jsonError('Refused by the guard: check-set accuracy fell by more than the margin'),
+      429: jsonError('Too many fine-tunes from this client; see Retry-After'),
       503: jsonError('The current model or its check set cannot be read'),
     },
   }),

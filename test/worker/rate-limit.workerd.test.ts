@@ -1,0 +1,92 @@
+/**
+ * The per-client rate limit of `/fine-tune` against the binding miniflare emulates from `wrangler.toml`:
+ * 429 with Retry-After past the limit, counted per client address and per store, before the token check.
+ */
+import { env } from 'cloudflare:workers';
+import { beforeEach, describe, expect, it } from 'vitest';
+import app from '../../src/worker/index.ts';
+import { resetModelCache } from '../../src/worker/model-cache.ts';
+import {
+  FINE_TUNE_RATE_LIMIT,
+  FINE_TUNE_RATE_PERIOD_SECONDS,
+  type RateLimitBindings,
+} from '../../src/worker/rate-limit.ts';
+import { post, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
+
+const base = env as unknown as RateLimitBindings;
+
+// Invalid on purpose: a 400 after the limiter counted it, so the test spends no CPU on training.
+const cheap = (token: string | null, ip: string) =>
+  post({ pixelScale: '0-255' }, token, { 'CF-Connecting-IP': ip });
+
+beforeEach(() => resetModelCache());
+
+describe('fineTuneRateLimit', () => {
+  it('should have the binding from wrangler.toml', () => {
+    expect(typeof base.FINE_TUNE_LIMITER?.limit).toBe('function');
+  });
+
+  it('should answer 429 with Retry-After once a client used its fine-tunes of the period', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    const statuses: number[] = [];
+    for (let i = 0; i < FINE_TUNE_RATE_LIMIT; i++) {
+      statuses.push((await app.request('/fine-tune', cheap(TOKEN, '203.0.113.7'), e)).status);
+    }
+    expect(statuses).toEqual(new Array(FINE_TUNE_RATE_LIMIT).fill(400));
+    const limited = await app.request('/fine-tune', cheap(TOKEN, '203.0.113.7'), e);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('Retry-After')).toBe(String(FINE_TUNE_RATE_PERIOD_SECONDS));
+    const err = (await limited.json()) as ErrorJson;
+    expect(err.error.code).toBe('rate_limited');
+    expect(err.error.details).toMatchObject({ limit: FINE_TUNE_RATE_LIMIT });
+  });
+
+  it('should count each client address apart', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    for (let i = 0; i <= FINE_TUNE_RATE_LIMIT; i++)
+      await app.request('/fine-tune', cheap(TOKEN, '198.51.100.1'), e);
+    expect((await app.request('/fine-tune', cheap(TOKEN, '198.51.100.1'), e)).status).toBe(429);
+    expect((await app.request('/fine-tune', cheap(TOKEN, '198.51.100.2'), e)).status).toBe(400);
+  });
+
+  it('should throttle requests with a wrong token too, and never leak the token', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    const statuses: number[] = [];
+    for (let i = 0; i <= FINE_TUNE_RATE_LIMIT; i++) {
+      const res = await app.request('/fine-tune', cheap(`${TOKEN.slice(0, -1)}X`, '192.0.2.9'), e);
+      statuses.push(res.status);
+      expect(await res.text()).not.toContain(TOKEN);
+    }
+    expect(statuses.slice(0, FINE_TUNE_RATE_LIMIT)).toEqual(new Array(FINE_TUNE_RATE_LIMIT).fill(401));
+    expect(statuses[FINE_TUNE_RATE_LIMIT]).toBe(429);
+    // The right token does not reset the count: the limit is per client, not per credential.
+    expect((await app.request('/fine-tune', cheap(TOKEN, '192.0.2.9'), e)).status).toBe(429);
+  });
+
+  it('should leave /predict unlimited', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    const image = new Array(784).fill(0);
+    for (let i = 0; i <= FINE_TUNE_RATE_LIMIT + 2; i++) {
+      const res = await app.request(
+        '/predict',
+        post({ pixelScale: '0-255', image }, null, { 'CF-Connecting-IP': '192.0.2.10' }),
+        e,
+      );
+      expect(res.status).toBe(200);
+    }
+  });
+
+  it('should let a request through when the limiter throws', async () => {
+    const e = testEnv(base, {
+      FINE_TUNE_LIMITER: {
+        limit: () => Promise.reject(new Error('limiter down')),
+      },
+    } as Partial<RateLimitBindings>);
+    await seed(e);
+    expect((await app.request('/fine-tune', cheap(TOKEN, '192.0.2.11'), e)).status).toBe(400);
+  });
+});

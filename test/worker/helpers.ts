@@ -17,7 +17,7 @@ export const CHECK_SET = 'checksets/test-64.bin';
 let counter = 0;
 
 /** A fresh env on the real local bucket with a unique prefix; overrides win. */
-export function testEnv(base: Bindings, overrides: Partial<Bindings> = {}): Bindings {
+export function testEnv(base: Bindings, overrides: Record<string, string | undefined> = {}): Bindings {
   counter++;
   return {
     ...base,
@@ -25,7 +25,7 @@ export function testEnv(base: Bindings, overrides: Partial<Bindings> = {}): Bind
     MODEL_REVALIDATE_SECONDS: '0',
     FINE_TUNE_TOKEN: TOKEN,
     ...overrides,
-  };
+  } as unknown as Bindings;
 }
 
 /** `count` random 0-255 images, as bytes. */

@@ -62,6 +62,7 @@ function show(result) {
     preview.putImageData(img, 0, 0);
   }
   fixFields.disabled = !lastInput;
+  correction.label.value = String(result.digit);
 }
 
 function reset() {

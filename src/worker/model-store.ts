@@ -24,7 +24,10 @@ export interface Pointer {
   history: HistoryEntry[];
 }
 
-/** Raised when R2 holds something the store cannot read (e.g. a pointer that is not valid JSON). */
+/**
+ * Raised when R2 holds something the store cannot read (e.g. a pointer that is not valid JSON) or an R2 call
+ * throws (`model_store_unavailable`); `onError` answers 503 (409 for `conflict`).
+ */
 export class StoreError extends Error {
   constructor(
     readonly code: string,
@@ -86,6 +89,17 @@ export class ModelStore {
     readonly prefix: string,
   ) {}
 
+  /** Runs one R2 call; an exception from R2 becomes a `StoreError` (503), not an unexplained 500. */
+  private async r2<T>(op: string, key: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new StoreError('model_store_unavailable', `R2 ${op} of ${key} failed: ${message}`);
+    }
+  }
+
   pointerKey(): string {
     return `${this.prefix}current.json`;
   }
@@ -104,9 +118,13 @@ export class ModelStore {
    * @throws {StoreError} when the pointer is unreadable.
    */
   async readPointer(): Promise<{ pointer: Pointer; etag: string } | null> {
-    const obj = await this.bucket.get(this.pointerKey());
-    if (!obj) return null;
-    return { pointer: parsePointer(await obj.text()), etag: obj.etag };
+    const key = this.pointerKey();
+    const read = await this.r2('get', key, async () => {
+      const obj = await this.bucket.get(key);
+      return obj && { text: await obj.text(), etag: obj.etag };
+    });
+    if (!read) return null;
+    return { pointer: parsePointer(read.text), etag: read.etag };
   }
 
   /**
@@ -118,10 +136,14 @@ export class ModelStore {
     etag: string | null,
   ): Promise<'unchanged' | null | { pointer: Pointer; etag: string }> {
     if (etag === null) return this.readPointer();
-    const obj = await this.bucket.get(this.pointerKey(), { onlyIf: { etagDoesNotMatch: etag } });
-    if (!obj) return null;
-    if (!('body' in obj)) return 'unchanged';
-    return { pointer: parsePointer(await (obj as R2ObjectBody).text()), etag: obj.etag };
+    const key = this.pointerKey();
+    const read = await this.r2('get', key, async () => {
+      const obj = await this.bucket.get(key, { onlyIf: { etagDoesNotMatch: etag } });
+      if (!obj || !('body' in obj)) return obj && ('unchanged' as const);
+      return { text: await (obj as R2ObjectBody).text(), etag: obj.etag };
+    });
+    if (read === null || read === 'unchanged') return read;
+    return { pointer: parsePointer(read.text), etag: read.etag };
   }
 
   /**
@@ -131,48 +153,64 @@ export class ModelStore {
   async swapPointer(expectedEtag: string | null, next: Pointer): Promise<string | null> {
     const onlyIf: R2Conditional =
       expectedEtag === null ? { etagDoesNotMatch: '*' } : { etagMatches: expectedEtag };
-    const written = await this.bucket.put(this.pointerKey(), JSON.stringify(next), {
-      onlyIf,
-      httpMetadata: { contentType: 'application/json' },
-    });
+    const key = this.pointerKey();
+    const written = await this.r2('put', key, () =>
+      this.bucket.put(key, JSON.stringify(next), {
+        onlyIf,
+        httpMetadata: { contentType: 'application/json' },
+      }),
+    );
     return written ? written.etag : null;
   }
 
   /** The bytes of an immutable version; null when missing. */
   async getVersion(version: string): Promise<Uint8Array | null> {
     if (!isVersionId(version)) return null;
-    const obj = await this.bucket.get(this.versionKey(version));
-    return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
+    return this.readBytes(this.versionKey(version));
   }
 
   async hasVersion(version: string): Promise<boolean> {
-    return isVersionId(version) && (await this.bucket.head(this.versionKey(version))) !== null;
+    if (!isVersionId(version)) return false;
+    const key = this.versionKey(version);
+    return (await this.r2('head', key, () => this.bucket.head(key))) !== null;
   }
 
   /** Stores a new immutable version (not yet current) and returns its id. */
   async putVersion(bytes: Uint8Array, customMetadata: Record<string, string> = {}): Promise<string> {
     const version = newVersionId();
-    await this.bucket.put(this.versionKey(version), bytes, {
-      httpMetadata: { contentType: 'application/octet-stream' },
-      customMetadata,
-    });
+    const key = this.versionKey(version);
+    await this.r2('put', key, () =>
+      this.bucket.put(key, bytes, {
+        httpMetadata: { contentType: 'application/octet-stream' },
+        customMetadata,
+      }),
+    );
     return version;
   }
 
   /** Removes a version that never became current (the loser of a race). */
   async deleteVersion(version: string): Promise<void> {
-    if (isVersionId(version)) await this.bucket.delete(this.versionKey(version));
+    if (!isVersionId(version)) return;
+    const key = this.versionKey(version);
+    await this.r2('delete', key, () => this.bucket.delete(key));
   }
 
   async getCheckSet(relative: string): Promise<Uint8Array | null> {
-    const obj = await this.bucket.get(this.checkSetKey(relative));
-    return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
+    return this.readBytes(this.checkSetKey(relative));
+  }
+
+  private readBytes(key: string): Promise<Uint8Array | null> {
+    return this.r2('get', key, async () => {
+      const obj = await this.bucket.get(key);
+      return obj ? new Uint8Array(await obj.arrayBuffer()) : null;
+    });
   }
 
   async putCheckSet(relative: string, bytes: Uint8Array): Promise<void> {
-    await this.bucket.put(this.checkSetKey(relative), bytes, {
-      httpMetadata: { contentType: 'application/octet-stream' },
-    });
+    const key = this.checkSetKey(relative);
+    await this.r2('put', key, () =>
+      this.bucket.put(key, bytes, { httpMetadata: { contentType: 'application/octet-stream' } }),
+    );
   }
 
   /**

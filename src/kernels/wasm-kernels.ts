@@ -172,10 +172,14 @@ class FreeList {
 /**
  * Instantiates the kernels module (a plain or relaxed SIMD build of `assembly/kernels.ts`) over its own memory.
  * @throws RangeError when the capacity is not between 1 MiB and 2 GiB.
+ * @throws Error when `threads` is given without the `memory` they share.
  * @throws WebAssembly.LinkError when the module's memory import does not match (e.g. a shared build without a
  *   shared `memory`).
  */
 export function createWasmKernels(module: WebAssembly.Module, options: WasmKernelsOptions = {}): WasmKernels {
+  if (options.threads && options.threads.count > 1 && !options.memory) {
+    throw new Error('wasm kernels: threads need the shared memory they were started with (options.memory)');
+  }
   const memory =
     options.memory ?? new WebAssembly.Memory({ initial: pages(options.capacityBytes ?? DEFAULT_CAPACITY) });
   const buffer = memory.buffer;
@@ -207,7 +211,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       view.set(array.subarray(0, length) as never);
       return offset;
     }
-    /** Frees every block; `outputs` are copied back first. */
+    /** Frees every block of the call. */
     close(): void {
       for (const offset of this.blocks) heap.release(offset);
     }

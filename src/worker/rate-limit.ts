@@ -12,9 +12,6 @@ export const FINE_TUNE_RATE_LIMIT = 10;
 /** The period in seconds (10 or 60 are allowed); must equal `simple.period` of `FINE_TUNE_LIMITER`. */
 export const FINE_TUNE_RATE_PERIOD_SECONDS = 60;
 
-/** The bindings this middleware reads; the limiter is absent only where no `wrangler.toml` applies. */
-export type RateLimitBindings = Bindings & { FINE_TUNE_LIMITER?: RateLimit };
-
 /**
  * The client a request counts against: its address as Cloudflare saw it, within this deployment's store.
  * Not the bearer token: every writer shares the one token, so it would throttle all clients together.
@@ -29,8 +26,9 @@ export function clientKey(request: Request, prefix: string): string {
  * before the token check, so guessing tokens is throttled too. Fails open (with a warning) if the binding throws:
  * the work ceiling still bounds each request.
  */
-export const fineTuneRateLimit = createMiddleware<{ Bindings: RateLimitBindings }>(async (c, next) => {
-  const limiter = c.env.FINE_TUNE_LIMITER;
+export const fineTuneRateLimit = createMiddleware<{ Bindings: Bindings }>(async (c, next) => {
+  // Absent only where no `wrangler.toml` applies (e.g. an env built by hand).
+  const limiter = c.env.FINE_TUNE_LIMITER as RateLimit | undefined;
   if (!limiter || c.req.method !== 'POST') return next();
   let success = true;
   try {

@@ -6,14 +6,11 @@ import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
-import {
-  FINE_TUNE_RATE_LIMIT,
-  FINE_TUNE_RATE_PERIOD_SECONDS,
-  type RateLimitBindings,
-} from '../../src/worker/rate-limit.ts';
+import type { Bindings } from '../../src/worker/config.ts';
+import { FINE_TUNE_RATE_LIMIT, FINE_TUNE_RATE_PERIOD_SECONDS } from '../../src/worker/rate-limit.ts';
 import { post, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
 
-const base = env as unknown as RateLimitBindings;
+const base = env as unknown as Bindings;
 
 // Invalid on purpose: a 400 after the limiter counted it, so the test spends no CPU on training.
 const cheap = (token: string | null, ip: string) =>
@@ -23,7 +20,7 @@ beforeEach(() => resetModelCache());
 
 describe('fineTuneRateLimit', () => {
   it('should have the binding from wrangler.toml', () => {
-    expect(typeof base.FINE_TUNE_LIMITER?.limit).toBe('function');
+    expect(typeof base.FINE_TUNE_LIMITER.limit).toBe('function');
   });
 
   it('should answer 429 with Retry-After once a client used its fine-tunes of the period', async () => {
@@ -81,11 +78,8 @@ describe('fineTuneRateLimit', () => {
   });
 
   it('should let a request through when the limiter throws', async () => {
-    const e = testEnv(base, {
-      FINE_TUNE_LIMITER: {
-        limit: () => Promise.reject(new Error('limiter down')),
-      },
-    } as Partial<RateLimitBindings>);
+    const down: RateLimit = { limit: () => Promise.reject(new Error('limiter down')) };
+    const e: Bindings = { ...testEnv(base), FINE_TUNE_LIMITER: down };
     await seed(e);
     expect((await app.request('/fine-tune', cheap(TOKEN, '192.0.2.11'), e)).status).toBe(400);
   });

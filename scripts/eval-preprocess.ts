@@ -142,46 +142,51 @@ const kernels = await loadKernels({ backend: 'wasm', threads: 1 });
 const model = decodeModel(new Uint8Array(readFileSync(modelPath)));
 const predictor = createPredictor(model, kernels);
 
-/** Accuracy of the model on `count` inputs built by `make` (an input that cannot be built counts as wrong). */
-function accuracy(make: (i: number) => Float32Array): number {
-  const batch = 500;
-  let correct = 0;
+/**
+ * Accuracy of the model under each pipeline: `make(i)` builds digit i once (seeded, so the pipelines see the same
+ * picture) and returns one input per pipeline, or null for a pipeline that cannot read it (counted as wrong).
+ */
+function accuracies(make: (i: number) => (Float32Array | null)[]): number[] {
+  const batch = 250;
+  let correct: number[] = [];
   for (let start = 0; start < count; start += batch) {
     const n = Math.min(batch, count - start);
-    const x = new Float32Array(n * 784);
-    const ok = new Array<boolean>(n).fill(true);
-    for (let i = 0; i < n; i++) {
-      try {
-        x.set(make(start + i), i * 784);
-      } catch {
-        ok[i] = false;
+    const inputs = Array.from({ length: n }, (_, i) => make(start + i));
+    const modes = inputs[0].length;
+    if (correct.length === 0) correct = new Array<number>(modes).fill(0);
+    for (let m = 0; m < modes; m++) {
+      const x = new Float32Array(n * 784);
+      inputs.forEach((input, i) => input[m] && x.set(input[m]!, i * 784));
+      const probs = predictor.predict(x, n);
+      for (let i = 0; i < n; i++) {
+        let best = 0;
+        for (let j = 1; j < 10; j++) if (probs[i * 10 + j] > probs[i * 10 + best]) best = j;
+        if (inputs[i][m] && best === labels[start + i]) correct[m]++;
       }
     }
-    const probs = predictor.predict(x, n);
-    for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let j = 1; j < 10; j++) if (probs[i * 10 + j] > probs[i * 10 + best]) best = j;
-      if (ok[i] && best === labels[start + i]) correct++;
-    }
   }
-  return correct / count;
+  return correct.map((c) => c / count);
+}
+
+/** The input `preprocess` makes, or null when it refuses the picture (no ink). */
+function prepared(image: RasterImage): Float32Array | null {
+  try {
+    return preprocess(image);
+  } catch {
+    return null;
+  }
 }
 
 const original = (i: number): Image28 =>
   Float32Array.from(images.pixels.subarray(i * 784, (i + 1) * 784), (v) => v / 255);
-/** Each set is built once (seeded) so both pipelines see the same images. */
-function build<T>(make: (img: Image28) => T): T[] {
-  return Array.from({ length: count }, (_, i) => make(original(i)));
-}
 
-const sets28: [string, Image28[]][] = [
-  ['MNIST test, unchanged', build((img) => img)],
-  ['shifted ±6 px', build(shifted)],
-  ['shrunk to 45-75%, anywhere', build(shrunk)],
-  ['thick strokes (3×3 dilation)', build((img) => dilate(img, SIDE))],
-  ['shifted + thick', build((img) => dilate(shifted(img), SIDE))],
+const sets28: [string, (img: Image28) => Image28][] = [
+  ['MNIST test, unchanged', (img) => img],
+  ['shifted ±6 px', shifted],
+  ['shrunk to 45-75%, anywhere', shrunk],
+  ['thick strokes (3×3 dilation)', (img) => dilate(img, SIDE)],
+  ['shifted + thick', (img) => dilate(shifted(img), SIDE)],
 ];
-const canvases = build(canvas);
 
 const pct = (a: number) => `${(a * 100).toFixed(2)}%`;
 console.log(
@@ -189,14 +194,17 @@ console.log(
 );
 console.log('| input | without preprocessing | with preprocessing |');
 console.log('| --- | --- | --- |');
-for (const [name, set] of sets28) {
-  const raw = accuracy((i) => set[i]);
-  const pre = accuracy((i) => preprocess(asRaster(set[i])));
+for (const [name, transform] of sets28) {
+  const [raw, pre] = accuracies((i) => {
+    const img = transform(original(i));
+    return [img, prepared(asRaster(img))];
+  });
   console.log(`| ${name} | ${pct(raw)} | ${pct(pre)} |`);
 }
-const canvasRaw = accuracy((i) => resizeOnly(canvases[i]));
-const canvasInv = accuracy((i) => resizeOnly(inverted(canvases[i])));
-const canvasPre = accuracy((i) => preprocess(canvases[i]));
+const [canvasRaw, canvasInv, canvasPre] = accuracies((i) => {
+  const drawing = canvas(original(i));
+  return [resizeOnly(drawing), resizeOnly(inverted(drawing)), prepared(drawing)];
+});
 console.log(
   `| 280×280 canvas, dark on light, 35-90% high, anywhere | ${pct(canvasRaw)} (${pct(canvasInv)} inverted) | ${pct(canvasPre)} |`,
 );

@@ -54,6 +54,7 @@ describe('startKernelThreads', () => {
         (task) => gemm(...task),
       ),
     ).toThrow(/1 helper thread\(s\) failed/);
+    new Float32Array(memory.buffer, 1024, 32).fill(7);
     threads.run(
       [
         [0, 4, 8, 4, 0, 0, 1024, 0, 0, 0, 2048],
@@ -61,7 +62,7 @@ describe('startKernelThreads', () => {
       ],
       () => {},
     );
-    // The helper's slice is a zero product written over what the first test left at 1024 (a's values).
+    // The helper's slice is a zero product (a and b point at the zeros below 1024) written over the 7s.
     expect(new Float32Array(memory.buffer, 1024, 32).every((v) => v === 0)).toBe(true);
   });
 });

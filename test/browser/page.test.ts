@@ -12,6 +12,7 @@ import {
   type ExampleSite,
   type WorkerServer,
 } from './servers.ts';
+import { createClient, EdgeMlpError } from '../../src/client.ts';
 import { DIGIT_STROKES, drawDigit } from './strokes.ts';
 
 let worker: WorkerServer;
@@ -41,7 +42,7 @@ async function drawAndRead(page: Page, digit: number, selector = 'digit-pad'): P
   return page.locator(selector).getAttribute('value');
 }
 
-/** A dark-on-light PNG of a stroke-drawn digit, off-centre on a larger white canvas, as a phone photo might be. */
+/** A dark-on-light PNG of a stroke-drawn digit (blank for an unknown digit), off-centre on a larger white canvas, as a phone photo might be. */
 function digitPng(digit: number): Uint8Array {
   const width = 240;
   const height = 180;
@@ -50,7 +51,7 @@ function digitPng(digit: number): Uint8Array {
   const oy = 20;
   const size = 120;
   const r = 6;
-  for (const stroke of DIGIT_STROKES[digit]) {
+  for (const stroke of DIGIT_STROKES[digit] ?? []) {
     for (let s = 1; s < stroke.length; s++) {
       const [ax, ay] = stroke[s - 1];
       const [bx, by] = stroke[s];
@@ -213,5 +214,39 @@ describe('correction form', () => {
       .poll(() => page.locator('#fix-status').textContent())
       .toBe('Dry run: accuracy on the example 1 → 1.');
     await page.close();
+  });
+});
+
+describe('createClient', () => {
+  it('should call the running worker with typed answers and typed errors', async () => {
+    const api = createClient(worker.origin, { token: TOKEN });
+    const health = await api.health();
+    expect(health.status).toBe('ok');
+    const png = await api.predictPng(digitPng(7), { preview: true });
+    expect(png.digit).toBe(7);
+    expect(png.modelVersion).toBe(health.modelVersion);
+    expect(png.input).toHaveLength(784);
+    const json = await api.predict(png.input!, '0-255');
+    expect(json.digit).toBe(7);
+    expect(json.probabilities).toHaveLength(10);
+    const batch = await api.predictBatch([png.input!, png.input!], '0-255');
+    expect(batch.predictions.map((p) => p.digit)).toEqual([7, 7]);
+    const tuned = await api.fineTune({
+      pixelScale: '0-255',
+      examples: [{ image: png.input!, label: 7 }],
+      dryRun: true,
+    });
+    expect(tuned.dryRun).toBe(true);
+    expect(tuned.version).toBeNull();
+
+    const anonymous = createClient(worker.origin);
+    const refused = await anonymous
+      .fineTune({ pixelScale: '0-1', examples: [{ image: png.input!, label: 7 }] })
+      .catch((e) => e);
+    expect(refused).toBeInstanceOf(EdgeMlpError);
+    expect(refused.status).toBe(401);
+    const empty = await api.predictPng(digitPng(-1)).catch((e) => e);
+    expect(empty).toBeInstanceOf(EdgeMlpError);
+    expect([empty.status, empty.code]).toEqual([422, 'empty_image']);
   });
 });

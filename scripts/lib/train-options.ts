@@ -47,6 +47,8 @@ interface Flag {
   shown: string;
   help: string;
   parse?: (value: string, flag: string) => unknown;
+  /** A boolean flag that sets its key to false (`--no-augment`). */
+  negate?: boolean;
 }
 
 function number(check: (v: number) => boolean, wanted: string) {
@@ -221,8 +223,16 @@ const FLAGS: Flag[] = [
     key: 'augment',
     name: 'augment',
     kind: 'boolean',
-    shown: 'off',
-    help: 'shift each training image by up to 2 pixels at random',
+    shown: 'on',
+    help: 'shift each training image by up to 2 pixels at random, a fresh shift each epoch',
+  },
+  {
+    key: 'augment',
+    name: 'no-augment',
+    kind: 'boolean',
+    shown: '',
+    help: 'train on the images as they are',
+    negate: true,
   },
   {
     key: 'limit',
@@ -272,7 +282,7 @@ export const DEFAULTS: TrainOptions = {
   out: null,
   threads: availableParallelism(),
   backend: 'wasm',
-  augment: false,
+  augment: true,
   limit: null,
   target: null,
   quiet: false,
@@ -297,7 +307,10 @@ export function parseTrainArgs(argv: string[]): TrainOptions {
   for (const flag of FLAGS) {
     const value = values[flag.name];
     if (value === undefined) continue;
-    options[flag.key] = flag.parse && typeof value === 'string' ? flag.parse(value, `--${flag.name}`) : value;
+    if (flag.negate) options[flag.key] = !value;
+    else
+      options[flag.key] =
+        flag.parse && typeof value === 'string' ? flag.parse(value, `--${flag.name}`) : value;
   }
   return options as unknown as TrainOptions;
 }
@@ -320,7 +333,7 @@ export function helpText(): string {
   }
   lines.push(
     '',
-    "The origin's recipe: --init origin --lr 0.001 --batch 16 --momentum 0 --lr-schedule none --l1 A --l2 B --val-frac 0.35",
+    "The origin's recipe: --init origin --lr 0.001 --batch 16 --momentum 0 --lr-schedule none --no-augment --l1 A --l2 B --val-frac 0.35",
     'Exit status: 0 done, 1 data or file error, 2 bad flags, 3 below --target, 130 interrupted (model still written).',
   );
   return lines.join('\n');

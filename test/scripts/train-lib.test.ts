@@ -13,7 +13,7 @@ describe('parseTrainArgs', () => {
 
   it("should read the origin's recipe", () => {
     const o = parseTrainArgs(
-      '--init origin --lr 0.001 --batch 16 --momentum 0 --lr-schedule none --l1 0.0001 --l2 0.0005 --val-frac 0.35'.split(
+      '--init origin --lr 0.001 --batch 16 --momentum 0 --lr-schedule none --no-augment --l1 0.0001 --l2 0.0005 --val-frac 0.35'.split(
         ' ',
       ),
     );
@@ -26,6 +26,7 @@ describe('parseTrainArgs', () => {
       l1: 1e-4,
       l2: 5e-4,
       valFrac: 0.35,
+      augment: false,
     });
   });
 
@@ -49,6 +50,8 @@ describe('parseTrainArgs', () => {
       data: 'd',
     });
     expect(parseTrainArgs(['--target', '0.9']).target).toBe(0.9);
+    expect(DEFAULTS.augment).toBe(true);
+    expect(parseTrainArgs(['--no-augment']).augment).toBe(false);
   });
 
   const bad: [string[], string][] = [

@@ -12,7 +12,7 @@ const SLOT = 16;
 const SEQ = 0; // task number written by the caller; -1 asks the thread to quit
 const DONE = 1; // last task number the thread finished
 const FAILED = 2; // 1 once a task threw
-const ARGS = 4; // the GemmTask, 11 int32
+const ARGS = 4; // the GemmTask, 12 int32 (fills the slot)
 /** Polls before sleeping: back-to-back GEMMs of a training step then skip the futex wake-up. */
 const SPIN = 20_000;
 
@@ -37,7 +37,7 @@ for (;;) {
   try {
     const a = base + ${ARGS};
     gemm(ctrl[a], ctrl[a + 1], ctrl[a + 2], ctrl[a + 3], ctrl[a + 4], ctrl[a + 5], ctrl[a + 6], ctrl[a + 7],
-      ctrl[a + 8], ctrl[a + 9], ctrl[a + 10]);
+      ctrl[a + 8], ctrl[a + 9], ctrl[a + 10], ctrl[a + 11]);
   } catch (error) {
     Atomics.store(ctrl, base + ${FAILED}, 1);
     parentPort.postMessage(String(error && error.stack || error));

@@ -48,7 +48,7 @@ export interface Kernels {
   /** Returns an array obtained from `alloc`/`allocInt8`; it must not be used afterwards. */
   free(array: Float32Array | Int8Array): void;
 
-  /** c[m×n] = a[m×k] · b[k×n], plus the old c when `accumulate`. */
+  /** c[m×n] = a[m×k] · b[k×n], scaled by `alpha` (default 1), plus the old c when `accumulate`. */
   gemm(
     m: number,
     n: number,
@@ -57,8 +57,9 @@ export interface Kernels {
     b: Float32Array,
     c: Float32Array,
     accumulate?: boolean,
+    alpha?: number,
   ): void;
-  /** c[m×n] = aᵀ · b where a is [k×m] and b is [k×n], plus the old c when `accumulate`. */
+  /** c[m×n] = aᵀ · b where a is [k×m] and b is [k×n], scaled by `alpha` (default 1), plus the old c when `accumulate`. */
   gemmTN(
     m: number,
     n: number,
@@ -67,8 +68,9 @@ export interface Kernels {
     b: Float32Array,
     c: Float32Array,
     accumulate?: boolean,
+    alpha?: number,
   ): void;
-  /** c[m×n] = a · bᵀ where a is [m×k] and b is [n×k], plus the old c when `accumulate`. */
+  /** c[m×n] = a · bᵀ where a is [m×k] and b is [n×k], scaled by `alpha` (default 1), plus the old c when `accumulate`. */
   gemmNT(
     m: number,
     n: number,
@@ -77,6 +79,22 @@ export interface Kernels {
     b: Float32Array,
     c: Float32Array,
     accumulate?: boolean,
+    alpha?: number,
+  ): void;
+
+  /**
+   * Float dense layer: y[m×n] = x[m×k] · wᵀ + bias, w [n×k], then LeakyReLU with `slope` when it is given
+   * (y > 0 ? y : slope·y). The bias add and the activation happen as the product is stored (no extra pass).
+   */
+  linear(
+    m: number,
+    n: number,
+    k: number,
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array,
+    y: Float32Array,
+    slope?: number,
   ): void;
 
   /**

@@ -14,12 +14,13 @@ export function gemmRef(
   b: Float32Array,
   c: Float32Array,
   accumulate = false,
+  alpha = 1,
 ): void {
   if (!accumulate) c.fill(0, 0, m * n);
   for (let i = 0; i < m; i++) {
     const ci = i * n;
     for (let p = 0; p < k; p++) {
-      const aip = a[i * k + p];
+      const aip = alpha * a[i * k + p];
       if (aip === 0) continue;
       const bp = p * n;
       for (let j = 0; j < n; j++) c[ci + j] += aip * b[bp + j];
@@ -36,13 +37,14 @@ export function gemmTNRef(
   b: Float32Array,
   c: Float32Array,
   accumulate = false,
+  alpha = 1,
 ): void {
   if (!accumulate) c.fill(0, 0, m * n);
   for (let p = 0; p < k; p++) {
     const ap = p * m;
     const bp = p * n;
     for (let i = 0; i < m; i++) {
-      const api = a[ap + i];
+      const api = alpha * a[ap + i];
       if (api === 0) continue;
       const ci = i * n;
       for (let j = 0; j < n; j++) c[ci + j] += api * b[bp + j];
@@ -59,6 +61,7 @@ export function gemmNTRef(
   b: Float32Array,
   c: Float32Array,
   accumulate = false,
+  alpha = 1,
 ): void {
   for (let i = 0; i < m; i++) {
     const ai = i * k;
@@ -66,7 +69,29 @@ export function gemmNTRef(
       const bj = j * k;
       let s = 0;
       for (let p = 0; p < k; p++) s += a[ai + p] * b[bj + p];
+      s *= alpha;
       c[i * n + j] = accumulate ? c[i * n + j] + s : s;
+    }
+  }
+}
+
+/** y = x · wᵀ + bias, then LeakyReLU with `slope` when given. */
+export function linearRef(
+  m: number,
+  n: number,
+  k: number,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array,
+  y: Float32Array,
+  slope?: number,
+): void {
+  gemmNTRef(m, n, k, x, w, y);
+  for (let i = 0; i < m; i++) {
+    const row = i * n;
+    for (let j = 0; j < n; j++) {
+      const v = y[row + j] + bias[j];
+      y[row + j] = slope === undefined || v > 0 ? v : slope * v;
     }
   }
 }
@@ -148,6 +173,7 @@ export function createTsKernels(): Kernels {
     gemm: gemmRef,
     gemmTN: gemmTNRef,
     gemmNT: gemmNTRef,
+    linear: linearRef,
     linearInt8: linearInt8Ref,
     sgdUpdate: sgdUpdateRef,
     adamUpdate: adamUpdateRef,

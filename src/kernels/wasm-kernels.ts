@@ -6,7 +6,10 @@
  */
 import type { AdamOptions, Kernels, UpdateOptions } from './kernels.ts';
 
-/** One slice of a GEMM as the module's `gemm` export takes it: kind, m, n, k, a, b, c, accumulate, j0, j1, scratch. */
+/**
+ * One slice of a GEMM as the module's `gemm` export takes it: kind, m, n, k, a, b, c, accumulate, j0, j1, scratch,
+ * epilogue (the address of the alpha/bias/LeakyReLU block, 0 for none).
+ */
 export type GemmTask = readonly number[];
 
 /** Runs GEMM slices on several threads sharing one `WebAssembly.Memory`. */
@@ -41,6 +44,7 @@ export interface WasmKernels extends Kernels {
 
 interface KernelExports {
   RELAXED_SIMD: WebAssembly.Global;
+  EPILOGUE_BYTES: WebAssembly.Global;
   gemmScratchBytes(m: number, k: number): number;
   gemm(...task: number[]): void;
   int8ScratchBytes(m: number, k: number): number;
@@ -97,6 +101,16 @@ const PARALLEL_MIN_FLOPS = 2_000_000;
 const NN = 0;
 const TN = 1;
 const NT = 2;
+
+/** What happens as a GEMM's results are stored: c = act(alpha·(a·b) + old c + bias). */
+interface Epilogue {
+  alpha: number;
+  /** One value per column of c, or null. */
+  bias: Float32Array | null;
+  /** LeakyReLU slope, or null for none. */
+  slope: number | null;
+}
+const PLAIN: Epilogue = { alpha: 1, bias: null, slope: null };
 
 interface Block {
   offset: number;
@@ -240,8 +254,9 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     b: Float32Array,
     c: Float32Array,
     accumulate: boolean,
+    epilogue: Epilogue,
+    op = kind === NN ? 'gemm' : kind === TN ? 'gemmTN' : 'gemmNT',
   ): void {
-    const op = kind === NN ? 'gemm' : kind === TN ? 'gemmTN' : 'gemmNT';
     checkShape(op, m, n, k);
     checkLength(op, 'a', a, m * k);
     checkLength(op, 'b', b, k * n);
@@ -251,12 +266,13 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     try {
       const pa = frame.input(a, m * k);
       const pb = frame.input(b, k * n);
+      const pe = writeEpilogue(frame, epilogue, n);
       withOutput(frame, c, m * n, accumulate, (pc) => {
         const acc = accumulate ? 1 : 0;
         const scratchBytes = ex.gemmScratchBytes(m, k);
         const parts = threads && 2 * m * n * k >= PARALLEL_MIN_FLOPS ? Math.min(threads.count, n >> 3) : 1;
         if (parts <= 1) {
-          ex.gemm(kind, m, n, k, pa, pb, pc, acc, 0, n, frame.scratch(scratchBytes));
+          ex.gemm(kind, m, n, k, pa, pb, pc, acc, 0, n, frame.scratch(scratchBytes), pe);
           return;
         }
         // N split into ranges of whole 8-column panels, as even as possible.
@@ -265,13 +281,26 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         for (let t = 0; t < parts; t++) {
           const j0 = Math.floor((panels * t) / parts) * 8;
           const j1 = Math.min(n, Math.floor((panels * (t + 1)) / parts) * 8);
-          tasks.push([kind, m, n, k, pa, pb, pc, acc, j0, j1, frame.scratch(scratchBytes)]);
+          tasks.push([kind, m, n, k, pa, pb, pc, acc, j0, j1, frame.scratch(scratchBytes), pe]);
         }
         threads!.run(tasks, (task) => ex.gemm(...task));
       });
     } finally {
       frame.close();
     }
+  }
+
+  /** The address of the epilogue block for `ex.gemm`, 0 when plain. */
+  function writeEpilogue(frame: Frame, e: Epilogue, n: number): number {
+    if (e.alpha === 1 && e.bias === null && e.slope === null) return 0;
+    const ptr = frame.scratch(Number(ex.EPILOGUE_BYTES.value));
+    const pbias = e.bias ? frame.input(e.bias, n) : 0;
+    const view = new DataView(buffer, ptr, 16);
+    view.setFloat32(0, e.alpha, true);
+    view.setUint32(4, pbias, true);
+    view.setInt32(8, e.slope === null ? 0 : 1, true);
+    view.setFloat32(12, e.slope ?? 0, true);
+    return ptr;
   }
 
   function view<T extends Float32Array | Int8Array>(array: T, op: string): T {
@@ -299,9 +328,17 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       heap.release(view(array, 'free').byteOffset);
     },
 
-    gemm: (m, n, k, a, b, c, accumulate = false) => runGemm(NN, m, n, k, a, b, c, accumulate),
-    gemmTN: (m, n, k, a, b, c, accumulate = false) => runGemm(TN, m, n, k, a, b, c, accumulate),
-    gemmNT: (m, n, k, a, b, c, accumulate = false) => runGemm(NT, m, n, k, a, b, c, accumulate),
+    gemm: (m, n, k, a, b, c, accumulate = false, alpha = 1) =>
+      runGemm(NN, m, n, k, a, b, c, accumulate, alpha === 1 ? PLAIN : { ...PLAIN, alpha }),
+    gemmTN: (m, n, k, a, b, c, accumulate = false, alpha = 1) =>
+      runGemm(TN, m, n, k, a, b, c, accumulate, alpha === 1 ? PLAIN : { ...PLAIN, alpha }),
+    gemmNT: (m, n, k, a, b, c, accumulate = false, alpha = 1) =>
+      runGemm(NT, m, n, k, a, b, c, accumulate, alpha === 1 ? PLAIN : { ...PLAIN, alpha }),
+
+    linear(m, n, k, x, w, bias, y, slope) {
+      checkLength('linear', 'bias', bias, n);
+      runGemm(NT, m, n, k, x, w, y, false, { alpha: 1, bias, slope: slope ?? null }, 'linear');
+    },
 
     linearInt8(m, n, k, x, q, scale, bias, y) {
       checkShape('linearInt8', m, n, k);

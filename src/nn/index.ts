@@ -11,7 +11,13 @@ export {
   type InitOptions,
   type LayerLayout,
 } from './mlp.ts';
-export { Trainer, checkOptimizer, type OptimizerOptions, type StepResult } from './trainer.ts';
+export {
+  Trainer,
+  checkOptimizer,
+  type OptimizerOptions,
+  type StepResult,
+  type TrainerOptions,
+} from './trainer.ts';
 export { createPredictor, type Predictor, type PredictorSource } from './predictor.ts';
 export { createRng, createNormal, shuffleInPlace } from './rng.ts';
 export * from './layers.ts';

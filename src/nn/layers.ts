@@ -6,7 +6,7 @@
 import type { Kernels } from '../kernels/kernels.ts';
 
 /**
- * y = x·wᵀ + b
+ * y = x·wᵀ + b, then LeakyReLU with `slope` when it is given (fused into the product's store).
  * x [batch×inDim], w [outDim×inDim], b [outDim] → y [batch×outDim]
  */
 export function denseForward(
@@ -18,23 +18,20 @@ export function denseForward(
   batch: number,
   inDim: number,
   outDim: number,
+  slope?: number,
 ): void {
-  k.gemmNT(batch, outDim, inDim, x, w, y);
-  for (let i = 0; i < batch; i++) {
-    const row = i * outDim;
-    for (let j = 0; j < outDim; j++) y[row + j] += b[j];
-  }
+  k.linear(batch, outDim, inDim, x, w, b, y, slope);
 }
 
 /**
- * dw = dyᵀ·x, db = Σ_rows dy, and (when dx is given) dx = dy·w. Gradients are overwritten, not accumulated:
+ * dw = dyᵀ·x (when dw is given), db = Σ_rows dy, and (when dx is given) dx = dy·w. Gradients are overwritten, not accumulated:
  * zeroing the whole gradient buffer every step would cost as much memory traffic as the update itself.
  * dy [batch×outDim], x [batch×inDim], w [outDim×inDim] → dw [outDim×inDim], db [outDim], dx [batch×inDim]
  */
 export function denseBackward(
   k: Kernels,
   dx: Float32Array | null,
-  dw: Float32Array,
+  dw: Float32Array | null,
   db: Float32Array,
   dy: Float32Array,
   x: Float32Array,
@@ -43,7 +40,7 @@ export function denseBackward(
   inDim: number,
   outDim: number,
 ): void {
-  k.gemmTN(outDim, inDim, batch, dy, x, dw);
+  if (dw) k.gemmTN(outDim, inDim, batch, dy, x, dw);
   db.fill(0);
   for (let i = 0; i < batch; i++) {
     const row = i * outDim;

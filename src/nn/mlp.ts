@@ -4,7 +4,7 @@
  * ONE float buffer with per-layer views. Inference and evaluation live here; training lives in `trainer.ts`.
  */
 import type { Kernels } from '../kernels/kernels.ts';
-import { denseForward, leakyReluForward, softmax, softmaxCrossEntropy } from './layers.ts';
+import { denseForward, softmax, softmaxCrossEntropy } from './layers.ts';
 import { createNormal, createRng } from './rng.ts';
 
 /** Layer sizes from input to output, e.g. [784, 1024, 512, 10], and the hidden layers' LeakyReLU slope. */
@@ -142,8 +142,8 @@ export class Mlp {
     for (let l = 0; l <= last; l++) {
       const { inDim, outDim } = this.layers[l];
       const out = acts[l + 1];
-      denseForward(this.kernels, out, acts[l], this.weight(l), this.bias(l), batch, inDim, outDim);
-      if (l < last) leakyReluForward(out, out, batch * outDim, this.spec.alpha);
+      const slope = l < last ? this.spec.alpha : undefined;
+      denseForward(this.kernels, out, acts[l], this.weight(l), this.bias(l), batch, inDim, outDim, slope);
     }
     return acts[last + 1];
   }

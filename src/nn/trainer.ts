@@ -43,12 +43,23 @@ export interface StepResult {
   correct: number;
 }
 
+export interface TrainerOptions {
+  /**
+   * Store the weight gradients in `grads` even under plain SGD, where they are otherwise applied to the
+   * weights inside the gradient's GEMM (w += −lr·dyᵀx) and never written out. Default false.
+   */
+  keepGradients?: boolean;
+}
+
 export class Trainer {
   lr: number;
   readonly options: Readonly<OptimizerOptions>;
   private readonly kernels: Kernels;
   private readonly ws: Workspace;
-  /** Gradient buffer laid out like `net.params`. */
+  /**
+   * The last step's gradients, laid out like `net.params`. Under plain SGD (momentum 0, no L1/L2) the weight
+   * parts are not stored unless the trainer was made with `keepGradients` (the update is fused into the GEMM).
+   */
   readonly grads: Float32Array;
   /** Momentum (SGD) or first moment (Adam), laid out like `net.params`; null for plain SGD. */
   private readonly state1: Float32Array | null;
@@ -56,12 +67,15 @@ export class Trainer {
   private readonly state2: Float32Array | null;
   private readonly deltas: Float32Array[];
   private t = 0;
+  private readonly keepGradients: boolean;
 
   constructor(
     readonly net: Mlp,
     options: OptimizerOptions,
     readonly maxBatch: number,
+    trainerOptions: TrainerOptions = {},
   ) {
+    this.keepGradients = trainerOptions.keepGradients ?? false;
     checkOptimizer(options);
     if (!Number.isInteger(maxBatch) || maxBatch < 1)
       throw new RangeError(`maxBatch must be ≥ 1, got ${maxBatch}`);
@@ -87,15 +101,23 @@ export class Trainer {
     const L = net.layers.length;
     const logits = net.forward(ws, x, batch);
     const result = softmaxCrossEntropy(deltas[L - 1], logits, labels, batch, net.classes);
+    const fused = this.fusedUpdate();
     for (let l = L - 1; l >= 0; l--) {
       const { inDim, outDim, weightOffset, biasOffset } = net.layers[l];
       const dw = grads.subarray(weightOffset, weightOffset + inDim * outDim);
       const db = grads.subarray(biasOffset, biasOffset + outDim);
       const dx = l > 0 ? deltas[l - 1] : null;
-      denseBackward(this.kernels, dx, dw, db, deltas[l], ws.acts[l], net.weight(l), batch, inDim, outDim);
+      const w = net.weight(l);
+      if (fused) {
+        // dx needs the old weights, so it comes first; then w += −lr·dyᵀx straight from the GEMM.
+        denseBackward(this.kernels, dx, null, db, deltas[l], ws.acts[l], w, batch, inDim, outDim);
+        this.kernels.gemmTN(outDim, inDim, batch, deltas[l], ws.acts[l], w, true, -this.lr);
+      } else {
+        denseBackward(this.kernels, dx, dw, db, deltas[l], ws.acts[l], w, batch, inDim, outDim);
+      }
       if (dx) leakyReluBackward(dx, dx, ws.acts[l], batch * inDim, net.spec.alpha);
     }
-    this.update();
+    this.update(fused);
     return result;
   }
 
@@ -122,7 +144,14 @@ export class Trainer {
     for (const a of [this.grads, this.state1, this.state2, ...this.deltas]) if (a) k.free(a);
   }
 
-  private update(): void {
+  /** Whether this step applies the weight update inside the gradient GEMM: plain SGD, no decay. */
+  private fusedUpdate(): boolean {
+    const o = this.options;
+    return !this.keepGradients && o.kind === 'sgd' && o.momentum === 0 && o.l1 === 0 && o.l2 === 0;
+  }
+
+  /** The optimizer step over every view; `fused`: the weights are already updated, only the biases remain. */
+  private update(fused: boolean): void {
     const { net, grads, state1, state2, options: o } = this;
     const k = this.kernels;
     this.t++;
@@ -133,6 +162,7 @@ export class Trainer {
         [weightOffset, inDim * outDim, o.l1, o.l2],
         [biasOffset, outDim, 0, 0],
       ];
+      if (fused) views.shift();
       for (const [offset, n, l1, l2] of views) {
         const w = net.params.subarray(offset, offset + n);
         const g = grads.subarray(offset, offset + n);

@@ -11,6 +11,7 @@ import {
   gemmRef,
   gemmTNRef,
   linearInt8Ref,
+  linearRef,
   sgdUpdateRef,
 } from '../../src/kernels/ts-kernels.ts';
 
@@ -122,7 +123,61 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
       }
       for (const x of [a, b, c]) kernels.free(x);
     });
+
+    it(`should scale the product by alpha in ${op} (the fused SGD step: w += −lr·product)`, () => {
+      const kernels = make();
+      const rand = seeded(17);
+      for (const [m, n, k] of [...EDGE_SHAPES, [128, 40, 16]] as [number, number, number][]) {
+        const a = randomArray(aLen(m, k), rand);
+        const b = randomArray(bLen(n, k), rand);
+        const c0 = randomArray(m * n, rand);
+        for (const accumulate of [false, true]) {
+          for (const alpha of [-0.05, 2.5]) {
+            const expected = c0.slice();
+            ref(m, n, k, a, b, expected, accumulate, alpha);
+            const actual = c0.slice();
+            kernels[op](m, n, k, a, b, actual, accumulate, alpha);
+            const label = `${op} ${m}x${n}x${k} accumulate=${accumulate} alpha=${alpha}`;
+            expectClose(actual, expected, gemmTolerance(k) * Math.abs(alpha) + 1e-6, label);
+          }
+        }
+      }
+    });
   }
+
+  it('should match the reference linear layer (bias, with and without LeakyReLU) on edge shapes', () => {
+    const kernels = make();
+    const rand = seeded(19);
+    for (const [m, n, k] of [...EDGE_SHAPES, [16, 24, 40], [64, 100, 784]] as [number, number, number][]) {
+      const x = randomArray(m * k, rand);
+      const w = randomArray(n * k, rand);
+      const bias = randomArray(n, rand);
+      for (const slope of [undefined, 0.01, 0]) {
+        const expected = new Float32Array(m * n);
+        linearRef(m, n, k, x, w, bias, expected, slope);
+        const actual = new Float32Array(m * n).fill(NaN);
+        kernels.linear(m, n, k, x, w, bias, actual, slope);
+        expectClose(actual, expected, gemmTolerance(k) + 1e-6, `linear ${m}x${n}x${k} slope=${slope}`);
+      }
+    }
+  });
+
+  it('should keep linear inputs from alloc intact, bias included', () => {
+    const kernels = make();
+    const rand = seeded(23);
+    const [m, n, k] = [9, 21, 35];
+    const x = randomArray(m * k, rand, kernels.alloc(m * k));
+    const w = randomArray(n * k, rand, kernels.alloc(n * k));
+    const bias = randomArray(n, rand, kernels.alloc(n));
+    const y = kernels.alloc(m * n);
+    const before = [x.slice(), w.slice(), bias.slice()];
+    const expected = new Float32Array(m * n);
+    linearRef(m, n, k, x, w, bias, expected, 0.1);
+    kernels.linear(m, n, k, x, w, bias, y, 0.1);
+    expectClose(y, expected, gemmTolerance(k), 'linear alloc');
+    expect([x, w, bias].map((a) => Array.from(a))).toEqual(before.map((a) => Array.from(a)));
+    for (const a of [x, w, bias, y]) kernels.free(a);
+  });
 
   if (options.large) {
     it('should match the reference on the large shape 64x784x1024 in all three layouts', () => {

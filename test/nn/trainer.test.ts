@@ -16,7 +16,7 @@ describe('Trainer.step gradients', () => {
     const net = Mlp.create(spec, k, { scheme: 'he', seed: 3 });
     const x = batchOf(4, 6, 11);
     const labels = [0, 2, 1, 2];
-    const trainer = new Trainer(net, plain, 4); // lr 0: the step computes gradients and leaves params alone
+    const trainer = new Trainer(net, plain, 4, { keepGradients: true }); // lr 0: the step computes gradients and leaves params alone
     const before = net.params.slice();
     trainer.step(x, labels, 4);
     expect(net.params).toEqual(before);
@@ -73,7 +73,7 @@ describe('Trainer regularisation', () => {
     const net = Mlp.create(spec, k, { scheme: 'he', seed: 6 });
     const x = batchOf(3, 6, 14);
     const labels = [0, 1, 2];
-    const probe = new Trainer(Mlp.fromParams(spec, k, net.params), plain, 3);
+    const probe = new Trainer(Mlp.fromParams(spec, k, net.params), plain, 3, { keepGradients: true });
     probe.step(x, labels, 3);
     const g1 = probe.grads.slice();
     const t = new Trainer(net, { ...plain, lr: 0.05, momentum: 0.9 }, 3);

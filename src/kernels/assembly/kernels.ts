@@ -18,6 +18,49 @@ export function gemmScratchBytes(m: i32, k: i32): i32 {
   return (((m + 3) & ~3) * k + 8 * k + 32) * 4;
 }
 
+/**
+ * Bytes of the epilogue block `gemm` reads when its `epilogue` pointer is not 0: f32 alpha (scales the product),
+ * u32 bias pointer (0: none; one value per column of c), i32 leaky flag, f32 LeakyReLU slope.
+ * c = act(alpha·(a·b) + (accumulate ? c : 0) + bias), act the LeakyReLU when the flag is set.
+ */
+export const EPILOGUE_BYTES: i32 = 16;
+
+// The epilogue of the current `gemm` call; globals are per instance, so per thread.
+let epPlain: bool = true;
+let epAlpha: f32 = 1;
+let epBias: usize = 0;
+let epLeaky: bool = false;
+let epSlope: f32 = 0;
+
+function readEpilogue(epilogue: usize): void {
+  epPlain = true;
+  if (!epilogue) return;
+  epAlpha = load<f32>(epilogue);
+  epBias = <usize>load<u32>(epilogue, 4);
+  epLeaky = load<i32>(epilogue, 8) != 0;
+  epSlope = load<f32>(epilogue, 12);
+  epPlain = epAlpha == 1 && epBias == 0 && !epLeaky;
+}
+
+// Stores 4 results of columns [col, col+4) through the epilogue.
+// @ts-ignore: decorator
+@inline
+function finish4(out: usize, col: i32, v: v128, accumulate: i32): void {
+  let r = accumulate ? madd(v, f32x4.splat(epAlpha), v128.load(out)) : f32x4.mul(v, f32x4.splat(epAlpha));
+  if (epBias) r = f32x4.add(r, v128.load(epBias + ((<usize>col) << 2)));
+  if (epLeaky) r = f32x4.max(r, f32x4.mul(r, f32x4.splat(epSlope)));
+  v128.store(out, r);
+}
+
+// Stores one result of column col through the epilogue.
+function finish1(out: usize, col: i32, v: f32, accumulate: i32): void {
+  let r = v * epAlpha;
+  if (accumulate) r += load<f32>(out);
+  if (epBias) r += load<f32>(epBias + ((<usize>col) << 2));
+  if (epLeaky && !(r > 0)) r *= epSlope;
+  store<f32>(out, r);
+}
+
 // a·b + c, fused when relaxed SIMD is enabled (compile-time branch: the plain build never sees relaxed_madd).
 function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
@@ -41,15 +84,23 @@ export function gemm(
   j0: i32,
   j1: i32,
   scratch: usize,
+  epilogue: usize,
 ): void {
   if (m <= 0 || j1 <= j0) return;
+  readEpilogue(epilogue);
   if (kind == NT && m <= DOT_MAX_ROWS && k > 0) {
     gemmDotNT(m, n, k, a, b, c, accumulate, j0, j1);
     return;
   }
   if (k <= 0) {
-    if (!accumulate)
-      for (let i = 0; i < m; i++) memory.fill(c + ((<usize>i * n + j0) << 2), 0, (j1 - j0) << 2);
+    for (let i = 0; i < m; i++) {
+      const row = c + ((<usize>i * n) << 2);
+      if (epPlain) {
+        if (!accumulate) memory.fill(row + ((<usize>j0) << 2), 0, (j1 - j0) << 2);
+      } else {
+        for (let j = j0; j < j1; j++) finish1(row + ((<usize>j) << 2), j, 0, accumulate);
+      }
+    }
     return;
   }
   const pa = scratch;
@@ -72,6 +123,7 @@ export function gemm(
         cols,
         accumulate,
         tile,
+        j,
       );
     }
   }
@@ -133,14 +185,14 @@ function gemmDotNT(
       }
       const out0 = c + ((<usize>i * n + j) << 2);
       const out1 = out0 + ((<usize>n) << 2);
-      storeDot(out0, hsum(c00) + dotTail(a0, b0, k4, row), accumulate);
-      storeDot(out0 + 4, hsum(c01) + dotTail(a0, b1, k4, row), accumulate);
-      storeDot(out0 + 8, hsum(c02) + dotTail(a0, b2, k4, row), accumulate);
-      storeDot(out0 + 12, hsum(c03) + dotTail(a0, b3, k4, row), accumulate);
-      storeDot(out1, hsum(c10) + dotTail(a1, b0, k4, row), accumulate);
-      storeDot(out1 + 4, hsum(c11) + dotTail(a1, b1, k4, row), accumulate);
-      storeDot(out1 + 8, hsum(c12) + dotTail(a1, b2, k4, row), accumulate);
-      storeDot(out1 + 12, hsum(c13) + dotTail(a1, b3, k4, row), accumulate);
+      storeDot(out0, j, hsum(c00) + dotTail(a0, b0, k4, row), accumulate);
+      storeDot(out0 + 4, j + 1, hsum(c01) + dotTail(a0, b1, k4, row), accumulate);
+      storeDot(out0 + 8, j + 2, hsum(c02) + dotTail(a0, b2, k4, row), accumulate);
+      storeDot(out0 + 12, j + 3, hsum(c03) + dotTail(a0, b3, k4, row), accumulate);
+      storeDot(out1, j, hsum(c10) + dotTail(a1, b0, k4, row), accumulate);
+      storeDot(out1 + 4, j + 1, hsum(c11) + dotTail(a1, b1, k4, row), accumulate);
+      storeDot(out1 + 8, j + 2, hsum(c12) + dotTail(a1, b2, k4, row), accumulate);
+      storeDot(out1 + 12, j + 3, hsum(c13) + dotTail(a1, b3, k4, row), accumulate);
     }
   }
   // The last row when m is odd: 1×8 tiles, 8 independent accumulator chains (one chain would wait on
@@ -178,14 +230,14 @@ function gemmDotNT(
         s7 = madd(x, v128.load(q), s7);
       }
       const out = c + ((<usize>m2 * n + j) << 2);
-      storeDot(out, hsum(s0) + dotTail(ai, b0, k4, row), accumulate);
-      storeDot(out + 4, hsum(s1) + dotTail(ai, b0 + row, k4, row), accumulate);
-      storeDot(out + 8, hsum(s2) + dotTail(ai, b0 + 2 * row, k4, row), accumulate);
-      storeDot(out + 12, hsum(s3) + dotTail(ai, b0 + 3 * row, k4, row), accumulate);
-      storeDot(out + 16, hsum(s4) + dotTail(ai, b0 + 4 * row, k4, row), accumulate);
-      storeDot(out + 20, hsum(s5) + dotTail(ai, b0 + 5 * row, k4, row), accumulate);
-      storeDot(out + 24, hsum(s6) + dotTail(ai, b0 + 6 * row, k4, row), accumulate);
-      storeDot(out + 28, hsum(s7) + dotTail(ai, b0 + 7 * row, k4, row), accumulate);
+      storeDot(out, j, hsum(s0) + dotTail(ai, b0, k4, row), accumulate);
+      storeDot(out + 4, j + 1, hsum(s1) + dotTail(ai, b0 + row, k4, row), accumulate);
+      storeDot(out + 8, j + 2, hsum(s2) + dotTail(ai, b0 + 2 * row, k4, row), accumulate);
+      storeDot(out + 12, j + 3, hsum(s3) + dotTail(ai, b0 + 3 * row, k4, row), accumulate);
+      storeDot(out + 16, j + 4, hsum(s4) + dotTail(ai, b0 + 4 * row, k4, row), accumulate);
+      storeDot(out + 20, j + 5, hsum(s5) + dotTail(ai, b0 + 5 * row, k4, row), accumulate);
+      storeDot(out + 24, j + 6, hsum(s6) + dotTail(ai, b0 + 6 * row, k4, row), accumulate);
+      storeDot(out + 28, j + 7, hsum(s7) + dotTail(ai, b0 + 7 * row, k4, row), accumulate);
     }
   }
   // Leftover columns of every row.
@@ -195,7 +247,7 @@ function gemmDotNT(
       const bj = b + <usize>j * row;
       let s = f32x4.splat(0);
       for (let p: usize = 0; p < k4; p += 16) s = madd(v128.load(ai + p), v128.load(bj + p), s);
-      storeDot(c + ((<usize>i * n + j) << 2), hsum(s) + dotTail(ai, bj, k4, row), accumulate);
+      storeDot(c + ((<usize>i * n + j) << 2), j, hsum(s) + dotTail(ai, bj, k4, row), accumulate);
     }
   }
 }
@@ -215,8 +267,9 @@ function dotTail(x: usize, y: usize, from: usize, to: usize): f32 {
   return s;
 }
 
-function storeDot(out: usize, s: f32, accumulate: i32): void {
-  store<f32>(out, accumulate ? load<f32>(out) + s : s);
+function storeDot(out: usize, col: i32, s: f32, accumulate: i32): void {
+  if (epPlain) store<f32>(out, accumulate ? load<f32>(out) + s : s);
+  else finish1(out, col, s, accumulate);
 }
 
 // a [m×k] → blocks of 4 rows, interleaved by column: dst[(block·k + p)·4 + r] = a[block·4 + r][p], zero padded.
@@ -341,6 +394,7 @@ function microKernel(
   cols: i32,
   accumulate: i32,
   tile: usize,
+  col: i32,
 ): void {
   let c00 = f32x4.splat(0);
   let c01 = f32x4.splat(0);
@@ -372,7 +426,19 @@ function microKernel(
   const stride = (<usize>ldc) << 2;
   if (rows == 4 && cols == 8) {
     let out = c;
-    if (accumulate) {
+    if (!epPlain) {
+      finish4(out, col, c00, accumulate);
+      finish4(out + 16, col + 4, c01, accumulate);
+      out += stride;
+      finish4(out, col, c10, accumulate);
+      finish4(out + 16, col + 4, c11, accumulate);
+      out += stride;
+      finish4(out, col, c20, accumulate);
+      finish4(out + 16, col + 4, c21, accumulate);
+      out += stride;
+      finish4(out, col, c30, accumulate);
+      finish4(out + 16, col + 4, c31, accumulate);
+    } else if (accumulate) {
       v128.store(out, f32x4.add(v128.load(out), c00));
       v128.store(out, f32x4.add(v128.load(out, 16), c01), 16);
       out += stride;
@@ -414,7 +480,8 @@ function microKernel(
     for (let j = 0; j < cols; j++) {
       const o = out + ((<usize>j) << 2);
       const v = load<f32>(src + ((<usize>j) << 2));
-      store<f32>(o, accumulate ? load<f32>(o) + v : v);
+      if (epPlain) store<f32>(o, accumulate ? load<f32>(o) + v : v);
+      else finish1(o, col + j, v, accumulate);
     }
   }
 }

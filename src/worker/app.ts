@@ -12,6 +12,8 @@ import { readConfig, type Bindings } from './config.ts';
 import { docsPage } from './docs-page.ts';
 import { ApiError, errorBody, handleError } from './errors.ts';
 import { fineTune, toPredictions } from './fine-tune.ts';
+import { imagePredict, preprocessBatch } from './image-input.ts';
+import web from './web.ts';
 import {
   getCheckSet,
   getServingModel,
@@ -105,6 +107,8 @@ app.use(
     maxAge: 600,
   }),
 );
+// Image uploads (PNG body, multipart form) are answered here; JSON goes on to the route below.
+app.use('/predict', imagePredict);
 app.use('/predict', jsonBody(MAX_PREDICT_BODY));
 app.use('/fine-tune', fineTuneRateLimit, requireToken, jsonBody(MAX_FINE_TUNE_BODY));
 app.use('/model/rollback', requireToken, jsonBody(MAX_SMALL_BODY));
@@ -184,10 +188,9 @@ app.openapi(
       });
     }
     const { serving, stale } = await getServingModel(storeOf(c.env), cfg.revalidateMs);
-    const predictions = toPredictions(
-      serving.predictor.predict(toInput(images, body.pixelScale), images.length),
-      images.length,
-    );
+    const x = toInput(images, body.pixelScale);
+    if (body.preprocess) preprocessBatch(x, images.length);
+    const predictions = toPredictions(serving.predictor.predict(x, images.length), images.length);
     const headers = staleHeaders(serving, stale);
     if (body.image) return c.json({ ...predictions[0], modelVersion: serving.version }, 200, headers);
     return c.json({ modelVersion: serving.version, predictions }, 200, headers);
@@ -391,6 +394,6 @@ app.doc31('/openapi.json', {
   },
 });
 app.get('/docs', (c) => c.html(docsPage()));
-app.get('/', (c) => c.redirect('/docs'));
+app.route('/', web);
 
 export default app;

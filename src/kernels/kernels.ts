@@ -98,6 +98,22 @@ export interface Kernels {
   ): void;
 
   /**
+   * The gradient flowing into a dense layer's input through the LeakyReLU that produced that input:
+   * dx[m×n] = (dy[m×k] · w[k×n]) ⊙ (act > 0 ? 1 : slope), where act [m×n] is the LeakyReLU's output and w is
+   * the layer's [out×in] weight (so k = out, n = in). The gating happens as the product is stored.
+   */
+  linearGradInput(
+    m: number,
+    n: number,
+    k: number,
+    dy: Float32Array,
+    w: Float32Array,
+    act: Float32Array,
+    dx: Float32Array,
+    slope: number,
+  ): void;
+
+  /**
    * int8 dense layer for inference: y[m×n] = (x[m×k] · qᵀ) ⊙ scale + bias, where q is [n×k] int8 and
    * scale[j] is row j's dequantization factor. Uses the int8 weights directly (no float copy of them).
    */

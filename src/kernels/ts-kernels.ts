@@ -96,6 +96,21 @@ export function linearRef(
   }
 }
 
+/** dx = (dy · w) ⊙ (act > 0 ? 1 : slope). */
+export function linearGradInputRef(
+  m: number,
+  n: number,
+  k: number,
+  dy: Float32Array,
+  w: Float32Array,
+  act: Float32Array,
+  dx: Float32Array,
+  slope: number,
+): void {
+  gemmRef(m, n, k, dy, w, dx);
+  for (let i = 0; i < m * n; i++) if (!(act[i] > 0)) dx[i] *= slope;
+}
+
 /** y = (x · qᵀ) ⊙ scale + bias with int8 q [n×k]; accumulates in float, the reference for integer kernels. */
 export function linearInt8Ref(
   m: number,
@@ -174,6 +189,7 @@ export function createTsKernels(): Kernels {
     gemmTN: gemmTNRef,
     gemmNT: gemmNTRef,
     linear: linearRef,
+    linearGradInput: linearGradInputRef,
     linearInt8: linearInt8Ref,
     sgdUpdate: sgdUpdateRef,
     adamUpdate: adamUpdateRef,

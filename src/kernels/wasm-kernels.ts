@@ -97,18 +97,29 @@ const BASE = 256;
 const SLACK = 64;
 /** Below this many flops a GEMM runs on the calling thread: a hand-off costs about a microsecond. */
 const PARALLEL_MIN_FLOPS = 2_000_000;
+/**
+ * From this many elements of b (or of int8 weights) a product is split across threads whatever its flops:
+ * one image through a large layer is bound by reading the weights, and two cores read twice as fast.
+ */
+const PARALLEL_MIN_WEIGHTS = 256 * 1024;
 
 const NN = 0;
 const TN = 1;
 const NT = 2;
+const INT8 = 3;
 
-/** What happens as a GEMM's results are stored: c = act(alpha·(a·b) + old c + bias). */
+/**
+ * What happens as a GEMM's results are stored: r = alpha·(a·b) + old c + bias, then with a `slope` the
+ * LeakyReLU of r, or with a `gate` too r·(gate > 0 ? 1 : slope) (the gradient through a LeakyReLU).
+ */
 interface Epilogue {
   alpha: number;
   /** One value per column of c, or null. */
   bias: Float32Array | null;
   /** LeakyReLU slope, or null for none. */
   slope: number | null;
+  /** Laid out like c: the LeakyReLU outputs whose sign gates the gradient. */
+  gate?: Float32Array;
 }
 const PLAIN: Epilogue = { alpha: 1, bias: null, slope: null };
 
@@ -266,23 +277,18 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     try {
       const pa = frame.input(a, m * k);
       const pb = frame.input(b, k * n);
-      const pe = writeEpilogue(frame, epilogue, n);
+      const pe = writeEpilogue(frame, epilogue, m, n);
       withOutput(frame, c, m * n, accumulate, (pc) => {
         const acc = accumulate ? 1 : 0;
         const scratchBytes = ex.gemmScratchBytes(m, k);
-        const parts = threads && 2 * m * n * k >= PARALLEL_MIN_FLOPS ? Math.min(threads.count, n >> 3) : 1;
+        const parts = partsFor(m, n, k);
         if (parts <= 1) {
           ex.gemm(kind, m, n, k, pa, pb, pc, acc, 0, n, frame.scratch(scratchBytes), pe);
           return;
         }
-        // N split into ranges of whole 8-column panels, as even as possible.
-        const panels = Math.ceil(n / 8);
-        const tasks: GemmTask[] = [];
-        for (let t = 0; t < parts; t++) {
-          const j0 = Math.floor((panels * t) / parts) * 8;
-          const j1 = Math.min(n, Math.floor((panels * (t + 1)) / parts) * 8);
-          tasks.push([kind, m, n, k, pa, pb, pc, acc, j0, j1, frame.scratch(scratchBytes), pe]);
-        }
+        const tasks = columnRanges(n, parts).map(([j0, j1]): GemmTask => {
+          return [kind, m, n, k, pa, pb, pc, acc, j0, j1, frame.scratch(scratchBytes), pe];
+        });
         threads!.run(tasks, (task) => ex.gemm(...task));
       });
     } finally {
@@ -290,16 +296,25 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     }
   }
 
+  /** How many threads a product of m×n×k should use. */
+  function partsFor(m: number, n: number, k: number): number {
+    if (!threads) return 1;
+    if (2 * m * n * k < PARALLEL_MIN_FLOPS && n * k < PARALLEL_MIN_WEIGHTS) return 1;
+    return Math.min(threads.count, n >> 3);
+  }
+
   /** The address of the epilogue block for `ex.gemm`, 0 when plain. */
-  function writeEpilogue(frame: Frame, e: Epilogue, n: number): number {
+  function writeEpilogue(frame: Frame, e: Epilogue, m: number, n: number): number {
     if (e.alpha === 1 && e.bias === null && e.slope === null) return 0;
     const ptr = frame.scratch(Number(ex.EPILOGUE_BYTES.value));
     const pbias = e.bias ? frame.input(e.bias, n) : 0;
-    const view = new DataView(buffer, ptr, 16);
+    const pgate = e.gate ? frame.input(e.gate, m * n) : 0;
+    const view = new DataView(buffer, ptr, 20);
     view.setFloat32(0, e.alpha, true);
     view.setUint32(4, pbias, true);
-    view.setInt32(8, e.slope === null ? 0 : 1, true);
+    view.setInt32(8, e.slope === null ? 0 : e.gate ? 2 : 1, true);
     view.setFloat32(12, e.slope ?? 0, true);
+    view.setUint32(16, pgate, true);
     return ptr;
   }
 
@@ -339,6 +354,10 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       checkLength('linear', 'bias', bias, n);
       runGemm(NT, m, n, k, x, w, y, false, { alpha: 1, bias, slope: slope ?? null }, 'linear');
     },
+    linearGradInput(m, n, k, dy, w, act, dx, slope) {
+      checkLength('linearGradInput', 'act', act, m * n);
+      runGemm(NN, m, n, k, dy, w, dx, false, { alpha: 1, bias: null, slope, gate: act }, 'linearGradInput');
+    },
 
     linearInt8(m, n, k, x, q, scale, bias, y) {
       checkShape('linearInt8', m, n, k);
@@ -355,7 +374,18 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         const ps = frame.input(scale, n);
         const pbias = frame.input(bias, n);
         withOutput(frame, y, m * n, false, (py) => {
-          ex.linearInt8(m, n, k, px, pq, ps, pbias, py, frame.scratch(ex.int8ScratchBytes(m, k)));
+          const scratchBytes = ex.int8ScratchBytes(m, k);
+          const parts = partsFor(m, n, k);
+          if (parts <= 1) {
+            ex.linearInt8(m, n, k, px, pq, ps, pbias, py, frame.scratch(scratchBytes));
+            return;
+          }
+          const pe = frame.scratch(Number(ex.EPILOGUE_BYTES.value));
+          new Uint32Array(buffer, pe, 2).set([ps, pbias]);
+          const tasks = columnRanges(n, parts).map(([j0, j1]): GemmTask => {
+            return [INT8, m, n, k, px, pq, py, 0, j0, j1, frame.scratch(scratchBytes), pe];
+          });
+          threads!.run(tasks, (task) => ex.gemm(...task));
         });
       } finally {
         frame.close();
@@ -406,6 +436,15 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       }
     },
   };
+}
+
+/** [0, n) split into `parts` ranges of whole 8-column panels, as even as possible. */
+function columnRanges(n: number, parts: number): [number, number][] {
+  const panels = Math.ceil(n / 8);
+  return Array.from({ length: parts }, (_, t): [number, number] => [
+    Math.floor((panels * t) / parts) * 8,
+    Math.min(n, Math.floor((panels * (t + 1)) / parts) * 8),
+  ]);
 }
 
 function pages(bytes: number): number {

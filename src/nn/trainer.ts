@@ -4,7 +4,7 @@
  * (SGD with optional momentum, or Adam) with the origin's L1 `l1·sign(w)` and L2 `2·l2·w` terms on weights only.
  */
 import type { Kernels } from '../kernels/kernels.ts';
-import { denseBackward, leakyReluBackward, softmaxCrossEntropy } from './layers.ts';
+import { denseBackward, softmaxCrossEntropy } from './layers.ts';
 import { checkBatch, Workspace, type Mlp } from './mlp.ts';
 
 export interface OptimizerOptions {
@@ -108,14 +108,17 @@ export class Trainer {
       const db = grads.subarray(biasOffset, biasOffset + outDim);
       const dx = l > 0 ? deltas[l - 1] : null;
       const w = net.weight(l);
+      // The gradient into this layer's input, through the LeakyReLU that made it (ws.acts[l] is its output).
+      // It needs the old weights, so it comes before any update.
+      if (dx)
+        this.kernels.linearGradInput(batch, inDim, outDim, deltas[l], w, ws.acts[l], dx, net.spec.alpha);
       if (fused) {
-        // dx needs the old weights, so it comes first; then w += −lr·dyᵀx straight from the GEMM.
-        denseBackward(this.kernels, dx, null, db, deltas[l], ws.acts[l], w, batch, inDim, outDim);
+        // w += −lr·dyᵀx straight from the GEMM.
+        denseBackward(this.kernels, null, null, db, deltas[l], ws.acts[l], w, batch, inDim, outDim);
         this.kernels.gemmTN(outDim, inDim, batch, deltas[l], ws.acts[l], w, true, -this.lr);
       } else {
-        denseBackward(this.kernels, dx, dw, db, deltas[l], ws.acts[l], w, batch, inDim, outDim);
+        denseBackward(this.kernels, null, dw, db, deltas[l], ws.acts[l], w, batch, inDim, outDim);
       }
-      if (dx) leakyReluBackward(dx, dx, ws.acts[l], batch * inDim, net.spec.alpha);
     }
     this.update(fused);
     return result;

@@ -1,9 +1,10 @@
 /**
  * @module
- * The one place the worker chooses its kernels: WebAssembly SIMD (built by `npm run build:wasm`, bundled by
- * wrangler as a compiled module), single-threaded over a fixed memory reserve. Not the kernels themselves.
+ * The one place the worker chooses its kernels: WebAssembly relaxed SIMD (fused multiply-add; built by
+ * `npm run build:wasm`, bundled by wrangler as a compiled module), single-threaded over a fixed memory reserve.
+ * Not the kernels themselves.
  */
-import simdModule from '../../build/kernels-simd.wasm';
+import relaxedModule from '../../build/kernels-relaxed.wasm';
 import type { Kernels } from '../kernels/kernels.ts';
 import { createWasmKernels } from '../kernels/wasm-kernels.ts';
 
@@ -17,6 +18,6 @@ let kernels: Kernels | null = null;
 
 /** The isolate's kernels, created once. */
 export function getKernels(): Kernels {
-  kernels ??= createWasmKernels(simdModule, { capacityBytes: KERNEL_MEMORY_BYTES });
+  kernels ??= createWasmKernels(relaxedModule, { capacityBytes: KERNEL_MEMORY_BYTES });
   return kernels;
 }

@@ -10,6 +10,7 @@ import {
   gemmNTRef,
   gemmRef,
   gemmTNRef,
+  linearGradInputRef,
   linearInt8Ref,
   linearRef,
   sgdUpdateRef,
@@ -148,7 +149,11 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
   it('should match the reference linear layer (bias, with and without LeakyReLU) on edge shapes', () => {
     const kernels = make();
     const rand = seeded(19);
-    for (const [m, n, k] of [...EDGE_SHAPES, [16, 24, 40], [64, 100, 784]] as [number, number, number][]) {
+    for (const [m, n, k] of [...EDGE_SHAPES, [16, 24, 40], [64, 100, 784], [1, 333, 800]] as [
+      number,
+      number,
+      number,
+    ][]) {
       const x = randomArray(m * k, rand);
       const w = randomArray(n * k, rand);
       const bias = randomArray(n, rand);
@@ -158,6 +163,24 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
         const actual = new Float32Array(m * n).fill(NaN);
         kernels.linear(m, n, k, x, w, bias, actual, slope);
         expectClose(actual, expected, gemmTolerance(k) + 1e-6, `linear ${m}x${n}x${k} slope=${slope}`);
+      }
+    }
+  });
+
+  it('should match the reference gradient through a LeakyReLU (linearGradInput) on edge shapes', () => {
+    const kernels = make();
+    const rand = seeded(29);
+    for (const [m, n, k] of [...EDGE_SHAPES, [16, 1024, 512], [1, 333, 800]] as [number, number, number][]) {
+      const dy = randomArray(m * k, rand);
+      const w = randomArray(k * n, rand);
+      const act = randomArray(m * n, rand);
+      if (act.length > 2) act[1] = 0; // a zero output gates like a negative one
+      for (const slope of [0.01, 0]) {
+        const expected = new Float32Array(m * n);
+        linearGradInputRef(m, n, k, dy, w, act, expected, slope);
+        const actual = new Float32Array(m * n).fill(NaN);
+        kernels.linearGradInput(m, n, k, dy, w, act, actual, slope);
+        expectClose(actual, expected, gemmTolerance(k), `linearGradInput ${m}x${n}x${k} slope=${slope}`);
       }
     }
   });
@@ -206,6 +229,8 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
       [2, 16, 784],
       [5, 33, 100],
       [1, 5, 5000],
+      [1, 333, 800], // large enough for the threaded split (≥ 256K weights), odd columns
+      [3, 300, 900],
     ]) {
       const x = randomArray(m * k, rand);
       if (m > 1) x.fill(0, 0, k); // an all-zero row must give exactly the bias

@@ -12,6 +12,9 @@ export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 const NN: i32 = 0; // c = a·b,  a [m×k], b [k×n]
 const TN: i32 = 1; // c = aᵀ·b, a [k×m], b [k×n]
 const NT: i32 = 2; // c = a·bᵀ, a [m×k], b [n×k]
+// Not a GEMM: columns [j0, j1) of linearInt8 with a = x, b = q, c = y; the epilogue block holds the scale and
+// bias pointers (u32 at 0 and 4). Lets helper threads split the int8 layer through the same entry point.
+const INT8: i32 = 3;
 
 /** Bytes of per-thread scratch `gemm` needs: packed A, one packed B panel and an edge tile. */
 export function gemmScratchBytes(m: i32, k: i32): i32 {
@@ -20,35 +23,44 @@ export function gemmScratchBytes(m: i32, k: i32): i32 {
 
 /**
  * Bytes of the epilogue block `gemm` reads when its `epilogue` pointer is not 0: f32 alpha (scales the product),
- * u32 bias pointer (0: none; one value per column of c), i32 leaky flag, f32 LeakyReLU slope.
- * c = act(alpha·(a·b) + (accumulate ? c : 0) + bias), act the LeakyReLU when the flag is set.
+ * u32 bias pointer (0: none; one value per column of c), i32 mode, f32 LeakyReLU slope, u32 gate pointer.
+ * r = alpha·(a·b) + (accumulate ? c : 0) + bias; mode 0 stores r, mode 1 the LeakyReLU of r (forward),
+ * mode 2 r·(gate > 0 ? 1 : slope) with gate laid out like c (backward through the LeakyReLU whose output is gate).
  */
-export const EPILOGUE_BYTES: i32 = 16;
+export const EPILOGUE_BYTES: i32 = 32;
 
 // The epilogue of the current `gemm` call; globals are per instance, so per thread.
 let epPlain: bool = true;
 let epAlpha: f32 = 1;
 let epBias: usize = 0;
 let epLeaky: bool = false;
+let epGated: bool = false;
 let epSlope: f32 = 0;
+/** gate − c in bytes: the gate value of the result at address `out` is at `out + epGateShift`. */
+let epGateShift: usize = 0;
 
-function readEpilogue(epilogue: usize): void {
+function readEpilogue(epilogue: usize, c: usize): void {
   epPlain = true;
   if (!epilogue) return;
   epAlpha = load<f32>(epilogue);
   epBias = <usize>load<u32>(epilogue, 4);
-  epLeaky = load<i32>(epilogue, 8) != 0;
+  const mode = load<i32>(epilogue, 8);
+  epLeaky = mode == 1;
+  epGated = mode == 2;
   epSlope = load<f32>(epilogue, 12);
-  epPlain = epAlpha == 1 && epBias == 0 && !epLeaky;
+  epGateShift = <usize>load<u32>(epilogue, 16) - c;
+  epPlain = epAlpha == 1 && epBias == 0 && mode == 0;
 }
 
 // Stores 4 results of columns [col, col+4) through the epilogue.
-// @ts-ignore: decorator
-@inline
 function finish4(out: usize, col: i32, v: v128, accumulate: i32): void {
   let r = accumulate ? madd(v, f32x4.splat(epAlpha), v128.load(out)) : f32x4.mul(v, f32x4.splat(epAlpha));
   if (epBias) r = f32x4.add(r, v128.load(epBias + ((<usize>col) << 2)));
   if (epLeaky) r = f32x4.max(r, f32x4.mul(r, f32x4.splat(epSlope)));
+  if (epGated) {
+    const open = f32x4.gt(v128.load(out + epGateShift), f32x4.splat(0));
+    r = v128.bitselect(r, f32x4.mul(r, f32x4.splat(epSlope)), open);
+  }
   v128.store(out, r);
 }
 
@@ -58,6 +70,7 @@ function finish1(out: usize, col: i32, v: f32, accumulate: i32): void {
   if (accumulate) r += load<f32>(out);
   if (epBias) r += load<f32>(epBias + ((<usize>col) << 2));
   if (epLeaky && !(r > 0)) r *= epSlope;
+  if (epGated && !(load<f32>(out + epGateShift) > 0)) r *= epSlope;
   store<f32>(out, r);
 }
 
@@ -87,7 +100,13 @@ export function gemm(
   epilogue: usize,
 ): void {
   if (m <= 0 || j1 <= j0) return;
-  readEpilogue(epilogue);
+  if (kind == INT8) {
+    const scale = <usize>load<u32>(epilogue);
+    const bias = <usize>load<u32>(epilogue, 4);
+    linearInt8Columns(m, n, k, a, b, scale, bias, c, scratch, j0, j1);
+    return;
+  }
+  readEpilogue(epilogue, c);
   if (kind == NT && m <= DOT_MAX_ROWS && k > 0) {
     gemmDotNT(m, n, k, a, b, c, accumulate, j0, j1);
     return;
@@ -133,7 +152,7 @@ export function gemm(
  * Up to this many rows of a, c = a·bᵀ is computed as plain dot products of rows (both contiguous): packing
  * b would cost as much as the product itself, as when serving one image.
  */
-const DOT_MAX_ROWS: i32 = 4;
+const DOT_MAX_ROWS: i32 = 8;
 
 // c[i][j] = a_i · b_j over 2-row × 4-row tiles: 8 accumulators, 2 a vectors, 1 b vector.
 function gemmDotNT(
@@ -151,14 +170,15 @@ function gemmDotNT(
   const k4 = (<usize>(k & ~3)) << 2;
   const m2 = m & ~1;
   const jEnd = j0 + ((j1 - j0) & ~3);
-  for (let i = 0; i < m2; i += 2) {
-    const a0 = a + <usize>i * row;
-    const a1 = a0 + row;
-    for (let j = j0; j < jEnd; j += 4) {
-      const b0 = b + <usize>j * row;
-      const b1 = b0 + row;
-      const b2 = b1 + row;
-      const b3 = b2 + row;
+  // j outer: the 4 rows of b stay in L1 while the rows of a (few, so in L2) stream past them.
+  for (let j = j0; j < jEnd; j += 4) {
+    const b0 = b + <usize>j * row;
+    const b1 = b0 + row;
+    const b2 = b1 + row;
+    const b3 = b2 + row;
+    for (let i = 0; i < m2; i += 2) {
+      const a0 = a + <usize>i * row;
+      const a1 = a0 + row;
       let c00 = f32x4.splat(0);
       let c01 = f32x4.splat(0);
       let c02 = f32x4.splat(0);
@@ -195,55 +215,55 @@ function gemmDotNT(
       storeDot(out1 + 12, j + 3, hsum(c13) + dotTail(a1, b3, k4, row), accumulate);
     }
   }
-  // The last row when m is odd: 1×8 tiles, 8 independent accumulator chains (one chain would wait on
-  // the add latency at every step).
-  const jEnd8 = j0 + ((j1 - j0) & ~7);
+  // The last row when m is odd (one image being served): 1×4 tiles with k unrolled by 2, so 8 independent
+  // accumulator chains over only 4 weight rows streaming at once (1×8 tiles over 8 rows were 25% slower).
   if (m2 < m) {
     const ai = a + <usize>m2 * row;
-    for (let j = j0; j < jEnd8; j += 8) {
+    const k8 = (<usize>(k & ~7)) << 2;
+    for (let j = j0; j < jEnd; j += 4) {
       const b0 = b + <usize>j * row;
+      const b1 = b0 + row;
+      const b2 = b1 + row;
+      const b3 = b2 + row;
       let s0 = f32x4.splat(0);
       let s1 = f32x4.splat(0);
       let s2 = f32x4.splat(0);
       let s3 = f32x4.splat(0);
-      let s4 = f32x4.splat(0);
-      let s5 = f32x4.splat(0);
-      let s6 = f32x4.splat(0);
-      let s7 = f32x4.splat(0);
-      for (let p: usize = 0; p < k4; p += 16) {
-        const x = v128.load(ai + p);
-        let q = b0 + p;
-        s0 = madd(x, v128.load(q), s0);
-        q += row;
-        s1 = madd(x, v128.load(q), s1);
-        q += row;
-        s2 = madd(x, v128.load(q), s2);
-        q += row;
-        s3 = madd(x, v128.load(q), s3);
-        q += row;
-        s4 = madd(x, v128.load(q), s4);
-        q += row;
-        s5 = madd(x, v128.load(q), s5);
-        q += row;
-        s6 = madd(x, v128.load(q), s6);
-        q += row;
-        s7 = madd(x, v128.load(q), s7);
+      let t0 = f32x4.splat(0);
+      let t1 = f32x4.splat(0);
+      let t2 = f32x4.splat(0);
+      let t3 = f32x4.splat(0);
+      let p: usize = 0;
+      for (; p < k8; p += 32) {
+        const x0 = v128.load(ai + p);
+        const x1 = v128.load(ai + p, 16);
+        s0 = madd(x0, v128.load(b0 + p), s0);
+        t0 = madd(x1, v128.load(b0 + p, 16), t0);
+        s1 = madd(x0, v128.load(b1 + p), s1);
+        t1 = madd(x1, v128.load(b1 + p, 16), t1);
+        s2 = madd(x0, v128.load(b2 + p), s2);
+        t2 = madd(x1, v128.load(b2 + p, 16), t2);
+        s3 = madd(x0, v128.load(b3 + p), s3);
+        t3 = madd(x1, v128.load(b3 + p, 16), t3);
+      }
+      if (p < k4) {
+        const x0 = v128.load(ai + p);
+        s0 = madd(x0, v128.load(b0 + p), s0);
+        s1 = madd(x0, v128.load(b1 + p), s1);
+        s2 = madd(x0, v128.load(b2 + p), s2);
+        s3 = madd(x0, v128.load(b3 + p), s3);
       }
       const out = c + ((<usize>m2 * n + j) << 2);
-      storeDot(out, j, hsum(s0) + dotTail(ai, b0, k4, row), accumulate);
-      storeDot(out + 4, j + 1, hsum(s1) + dotTail(ai, b0 + row, k4, row), accumulate);
-      storeDot(out + 8, j + 2, hsum(s2) + dotTail(ai, b0 + 2 * row, k4, row), accumulate);
-      storeDot(out + 12, j + 3, hsum(s3) + dotTail(ai, b0 + 3 * row, k4, row), accumulate);
-      storeDot(out + 16, j + 4, hsum(s4) + dotTail(ai, b0 + 4 * row, k4, row), accumulate);
-      storeDot(out + 20, j + 5, hsum(s5) + dotTail(ai, b0 + 5 * row, k4, row), accumulate);
-      storeDot(out + 24, j + 6, hsum(s6) + dotTail(ai, b0 + 6 * row, k4, row), accumulate);
-      storeDot(out + 28, j + 7, hsum(s7) + dotTail(ai, b0 + 7 * row, k4, row), accumulate);
+      storeDot(out, j, hsum(f32x4.add(s0, t0)) + dotTail(ai, b0, k4, row), accumulate);
+      storeDot(out + 4, j + 1, hsum(f32x4.add(s1, t1)) + dotTail(ai, b1, k4, row), accumulate);
+      storeDot(out + 8, j + 2, hsum(f32x4.add(s2, t2)) + dotTail(ai, b2, k4, row), accumulate);
+      storeDot(out + 12, j + 3, hsum(f32x4.add(s3, t3)) + dotTail(ai, b3, k4, row), accumulate);
     }
   }
   // Leftover columns of every row.
   for (let i = 0; i < m; i++) {
     const ai = a + <usize>i * row;
-    for (let j = i < m2 ? jEnd : jEnd8; j < j1; j++) {
+    for (let j = jEnd; j < j1; j++) {
       const bj = b + <usize>j * row;
       let s = f32x4.splat(0);
       for (let p: usize = 0; p < k4; p += 16) s = madd(v128.load(ai + p), v128.load(bj + p), s);
@@ -510,6 +530,23 @@ export function linearInt8(
   y: usize,
   scratch: usize,
 ): void {
+  linearInt8Columns(m, n, k, x, q, scale, bias, y, scratch, 0, n);
+}
+
+// linearInt8 for the output columns [j0, j1) only.
+function linearInt8Columns(
+  m: i32,
+  n: i32,
+  k: i32,
+  x: usize,
+  q: usize,
+  scale: usize,
+  bias: usize,
+  y: usize,
+  scratch: usize,
+  j0: i32,
+  j1: i32,
+): void {
   const kp = (k + 7) & ~7;
   const xq = scratch;
   const xs = (xq + ((<usize>m * kp) << 1) + 15) & ~15;
@@ -519,20 +556,22 @@ export function linearInt8(
       quantizeRow(x + ((<usize>i * k) << 2), k, kp, xq + ((<usize>i * kp) << 1)),
     );
   }
-  for (let i = 0; i < m; i++) {
-    const xrow = xq + ((<usize>i * kp) << 1);
-    const sx = load<f32>(xs + ((<usize>i) << 2));
-    const yrow = y + ((<usize>i * n) << 2);
-    let j = 0;
-    for (; j + 4 <= n; j += 4) {
+  // j outer: 4 weight rows (4·k bytes) stay in L1 while the quantized rows of x stream past them.
+  const jEnd = j0 + ((j1 - j0) & ~3);
+  for (let j = j0; j < jEnd; j += 4) {
+    const q0 = q + <usize>j * k;
+    const q1 = q0 + k;
+    const q2 = q1 + k;
+    const q3 = q2 + k;
+    const sc = scale + ((<usize>j) << 2);
+    const bi = bias + ((<usize>j) << 2);
+    for (let i = 0; i < m; i++) {
+      const xrow = xq + ((<usize>i * kp) << 1);
+      const sx = load<f32>(xs + ((<usize>i) << 2));
       let s0: f64 = 0;
       let s1: f64 = 0;
       let s2: f64 = 0;
       let s3: f64 = 0;
-      const q0 = q + <usize>j * k;
-      const q1 = q0 + k;
-      const q2 = q1 + k;
-      const q3 = q2 + k;
       for (let c0 = 0; c0 < kp; c0 += INT8_CHUNK) {
         const end = min(kp, c0 + INT8_CHUNK);
         let a0 = i32x4.splat(0);
@@ -551,17 +590,19 @@ export function linearInt8(
         s2 += laneSum(a2);
         s3 += laneSum(a3);
       }
-      const o = yrow + ((<usize>j) << 2);
-      const sc = scale + ((<usize>j) << 2);
-      const bi = bias + ((<usize>j) << 2);
+      const o = y + ((<usize>i * n + j) << 2);
       store<f32>(o, <f32>(s0 * sx * load<f32>(sc)) + load<f32>(bi));
       store<f32>(o, <f32>(s1 * sx * load<f32>(sc, 4)) + load<f32>(bi, 4), 4);
       store<f32>(o, <f32>(s2 * sx * load<f32>(sc, 8)) + load<f32>(bi, 8), 8);
       store<f32>(o, <f32>(s3 * sx * load<f32>(sc, 12)) + load<f32>(bi, 12), 12);
     }
-    for (; j < n; j++) {
+  }
+  for (let j = jEnd; j < j1; j++) {
+    const qj = q + <usize>j * k;
+    for (let i = 0; i < m; i++) {
+      const xrow = xq + ((<usize>i * kp) << 1);
+      const sx = load<f32>(xs + ((<usize>i) << 2));
       let s: f64 = 0;
-      const qj = q + <usize>j * k;
       for (let c0 = 0; c0 < kp; c0 += INT8_CHUNK) {
         const end = min(kp, c0 + INT8_CHUNK);
         let a0 = i32x4.splat(0);
@@ -570,9 +611,8 @@ export function linearInt8(
         }
         s += laneSum(a0);
       }
-      const o = yrow + ((<usize>j) << 2);
       store<f32>(
-        o,
+        y + ((<usize>i * n + j) << 2),
         <f32>(s * sx * load<f32>(scale + ((<usize>j) << 2))) + load<f32>(bias + ((<usize>j) << 2)),
       );
     }

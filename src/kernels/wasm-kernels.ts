@@ -107,6 +107,7 @@ const NN = 0;
 const TN = 1;
 const NT = 2;
 const INT8 = 3;
+const SGD = 4;
 
 /**
  * What happens as a GEMM's results are stored: r = alpha·(a·b) + old c + bias, then with a `slope` the
@@ -403,8 +404,21 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       try {
         const pg = frame.input(g, n);
         withOutput(frame, w, n, true, (pw) => {
-          const run = (pv: number) =>
-            ex.sgdUpdate(pw, pg, pv, n, o.lr, o.momentum, o.l1, 2 * o.l2, useMomentum ? 1 : 0);
+          const run = (pv: number) => {
+            // Large views are split across threads: the step is bound by memory traffic, two cores move more.
+            const parts = threads && n >= PARALLEL_MIN_WEIGHTS ? threads.count : 1;
+            if (parts <= 1) {
+              ex.sgdUpdate(pw, pg, pv, n, o.lr, o.momentum, o.l1, 2 * o.l2, useMomentum ? 1 : 0);
+              return;
+            }
+            const pe = frame.scratch(Number(ex.EPILOGUE_BYTES.value));
+            new Float32Array(buffer, pe, 4).set([o.lr, o.momentum, o.l1, 2 * o.l2]);
+            new Int32Array(buffer, pe + 16, 1)[0] = useMomentum ? 1 : 0;
+            const tasks = columnRanges(n, parts).map(([j0, j1]): GemmTask => {
+              return [SGD, 1, n, 0, pw, pg, pv, 0, j0, j1, 0, pe];
+            });
+            threads!.run(tasks, (task) => ex.gemm(...task));
+          };
           if (useMomentum) withOutput(frame, velocity!, n, true, run);
           else run(0);
         });

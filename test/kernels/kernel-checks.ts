@@ -288,7 +288,8 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
   it('should apply SGD steps as the reference does, with and without momentum, L1 and L2', () => {
     const kernels = make();
     const rand = seeded(9);
-    for (const length of [1, 3, 4, 37, 1000]) {
+    // 300,001: large enough to be split across threads, and not a multiple of the split's 8-element unit.
+    for (const length of [1, 3, 4, 37, 1000, 300_001]) {
       for (const o of [
         { lr: 0.1, momentum: 0, l1: 0, l2: 0 },
         { lr: 0.05, momentum: 0.9, l1: 1e-3, l2: 1e-2 },

@@ -15,6 +15,9 @@ const NT: i32 = 2; // c = a·bᵀ, a [m×k], b [n×k]
 // Not a GEMM: columns [j0, j1) of linearInt8 with a = x, b = q, c = y; the epilogue block holds the scale and
 // bias pointers (u32 at 0 and 4). Lets helper threads split the int8 layer through the same entry point.
 const INT8: i32 = 3;
+// Not a GEMM either: elements [j0, j1) of an SGD step; a, b, c = w, g, v and the epilogue block holds
+// f32 lr, momentum, l1, l2x2 and i32 useMomentum. Lets helper threads split the optimizer step.
+const SGD: i32 = 4;
 
 /** Bytes of per-thread scratch `gemm` needs: packed A, one packed B panel and an edge tile. */
 export function gemmScratchBytes(m: i32, k: i32): i32 {
@@ -100,6 +103,21 @@ export function gemm(
   epilogue: usize,
 ): void {
   if (m <= 0 || j1 <= j0) return;
+  if (kind == SGD) {
+    const off = (<usize>j0) << 2;
+    sgdUpdate(
+      a + off,
+      b + off,
+      c + off,
+      j1 - j0,
+      load<f32>(epilogue),
+      load<f32>(epilogue, 4),
+      load<f32>(epilogue, 8),
+      load<f32>(epilogue, 12),
+      load<i32>(epilogue, 16),
+    );
+    return;
+  }
   if (kind == INT8) {
     const scale = <usize>load<u32>(epilogue);
     const bias = <usize>load<u32>(epilogue, 4);

@@ -9,18 +9,10 @@ import {
   type ModelData,
   type WeightEncoding,
 } from '../../src/format/index.ts';
+import { createRng } from '../../src/nn/rng.ts';
 
-/** mulberry32: a small seeded generator, so a failing case can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded generator (the network's own), so a failing case can be replayed. */
+export const seededRandom = createRng;
 
 export const METADATA = { dataset: 'mnist', createdAt: '2024-01-02T03:04:05.000Z' };
 

@@ -73,6 +73,7 @@ async function main(): Promise<void> {
   const repeats = s.quick ? 3 : 5;
   const steps = (batch: number) => (batch <= 16 ? (s.quick ? 100 : 300) : s.quick ? 20 : 60);
   const started = new Date();
+  const startLoad = loadavg();
   log(
     `bench: ${cpus()[0]?.model ?? 'unknown cpu'} x${cpus().length}, node ${process.version}, load ${loadavg()[0].toFixed(2)}`,
   );
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
 
   const report = {
     startedAt: started.toISOString(),
-    machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, loadAverage: loadavg() },
+    machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, loadAverage: startLoad },
     training,
     inference,
     fineTunes,
@@ -166,6 +167,11 @@ async function main(): Promise<void> {
   }
   console.log('');
   console.log(renderTable(report));
+  console.log(
+    `\nMachine: ${report.machine.cpu} x${report.machine.cores}, node ${report.machine.node}; ` +
+      `load average ${started.toISOString().slice(11, 16)} UTC ${report.machine.loadAverage[0].toFixed(2)}, ` +
+      `at the end ${loadavg()[0].toFixed(2)}.`,
+  );
 }
 
 type Report = {
@@ -269,6 +275,7 @@ function renderTable(r: Report): string {
       `${peerLabel(p.peer)} settings: ${settings}.${p.errors.length ? ` Errors: ${p.errors.join(' / ')}` : ''}`,
     );
   }
+  lines.push('', ...renderTargets(r));
   if (r.accuracy) {
     const a = r.accuracy;
     lines.push(
@@ -279,6 +286,50 @@ function renderTable(r: Report): string {
     );
   }
   return lines.join('\n');
+}
+
+/** The issue's targets, each as met / missed / not measured, from this run's figures. */
+function renderTargets(r: Report): string[] {
+  const numpy = r.peers.find((p) => p.peer === 'numpy');
+  const bestTrain = (batch: number) =>
+    bestOf(
+      r.training.filter((t) => t.batch === batch).map((t) => t.exPerS),
+      true,
+    );
+  const bestSingle = (encoding: string) =>
+    bestOf(
+      r.inference.filter((i) => i.encoding === encoding).map((i) => i.singleUs),
+      false,
+    );
+  const verdict = (ok: boolean | null, text: string) =>
+    `- ${ok === null ? 'not measured' : ok ? 'met' : 'MISSED'}: ${text}`;
+  const ratio = (ours: number | null, peer: number | null | undefined) =>
+    ours === null || peer == null ? null : ours / peer;
+  const b16 = ratio(bestTrain(16), numpy?.trainExPerS[16]);
+  const b128 = ratio(bestTrain(128), numpy?.trainExPerS[128]);
+  const f32 = bestSingle('f32');
+  const int8 = bestSingle('int8');
+  const fineTune = r.fineTunes.length ? Math.max(...r.fineTunes.map((f) => f.totalCpuMs)) : null;
+  const fmt = (v: number | null, digits: number, unit: string) =>
+    v === null ? '-' : `${v.toFixed(digits)}${unit}`;
+  return [
+    'Targets (issue 3):',
+    verdict(b16 === null ? null : b16 >= 1, `training at batch 16 ≥ 1.0x numpy: ${fmt(b16, 2, 'x')}`),
+    verdict(b128 === null ? null : b128 >= 0.5, `training at batch 128 ≥ 0.5x numpy: ${fmt(b128, 2, 'x')}`),
+    verdict(
+      f32 === null || !numpy?.singleUs ? null : f32 <= numpy.singleUs,
+      `single image f32 ≤ numpy's forward: ${fmt(f32, 1, ' µs')} vs ${fmt(numpy?.singleUs ?? null, 1, ' µs')}`,
+    ),
+    verdict(int8 === null ? null : int8 < 45, `single image int8 < 45 µs: ${fmt(int8, 1, ' µs')}`),
+    verdict(
+      fineTune === null ? null : fineTune < 150,
+      `fine-tune 64×10 in the Worker's code path < 150 ms CPU: ${fmt(fineTune, 1, ' ms')} (worst parent encoding)`,
+    ),
+    verdict(
+      r.accuracy ? r.accuracy.seconds !== null && r.accuracy.seconds < 30 : null,
+      `time to 98% test accuracy < 30 s of training: ${r.accuracy ? fmt(r.accuracy.seconds, 1, ' s') : 'run with --time-to-accuracy'}`,
+    ),
+  ];
 }
 
 function peerLabel(peer: PeerName): string {

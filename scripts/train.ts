@@ -108,7 +108,14 @@ async function main(argv: string[]): Promise<number> {
   const order = new Uint32Array(train.count);
   for (let i = 0; i < order.length; i++) order[i] = i;
   const shuffleRng = createRng(options.seed ^ 0x5f1e);
-  const augmentRng = options.augment ? createRng(options.seed ^ 0xa46) : null;
+  const augmentation =
+    options.augment || options.flip
+      ? {
+          rng: createRng(options.seed ^ 0xa46),
+          maxShift: options.augment ? options.shift : 0,
+          flip: options.flip,
+        }
+      : null;
   const bar =
     options.quiet || !process.stderr.isTTY
       ? null
@@ -142,7 +149,7 @@ async function main(argv: string[]): Promise<number> {
         dataset.cols,
         x,
         labels,
-        augmentRng,
+        augmentation,
       );
       trainer.lr = learningRate(options.lrSchedule, options.lr, step++, totalSteps);
       const result = trainer.step(x, labels, n);

@@ -28,6 +28,8 @@ export interface TrainOptions {
   threads: number;
   backend: 'wasm' | 'ts';
   augment: boolean;
+  shift: number;
+  flip: boolean;
   limit: number | null;
   target: number | null;
   quiet: boolean;
@@ -235,6 +237,21 @@ const FLAGS: Flag[] = [
     negate: true,
   },
   {
+    key: 'shift',
+    name: 'shift',
+    kind: 'string',
+    shown: '2',
+    help: 'largest shift in pixels of --augment, in each direction',
+    parse: integer(1),
+  },
+  {
+    key: 'flip',
+    name: 'flip',
+    kind: 'boolean',
+    shown: 'off',
+    help: 'also mirror each training image left-right at random (for Fashion-MNIST; never for digits)',
+  },
+  {
     key: 'limit',
     name: 'limit',
     kind: 'string',
@@ -283,6 +300,8 @@ export const DEFAULTS: TrainOptions = {
   threads: availableParallelism(),
   backend: 'wasm',
   augment: true,
+  shift: 2,
+  flip: false,
   limit: null,
   target: null,
   quiet: false,

@@ -9,6 +9,8 @@
  *   forward   y[b×out]  = x[b×in] · wᵀ            → gemmNT(b, out, in, x, w, y)
  *   backward  dx[b×in]  = dy[b×out] · w           → gemm(b, in, out, dy, w, dx)
  *             dw[out×in] = dyᵀ · x                → gemmTN(out, in, b, dy, x, dw)
+ * and the fused forms the network actually calls: `linear` (forward with bias and LeakyReLU), `linearGradInput`
+ * (dx through the previous LeakyReLU), and gemmTN with alpha = −lr accumulating into w (plain SGD's step).
  */
 
 /** Settings of one optimizer step on one parameter view. */

@@ -62,9 +62,16 @@ export function timeToAccuracy(
   const labels = new Uint8Array(batch);
   const order = new Uint32Array(train.count).map((_, i) => i);
   const shuffleRng = createRng(o.seed ^ 0x5f1e);
+  // As scripts/train.ts builds it: shifts (on by default) and flips from their own seeded stream.
+  const augmentation =
+    o.augment || o.flip
+      ? { rng: createRng(o.seed ^ 0xa46), maxShift: o.augment ? o.shift : 0, flip: o.flip }
+      : null;
   const recipe =
     `${spec.sizes.join('-')}, ${o.optimizer} lr ${o.lr} momentum ${o.momentum} l2 ${o.l2}, batch ${batch}, ` +
-    `${o.lrSchedule} schedule over ${o.epochs} epochs, ${o.init} init, ${train.count} training examples`;
+    `${o.lrSchedule} schedule over ${o.epochs} epochs, ${o.init} init, ` +
+    `${augmentation ? `shifts up to ${augmentation.maxShift} px${o.flip ? ' and flips' : ''}` : 'no augmentation'}, ` +
+    `${train.count} training examples`;
   const points: AccuracyPoint[] = [];
   let trainMs = 0;
   let step = 0;
@@ -74,7 +81,18 @@ export function timeToAccuracy(
     let t0 = performance.now();
     for (let start = 0, i = 0; start < train.count; start += batch, i++) {
       const n = Math.min(batch, train.count - start);
-      gatherBatch(train.images, train.labels, order, start, n, dataset.rows, dataset.cols, x, labels, null);
+      gatherBatch(
+        train.images,
+        train.labels,
+        order,
+        start,
+        n,
+        dataset.rows,
+        dataset.cols,
+        x,
+        labels,
+        augmentation,
+      );
       trainer.lr = learningRate(o.lrSchedule, o.lr, step++, totalSteps);
       trainer.step(x, labels, n);
       const last = start + batch >= train.count;

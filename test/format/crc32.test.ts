@@ -18,4 +18,15 @@ describe('crc32', () => {
       expect(crc32(data.subarray(5, 5 + n))).toBe(zlibCrc32(data.subarray(5, 5 + n)));
     expect(crc32(data)).toBe(zlibCrc32(data));
   });
+
+  it('should agree with zlib whatever the alignment of the view, for short and long views', () => {
+    const random = seededRandom(8);
+    const data = new Uint8Array(4096).map(() => random() * 256);
+    for (let offset = 0; offset < 8; offset++) {
+      for (const n of [0, 1, 3, 7, 8, 9, 15, 16, 17, 40, 1000]) {
+        const view = data.subarray(offset, offset + n);
+        expect(crc32(view), `offset ${offset}, length ${n}`).toBe(zlibCrc32(view));
+      }
+    }
+  });
 });

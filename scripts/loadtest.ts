@@ -5,17 +5,16 @@
  * Without `--url` it starts its own server as `npm start` does, on a free port and a temp bucket, and stops it at
  * the end. Localhost only; not part of the unit suite.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseIdxImages, parseIdxLabels } from '../src/data/idx.ts';
 import { encodeModel, paramCount } from '../src/format/index.ts';
 import { createRng } from '../src/nn/index.ts';
 import { IDX_FILES, MNIST_DIR, readMaybeGzip } from './lib/dataset.ts';
+import { startLocalServer } from './lib/local-server.ts';
 import { DEFAULT_MODEL } from './seed-local.ts';
 
 // autocannon ships no types; this is the part of its result used here.
@@ -50,17 +49,6 @@ function localOnly(url: string): string {
   return url.replace(/\/$/, '');
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** An untrained network of the default shape: same cost per request, meaningless answers. */
 function untrainedModel(path: string): void {
   const sizes = [784, 1024, 512, 10];
@@ -83,14 +71,13 @@ interface Server {
   token: string | null;
   /** Warnings and errors the server logged (only for a server this script started). */
   problems(): string[];
-  stop(): void;
+  stop(): Promise<void> | void;
 }
 
 /** Starts `scripts/start.ts` (what `npm start` runs) on a free port with a fresh bucket and a random token. */
 async function startServer(): Promise<Server> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'edge-mlp-load-'));
   let model = flag('--model', DEFAULT_MODEL);
+  const dir = mkdtempSync(join(tmpdir(), 'edge-mlp-load-'));
   if (!existsSync(model)) {
     console.warn(
       `loadtest: ${model} not found; using an untrained 784-1024-512-10 model (same cost per request)`,
@@ -99,53 +86,26 @@ async function startServer(): Promise<Server> {
     untrainedModel(model);
   }
   const token = randomBytes(24).toString('hex');
-  const args = [
-    'scripts/start.ts',
-    '--port',
-    String(port),
-    '--persist-to',
-    join(dir, 'state'),
-    '--model',
+  const server = await startLocalServer({
+    command: ['node_modules/.bin/tsx', 'scripts/start.ts'],
     model,
-  ];
-  // Its own process group, so tsx, wrangler and workerd stop together; the secret comes from the environment.
-  const child: ChildProcess = spawn('node_modules/.bin/tsx', args, {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FINE_TUNE_TOKEN: token },
+    env: { FINE_TUNE_TOKEN: token },
+    startupMs: STARTUP_MS,
   });
-  let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const stop = () => {
-    if (argv.includes('--server-log')) writeFileSync(flag('--server-log', ''), log);
-    if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + STARTUP_MS;
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`the server exited with ${child.exitCode}:\n${log.slice(-3000)}`);
-    try {
-      if ((await fetch(`${url}/health`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      stop();
-      throw new Error(`the server was not healthy after ${STARTUP_MS} ms:\n${log.slice(-3000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
   const problems = () => [
     ...new Set(
-      log
+      server
+        .log()
         .split('\n')
         .filter((l) => /error|warn|unavailable|exceed|reload|503|500/i.test(l) && !/secrets/.test(l)),
     ),
   ];
-  return { url, token, problems, stop };
+  const stop = async () => {
+    if (argv.includes('--server-log')) writeFileSync(flag('--server-log', ''), server.log());
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { url: server.url, token, problems, stop };
 }
 
 /** Real MNIST test digits (0-255) with their labels. */
@@ -318,7 +278,7 @@ async function main(): Promise<void> {
       console.log(`server log, warnings and errors (first 15):\n${problems.slice(0, 15).join('\n')}`);
     if (predictErrors > 0) process.exitCode = 1;
   } finally {
-    server.stop();
+    await server.stop();
   }
 }
 

@@ -21,7 +21,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   worker = await startWorker();
-  site = await startExampleSite(worker.origin);
+  site = await startExampleSite(worker.url);
   browser = await launchChromium();
 }, 180_000);
 
@@ -73,7 +73,7 @@ function digitPng(digit: number): Uint8Array {
 describe('drawing page', () => {
   it('should predict digits drawn with the mouse, show the bars and the 28×28 input', async () => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 860 } });
-    await page.goto(`${worker.origin}/`);
+    await page.goto(`${worker.url}/`);
     const results: Record<number, string | null> = {};
     for (const digit of [0, 1, 2, 3, 4, 7]) {
       await page.getByRole('button', { name: 'Clear' }).click();
@@ -104,7 +104,7 @@ describe('drawing page', () => {
 
   it('should clear to an empty state and say so', async () => {
     const page = await browser.newPage();
-    await page.goto(`${worker.origin}/`);
+    await page.goto(`${worker.url}/`);
     await drawAndRead(page, 1);
     await page.getByRole('button', { name: 'Clear' }).click();
     expect(await page.locator('digit-pad').getAttribute('value')).toBeNull();
@@ -115,7 +115,7 @@ describe('drawing page', () => {
 
   it('should draw with the keyboard alone', async () => {
     const page = await browser.newPage();
-    await page.goto(`${worker.origin}/`);
+    await page.goto(`${worker.url}/`);
     await padCanvas(page).focus();
     // The pen starts in the middle: move up, lower it, draw a long vertical bar down.
     for (let i = 0; i < 10; i++) await page.keyboard.press('ArrowUp');
@@ -132,7 +132,7 @@ describe('drawing page', () => {
     writeFileSync(file, digitPng(4));
 
     const page = await browser.newPage();
-    await page.goto(`${worker.origin}/`);
+    await page.goto(`${worker.url}/`);
     await page.getByLabel('PNG image').setInputFiles(file);
     await page.getByRole('button', { name: 'Predict upload' }).click();
     await expect.poll(() => page.locator('#status').textContent()).toMatch(/^Prediction: 4 /);
@@ -141,10 +141,10 @@ describe('drawing page', () => {
     // Without JavaScript the form posts multipart/form-data and the browser shows the JSON answer.
     const context = await browser.newContext({ javaScriptEnabled: false });
     const plain = await context.newPage();
-    await plain.goto(`${worker.origin}/`);
+    await plain.goto(`${worker.url}/`);
     await plain.getByLabel('PNG image').setInputFiles(file);
     await Promise.all([
-      plain.waitForURL(`${worker.origin}/predict`),
+      plain.waitForURL(`${worker.url}/predict`),
       plain.getByRole('button', { name: 'Predict upload' }).click(),
     ]);
     const answer = JSON.parse((await plain.locator('body').textContent())!);
@@ -159,7 +159,7 @@ describe('digit-pad widget', () => {
   it('should fill a form on another origin with the drawn digit', async () => {
     const page = await browser.newPage();
     await page.goto(`${site.origin}/digit-form.html`);
-    expect(new URL(page.url()).origin).not.toBe(worker.origin);
+    expect(new URL(page.url()).origin).not.toBe(worker.url);
     await page.getByLabel('Name').fill('Ada');
 
     // Required and empty: the browser refuses to submit.
@@ -187,7 +187,7 @@ describe('digit-pad widget', () => {
 describe('correction form', () => {
   it('should send the model input with the right label to /fine-tune when a token is given', async () => {
     const page = await browser.newPage();
-    await page.goto(`${worker.origin}/`);
+    await page.goto(`${worker.url}/`);
     const send = page.getByRole('button', { name: 'Send correction' });
     expect(await send.isDisabled()).toBe(true);
     await drawAndRead(page, 1);
@@ -219,7 +219,7 @@ describe('correction form', () => {
 
 describe('createClient', () => {
   it('should call the running worker with typed answers and typed errors', async () => {
-    const api = createClient(worker.origin, { token: TOKEN });
+    const api = createClient(worker.url, { token: TOKEN });
     const health = await api.health();
     expect(health.status).toBe('ok');
     const png = await api.predictPng(digitPng(7), { preview: true });
@@ -239,7 +239,7 @@ describe('createClient', () => {
     expect(tuned.dryRun).toBe(true);
     expect(tuned.version).toBeNull();
 
-    const anonymous = createClient(worker.origin);
+    const anonymous = createClient(worker.url);
     const refused = await anonymous
       .fineTune({ pixelScale: '0-1', examples: [{ image: png.input!, label: 7 }] })
       .catch((e) => e);

@@ -1,88 +1,30 @@
 /**
  * @module
- * Fixtures of the browser tests: a real local worker (`wrangler dev` on a free port, its own local R2 seeded with
- * a trained model), a second origin serving `examples/` and recording form posts, and headless Debian Chromium.
+ * Fixtures of the browser tests: the real local worker (`npm start`'s script on a free port, its own local R2
+ * seeded with a trained model), a second origin serving `examples/` and recording form posts, and headless Debian Chromium.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { seedLocal } from '../../scripts/seed-local.ts';
+import { startLocalServer, type LocalServer } from '../../scripts/lib/local-server.ts';
 
 /** The model the worker serves: the committed default, or another blob named by `EDGE_MLP_TEST_MODEL`. */
 export const MODEL = process.env.EDGE_MLP_TEST_MODEL ?? 'models/default.bin';
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const TOKEN = 'browser-test-token';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export type WorkerServer = LocalServer;
 
-export interface WorkerServer {
-  origin: string;
-  stop(): Promise<void>;
-}
-
-/** Seeds a fresh local bucket with `MODEL` and runs `wrangler dev` on the test entry until `/health` answers. */
-export async function startWorker(): Promise<WorkerServer> {
-  const persistTo = mkdtempSync(join(tmpdir(), 'edge-mlp-browser-'));
-  await seedLocal({ persistTo, model: MODEL });
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  let log = '';
-  const child: ChildProcess = spawn(
-    'npx',
-    [
-      'wrangler',
-      'dev',
-      'test/browser/worker-entry.ts',
-      '--port',
-      String(port),
-      '--ip',
-      '127.0.0.1',
-      '--persist-to',
-      persistTo,
-      '--var',
-      `FINE_TUNE_TOKEN:${TOKEN}`,
-      '--show-interactive-dev-session=false',
-    ],
-    {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' },
-    },
-  );
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const stop = async () => {
-    if (child.exitCode === null) {
-      // The whole group: npx, wrangler and workerd.
-      process.kill(-child.pid!, 'SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-    }
-    rmSync(persistTo, { recursive: true, force: true });
-  };
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    // wrangler keeps running after a failed build, waiting for a fix: give up at once instead.
-    if (child.exitCode !== null || log.includes('Build failed')) break;
-    try {
-      const res = await fetch(`${origin}/health`);
-      if (res.ok) return { origin, stop };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  await stop();
-  throw new Error(`wrangler dev did not become healthy on ${origin}:\n${log.slice(-4000)}`);
+/** The product as `npm start` runs it (the real app, page and widget mounted) on a fresh bucket seeded with `MODEL`. */
+export function startWorker(): Promise<WorkerServer> {
+  return startLocalServer({
+    command: ['node_modules/.bin/tsx', 'scripts/start.ts'],
+    model: MODEL,
+    env: { FINE_TUNE_TOKEN: TOKEN },
+    startupMs: 120_000,
+  });
 }
 
 export interface ExampleSite {

@@ -2,72 +2,24 @@
  * End to end, as a user runs it: `npm start` on a fresh local bucket (a temp `--persist-to`), then HTTP requests.
  * Uses the committed `models/default.bin` (E2E_MODEL overrides it) and checks the accuracy in its card.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseIdxImages, parseIdxLabels } from '../../src/data/idx.ts';
 import { decodeModel } from '../../src/format/index.ts';
 import { IDX_FILES, MNIST_DIR, readMaybeGzip } from '../../scripts/lib/dataset.ts';
+import { startLocalServer, type LocalServer } from '../../scripts/lib/local-server.ts';
 
 const MODEL = process.env.E2E_MODEL ?? 'models/default.bin';
-const STARTUP_MS = 240_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-let server: ChildProcess;
+let server: LocalServer;
 let base = '';
-let log = '';
-const persistTo = mkdtempSync(join(tmpdir(), 'edge-mlp-e2e-'));
-
-async function waitForHealth(deadline: number): Promise<Response> {
-  for (;;) {
-    if (server.exitCode !== null)
-      throw new Error(`npm start exited with ${server.exitCode}:\n${log.slice(-3000)}`);
-    try {
-      const res = await fetch(`${base}/health`);
-      if (res.status === 200) return res;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline)
-      throw new Error(`server not healthy after ${STARTUP_MS} ms:\n${log.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 beforeAll(async () => {
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const args = ['start', '--', '--port', String(port), '--persist-to', persistTo];
-  if (process.env.E2E_MODEL) args.push('--model', MODEL);
-  // Its own process group, so the whole tree (npm, tsx, wrangler, workerd) is stopped together.
-  server = spawn('npm', args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout!.on('data', (d) => (log += d));
-  server.stderr!.on('data', (d) => (log += d));
-  await waitForHealth(Date.now() + STARTUP_MS);
-}, STARTUP_MS + 10_000);
+  server = await startLocalServer({ model: process.env.E2E_MODEL });
+  base = server.url;
+}, 250_000);
 
-afterAll(async () => {
-  if (server?.pid && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    process.kill(-server.pid, 'SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (server.exitCode === null) process.kill(-server.pid, 'SIGKILL');
-  }
-  rmSync(persistTo, { recursive: true, force: true });
-});
+afterAll(() => server?.stop());
 
 async function predict(body: unknown): Promise<Response> {
   return fetch(`${base}/predict`, {

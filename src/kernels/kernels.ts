@@ -118,6 +118,9 @@ export interface Kernels {
   /**
    * int8 dense layer for inference: y[m×n] = (x[m×k] · qᵀ) ⊙ scale + bias, where q is [n×k] int8 and
    * scale[j] is row j's dequantization factor. Uses the int8 weights directly (no float copy of them).
+   * Kernels may quantize each row of x (int16, or 7-bit with a zero point in the relaxed-SIMD build); the
+   * optional `rowSums` (from `int8RowSums(n, k, q)`, computed once per weight matrix) spares such a kernel from
+   * summing the weight rows on every call. It must match q; the TypeScript reference does not read it.
    */
   linearInt8(
     m: number,
@@ -128,6 +131,7 @@ export interface Kernels {
     scale: Float32Array,
     bias: Float32Array,
     y: Float32Array,
+    rowSums?: Float32Array,
   ): void;
 
   /**
@@ -138,4 +142,25 @@ export interface Kernels {
   sgdUpdate(w: Float32Array, g: Float32Array, velocity: Float32Array | null, o: UpdateOptions): void;
   /** Adam step on one parameter view, in place; L1/L2 are added to the gradient as in `sgdUpdate`. */
   adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, o: AdamOptions): void;
+}
+
+/**
+ * The sum of each row of int8 weights q [n×k], as `linearInt8`'s `rowSums` takes it: exact in float32 while
+ * 128·k < 2^24 (k up to 131,072). Writes into `out` when given (e.g. an array from `alloc`).
+ * @throws RangeError when q or out is shorter than the shape needs.
+ */
+export function int8RowSums(
+  n: number,
+  k: number,
+  q: Int8Array,
+  out: Float32Array = new Float32Array(n),
+): Float32Array {
+  if (q.length < n * k) throw new RangeError(`int8RowSums: q has ${q.length} elements, needs ${n * k}`);
+  if (out.length < n) throw new RangeError(`int8RowSums: out has ${out.length} elements, needs ${n}`);
+  for (let j = 0; j < n; j++) {
+    let s = 0;
+    for (let p = j * k; p < (j + 1) * k; p++) s += q[p];
+    out[j] = s;
+  }
+  return out;
 }

@@ -111,7 +111,11 @@ export function linearGradInputRef(
   for (let i = 0; i < m * n; i++) if (!(act[i] > 0)) dx[i] *= slope;
 }
 
-/** y = (x · qᵀ) ⊙ scale + bias with int8 q [n×k]; accumulates in float, the reference for integer kernels. */
+/**
+ * y = (x · qᵀ) ⊙ scale + bias with int8 q [n×k]; accumulates in float, the reference for integer kernels.
+ * x is not quantized, so no zero-point correction is needed and `rowSums` is only checked for its length.
+ * @throws RangeError when rowSums is shorter than n.
+ */
 export function linearInt8Ref(
   m: number,
   n: number,
@@ -121,7 +125,11 @@ export function linearInt8Ref(
   scale: Float32Array,
   bias: Float32Array,
   y: Float32Array,
+  rowSums?: Float32Array,
 ): void {
+  if (rowSums && rowSums.length < n) {
+    throw new RangeError(`linearInt8: rowSums has ${rowSums.length} elements, needs at least ${n}`);
+  }
   for (let i = 0; i < m; i++) {
     const xi = i * k;
     for (let j = 0; j < n; j++) {

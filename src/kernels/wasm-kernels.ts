@@ -56,6 +56,7 @@ interface KernelExports {
     q: number,
     scale: number,
     bias: number,
+    rowSums: number,
     y: number,
     scratch: number,
   ): void;
@@ -93,7 +94,7 @@ const MAX_CAPACITY = 2 ** 31;
 const ALIGN = 64;
 /** Address 0 stays unused so that no view starts at a null pointer. */
 const BASE = 256;
-/** Unallocated bytes kept at the end: the int8 kernel reads up to 7 bytes past a weight row. */
+/** Unallocated bytes kept at the end: the int8 kernel reads up to 15 bytes past a weight row. */
 const SLACK = 64;
 /** Below this many flops a GEMM runs on the calling thread: a hand-off costs about a microsecond. */
 const PARALLEL_MIN_FLOPS = 2_000_000;
@@ -360,13 +361,14 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       runGemm(NN, m, n, k, dy, w, dx, false, { alpha: 1, bias: null, slope, gate: act }, 'linearGradInput');
     },
 
-    linearInt8(m, n, k, x, q, scale, bias, y) {
+    linearInt8(m, n, k, x, q, scale, bias, y, rowSums) {
       checkShape('linearInt8', m, n, k);
       checkLength('linearInt8', 'x', x, m * k);
       checkLength('linearInt8', 'q', q, n * k);
       checkLength('linearInt8', 'scale', scale, n);
       checkLength('linearInt8', 'bias', bias, n);
       checkLength('linearInt8', 'y', y, m * n);
+      if (rowSums) checkLength('linearInt8', 'rowSums', rowSums, n);
       if (m === 0 || n === 0) return;
       const frame = new Frame();
       try {
@@ -374,15 +376,17 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         const pq = frame.input(q, n * k);
         const ps = frame.input(scale, n);
         const pbias = frame.input(bias, n);
+        // Only the relaxed build reads the row sums (for its activations' zero points).
+        const psums = rowSums && relaxed ? frame.input(rowSums, n) : 0;
         withOutput(frame, y, m * n, false, (py) => {
           const scratchBytes = ex.int8ScratchBytes(m, k);
           const parts = partsFor(m, n, k);
           if (parts <= 1) {
-            ex.linearInt8(m, n, k, px, pq, ps, pbias, py, frame.scratch(scratchBytes));
+            ex.linearInt8(m, n, k, px, pq, ps, pbias, psums, py, frame.scratch(scratchBytes));
             return;
           }
           const pe = frame.scratch(Number(ex.EPILOGUE_BYTES.value));
-          new Uint32Array(buffer, pe, 2).set([ps, pbias]);
+          new Uint32Array(buffer, pe, 3).set([ps, pbias, psums]);
           const tasks = columnRanges(n, parts).map(([j0, j1]): GemmTask => {
             return [INT8, m, n, k, px, pq, py, 0, j0, j1, frame.scratch(scratchBytes), pe];
           });

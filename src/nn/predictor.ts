@@ -3,7 +3,7 @@
  * Inference-only models built from decoded model data: float weights run through `Mlp`, int8 weights run through
  * the kernels' integer path directly (no float copy of the weights is kept).
  */
-import type { Kernels } from '../kernels/kernels.ts';
+import { int8RowSums, type Kernels } from '../kernels/kernels.ts';
 import { leakyReluForward, softmax } from './layers.ts';
 import { checkBatch, checkSpec, layoutOf, Mlp, type MlpSpec } from './mlp.ts';
 
@@ -35,6 +35,8 @@ class Int8Predictor implements Predictor {
   private readonly q: Int8Array[];
   private readonly scale: Float32Array[];
   private readonly bias: Float32Array[];
+  /** Σ of each weight row, once per layer, for kernels that quantize activations with a zero point. */
+  private readonly rowSums: Float32Array[];
   private readonly acts: Float32Array[];
 
   constructor(
@@ -51,6 +53,7 @@ class Int8Predictor implements Predictor {
     this.q = [];
     this.scale = [];
     this.bias = [];
+    this.rowSums = [];
     layers.forEach((layer, l) => {
       const { q, scale } = quantized[l];
       if (q.length !== layer.inDim * layer.outDim || scale.length !== layer.outDim) {
@@ -65,6 +68,7 @@ class Int8Predictor implements Predictor {
       this.q.push(kq);
       this.scale.push(ks);
       this.bias.push(kb);
+      this.rowSums.push(int8RowSums(layer.outDim, layer.inDim, q, kernels.alloc(layer.outDim)));
     });
     this.acts = spec.sizes.map((s) => kernels.alloc(CHUNK * s));
   }
@@ -82,7 +86,8 @@ class Int8Predictor implements Predictor {
       for (let l = 0; l <= last; l++) {
         const out = this.acts[l + 1];
         const n = sizes[l + 1];
-        this.kernels.linearInt8(rows, n, sizes[l], this.acts[l], this.q[l], this.scale[l], this.bias[l], out);
+        const [q, scale, bias, sums] = [this.q[l], this.scale[l], this.bias[l], this.rowSums[l]];
+        this.kernels.linearInt8(rows, n, sizes[l], this.acts[l], q, scale, bias, out, sums);
         if (l < last) leakyReluForward(out, out, rows * n, alpha);
       }
       softmax(probs.subarray(start * classes), this.acts[last + 1], rows, classes);
@@ -91,6 +96,7 @@ class Int8Predictor implements Predictor {
   }
 
   dispose(): void {
-    for (const a of [...this.q, ...this.scale, ...this.bias, ...this.acts]) this.kernels.free(a);
+    for (const a of [...this.q, ...this.scale, ...this.bias, ...this.rowSums, ...this.acts])
+      this.kernels.free(a);
   }
 }

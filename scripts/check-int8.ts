@@ -1,7 +1,7 @@
 /**
  * @module
  * Accuracy guard for the int8 inference path: test accuracy of a model blob through `createPredictor` (int8
- * weights; 7-bit activations in the relaxed-SIMD build, int16 in the plain one) against the same weights run
+ * weights; 6-bit activations in the relaxed-SIMD build, int16 in the plain one) against the same weights run
  * in float32 by `Mlp.fromParams`. Exits with 1 when an int8 path is more than --max-drop points below float32.
  * Usage: tsx scripts/check-int8.ts [--model models/default.bin] [--data DIR] [--max-drop 0.1]
  */

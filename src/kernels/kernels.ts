@@ -118,9 +118,10 @@ export interface Kernels {
   /**
    * int8 dense layer for inference: y[m×n] = (x[m×k] · qᵀ) ⊙ scale + bias, where q is [n×k] int8 and
    * scale[j] is row j's dequantization factor. Uses the int8 weights directly (no float copy of them).
-   * Kernels may quantize each row of x (int16, or 7-bit with a zero point in the relaxed-SIMD build); the
+   * Kernels may quantize each row of x (int16, or 6-bit with a zero point in the relaxed-SIMD build); the
    * optional `rowSums` (from `int8RowSums(n, k, q)`, computed once per weight matrix) spares such a kernel from
    * summing the weight rows on every call. It must match q; the TypeScript reference does not read it.
+   * With `slope`, y is stored through LeakyReLU (y > 0 ? y : slope·y), as in `linear`.
    */
   linearInt8(
     m: number,
@@ -132,6 +133,7 @@ export interface Kernels {
     bias: Float32Array,
     y: Float32Array,
     rowSums?: Float32Array,
+    slope?: number,
   ): void;
 
   /**

@@ -114,6 +114,7 @@ export function linearGradInputRef(
 /**
  * y = (x · qᵀ) ⊙ scale + bias with int8 q [n×k]; accumulates in float, the reference for integer kernels.
  * x is not quantized, so no zero-point correction is needed and `rowSums` is only checked for its length.
+ * With `slope`, y goes through LeakyReLU.
  * @throws RangeError when rowSums is shorter than n.
  */
 export function linearInt8Ref(
@@ -126,6 +127,7 @@ export function linearInt8Ref(
   bias: Float32Array,
   y: Float32Array,
   rowSums?: Float32Array,
+  slope?: number,
 ): void {
   if (rowSums && rowSums.length < n) {
     throw new RangeError(`linearInt8: rowSums has ${rowSums.length} elements, needs at least ${n}`);
@@ -136,7 +138,8 @@ export function linearInt8Ref(
       const qj = j * k;
       let s = 0;
       for (let p = 0; p < k; p++) s += x[xi + p] * q[qj + p];
-      y[i * n + j] = s * scale[j] + bias[j];
+      const r = s * scale[j] + bias[j];
+      y[i * n + j] = slope === undefined || r > 0 ? r : slope * r;
     }
   }
 }

@@ -59,6 +59,8 @@ interface KernelExports {
     rowSums: number,
     y: number,
     scratch: number,
+    leaky: number,
+    slope: number,
   ): void;
   sgdUpdate(
     w: number,
@@ -361,7 +363,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       runGemm(NN, m, n, k, dy, w, dx, false, { alpha: 1, bias: null, slope, gate: act }, 'linearGradInput');
     },
 
-    linearInt8(m, n, k, x, q, scale, bias, y, rowSums) {
+    linearInt8(m, n, k, x, q, scale, bias, y, rowSums, slope) {
       checkShape('linearInt8', m, n, k);
       checkLength('linearInt8', 'x', x, m * k);
       checkLength('linearInt8', 'q', q, n * k);
@@ -382,11 +384,26 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
           const scratchBytes = ex.int8ScratchBytes(m, k);
           const parts = partsFor(m, n, k);
           if (parts <= 1) {
-            ex.linearInt8(m, n, k, px, pq, ps, pbias, psums, py, frame.scratch(scratchBytes));
+            const leaky = slope === undefined ? 0 : 1;
+            ex.linearInt8(
+              m,
+              n,
+              k,
+              px,
+              pq,
+              ps,
+              pbias,
+              psums,
+              py,
+              frame.scratch(scratchBytes),
+              leaky,
+              slope ?? 0,
+            );
             return;
           }
           const pe = frame.scratch(Number(ex.EPILOGUE_BYTES.value));
-          new Uint32Array(buffer, pe, 3).set([ps, pbias, psums]);
+          new Uint32Array(buffer, pe, 4).set([ps, pbias, psums, slope === undefined ? 0 : 1]);
+          new Float32Array(buffer, pe + 16, 1)[0] = slope ?? 0;
           const tasks = columnRanges(n, parts).map(([j0, j1]): GemmTask => {
             return [INT8, m, n, k, px, pq, py, 0, j0, j1, frame.scratch(scratchBytes), pe];
           });

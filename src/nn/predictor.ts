@@ -4,7 +4,7 @@
  * the kernels' integer path directly (no float copy of the weights is kept).
  */
 import { int8RowSums, type Kernels } from '../kernels/kernels.ts';
-import { leakyReluForward, softmax } from './layers.ts';
+import { softmax } from './layers.ts';
 import { checkBatch, checkSpec, layoutOf, Mlp, type MlpSpec } from './mlp.ts';
 
 /** What a predictor needs of a decoded model blob (structurally a subset of the format's `ModelData`). */
@@ -87,8 +87,9 @@ class Int8Predictor implements Predictor {
         const out = this.acts[l + 1];
         const n = sizes[l + 1];
         const [q, scale, bias, sums] = [this.q[l], this.scale[l], this.bias[l], this.rowSums[l]];
-        this.kernels.linearInt8(rows, n, sizes[l], this.acts[l], q, scale, bias, out, sums);
-        if (l < last) leakyReluForward(out, out, rows * n, alpha);
+        // Hidden layers store their LeakyReLU as the product is stored (no extra pass over the activations).
+        const slope = l < last ? alpha : undefined;
+        this.kernels.linearInt8(rows, n, sizes[l], this.acts[l], q, scale, bias, out, sums, slope);
       }
       softmax(probs.subarray(start * classes), this.acts[last + 1], rows, classes);
     }

@@ -9,7 +9,7 @@ import { SingleBar } from 'cli-progress';
 import type { Kernels } from '../src/kernels/kernels.ts';
 import { decodeModel, encodeModel, type ModelData, type ModelMetadata } from '../src/format/index.ts';
 import { createPredictor, createRng, Mlp, shuffleInPlace, Trainer } from '../src/nn/index.ts';
-import { gatherBatch } from './lib/augment.ts';
+import { BatchSource } from './lib/augment.ts';
 import { DatasetError, loadDataset, MNIST_DIR, splitValidation, type Examples } from './lib/dataset.ts';
 import { loadKernels, type LoadedKernels } from './lib/kernels-node.ts';
 import { learningRate } from './lib/lr-schedule.ts';
@@ -103,19 +103,15 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
 
-  const x = kernels.alloc(batch * inputSize);
-  const labels = new Uint8Array(batch);
-  const order = new Uint32Array(train.count);
-  for (let i = 0; i < order.length; i++) order[i] = i;
-  const shuffleRng = createRng(options.seed ^ 0x5f1e);
-  const augmentation =
-    options.augment || options.flip
-      ? {
-          rng: createRng(options.seed ^ 0xa46),
-          maxShift: options.augment ? options.shift : 0,
-          flip: options.flip,
-        }
-      : null;
+  const batches = new BatchSource(
+    train.images,
+    train.labels,
+    dataset.rows,
+    dataset.cols,
+    batch,
+    kernels.alloc(batch * inputSize),
+    options,
+  );
   const bar =
     options.quiet || !process.stderr.isTTY
       ? null
@@ -130,7 +126,7 @@ async function main(argv: string[]): Promise<number> {
   let step = 0;
   let trainSeconds = 0;
   for (let epoch = 1; epoch <= options.epochs && !stopRequested; epoch++) {
-    shuffleInPlace(order, shuffleRng);
+    batches.shuffle();
     const epochStart = performance.now();
     let lastYield = epochStart;
     let lossSum = 0;
@@ -138,21 +134,9 @@ async function main(argv: string[]): Promise<number> {
     let seen = 0;
     bar?.start(train.count, 0, { epoch: `${epoch}/${options.epochs}`, speed: 0, loss: '-' });
     for (let start = 0; start < train.count && !stopRequested; start += batch) {
-      const n = Math.min(batch, train.count - start);
-      gatherBatch(
-        train.images,
-        train.labels,
-        order,
-        start,
-        n,
-        dataset.rows,
-        dataset.cols,
-        x,
-        labels,
-        augmentation,
-      );
+      const n = batches.fill(start);
       trainer.lr = learningRate(options.lrSchedule, options.lr, step++, totalSteps);
-      const result = trainer.step(x, labels, n);
+      const result = trainer.step(batches.x, batches.labels, n);
       lossSum += result.loss * n;
       correct += result.correct;
       seen += n;
@@ -191,7 +175,7 @@ async function main(argv: string[]): Promise<number> {
     log(formatEpoch(record, options.epochs, isBest));
   }
   process.off('SIGINT', onSigint);
-  kernels.free(x);
+  kernels.free(batches.x);
   trainer.dispose();
   if (!best) throw new Exit('stopped before the first training step; nothing written', 130);
   if (stopRequested) log(`train: interrupted; keeping epoch ${best.epoch}, the best so far`);

@@ -6,7 +6,7 @@
  */
 import type { Kernels } from '../../src/kernels/kernels.ts';
 import { createRng, Mlp, shuffleInPlace, Trainer } from '../../src/nn/index.ts';
-import { gatherBatch } from './augment.ts';
+import { BatchSource } from './augment.ts';
 import type { Dataset } from './dataset.ts';
 import { splitValidation } from './dataset.ts';
 import { learningRate } from './lr-schedule.ts';
@@ -58,15 +58,16 @@ export function timeToAccuracy(
   const stepsPerEpoch = Math.ceil(train.count / batch);
   const totalSteps = stepsPerEpoch * o.epochs;
   const evalEvery = Math.ceil(stepsPerEpoch / evalsPerEpoch);
-  const x = kernels.alloc(batch * inputSize);
-  const labels = new Uint8Array(batch);
-  const order = new Uint32Array(train.count).map((_, i) => i);
-  const shuffleRng = createRng(o.seed ^ 0x5f1e);
-  // As scripts/train.ts builds it: shifts (on by default) and flips from their own seeded stream.
-  const augmentation =
-    o.augment || o.flip
-      ? { rng: createRng(o.seed ^ 0xa46), maxShift: o.augment ? o.shift : 0, flip: o.flip }
-      : null;
+  const batches = new BatchSource(
+    train.images,
+    train.labels,
+    dataset.rows,
+    dataset.cols,
+    batch,
+    kernels.alloc(batch * inputSize),
+    o,
+  );
+  const { augmentation } = batches;
   const recipe =
     `${spec.sizes.join('-')}, ${o.optimizer} lr ${o.lr} momentum ${o.momentum} l2 ${o.l2}, batch ${batch}, ` +
     `${o.lrSchedule} schedule over ${o.epochs} epochs, ${o.init} init, ` +
@@ -77,24 +78,12 @@ export function timeToAccuracy(
   let step = 0;
   let reached: number | null = null;
   outer: for (let epoch = 1; epoch <= o.epochs; epoch++) {
-    shuffleInPlace(order, shuffleRng);
+    batches.shuffle();
     let t0 = performance.now();
     for (let start = 0, i = 0; start < train.count; start += batch, i++) {
-      const n = Math.min(batch, train.count - start);
-      gatherBatch(
-        train.images,
-        train.labels,
-        order,
-        start,
-        n,
-        dataset.rows,
-        dataset.cols,
-        x,
-        labels,
-        augmentation,
-      );
+      const n = batches.fill(start);
       trainer.lr = learningRate(o.lrSchedule, o.lr, step++, totalSteps);
-      trainer.step(x, labels, n);
+      trainer.step(batches.x, batches.labels, n);
       const last = start + batch >= train.count;
       if ((i + 1) % evalEvery !== 0 && !last) continue;
       trainMs += performance.now() - t0;
@@ -111,7 +100,7 @@ export function timeToAccuracy(
       t0 = performance.now();
     }
   }
-  kernels.free(x);
+  kernels.free(batches.x);
   trainer.dispose();
   net.dispose();
   return { target, kernels: kernels.name, recipe, seconds: reached, epochs: step / stepsPerEpoch, points };

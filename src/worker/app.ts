@@ -331,7 +331,8 @@ app.openapi(
       {
         version: serving.version,
         sizes: model.sizes,
-        alpha: model.alpha,
+        // Stored as float32: print its shortest float32 decimal (0.01, not 0.009999999776482582).
+        alpha: Number(model.alpha.toPrecision(7)),
         encoding: model.encoding,
         parameters: model.params.length,
         blobBytes: serving.blobBytes,

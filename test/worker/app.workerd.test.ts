@@ -575,6 +575,7 @@ describe('GET /model, /openapi.json, /docs', () => {
     expect(await res.json()).toMatchObject({
       version,
       sizes: [784, 32, 10],
+      alpha: 0.01, // stored as float32 0.009999999776…, reported as the decimal it was written from
       encoding: 'f32',
       parameters: 784 * 32 + 32 + 32 * 10 + 10,
       accuracy: { test: 0.5, validation: null },

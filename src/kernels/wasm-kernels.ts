@@ -45,6 +45,7 @@ export interface WasmKernels extends Kernels {
 interface KernelExports {
   RELAXED_SIMD: WebAssembly.Global;
   EPILOGUE_BYTES: WebAssembly.Global;
+  DOT_MAX_ROWS: WebAssembly.Global;
   gemmScratchBytes(m: number, k: number): number;
   gemm(...task: number[]): void;
   int8ScratchBytes(m: number, k: number): number;
@@ -96,6 +97,11 @@ const MAX_CAPACITY = 2 ** 31;
 const ALIGN = 64;
 /** Address 0 stays unused so that no view starts at a null pointer. */
 const BASE = 256;
+/**
+ * The float32 GEMM's epilogue block, below the heap: calls run one at a time (helper threads only read it
+ * during the call), so one fixed block serves them all and no call allocates one.
+ */
+const EPILOGUE_AT = 64;
 /** Unallocated bytes kept at the end: the int8 kernel reads up to 15 bytes past a weight row. */
 const SLACK = 64;
 /** Below this many flops a GEMM runs on the calling thread: a hand-off costs about a microsecond. */
@@ -219,6 +225,8 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
   const heap = new FreeList(BASE, capacityBytes - SLACK);
   const threads = options.threads && options.threads.count > 1 ? options.threads : null;
   const relaxed = Number(ex.RELAXED_SIMD.value) === 1;
+  const dotMaxRows = Number(ex.DOT_MAX_ROWS.value);
+  const epilogueView = new DataView(buffer, EPILOGUE_AT, Number(ex.EPILOGUE_BYTES.value));
 
   /** Temporary blocks of one call, freed when it ends. */
   class Frame {
@@ -284,14 +292,16 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       const pe = writeEpilogue(frame, epilogue, m, n);
       withOutput(frame, c, m * n, accumulate, (pc) => {
         const acc = accumulate ? 1 : 0;
-        const scratchBytes = ex.gemmScratchBytes(m, k);
+        // The dot-product path (one image being served) packs nothing: no scratch to allocate per call.
+        const scratchBytes = kind === NT && m <= dotMaxRows ? 0 : ex.gemmScratchBytes(m, k);
+        const scratch = () => (scratchBytes ? frame.scratch(scratchBytes) : 0);
         const parts = partsFor(m, n, k);
         if (parts <= 1) {
-          ex.gemm(kind, m, n, k, pa, pb, pc, acc, 0, n, frame.scratch(scratchBytes), pe);
+          ex.gemm(kind, m, n, k, pa, pb, pc, acc, 0, n, scratch(), pe);
           return;
         }
         const tasks = columnRanges(n, parts).map(([j0, j1]): GemmTask => {
-          return [kind, m, n, k, pa, pb, pc, acc, j0, j1, frame.scratch(scratchBytes), pe];
+          return [kind, m, n, k, pa, pb, pc, acc, j0, j1, scratch(), pe];
         });
         threads!.run(tasks, (task) => ex.gemm(...task));
       });
@@ -310,10 +320,10 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
   /** The address of the epilogue block for `ex.gemm`, 0 when plain. */
   function writeEpilogue(frame: Frame, e: Epilogue, m: number, n: number): number {
     if (e.alpha === 1 && e.bias === null && e.slope === null) return 0;
-    const ptr = frame.scratch(Number(ex.EPILOGUE_BYTES.value));
+    const ptr = EPILOGUE_AT;
     const pbias = e.bias ? frame.input(e.bias, n) : 0;
     const pgate = e.gate ? frame.input(e.gate, m * n) : 0;
-    const view = new DataView(buffer, ptr, 20);
+    const view = epilogueView;
     view.setFloat32(0, e.alpha, true);
     view.setUint32(4, pbias, true);
     view.setInt32(8, e.slope === null ? 0 : e.gate ? 2 : 1, true);
@@ -496,14 +506,14 @@ function checkAllocLength(length: number): void {
 }
 
 function checkShape(op: string, m: number, n: number, k: number): void {
-  for (const [name, v] of [
-    ['m', m],
-    ['n', n],
-    ['k', k],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 0)
-      throw new RangeError(`${op}: ${name} must be a non-negative integer, got ${v}`);
-  }
+  checkDim(op, 'm', m);
+  checkDim(op, 'n', n);
+  checkDim(op, 'k', k);
+}
+
+function checkDim(op: string, name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0)
+    throw new RangeError(`${op}: ${name} must be a non-negative integer, got ${v}`);
 }
 
 function checkLength(op: string, name: string, array: Float32Array | Int8Array, needed: number): void {

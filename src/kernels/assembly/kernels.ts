@@ -172,9 +172,9 @@ export function gemm(
 
 /**
  * Up to this many rows of a, c = a·bᵀ is computed as plain dot products of rows (both contiguous): packing
- * b would cost as much as the product itself, as when serving one image.
+ * b would cost as much as the product itself, as when serving one image. That path needs no scratch.
  */
-const DOT_MAX_ROWS: i32 = 8;
+export const DOT_MAX_ROWS: i32 = 8;
 
 // c[i][j] = a_i · b_j over 2-row × 4-row tiles: 8 accumulators, 2 a vectors, 1 b vector.
 function gemmDotNT(
@@ -243,7 +243,47 @@ function gemmDotNT(
   if (m2 < m) {
     const ai = a + <usize>m2 * row;
     const k32 = (<usize>(k & ~31)) << 2;
-    for (let j = j0; j < j1; j++) {
+    const k16 = (<usize>(k & ~15)) << 2;
+    const j2 = j0 == 0 && j1 == n ? j0 + ((j1 - j0) & ~1) : j0;
+    for (let j = j0; j < j2; j += 2) {
+      const w0 = b + <usize>j * row;
+      const w1 = w0 + row;
+      let s00 = f32x4.splat(0);
+      let s01 = f32x4.splat(0);
+      let s02 = f32x4.splat(0);
+      let s03 = f32x4.splat(0);
+      let s10 = f32x4.splat(0);
+      let s11 = f32x4.splat(0);
+      let s12 = f32x4.splat(0);
+      let s13 = f32x4.splat(0);
+      let p: usize = 0;
+      for (; p < k16; p += 64) {
+        const x = ai + p;
+        const x0 = v128.load(x);
+        s00 = madd(x0, v128.load(w0 + p), s00);
+        s10 = madd(x0, v128.load(w1 + p), s10);
+        const x1 = v128.load(x, 16);
+        s01 = madd(x1, v128.load(w0 + p, 16), s01);
+        s11 = madd(x1, v128.load(w1 + p, 16), s11);
+        const x2 = v128.load(x, 32);
+        s02 = madd(x2, v128.load(w0 + p, 32), s02);
+        s12 = madd(x2, v128.load(w1 + p, 32), s12);
+        const x3 = v128.load(x, 48);
+        s03 = madd(x3, v128.load(w0 + p, 48), s03);
+        s13 = madd(x3, v128.load(w1 + p, 48), s13);
+      }
+      for (; p < k4; p += 16) {
+        const x0 = v128.load(ai + p);
+        s00 = madd(x0, v128.load(w0 + p), s00);
+        s10 = madd(x0, v128.load(w1 + p), s10);
+      }
+      const out = c + ((<usize>m2 * n + j) << 2);
+      const t0 = f32x4.add(f32x4.add(s00, s01), f32x4.add(s02, s03));
+      const t1 = f32x4.add(f32x4.add(s10, s11), f32x4.add(s12, s13));
+      storeDot(out, j, hsum(t0) + dotTail(ai, w0, k4, row), accumulate);
+      storeDot(out + 4, j + 1, hsum(t1) + dotTail(ai, w1, k4, row), accumulate);
+    }
+    for (let j = j2; j < j1; j++) {
       const bj = b + <usize>j * row;
       let s0 = f32x4.splat(0);
       let s1 = f32x4.splat(0);

@@ -141,13 +141,7 @@ function imageData(bytes: Uint8Array): Uint8Array {
     if (type === 'IEND') break;
   }
   if (total === 0) throw badPng('no image data (IDAT)');
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concatBytes(parts, total);
 }
 
 /** Inflates `zlib` as a stream and counts, stopping as soon as the count passes `limit`: a bomb never lands. */
@@ -247,13 +241,7 @@ async function readBounded(request: Request): Promise<Uint8Array> {
     }
     parts.push(value);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concatBytes(parts, total);
 }
 
 /** What an image upload asks for: the picture and whether to prepare it the MNIST way (the default). */
@@ -392,3 +380,14 @@ export const imagePredict: MiddlewareHandler<{ Bindings: Bindings }> = async (
     headers,
   );
 };
+
+/** The byte arrays one after the other; `total` is the sum of their lengths. */
+function concatBytes(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

@@ -8,11 +8,11 @@ import { basename, dirname, relative } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Kernels } from '../src/kernels/kernels.ts';
 import { decodeModel, encodeModel, type ModelData, type ModelMetadata } from '../src/format/index.ts';
-import { createPredictor, createRng, Mlp, shuffleInPlace, Trainer } from '../src/nn/index.ts';
-import { BatchSource } from './lib/augment.ts';
-import { DatasetError, loadDataset, MNIST_DIR, splitValidation, type Examples } from './lib/dataset.ts';
+import { createPredictor } from '../src/nn/index.ts';
+import { DatasetError, loadDataset, MNIST_DIR, type Examples } from './lib/dataset.ts';
 import { loadKernels, type LoadedKernels } from './lib/kernels-node.ts';
 import { learningRate } from './lib/lr-schedule.ts';
+import { setUpTraining, splitForTraining } from './lib/training-setup.ts';
 import { percent, renderModelCard, type EpochRecord } from './lib/model-card.ts';
 import {
   helpText,
@@ -70,26 +70,19 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof DatasetError) throw new Exit(`${error.file}: ${error.message}`, 1);
     throw error;
   }
-  const inputSize = dataset.rows * dataset.cols;
-  const { train, validation } = splitValidation(dataset.train, options.valFrac, (order) =>
-    shuffleInPlace(order, createRng(options.seed ^ 0x5eed)),
-  );
+  const { train, validation } = splitForTraining(dataset, options);
   if (train.count === 0) throw new Exit(`${dataset.files[0]}: no training examples left after the split`, 1);
   const out = options.out ?? `models/${dataset.name}.bin`;
   const cardPath = out.replace(/\.bin$/, '') + '.card.md';
 
   // Network, optimizer, kernels.
   const kernels = await getKernels(options);
-  const spec = { sizes: [inputSize, ...options.hidden, 10], alpha: options.alpha };
-  const net = Mlp.create(spec, kernels, { scheme: options.init, seed: options.seed });
-  const batch = Math.min(options.batch, train.count);
-  const trainer = new Trainer(
-    net,
-    { kind: options.optimizer, lr: options.lr, momentum: options.momentum, l1: options.l1, l2: options.l2 },
-    batch,
+  const { spec, net, trainer, batches, batch, stepsPerEpoch, totalSteps } = setUpTraining(
+    dataset,
+    train,
+    options,
+    kernels,
   );
-  const stepsPerEpoch = Math.ceil(train.count / batch);
-  const totalSteps = stepsPerEpoch * options.epochs;
   log(
     `train: ${dataset.name} ${train.count} train / ${validation.count} validation / ${dataset.test.count} test, ` +
       `${spec.sizes.join('-')}, ${kernels.name}, ${options.epochs} epochs of ${stepsPerEpoch} steps`,
@@ -103,15 +96,6 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
 
-  const batches = new BatchSource(
-    train.images,
-    train.labels,
-    dataset.rows,
-    dataset.cols,
-    batch,
-    kernels.alloc(batch * inputSize),
-    options,
-  );
   const bar =
     options.quiet || !process.stderr.isTTY
       ? null

@@ -5,10 +5,8 @@
  * until the test accuracy first reaches the target. Writes no model.
  */
 import type { Kernels } from '../../src/kernels/kernels.ts';
-import { createRng, Mlp, shuffleInPlace, Trainer } from '../../src/nn/index.ts';
-import { BatchSource } from './augment.ts';
+import { setUpTraining, splitForTraining } from './training-setup.ts';
 import type { Dataset } from './dataset.ts';
-import { splitValidation } from './dataset.ts';
 import { learningRate } from './lr-schedule.ts';
 import { parseTrainArgs } from './train-options.ts';
 
@@ -43,30 +41,14 @@ export function timeToAccuracy(
   log?: (line: string) => void,
 ): TimeToAccuracy {
   const o = parseTrainArgs(extraArgs);
-  const { train } = splitValidation(dataset.train, o.valFrac, (order) =>
-    shuffleInPlace(order, createRng(o.seed ^ 0x5eed)),
-  );
-  const inputSize = dataset.rows * dataset.cols;
-  const spec = { sizes: [inputSize, ...o.hidden, 10], alpha: o.alpha };
-  const net = Mlp.create(spec, kernels, { scheme: o.init, seed: o.seed });
-  const batch = Math.min(o.batch, train.count);
-  const trainer = new Trainer(
-    net,
-    { kind: o.optimizer, lr: o.lr, momentum: o.momentum, l1: o.l1, l2: o.l2 },
-    batch,
-  );
-  const stepsPerEpoch = Math.ceil(train.count / batch);
-  const totalSteps = stepsPerEpoch * o.epochs;
-  const evalEvery = Math.ceil(stepsPerEpoch / evalsPerEpoch);
-  const batches = new BatchSource(
-    train.images,
-    train.labels,
-    dataset.rows,
-    dataset.cols,
-    batch,
-    kernels.alloc(batch * inputSize),
+  const { train } = splitForTraining(dataset, o);
+  const { spec, net, trainer, batches, batch, stepsPerEpoch, totalSteps } = setUpTraining(
+    dataset,
+    train,
     o,
+    kernels,
   );
+  const evalEvery = Math.ceil(stepsPerEpoch / evalsPerEpoch);
   const { augmentation } = batches;
   const recipe =
     `${spec.sizes.join('-')}, ${o.optimizer} lr ${o.lr} momentum ${o.momentum} l2 ${o.l2}, batch ${batch}, ` +

@@ -13,7 +13,7 @@ import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import type { ModelStore } from '../../src/worker/model-store.ts';
 import { createRng } from '../../src/nn/index.ts';
-import { imageAt, randomPixels, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
+import { imageAt, post, randomPixels, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
 
 const base = env as unknown as Bindings;
 /** Rate limiting has its own tests; here it would only answer 429 in validation's place. */
@@ -99,18 +99,6 @@ async function expectClientError(res: Response, context: string): Promise<string
   expect(body.error.message.length).toBeGreaterThan(0);
   expect(text).not.toContain(TOKEN);
   return body.error.code;
-}
-
-function json(text: string, headers: Record<string, string> = {}, token: string | null = TOKEN): RequestInit {
-  return {
-    method: 'POST',
-    headers: {
-      'Content-Type': 'application/json',
-      ...(token ? { Authorization: `Bearer ${token}` } : {}),
-      ...headers,
-    },
-    body: text,
-  };
 }
 
 function parseOrUndefined(text: string): { ok: true; value: unknown } | { ok: false } {
@@ -389,7 +377,7 @@ describe('POST /predict under fuzzing', () => {
     await fc.assert(
       fc.asyncProperty(predictText, async (text) => {
         const parsed = parseOrUndefined(text);
-        const res = await send('/predict', json(text, {}, null));
+        const res = await send('/predict', post(text, null));
         if (new TextEncoder().encode(text).length > MAX_BODY) {
           expect(await expectClientError(res, summary(text))).toBe('body_too_large');
           return tally('predict', 'body_too_large');
@@ -507,7 +495,7 @@ describe('POST /predict under fuzzing', () => {
 
   it('should refuse bodies past 4 MiB with 413, with or without a Content-Length', async () => {
     const big = `{"pixelScale":"0-255","image":[${'0,'.repeat(2_200_000)}0]}`;
-    const sized = await send('/predict', json(big));
+    const sized = await send('/predict', post(big));
     expect(await expectClientError(sized, 'sized')).toBe('body_too_large');
     const bytes = new TextEncoder().encode(big);
     const stream = new ReadableStream({
@@ -516,7 +504,7 @@ describe('POST /predict under fuzzing', () => {
         controller.close();
       },
     });
-    const chunked = await send('/predict', { ...json(''), body: stream, duplex: 'half' } as RequestInit);
+    const chunked = await send('/predict', { ...post(''), body: stream, duplex: 'half' } as RequestInit);
     expect(await expectClientError(chunked, 'chunked')).toBe('body_too_large');
   });
 
@@ -535,7 +523,7 @@ describe('POST /predict under fuzzing', () => {
                 : where === 'in-image'
                   ? `{"pixelScale":"0-255","image":${nest('1')}}`
                   : `{"pixelScale":"0-255","images":[${nest('1')}]}`;
-          const res = await send('/predict', json(text));
+          const res = await send('/predict', post(text));
           const code = await expectClientError(res, `${where} depth ${depth}`);
           expect(['validation_error', 'malformed_json', 'body_too_large']).toContain(code);
           tally('nesting', code);
@@ -602,7 +590,7 @@ describe('POST /fine-tune under fuzzing', () => {
       fc.asyncProperty(fineTuneText, async (text) => {
         const before = await storeState();
         const parsed = parseOrUndefined(text);
-        const res = await send('/fine-tune', json(text));
+        const res = await send('/fine-tune', post(text));
         if (new TextEncoder().encode(text).length > MAX_BODY) {
           expect(await expectClientError(res, summary(text))).toBe('body_too_large');
           expect(await storeState()).toBe(before);
@@ -663,13 +651,13 @@ describe('POST /fine-tune under fuzzing', () => {
           return { image: imageAt(pixels, i), label: (best + 1 + Math.floor(rng() * 9)) % 10 };
         });
         const text = JSON.stringify({ pixelScale: '0-255', examples, steps: 30, learningRate: 0.5 });
-        const res = await app.request('/fine-tune', json(text), pe);
+        const res = await app.request('/fine-tune', post(text), pe);
         expect(await expectClientError(res, `seed ${s}`)).toBe('guard_refused');
         const after = await poisonedStore.readPointer();
         expect(after!.etag).toBe(before!.etag);
         const served = await app.request(
           '/predict',
-          json(JSON.stringify({ pixelScale: '0-255', image: examples[0].image }), {}, null),
+          post(JSON.stringify({ pixelScale: '0-255', image: examples[0].image }), null),
           pe,
         );
         expect(served.headers.get('X-Model-Version')).toBe(version);
@@ -721,7 +709,7 @@ describe('POST /model/rollback under fuzzing', () => {
     );
     await fc.assert(
       fc.asyncProperty(bodyText, async (text) => {
-        const res = await send('/model/rollback', json(text));
+        const res = await send('/model/rollback', post(text));
         const parsed = parseOrUndefined(text);
         const code = await expectClientError(res, summary(text));
         const value = parsed.ok ? parsed.value : undefined;

@@ -100,6 +100,23 @@ export interface Kernels {
   ): void;
 
   /**
+   * The same dense layer with its weight stored transposed, wt [k×n] = wᵀ (one row per input unit, as
+   * inference snapshots keep it): y[m×n] = x[m×k] · wt + bias, then LeakyReLU with `slope` when it is given.
+   * For one row of x, a kernel may skip the rows of wt whose input is zero (an image's blank pixels), so that
+   * it reads only the weights it needs; 0·∞ then contributes 0 instead of NaN.
+   */
+  linearT(
+    m: number,
+    n: number,
+    k: number,
+    x: Float32Array,
+    wt: Float32Array,
+    bias: Float32Array,
+    y: Float32Array,
+    slope?: number,
+  ): void;
+
+  /**
    * The gradient flowing into a dense layer's input through the LeakyReLU that produced that input:
    * dx[m×n] = (dy[m×k] · w[k×n]) ⊙ (act > 0 ? 1 : slope), where act [m×n] is the LeakyReLU's output and w is
    * the layer's [out×in] weight (so k = out, n = in). The gating happens as the product is stored.

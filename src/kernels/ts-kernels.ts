@@ -87,6 +87,25 @@ export function linearRef(
   slope?: number,
 ): void {
   gemmNTRef(m, n, k, x, w, y);
+  addBiasActivate(m, n, bias, y, slope);
+}
+
+/** y = x · wt + bias with wt [k×n] (the weight stored transposed), then LeakyReLU with `slope` when given. */
+export function linearTRef(
+  m: number,
+  n: number,
+  k: number,
+  x: Float32Array,
+  wt: Float32Array,
+  bias: Float32Array,
+  y: Float32Array,
+  slope?: number,
+): void {
+  gemmRef(m, n, k, x, wt, y);
+  addBiasActivate(m, n, bias, y, slope);
+}
+
+function addBiasActivate(m: number, n: number, bias: Float32Array, y: Float32Array, slope?: number): void {
   for (let i = 0; i < m; i++) {
     const row = i * n;
     for (let j = 0; j < n; j++) {
@@ -200,6 +219,7 @@ export function createTsKernels(): Kernels {
     gemmTN: gemmTNRef,
     gemmNT: gemmNTRef,
     linear: linearRef,
+    linearT: linearTRef,
     linearGradInput: linearGradInputRef,
     linearInt8: linearInt8Ref,
     sgdUpdate: sgdUpdateRef,

@@ -46,8 +46,17 @@ interface KernelExports {
   RELAXED_SIMD: WebAssembly.Global;
   EPILOGUE_BYTES: WebAssembly.Global;
   DOT_MAX_ROWS: WebAssembly.Global;
+  AXPY_MAX_ROWS: WebAssembly.Global;
   gemmScratchBytes(m: number, k: number): number;
   gemm(...task: number[]): void;
+  gemmReduceRows(
+    n: number,
+    c: number,
+    partials: number,
+    count: number,
+    stride: number,
+    epilogue: number,
+  ): void;
   int8ScratchBytes(m: number, k: number): number;
   linearInt8(
     m: number,
@@ -117,6 +126,7 @@ const TN = 1;
 const NT = 2;
 const INT8 = 3;
 const SGD = 4;
+const NN_PART = 5;
 
 /**
  * What happens as a GEMM's results are stored: r = alpha·(a·b) + old c + bias, then with a `slope` the
@@ -226,6 +236,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
   const threads = options.threads && options.threads.count > 1 ? options.threads : null;
   const relaxed = Number(ex.RELAXED_SIMD.value) === 1;
   const dotMaxRows = Number(ex.DOT_MAX_ROWS.value);
+  const axpyMaxRows = Number(ex.AXPY_MAX_ROWS.value);
   const epilogueView = new DataView(buffer, EPILOGUE_AT, Number(ex.EPILOGUE_BYTES.value));
 
   /** Temporary blocks of one call, freed when it ends. */
@@ -292,12 +303,31 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       const pe = writeEpilogue(frame, epilogue, m, n);
       withOutput(frame, c, m * n, accumulate, (pc) => {
         const acc = accumulate ? 1 : 0;
-        // The dot-product path (one image being served) packs nothing: no scratch to allocate per call.
-        const scratchBytes = kind === NT && m <= dotMaxRows ? 0 : ex.gemmScratchBytes(m, k);
+        // The few-row paths (one image being served) pack nothing: no scratch for dot products, the list of
+        // nonzero inputs for the row-by-row NN path.
+        const scratchBytes =
+          kind === NT && m <= dotMaxRows
+            ? 0
+            : kind === NN && m <= axpyMaxRows
+              ? k * 4
+              : ex.gemmScratchBytes(m, k);
         const scratch = () => (scratchBytes ? frame.scratch(scratchBytes) : 0);
         const parts = partsFor(m, n, k);
         if (parts <= 1) {
           ex.gemm(kind, m, n, k, pa, pb, pc, acc, 0, n, scratch(), pe);
+          return;
+        }
+        if (kind === NN && m <= axpyMaxRows && k > 0) {
+          // One row through weights stored [in×out]: split by inputs, so each thread reads whole weight rows;
+          // the helpers' partial rows are summed into c (and the bias and activation applied) after the join.
+          const stride = Math.ceil((n * 4) / 64) * 64;
+          const partials = frame.scratch(stride * (parts - 1));
+          const tasks = Array.from({ length: parts }, (_, t): GemmTask => {
+            const out = t === 0 ? pc : partials + (t - 1) * stride;
+            return [NN_PART, m, n, k, pa, pb, out, t === 0 ? acc : 0, t, parts, frame.scratch(k * 4), pe];
+          });
+          threads!.run(tasks, (task) => ex.gemm(...task));
+          ex.gemmReduceRows(n, pc, partials, parts - 1, stride, pe);
           return;
         }
         const tasks = columnRanges(n, parts).map(([j0, j1]): GemmTask => {
@@ -367,6 +397,10 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     linear(m, n, k, x, w, bias, y, slope) {
       checkLength('linear', 'bias', bias, n);
       runGemm(NT, m, n, k, x, w, y, false, { alpha: 1, bias, slope: slope ?? null }, 'linear');
+    },
+    linearT(m, n, k, x, wt, bias, y, slope) {
+      checkLength('linearT', 'bias', bias, n);
+      runGemm(NN, m, n, k, x, wt, y, false, { alpha: 1, bias, slope: slope ?? null }, 'linearT');
     },
     linearGradInput(m, n, k, dy, w, act, dx, slope) {
       checkLength('linearGradInput', 'act', act, m * n);

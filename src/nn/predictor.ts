@@ -1,11 +1,11 @@
 /**
  * @module
- * Inference-only models built from decoded model data: float weights run through `Mlp`, int8 weights run through
- * the kernels' integer path directly (no float copy of the weights is kept).
+ * Inference-only models built from decoded model data: float32 weights in the layout that reads fastest for
+ * the batch at hand, int8 weights through the kernels' integer path directly (no float copy of them is kept).
  */
 import { int8RowSums, type Kernels } from '../kernels/kernels.ts';
 import { softmax } from './layers.ts';
-import { checkBatch, checkSpec, layoutOf, Mlp, type MlpSpec } from './mlp.ts';
+import { checkBatch, checkSpec, layoutOf, type MlpSpec } from './mlp.ts';
 
 /** What a predictor needs of a decoded model blob (structurally a subset of the format's `ModelData`). */
 export interface PredictorSource {
@@ -25,26 +25,145 @@ export interface Predictor {
 /** A predictor for the model: int8 when `quantized` is present, float32 otherwise. */
 export function createPredictor(model: PredictorSource, kernels: Kernels): Predictor {
   const spec = { sizes: model.sizes, alpha: model.alpha };
-  if (!model.quantized) return Mlp.fromParams(spec, kernels, model.params);
+  if (!model.quantized) return new F32Predictor(spec, kernels, model.params);
   return new Int8Predictor(spec, kernels, model);
 }
 
-const CHUNK = 64;
+/** Runs batches in chunks of at most `chunk` rows through the layers, then softmax. */
+abstract class ChunkedPredictor implements Predictor {
+  private readonly acts: Float32Array[];
 
-class Int8Predictor implements Predictor {
+  constructor(
+    readonly spec: MlpSpec,
+    protected readonly kernels: Kernels,
+    private readonly chunk: number,
+  ) {
+    checkSpec(spec);
+    this.acts = spec.sizes.map((s) => kernels.alloc(chunk * s));
+  }
+
+  /** y [rows×out] = layer l of x [rows×in], through LeakyReLU with `slope` when it is given. */
+  protected abstract layer(l: number, rows: number, x: Float32Array, y: Float32Array, slope?: number): void;
+  protected abstract disposeWeights(): void;
+
+  predict(x: Float32Array, batch: number): Float32Array {
+    const { sizes, alpha } = this.spec;
+    const d = sizes[0];
+    const classes = sizes[sizes.length - 1];
+    checkBatch(x, batch, d);
+    const probs = new Float32Array(batch * classes);
+    const last = sizes.length - 2;
+    for (let start = 0; start < batch; start += this.chunk) {
+      const rows = Math.min(this.chunk, batch - start);
+      this.acts[0].set(x.subarray(start * d, (start + rows) * d));
+      for (let l = 0; l <= last; l++) {
+        // Hidden layers store their LeakyReLU as the product is stored (no extra pass over the activations).
+        this.layer(l, rows, this.acts[l], this.acts[l + 1], l < last ? alpha : undefined);
+      }
+      softmax(probs.subarray(start * classes), this.acts[last + 1], rows, classes);
+    }
+    return probs;
+  }
+
+  dispose(): void {
+    this.disposeWeights();
+    for (const a of this.acts) this.kernels.free(a);
+    this.acts.length = 0;
+  }
+}
+
+/**
+ * Layers with at least this many outputs are re-laid [in×out] for single images (`Kernels.linearT`): one image
+ * then reads only the weight rows of its nonzero inputs (a fifth of the first layer for an MNIST digit), each
+ * as one linear stream. Narrow layers (the 10 logits) read faster as dot products of [out×in] rows.
+ */
+const TRANSPOSE_MIN_OUTPUTS = 64;
+
+/**
+ * float32 weights. They stay in the trained [out×in] layout until the first single image, which re-lays the
+ * wide layers [in×out] once (a few milliseconds for 784-1024-512-10; batches run as fast in either layout), so
+ * that predictors made only to score batches (as a fine-tune does) never pay for it.
+ */
+class F32Predictor extends ChunkedPredictor {
+  private readonly weights: Float32Array[] = [];
+  private readonly biases: Float32Array[] = [];
+  /** Whether weights[l] is [in×out] (else [out×in]). */
+  private readonly transposed: boolean[];
+
+  constructor(spec: MlpSpec, kernels: Kernels, params: Float32Array) {
+    super(spec, kernels, 256);
+    const { layers, total } = layoutOf(spec.sizes);
+    if (params.length !== total) {
+      throw new RangeError(`expected ${total} parameters for ${spec.sizes.join('-')}, got ${params.length}`);
+    }
+    for (const { weightOffset, biasOffset, inDim, outDim } of layers) {
+      const w = kernels.alloc(inDim * outDim);
+      w.set(params.subarray(weightOffset, weightOffset + inDim * outDim));
+      const b = kernels.alloc(outDim);
+      b.set(params.subarray(biasOffset, biasOffset + outDim));
+      this.weights.push(w);
+      this.biases.push(b);
+    }
+    this.transposed = layers.map(() => false);
+  }
+
+  override predict(x: Float32Array, batch: number): Float32Array {
+    if (batch === 1 && !this.transposed.some(Boolean)) this.transposeWideLayers();
+    return super.predict(x, batch);
+  }
+
+  protected layer(l: number, rows: number, x: Float32Array, y: Float32Array, slope?: number): void {
+    const [k, n] = [this.spec.sizes[l], this.spec.sizes[l + 1]];
+    if (this.transposed[l]) this.kernels.linearT(rows, n, k, x, this.weights[l], this.biases[l], y, slope);
+    else this.kernels.linear(rows, n, k, x, this.weights[l], this.biases[l], y, slope);
+  }
+
+  protected disposeWeights(): void {
+    for (const a of [...this.weights, ...this.biases]) this.kernels.free(a);
+    this.weights.length = 0;
+    this.biases.length = 0;
+  }
+
+  private transposeWideLayers(): void {
+    const { sizes } = this.spec;
+    for (let l = 0; l + 1 < sizes.length; l++) {
+      const [k, n] = [sizes[l], sizes[l + 1]];
+      if (n < TRANSPOSE_MIN_OUTPUTS) continue;
+      const w = this.weights[l];
+      const wt = this.kernels.alloc(k * n);
+      transpose(w, n, k, wt);
+      this.weights[l] = wt;
+      this.transposed[l] = true;
+      this.kernels.free(w);
+    }
+  }
+}
+
+/** out [cols×rows] = a [rows×cols] transposed, in 32×32 blocks (both sides stay in cache). */
+function transpose(a: Float32Array, rows: number, cols: number, out: Float32Array): void {
+  const B = 32;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    const r1 = Math.min(rows, r0 + B);
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) {
+        const src = r * cols;
+        for (let c = c0; c < c1; c++) out[c * rows + r] = a[src + c];
+      }
+    }
+  }
+}
+
+/** int8 weights used directly by the kernels' integer path (no float copy of them). */
+class Int8Predictor extends ChunkedPredictor {
   private readonly q: Int8Array[];
   private readonly scale: Float32Array[];
   private readonly bias: Float32Array[];
   /** Σ of each weight row, once per layer, for kernels that quantize activations with a zero point. */
   private readonly rowSums: Float32Array[];
-  private readonly acts: Float32Array[];
 
-  constructor(
-    readonly spec: MlpSpec,
-    private readonly kernels: Kernels,
-    model: PredictorSource,
-  ) {
-    checkSpec(spec);
+  constructor(spec: MlpSpec, kernels: Kernels, model: PredictorSource) {
+    super(spec, kernels, 64);
     const { layers } = layoutOf(spec.sizes);
     const quantized = model.quantized!;
     if (quantized.length !== layers.length) {
@@ -70,34 +189,14 @@ class Int8Predictor implements Predictor {
       this.bias.push(kb);
       this.rowSums.push(int8RowSums(layer.outDim, layer.inDim, q, kernels.alloc(layer.outDim)));
     });
-    this.acts = spec.sizes.map((s) => kernels.alloc(CHUNK * s));
   }
 
-  predict(x: Float32Array, batch: number): Float32Array {
-    const { sizes, alpha } = this.spec;
-    const d = sizes[0];
-    const classes = sizes[sizes.length - 1];
-    checkBatch(x, batch, d);
-    const probs = new Float32Array(batch * classes);
-    const last = sizes.length - 2;
-    for (let start = 0; start < batch; start += CHUNK) {
-      const rows = Math.min(CHUNK, batch - start);
-      this.acts[0].set(x.subarray(start * d, (start + rows) * d));
-      for (let l = 0; l <= last; l++) {
-        const out = this.acts[l + 1];
-        const n = sizes[l + 1];
-        const [q, scale, bias, sums] = [this.q[l], this.scale[l], this.bias[l], this.rowSums[l]];
-        // Hidden layers store their LeakyReLU as the product is stored (no extra pass over the activations).
-        const slope = l < last ? alpha : undefined;
-        this.kernels.linearInt8(rows, n, sizes[l], this.acts[l], q, scale, bias, out, sums, slope);
-      }
-      softmax(probs.subarray(start * classes), this.acts[last + 1], rows, classes);
-    }
-    return probs;
+  protected layer(l: number, rows: number, x: Float32Array, y: Float32Array, slope?: number): void {
+    const [k, n] = [this.spec.sizes[l], this.spec.sizes[l + 1]];
+    this.kernels.linearInt8(rows, n, k, x, this.q[l], this.scale[l], this.bias[l], y, this.rowSums[l], slope);
   }
 
-  dispose(): void {
-    for (const a of [...this.q, ...this.scale, ...this.bias, ...this.rowSums, ...this.acts])
-      this.kernels.free(a);
+  protected disposeWeights(): void {
+    for (const a of [...this.q, ...this.scale, ...this.bias, ...this.rowSums]) this.kernels.free(a);
   }
 }

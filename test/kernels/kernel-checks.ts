@@ -13,6 +13,7 @@ import {
   linearGradInputRef,
   linearInt8Ref,
   linearRef,
+  linearTRef,
   sgdUpdateRef,
 } from '../../src/kernels/ts-kernels.ts';
 
@@ -207,6 +208,66 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
         kernels.linear(m, n, k, x, w, bias, actual, slope);
         expectClose(actual, expected, gemmTolerance(k) + 1e-6, `linear ${m}x${n}x${k} slope=${slope}`);
       }
+    }
+  });
+
+  it('should match the reference linear layer with transposed weights (linearT), dense and sparse inputs', () => {
+    const kernels = make();
+    const rand = seeded(37);
+    // [1, 1024, 784]: one image through the first layer; [1, 333, 800]: large enough to split across threads.
+    for (const [m, n, k] of [...EDGE_SHAPES, [16, 24, 40], [64, 100, 784], [1, 333, 800], [1, 1024, 784]] as [
+      number,
+      number,
+      number,
+    ][]) {
+      for (const input of ['signed', 'sparse pixels', 'all zero'] as const) {
+        const x =
+          input === 'signed'
+            ? randomArray(m * k, rand)
+            : input === 'all zero'
+              ? new Float32Array(m * k)
+              : sparsePixels(m * k, rand);
+        const wt = randomArray(k * n, rand);
+        const bias = randomArray(n, rand);
+        for (const slope of [undefined, 0.01]) {
+          const expected = new Float32Array(m * n);
+          linearTRef(m, n, k, x, wt, bias, expected, slope);
+          const actual = new Float32Array(m * n).fill(NaN);
+          kernels.linearT(m, n, k, x, wt, bias, actual, slope);
+          const label = `linearT ${m}x${n}x${k} ${input} slope=${slope}`;
+          expectClose(actual, expected, gemmTolerance(k) + 1e-6, label);
+        }
+      }
+    }
+  });
+
+  it('should give NaN where an input is NaN in linearT, though it skips zero inputs', () => {
+    const kernels = make();
+    for (const [n, k] of [
+      [7, 9],
+      [333, 800],
+    ]) {
+      const x = sparsePixels(k, seeded(41));
+      x[k - 1] = NaN;
+      const y = new Float32Array(n);
+      kernels.linearT(1, n, k, x, randomArray(k * n, seeded(43)), new Float32Array(n), y, 0.01);
+      expect(Array.from(y).every(Number.isNaN), `${n}x${k}`).toBe(true);
+    }
+  });
+
+  it('should add alpha·a·b into c for one row split across threads (gemm, accumulate)', () => {
+    const kernels = make();
+    const rand = seeded(47);
+    const [m, n, k] = [1, 333, 800];
+    const a = sparsePixels(k, rand);
+    const b = randomArray(k * n, rand);
+    const c0 = randomArray(n, rand);
+    for (const alpha of [1, -0.05]) {
+      const expected = c0.slice();
+      gemmRef(m, n, k, a, b, expected, true, alpha);
+      const actual = c0.slice();
+      kernels.gemm(m, n, k, a, b, actual, true, alpha);
+      expectClose(actual, expected, gemmTolerance(k) + 1e-6, `gemm one row alpha=${alpha}`);
     }
   });
 

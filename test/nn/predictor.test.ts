@@ -8,13 +8,13 @@ import { compileBuild } from '../../scripts/lib/kernels-node.ts';
 const SIZES = [100, 48, 24, 10];
 const ALPHA = 0.05;
 
-/** An int8 model blob's decoded data: quantized weights plus their dequantized float params. */
-function int8Model(): ModelData {
-  const net = Mlp.create({ sizes: SIZES, alpha: ALPHA }, createTsKernels(), { scheme: 'he', seed: 7 });
+/** A model blob's decoded data; int8: quantized weights plus their dequantized float params. */
+function decodedModel(encoding: 'int8' | 'f32' = 'int8', sizes = SIZES): ModelData {
+  const net = Mlp.create({ sizes, alpha: ALPHA }, createTsKernels(), { scheme: 'he', seed: 7 });
   const bytes = encodeModel({
-    sizes: SIZES,
+    sizes,
     alpha: ALPHA,
-    encoding: 'int8',
+    encoding,
     params: new Float32Array(net.params),
     metadata: { dataset: 'mnist', createdAt: new Date(0).toISOString() },
   });
@@ -23,13 +23,13 @@ function int8Model(): ModelData {
 }
 
 /** Pixel-like rows in [0, 1]: half of them with long blank runs (as an image's margins), half dense. */
-function images(batch: number): Float32Array {
-  const x = new Float32Array(batch * SIZES[0]);
+function images(batch: number, d = SIZES[0]): Float32Array {
+  const x = new Float32Array(batch * d);
   let s = 12345;
   for (let i = 0; i < x.length; i++) {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    const row = Math.floor(i / SIZES[0]);
-    const blank = row % 2 === 0 && i % SIZES[0] < 60;
+    const row = Math.floor(i / d);
+    const blank = row % 2 === 0 && i % d < 60;
     x[i] = blank ? 0 : s / 2 ** 32;
   }
   return x;
@@ -43,7 +43,7 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
 }
 
 describe('createPredictor', () => {
-  const model = int8Model();
+  const model = decodedModel();
   const batch = 9;
   const x = images(batch);
 
@@ -72,4 +72,30 @@ describe('createPredictor', () => {
       expect(wasm.usedBytes()).toBe(0);
     });
   }
+
+  it('should give the float network’s probabilities from f32 weights, one image or a batch, in either layout', () => {
+    // Layers of 96 and 64 outputs: wide enough to be re-laid [in×out] by the first single image.
+    const sizes = [100, 96, 64, 10];
+    const f32 = decodedModel('f32', sizes);
+    const xs = images(batch, sizes[0]);
+    for (const build of ['relaxed', 'plain'] as const) {
+      const wasm = createWasmKernels(compileBuild('plain', build === 'relaxed'), { capacityBytes: 4 << 20 });
+      const expected = Mlp.fromParams({ sizes, alpha: ALPHA }, createTsKernels(), f32.params).predict(
+        xs,
+        batch,
+      );
+      const predictor = createPredictor(f32, wasm);
+      const before = predictor.predict(xs, batch);
+      expect(maxDiff(before, expected), `${build} batch, trained layout`).toBeLessThan(1e-6);
+      for (let i = 0; i < batch; i++) {
+        const one = predictor.predict(xs.subarray(i * sizes[0], (i + 1) * sizes[0]), 1);
+        expect(maxDiff(one, expected.subarray(i * 10, (i + 1) * 10)), `${build} image ${i}`).toBeLessThan(
+          1e-6,
+        );
+      }
+      expect(maxDiff(predictor.predict(xs, batch), expected), `${build} batch, re-laid`).toBeLessThan(1e-6);
+      predictor.dispose();
+      expect(wasm.usedBytes()).toBe(0);
+    }
+  });
 });

@@ -19,6 +19,9 @@ const INT8: i32 = 3;
 // Not a GEMM either: elements [j0, j1) of an SGD step; a, b, c = w, g, v and the epilogue block holds
 // f32 lr, momentum, l1, l2x2 and i32 useMomentum. Lets helper threads split the optimizer step.
 const SGD: i32 = 4;
+// One row of c = a·b (kind NN) split by inputs: part j0 of j1 into c, without the epilogue's bias and
+// activation (see gemmRowNNPart and gemmReduceRows).
+const NN_PART: i32 = 5;
 
 /** Bytes of per-thread scratch `gemm` needs: packed A, one packed B panel and an edge tile. */
 export function gemmScratchBytes(m: i32, k: i32): i32 {
@@ -58,24 +61,33 @@ function readEpilogue(epilogue: usize, c: usize): void {
 
 // Stores 4 results of columns [col, col+4) through the epilogue.
 function finish4(out: usize, col: i32, v: v128, accumulate: i32): void {
-  let r = accumulate ? madd(v, f32x4.splat(epAlpha), v128.load(out)) : f32x4.mul(v, f32x4.splat(epAlpha));
+  const r = accumulate ? madd(v, f32x4.splat(epAlpha), v128.load(out)) : f32x4.mul(v, f32x4.splat(epAlpha));
+  v128.store(out, activate4(out, col, r));
+}
+
+// The bias, LeakyReLU and gate steps of the epilogue on 4 results r of columns [col, col+4) stored at out.
+function activate4(out: usize, col: i32, r: v128): v128 {
   if (epBias) r = f32x4.add(r, v128.load(epBias + ((<usize>col) << 2)));
   if (epLeaky) r = f32x4.max(r, f32x4.mul(r, f32x4.splat(epSlope)));
   if (epGated) {
     const open = f32x4.gt(v128.load(out + epGateShift), f32x4.splat(0));
     r = v128.bitselect(r, f32x4.mul(r, f32x4.splat(epSlope)), open);
   }
-  v128.store(out, r);
+  return r;
 }
 
 // Stores one result of column col through the epilogue.
 function finish1(out: usize, col: i32, v: f32, accumulate: i32): void {
   let r = v * epAlpha;
   if (accumulate) r += load<f32>(out);
+  store<f32>(out, activate1(out, col, r));
+}
+
+function activate1(out: usize, col: i32, r: f32): f32 {
   if (epBias) r += load<f32>(epBias + ((<usize>col) << 2));
   if (epLeaky && !(r > 0)) r *= epSlope;
   if (epGated && !(load<f32>(out + epGateShift) > 0)) r *= epSlope;
-  store<f32>(out, r);
+  return r;
 }
 
 // a·b + c, fused when relaxed SIMD is enabled (compile-time branch: the plain build never sees relaxed_madd).
@@ -129,8 +141,18 @@ export function gemm(
     return;
   }
   readEpilogue(epilogue, c);
+  if (kind == NN_PART) {
+    gemmRowNNPart(n, k, a, b, c, accumulate, j0, j1, scratch);
+    return;
+  }
   if (kind == NT && m <= DOT_MAX_ROWS && k > 0) {
     gemmDotNT(m, n, k, a, b, c, accumulate, j0, j1);
+    return;
+  }
+  if (kind == NN && m <= AXPY_MAX_ROWS && k > 0) {
+    for (let i = 0; i < m; i++) {
+      gemmRowNN(n, k, a + ((<usize>i * k) << 2), b, c + ((<usize>i * n) << 2), accumulate, j0, j1, scratch);
+    }
     return;
   }
   if (k <= 0) {
@@ -323,6 +345,178 @@ function gemmDotNT(
       for (let p: usize = 0; p < k4; p += 16) s = madd(v128.load(ai + p), v128.load(bj + p), s);
       storeDot(c + ((<usize>i * n + j) << 2), j, hsum(s) + dotTail(ai, bj, k4, row), accumulate);
     }
+  }
+}
+
+/**
+ * Up to this many rows of a, c = a·b (b [k×n]) is computed row by row as the sum of b's rows scaled by the
+ * row's nonzero values of a: serving one image through weights stored [in×out] reads only the weight rows of
+ * its nonzero inputs (a fifth of the first layer for an MNIST digit), each as one linear stream. Packing b
+ * would read all of it. Needs k·4 bytes of scratch (the list of nonzero inputs). Zero inputs are skipped, so
+ * 0·∞ contributes 0 here where a dense product gives NaN.
+ */
+export const AXPY_MAX_ROWS: i32 = 1;
+
+// Columns [j0, j1) of one row: c (+)= alpha·Σ_p x[p]·b[p], then the epilogue's bias and activation.
+function gemmRowNN(
+  n: i32,
+  k: i32,
+  x: usize,
+  b: usize,
+  c: usize,
+  accumulate: i32,
+  j0: i32,
+  j1: i32,
+  list: usize,
+): void {
+  const count = listNonzero(x, k, list);
+  const out = c + ((<usize>j0) << 2);
+  const bytes = (<usize>(j1 - j0)) << 2;
+  if (!accumulate) memory.fill(out, 0, bytes);
+  const alpha: f32 = epPlain ? 1 : epAlpha;
+  axpyRows(x, b + ((<usize>j0) << 2), (<usize>n) << 2, out, bytes, list, 0, count, alpha);
+  activateRow(out, j0, bytes);
+}
+
+/**
+ * Part `part` of `parts` of one row's c = a·b split by its inputs (threads then read whole weight rows, each
+ * its share of the nonzero inputs): c (+)= alpha·Σ x[p]·b[p] over that share, without the epilogue's bias and
+ * activation, which `gemmReduceRows` applies once the parts are summed.
+ */
+function gemmRowNNPart(
+  n: i32,
+  k: i32,
+  x: usize,
+  b: usize,
+  c: usize,
+  accumulate: i32,
+  part: i32,
+  parts: i32,
+  list: usize,
+): void {
+  const count = listNonzero(x, k, list);
+  const bytes = (<usize>n) << 2;
+  if (!accumulate) memory.fill(c, 0, bytes);
+  const t0 = <i32>((<i64>count * part) / parts);
+  const t1 = <i32>((<i64>count * (part + 1)) / parts);
+  axpyRows(x, b, bytes, c, bytes, list, t0, t1, epPlain ? 1 : epAlpha);
+}
+
+/**
+ * c[0..n) += the `count` partial rows at `partials`, `stride` bytes apart, then the epilogue's bias and
+ * activation: the join of a one-row product split by inputs (kind NN_PART).
+ */
+export function gemmReduceRows(
+  n: i32,
+  c: usize,
+  partials: usize,
+  count: i32,
+  stride: usize,
+  epilogue: usize,
+): void {
+  readEpilogue(epilogue, c);
+  const bytes = (<usize>n) << 2;
+  const bytes4 = bytes & ~15;
+  for (let t = 0; t < count; t++) {
+    const src = partials + <usize>t * stride;
+    let o: usize = 0;
+    for (; o < bytes4; o += 16) v128.store(c + o, f32x4.add(v128.load(c + o), v128.load(src + o)));
+    for (; o < bytes; o += 4) store<f32>(c + o, load<f32>(c + o) + load<f32>(src + o));
+  }
+  activateRow(c, 0, bytes);
+}
+
+// The indices p < k with x[p] ≠ 0 (NaN included), written to list branch-free; returns how many.
+function listNonzero(x: usize, k: i32, list: usize): i32 {
+  let count = 0;
+  for (let p = 0; p < k; p++) {
+    store<i32>(list + ((<usize>count) << 2), p);
+    count += i32(load<f32>(x + ((<usize>p) << 2)) != 0);
+  }
+  return count;
+}
+
+// The epilogue's bias and activation over `bytes` of results at out, the first one of column col.
+function activateRow(out: usize, col: i32, bytes: usize): void {
+  if (epPlain) return;
+  const bytes4 = bytes & ~15;
+  let o: usize = 0;
+  for (; o < bytes4; o += 16, col += 4) v128.store(out + o, activate4(out + o, col, v128.load(out + o)));
+  for (; o < bytes; o += 4, col++) store<f32>(out + o, activate1(out + o, col, load<f32>(out + o)));
+}
+
+/**
+ * out[0..bytes) += alpha·x[p]·(the row of b at base + p·row) for p = list[t0..t1): four weight rows per sweep
+ * over the output, so one load and one store of it per four multiply-adds.
+ */
+function axpyRows(
+  x: usize,
+  base: usize,
+  row: usize,
+  out: usize,
+  bytes: usize,
+  list: usize,
+  t0: i32,
+  t1: i32,
+  alpha: f32,
+): void {
+  const bytes8 = bytes & ~31;
+  const bytes4 = bytes & ~15;
+  let t = t0;
+  for (; t + 4 <= t1; t += 4) {
+    const at = list + ((<usize>t) << 2);
+    const p0 = load<i32>(at);
+    const p1 = load<i32>(at, 4);
+    const p2 = load<i32>(at, 8);
+    const p3 = load<i32>(at, 12);
+    const v0 = load<f32>(x + ((<usize>p0) << 2)) * alpha;
+    const v1 = load<f32>(x + ((<usize>p1) << 2)) * alpha;
+    const v2 = load<f32>(x + ((<usize>p2) << 2)) * alpha;
+    const v3 = load<f32>(x + ((<usize>p3) << 2)) * alpha;
+    const s0 = f32x4.splat(v0);
+    const s1 = f32x4.splat(v1);
+    const s2 = f32x4.splat(v2);
+    const s3 = f32x4.splat(v3);
+    const r0 = base + <usize>p0 * row;
+    const r1 = base + <usize>p1 * row;
+    const r2 = base + <usize>p2 * row;
+    const r3 = base + <usize>p3 * row;
+    let o: usize = 0;
+    for (; o < bytes8; o += 32) {
+      let y0 = v128.load(out + o);
+      let y1 = v128.load(out + o, 16);
+      y0 = madd(s0, v128.load(r0 + o), y0);
+      y1 = madd(s0, v128.load(r0 + o, 16), y1);
+      y0 = madd(s1, v128.load(r1 + o), y0);
+      y1 = madd(s1, v128.load(r1 + o, 16), y1);
+      y0 = madd(s2, v128.load(r2 + o), y0);
+      y1 = madd(s2, v128.load(r2 + o, 16), y1);
+      y0 = madd(s3, v128.load(r3 + o), y0);
+      y1 = madd(s3, v128.load(r3 + o, 16), y1);
+      v128.store(out + o, y0);
+      v128.store(out + o, y1, 16);
+    }
+    for (; o < bytes4; o += 16) {
+      let y = v128.load(out + o);
+      y = madd(s0, v128.load(r0 + o), y);
+      y = madd(s1, v128.load(r1 + o), y);
+      y = madd(s2, v128.load(r2 + o), y);
+      y = madd(s3, v128.load(r3 + o), y);
+      v128.store(out + o, y);
+    }
+    for (; o < bytes; o += 4) {
+      const y = load<f32>(out + o) + v0 * load<f32>(r0 + o) + v1 * load<f32>(r1 + o);
+      store<f32>(out + o, y + v2 * load<f32>(r2 + o) + v3 * load<f32>(r3 + o));
+    }
+  }
+  for (; t < t1; t++) {
+    const p0 = load<i32>(list + ((<usize>t) << 2));
+    const v0 = load<f32>(x + ((<usize>p0) << 2)) * alpha;
+    const s0 = f32x4.splat(v0);
+    const r0 = base + <usize>p0 * row;
+    let o: usize = 0;
+    for (; o < bytes4; o += 16) v128.store(out + o, madd(s0, v128.load(r0 + o), v128.load(out + o)));
+    for (; o < bytes; o += 4) store<f32>(out + o, load<f32>(out + o) + v0 * load<f32>(r0 + o));
   }
 }
 

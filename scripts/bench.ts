@@ -103,7 +103,7 @@ async function main(): Promise<void> {
         );
         inference.push(r);
         log(
-          `  ours ${r.kernels} ${encoding}: single ${r.singleUs.toFixed(1)} us, batch-1000 ${Math.round(r.batch1000ImgPerS)} img/s`,
+          `  ours ${r.kernels} ${encoding}: single ${r.singleUs.toFixed(1)} us (no blank pixels ${r.singleNoBlankUs.toFixed(1)}), batch-1000 ${Math.round(r.batch1000ImgPerS)} img/s`,
         );
       }
       // The Worker runs one thread: measure its fine-tune path with one-thread kernels only.
@@ -241,6 +241,13 @@ function renderTable(r: Report): string {
       `single image, ${encoding}`,
       threadCounts.map((t) => of(t)?.singleUs ?? null),
       r.peers.map((p) => p.singleUs),
+      false,
+      us,
+    );
+    add(
+      `  … no blank pixels`,
+      threadCounts.map((t) => of(t)?.singleNoBlankUs ?? null),
+      r.peers.map(() => null),
       false,
       us,
     );

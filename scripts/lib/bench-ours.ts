@@ -4,7 +4,7 @@
  * peers' loop: shuffled gather + step), inference through `createPredictor` (float32 and int8), and the
  * Worker's fine-tune sequence of `src/nn` calls. Figures only; the table is made by `scripts/bench.ts`.
  */
-import { decodeModel, encodeModel, type ModelData } from '../../src/format/index.ts';
+import { decodeModel, encodeModel, encodeModelDecoded, type ModelData } from '../../src/format/index.ts';
 import type { Kernels } from '../../src/kernels/kernels.ts';
 import { createPredictor, createRng, Mlp, shuffleInPlace, Trainer } from '../../src/nn/index.ts';
 import { gatherBatch } from './augment.ts';
@@ -75,6 +75,11 @@ export interface InferFigures {
   kernels: string;
   /** Median microseconds of `predict(x, 1)` over single test images. */
   singleUs: number;
+  /**
+   * The same over the test images with every blank pixel set to 1/255 (a faint background): the kernels skip
+   * zero inputs, so this is the cost of an image without any.
+   */
+  singleNoBlankUs: number;
   /** Images per second of `predict(x, 1000)`, median over repeats. */
   batch1000ImgPerS: number;
 }
@@ -105,10 +110,13 @@ export function benchInference(
   const predictor = createPredictor(benchModel(encoding, kernels), kernels);
   const d = SIZES[0];
   let i = 0;
-  const singleUs = medianLatencyUs(() => {
-    const row = i++ % test.count;
-    predictor.predict(test.images.subarray(row * d, (row + 1) * d), 1);
-  }, singleReps);
+  const single = (images: Float32Array) =>
+    medianLatencyUs(() => {
+      const row = i++ % test.count;
+      predictor.predict(images.subarray(row * d, (row + 1) * d), 1);
+    }, singleReps);
+  const singleUs = single(test.images);
+  const singleNoBlankUs = single(test.images.map((v) => (v === 0 ? 1 / 255 : v)));
   const batch = test.images.subarray(0, 1000 * d);
   predictor.predict(batch, 1000);
   const times = Array.from(
@@ -121,6 +129,7 @@ export function benchInference(
     threads,
     kernels: kernels.name,
     singleUs,
+    singleNoBlankUs,
     batch1000ImgPerS: 1000 / (median(times) / 1000),
   };
 }
@@ -163,14 +172,14 @@ export function benchFineTune(
         for (let s = 0; s < steps; s++) trainer.step(x, labels, count);
       }),
     );
-    const bytes = encodeModel({
+    const { decoded } = encodeModelDecoded({
       sizes: parent.sizes,
       alpha: parent.alpha,
       encoding: parent.encoding,
       params: new Float32Array(net.params),
       metadata: { ...parent.metadata, parentVersion: 'bench' },
     });
-    const child = createPredictor(decodeModel(bytes), kernels);
+    const child = createPredictor(decoded, kernels);
     child.predict(x, count);
     for (const thing of [child, trainer, net, parentPredictor]) thing.dispose();
   };

@@ -4,6 +4,7 @@
  * ("slicing-by-8"). Part of the format core rather than a dependency so the blob reads the same in Node and in
  * Workers; it runs over every blob on every decode and encode, so its speed is part of /fine-tune's latency.
  */
+import { LITTLE_ENDIAN } from './layout.ts';
 
 /** TABLES[k][b]: the CRC of byte b followed by k zero bytes; TABLES[0] is the classic byte-at-a-time table. */
 const TABLES = /* @__PURE__ */ (() => {
@@ -19,9 +20,6 @@ const TABLES = /* @__PURE__ */ (() => {
   }
   return t;
 })();
-
-/** Whether this machine stores numbers little-endian (every platform Node and Workers run on). */
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** The CRC-32 of `bytes`, as an unsigned 32-bit number (`crc32("123456789") === 0xcbf43926`). */
 export function crc32(bytes: Uint8Array): number {

@@ -14,6 +14,7 @@ import {
   ENCODINGS,
   FORMAT_VERSION,
   HEADER,
+  LITTLE_ENDIAN,
   MAGIC,
   MAX_METADATA_BYTES,
   paramCount,
@@ -162,11 +163,38 @@ const nonFinite = (at: number, section: Section, index: number, value: number) =
 
 /** Copies a section of float32 values into `out` from `start`, refusing NaN and ±Inf. */
 function readF32(view: DataView, section: Section, out: Float32Array, start: number): void {
-  for (let i = 0, at = section.offset; i < section.length / 4; i++, at += 4) {
+  const count = section.length / 4;
+  const from = view.byteOffset + section.offset;
+  if (LITTLE_ENDIAN && from % 4 === 0) {
+    // The blob's byte order is the machine's: copy the words as they are, then check them.
+    out.set(new Float32Array(view.buffer, from, count), start);
+    if (allFinite(out, start, count)) return;
+    for (let i = 0; i < count; i++) {
+      const value = out[start + i];
+      if (!Number.isFinite(value)) throw nonFinite(section.offset + 4 * i, section, i, value);
+    }
+    return;
+  }
+  for (let i = 0, at = section.offset; i < count; i++, at += 4) {
     const value = view.getFloat32(at, true);
     if (!Number.isFinite(value)) throw nonFinite(at, section, i, value);
     out[start + i] = value;
   }
+}
+
+/** Whether out[start, start + count) holds no NaN or ±Inf: x·0 is 0 for every finite x, NaN otherwise. */
+function allFinite(out: Float32Array, start: number, count: number): boolean {
+  let [s0, s1, s2, s3] = [0, 0, 0, 0];
+  let i = start;
+  const end = start + count;
+  for (; i + 4 <= end; i += 4) {
+    s0 += out[i] * 0;
+    s1 += out[i + 1] * 0;
+    s2 += out[i + 2] * 0;
+    s3 += out[i + 3] * 0;
+  }
+  for (; i < end; i++) s0 += out[i] * 0;
+  return s0 + s1 + s2 + s3 === 0;
 }
 
 /** As `readF32` for binary16 values; an all-ones exponent (Inf or NaN) is refused before conversion. */
@@ -198,15 +226,18 @@ function readInt8(
     }
   }
   const q = new Int8Array(view.buffer, view.byteOffset + weight.offset, weight.length).slice();
-  for (let i = 0; i < q.length; i++) {
-    if (q[i] === -128) {
-      throw formatError(
-        'BAD_QUANTIZED',
-        weight.offset + i,
-        `${weight.name}[${i}] is -128, expected -127 to 127`,
-      );
+  for (let r = 0, i = 0; r < outSize; r++) {
+    const s = scale[r];
+    for (const end = i + inSize; i < end; i++) {
+      if (q[i] === -128) {
+        throw formatError(
+          'BAD_QUANTIZED',
+          weight.offset + i,
+          `${weight.name}[${i}] is -128, expected -127 to 127`,
+        );
+      }
+      out[paramOffset + i] = q[i] * s;
     }
-    out[paramOffset + i] = q[i] * scale[(i / inSize) | 0];
   }
   return { q, scale };
 }

@@ -14,6 +14,7 @@ import {
   ENCODINGS,
   FORMAT_VERSION,
   HEADER,
+  LITTLE_ENDIAN,
   MAGIC,
   paramCount,
 } from './layout.ts';
@@ -29,6 +30,15 @@ import type { ModelData } from './types.ts';
  *   (`NON_FINITE`, `BAD_ACTIVATION`, …)
  */
 export function encodeModel(model: ModelData): Uint8Array {
+  return encodeModelDecoded(model).bytes;
+}
+
+/**
+ * `encodeModel`, plus the blob's decoded data from the encoder's own check: for callers that go on to use the
+ * model as stored (a fine-tune scores its child), so the blob is decoded once, not twice.
+ * @throws {ModelFormatError} as `encodeModel`
+ */
+export function encodeModelDecoded(model: ModelData): { bytes: Uint8Array; decoded: ModelData } {
   const { sizes, alpha, encoding, params } = model;
   const encodingByte = ENCODINGS.indexOf(encoding);
   if (encodingByte < 0)
@@ -85,11 +95,16 @@ export function encodeModel(model: ModelData): Uint8Array {
   });
   view.setUint32(layout.checksum.offset, crc32(bytes.subarray(0, layout.checksum.offset)), true);
 
-  decodeModel(bytes);
-  return bytes;
+  return { bytes, decoded: decodeModel(bytes) };
 }
 
 function writeF32(view: DataView, at: number, values: Float32Array): void {
+  if (LITTLE_ENDIAN) {
+    // The blob's byte order is the machine's: copy the words as they are.
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.length * 4);
+    new Uint8Array(view.buffer, view.byteOffset + at, bytes.length).set(bytes);
+    return;
+  }
   for (let i = 0; i < values.length; i++) view.setFloat32(at + 4 * i, values[i], true);
 }
 

@@ -6,7 +6,7 @@
 export { crc32 } from './crc32.ts';
 export { decodeModel } from './decode.ts';
 export { describeModel } from './describe.ts';
-export { encodeModel } from './encode.ts';
+export { encodeModel, encodeModelDecoded } from './encode.ts';
 export { ModelFormatError, type ModelFormatErrorCode } from './errors.ts';
 export { floatToHalfBits, halfBitsToFloat } from './half.ts';
 export {

@@ -7,6 +7,11 @@ import { formatError } from './errors.ts';
 import type { WeightEncoding } from './types.ts';
 
 export const FORMAT_VERSION = 1;
+/**
+ * Whether this machine stores numbers little-endian, as blobs do (every platform Node and Workers run on):
+ * then float32 sections are copied word for word instead of value by value.
+ */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** `EMLP` */
 export const MAGIC = Uint8Array.of(0x45, 0x4d, 0x4c, 0x50);
 

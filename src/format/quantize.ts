@@ -11,6 +11,12 @@ export function roundHalfEven(x: number): number {
 }
 
 /**
+ * 1.5·2^52: for |x| < 2^51, (x + SHIFTER) − SHIFTER is x rounded to an integer by the float64 addition itself,
+ * which rounds ties to even: `roundHalfEven` without a branch, for the quantizer's values (|x| ≤ 127.5).
+ */
+const SHIFTER = 6755399441055744;
+
+/**
  * Quantizes a `[rows×cols]` row-major weight: `scale[r] = max|row r| / 127` (float32),
  * `q = roundHalfEven(w / scale)` clamped to [-127, 127], so `|w - q·scale| ≤ scale/2`.
  * A row of zeros gets scale 0 and all-zero q. A non-finite weight gives a non-finite scale, which the encoder refuses.
@@ -36,7 +42,7 @@ export function quantizeRows(
     scale[r] = s;
     if (!(s > 0) || !Number.isFinite(s)) continue; // all zero (or not finite): q stays 0
     for (let c = 0; c < cols; c++) {
-      const v = roundHalfEven(weight[start + c] / s);
+      const v = weight[start + c] / s + SHIFTER - SHIFTER;
       q[start + c] = v > 127 ? 127 : v < -127 ? -127 : v;
     }
   }

@@ -11,6 +11,8 @@
  *             dw[out×in] = dyᵀ · x                → gemmTN(out, in, b, dy, x, dw)
  * and the fused forms the network actually calls: `linear` (forward with bias and LeakyReLU), `linearGradInput`
  * (dx through the previous LeakyReLU), and gemmTN with alpha = −lr accumulating into w (plain SGD's step).
+ * Inference snapshots may keep a layer's weight transposed, `[in×out]`, and call `linearT`: one image then reads
+ * only the weight rows of its nonzero inputs.
  */
 
 /** Settings of one optimizer step on one parameter view. */

@@ -4,7 +4,7 @@
  * what would actually be served (the parent blob and the re-encoded child). Not I/O: the route reads and writes
  * through the store. Synchronous on purpose: every kernel buffer it takes is freed before it returns.
  */
-import { decodeModel, encodeModel, type ModelData } from '../format/index.ts';
+import { encodeModelDecoded, type ModelData } from '../format/index.ts';
 import { createPredictor, Mlp, Trainer, type Predictor } from '../nn/index.ts';
 import type { CheckSet } from './check-set.ts';
 import { getKernels } from './kernels.ts';
@@ -110,14 +110,14 @@ export function fineTune(input: FineTuneInput): FineTuneResult {
     // Measured on the parent's weights; no longer true of the child.
     delete metadata.testAccuracy;
     delete metadata.validationAccuracy;
-    const bytes = encodeModel({
+    const { bytes, decoded } = encodeModelDecoded({
       sizes: parent.sizes,
       alpha: parent.alpha,
       encoding: parent.encoding,
       params: new Float32Array(net.params),
       metadata,
     });
-    const childPredictor = own(createPredictor(decodeModel(bytes), kernels));
+    const childPredictor = own(createPredictor(decoded, kernels));
     const after = score(childPredictor, x, labels, count);
     const check =
       checkSet === null || parentCheck === null

@@ -204,6 +204,27 @@ describe('decodeModel', () => {
     );
   });
 
+  it('should read a blob that starts at an odd offset of its buffer as one that starts at 0', () => {
+    for (const blob of [f32, int8, patched(f32, setU32(120, 0x7fc00000))]) {
+      const shifted = new Uint8Array(blob.length + 3).subarray(3);
+      shifted.set(blob);
+      let aligned: unknown;
+      let odd: unknown;
+      try {
+        aligned = decodeModel(blob);
+      } catch (error) {
+        aligned = (error as Error).message;
+      }
+      try {
+        odd = decodeModel(shifted);
+      } catch (error) {
+        odd = (error as Error).message;
+      }
+      expect(odd).toEqual(aligned);
+    }
+    expect(decodeModel(f32).params.length).toBe(5 * 3 + 3 + 3 * 2 + 2);
+  });
+
   it('should say what is wrong with a value and where', () => {
     expect(decodeError(patched(f32, setU32(120, 0x7fc00000))).message).toBe(
       'non-finite value at byte 120: layer 0 weight[7] is NaN',

@@ -52,6 +52,7 @@ describe('quantizeRows', () => {
       for (let c = 0; c < cols; c++) {
         const i = r * cols + c;
         expect(Math.abs(q[i])).toBeLessThanOrEqual(127);
+        expect(q[i]).toBe(Math.max(-127, Math.min(127, roundHalfEven(weight[i] / scale[r]))) || 0);
         expect(Math.abs(weight[i] - q[i] * scale[r])).toBeLessThanOrEqual((scale[r] / 2) * (1 + 1e-6));
       }
     }

@@ -188,7 +188,7 @@ export class ModelStore {
     return version;
   }
 
-  /** Removes a version that never became current (the loser of a race). */
+  /** Removes a version that never became current (the loser of a race, or one whose pointer swap failed). */
   async deleteVersion(version: string): Promise<void> {
     if (!isVersionId(version)) return;
     const key = this.versionKey(version);
@@ -231,7 +231,11 @@ export class ModelStore {
   /** Uploads `bytes` as a new version and makes it current. */
   async publish(bytes: Uint8Array): Promise<{ version: string; pointer: Pointer }> {
     const version = await this.putVersion(bytes, { source: 'publish' });
-    const pointer = await this.makeCurrent(version, 'publish');
+    const pointer = await this.makeCurrent(version, 'publish').catch(async (err: unknown) => {
+      // Stored but never made current: remove it (best effort, R2 may be what failed).
+      await this.deleteVersion(version).catch(() => {});
+      throw err;
+    });
     return { version, pointer };
   }
 }

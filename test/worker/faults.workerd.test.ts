@@ -263,12 +263,14 @@ describe('R2 operations throwing', () => {
     });
   }
 
-  it('should answer /fine-tune with 503 when only the pointer swap fails, leaving the pointer as it was', async () => {
+  it('should answer /fine-tune with 503 when only the pointer swap fails, leaving the pointer as it was and no blob behind', async () => {
     const { e, plain, faults, store, version } = await setup({ GUARD_MAX_ACCURACY_DROP: '1' });
+    const before = await snapshot(plain);
     faults.throwOn.add('put');
     faults.throwKeys = /current\.json$/;
     await expectError(await app.request('/fine-tune', post(FINE_TUNE), e), 503);
     expect((await store.readPointer())!.pointer.current).toBe(version);
+    expect(await snapshot(plain)).toEqual(before);
     faults.throwOn.clear();
     const ok = await app.request('/fine-tune', post(FINE_TUNE), e);
     expect(ok.status).toBe(200);

@@ -53,6 +53,26 @@ describe('ModelStore', () => {
     expect([...(await store.getVersion(first.version))!]).toEqual([1, 2, 3]);
   });
 
+  it('should remove the uploaded blob when publishing cannot move the pointer', async () => {
+    const real = (env as unknown as Bindings).MODELS;
+    const prefix = `store-test-${Date.now()}-${n++}/`;
+    // R2 that stores blobs but refuses every write of the pointer.
+    const bucket = {
+      get: real.get.bind(real),
+      head: real.head.bind(real),
+      list: real.list.bind(real),
+      delete: real.delete.bind(real),
+      put: (key: string, value: never, options?: R2PutOptions) => {
+        if (key.endsWith('current.json')) throw new Error('injected pointer write failure');
+        return real.put(key, value, options);
+      },
+    } as unknown as R2Bucket;
+    await expect(new ModelStore(bucket, prefix).publish(new Uint8Array([1]))).rejects.toThrowError(
+      StoreError,
+    );
+    expect((await real.list({ prefix })).objects).toEqual([]);
+  });
+
   it('should reject a pointer that is not JSON with a named error', async () => {
     const store = fresh();
     await (env as unknown as Bindings).MODELS.put(store.pointerKey(), '{not json');

@@ -24,7 +24,7 @@ import {
   type ServingModel,
 } from './model-cache.ts';
 import { advancePointer, ModelStore } from './model-store.ts';
-import { fineTuneRateLimit } from './rate-limit.ts';
+import { fineTuneRateLimit, rollbackRateLimit } from './rate-limit.ts';
 import {
   ErrorResponse,
   FineTuneRequest,
@@ -111,7 +111,7 @@ app.use(
 app.use('/predict', imagePredict);
 app.use('/predict', jsonBody(MAX_PREDICT_BODY));
 app.use('/fine-tune', fineTuneRateLimit, requireToken, jsonBody(MAX_FINE_TUNE_BODY));
-app.use('/model/rollback', requireToken, jsonBody(MAX_SMALL_BODY));
+app.use('/model/rollback', rollbackRateLimit, requireToken, jsonBody(MAX_SMALL_BODY));
 
 function storeOf(env: Bindings): ModelStore {
   return new ModelStore(env.MODELS, readConfig(env).prefix);
@@ -369,6 +369,7 @@ app.openapi(
       403: jsonError('Disabled (no token configured)'),
       404: jsonError('No such version'),
       422: jsonError('The version exists but cannot be served'),
+      429: jsonError('Too many rollbacks from this client; see Retry-After'),
     },
   }),
   async (c) => {

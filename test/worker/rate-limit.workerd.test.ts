@@ -63,6 +63,24 @@ describe('fineTuneRateLimit', () => {
     expect((await app.request('/fine-tune', cheap(TOKEN, '192.0.2.9'), e)).status).toBe(429);
   });
 
+  it('should throttle /model/rollback the same way, counted apart from fine-tunes', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    const ip = '192.0.2.20';
+    const rollback = (token: string) => post({}, token, { 'CF-Connecting-IP': ip });
+    const statuses: number[] = [];
+    for (let i = 0; i <= FINE_TUNE_RATE_LIMIT; i++) {
+      statuses.push((await app.request('/model/rollback', rollback(`${TOKEN.slice(0, -1)}X`), e)).status);
+    }
+    expect(statuses.slice(0, FINE_TUNE_RATE_LIMIT)).toEqual(new Array(FINE_TUNE_RATE_LIMIT).fill(401));
+    expect(statuses[FINE_TUNE_RATE_LIMIT]).toBe(429);
+    const limited = await app.request('/model/rollback', rollback(TOKEN), e);
+    expect(limited.status).toBe(429);
+    expect(((await limited.json()) as ErrorJson).error.message).toMatch(/rollbacks per 60 s/);
+    // The same client's fine-tunes have their own count.
+    expect((await app.request('/fine-tune', cheap(TOKEN, ip), e)).status).toBe(400);
+  });
+
   it('should leave /predict unlimited', async () => {
     const e = testEnv(base);
     await seed(e);

@@ -103,6 +103,32 @@ describe('POST /predict', () => {
     body.predictions.forEach((p, i) => expect(p.digit).toBe(argmax(probs.subarray(i * 10, i * 10 + 10))));
   });
 
+  it('should match the network on single images and batches alike once an f32 model re-lays its weights', async () => {
+    // 96 hidden units: wide enough that the first single image re-lays the layer [in×out] (src/nn/predictor.ts).
+    const e = testEnv(base);
+    const { net } = await seed(e, 5, 'f32', [784, 96, 10]);
+    const pixels = randomPixels(3, 10);
+    const expected = net.predict(
+      Float32Array.from(pixels, (v) => v / 255),
+      3,
+    );
+    const images = [0, 1, 2].map((i) => imageAt(pixels, i));
+    const batch = async () =>
+      (await json<PredictJson>(await app.request('/predict', post({ pixelScale: '0-255', images }, null), e)))
+        .predictions;
+    const singles = async () =>
+      Promise.all(
+        images.map(async (image) =>
+          json<PredictJson>(await app.request('/predict', post({ pixelScale: '0-255', image }, null), e)),
+        ),
+      );
+    for (const answers of [await batch(), await singles(), await batch()]) {
+      answers.forEach((a, i) =>
+        a.probabilities.forEach((p, j) => expect(p).toBeCloseTo(expected[i * 10 + j], 5)),
+      );
+    }
+  });
+
   it('should serve int8 models', async () => {
     const e = testEnv(base);
     const { version } = await seed(e, 3, 'int8');

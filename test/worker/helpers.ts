@@ -40,10 +40,15 @@ export function imageAt(pixels: Uint8Array, i: number): number[] {
   return Array.from(pixels.subarray(i * 784, (i + 1) * 784));
 }
 
-/** A random [784, 32, 10] network, its blob, and a check set labelled with its own predictions (accuracy 1). */
-export function makeModel(seed = 1, encoding: WeightEncoding = 'f32', checkSet: string | null = CHECK_SET) {
+/** A random network (by default [784, 32, 10]), its blob, and a check set labelled with its own predictions (accuracy 1). */
+export function makeModel(
+  seed = 1,
+  encoding: WeightEncoding = 'f32',
+  checkSet: string | null = CHECK_SET,
+  sizes: number[] = SIZES,
+) {
   const kernels = createTsKernels();
-  const net = Mlp.create({ sizes: SIZES, alpha: 0.01 }, kernels, { scheme: 'he', seed });
+  const net = Mlp.create({ sizes, alpha: 0.01 }, kernels, { scheme: 'he', seed });
   const checkPixels = randomPixels(64, seed + 1000);
   const x = Float32Array.from(checkPixels, (v) => v / 255);
   const probs = net.predict(x, 64);
@@ -54,7 +59,7 @@ export function makeModel(seed = 1, encoding: WeightEncoding = 'f32', checkSet: 
     labels[i] = best;
   }
   const blob = encodeModel({
-    sizes: SIZES,
+    sizes,
     alpha: 0.01,
     encoding,
     params: new Float32Array(net.params),
@@ -69,9 +74,14 @@ export function makeModel(seed = 1, encoding: WeightEncoding = 'f32', checkSet: 
 }
 
 /** Publishes a fresh model (and its check set) into the env's store; returns the version. */
-export async function seed(env: Bindings, seedValue = 1, encoding: WeightEncoding = 'f32') {
+export async function seed(
+  env: Bindings,
+  seedValue = 1,
+  encoding: WeightEncoding = 'f32',
+  sizes: number[] = SIZES,
+) {
   const store = new ModelStore(env.MODELS, env.MODEL_PREFIX!);
-  const model = makeModel(seedValue, encoding);
+  const model = makeModel(seedValue, encoding, CHECK_SET, sizes);
   await store.putCheckSet(CHECK_SET, model.checkSetBytes);
   const { version } = await store.publish(model.blob);
   return { store, version, ...model };

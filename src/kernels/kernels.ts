@@ -104,7 +104,7 @@ export interface Kernels {
   /**
    * The same dense layer with its weight stored transposed, wt [k×n] = wᵀ (one row per input unit, as
    * inference snapshots keep it): y[m×n] = x[m×k] · wt + bias, then LeakyReLU with `slope` when it is given.
-   * For one row of x, a kernel may skip the rows of wt whose input is zero (an image's blank pixels), so that
+   * For a few rows of x, a kernel may skip the rows of wt whose input is zero (an image's blank pixels), so that
    * it reads only the weights it needs; 0·∞ then contributes 0 instead of NaN.
    */
   linearT(

@@ -50,6 +50,7 @@ interface KernelExports {
   gemmScratchBytes(m: number, k: number): number;
   gemm(...task: number[]): void;
   gemmReduceRows(
+    m: number,
     n: number,
     c: number,
     partials: number,
@@ -318,16 +319,16 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
           return;
         }
         if (kind === NN && m <= axpyMaxRows && k > 0) {
-          // One row through weights stored [in×out]: split by inputs, so each thread reads whole weight rows;
-          // the helpers' partial rows are summed into c (and the bias and activation applied) after the join.
-          const stride = Math.ceil((n * 4) / 64) * 64;
+          // A few rows through weights stored [in×out]: split by inputs, so each thread reads whole weight rows;
+          // the helpers' partial products are summed into c (and the bias and activation applied) after the join.
+          const stride = Math.ceil((m * n * 4) / 64) * 64;
           const partials = frame.scratch(stride * (parts - 1));
           const tasks = Array.from({ length: parts }, (_, t): GemmTask => {
             const out = t === 0 ? pc : partials + (t - 1) * stride;
             return [NN_PART, m, n, k, pa, pb, out, t === 0 ? acc : 0, t, parts, frame.scratch(k * 4), pe];
           });
           threads!.run(tasks, (task) => ex.gemm(...task));
-          ex.gemmReduceRows(n, pc, partials, parts - 1, stride, pe);
+          ex.gemmReduceRows(m, n, pc, partials, parts - 1, stride, pe);
           return;
         }
         const tasks = columnRanges(n, parts).map(([j0, j1]): GemmTask => {

@@ -214,12 +214,18 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
   it('should match the reference linear layer with transposed weights (linearT), dense and sparse inputs', () => {
     const kernels = make();
     const rand = seeded(37);
-    // [1, 1024, 784]: one image through the first layer; [1, 333, 800]: large enough to split across threads.
-    for (const [m, n, k] of [...EDGE_SHAPES, [16, 24, 40], [64, 100, 784], [1, 333, 800], [1, 1024, 784]] as [
-      number,
-      number,
-      number,
-    ][]) {
+    // [1, 1024, 784]: one image through the first layer; [1, 333, 800] and [3, 300, 900]: few rows, large enough to
+    // split across threads; [9, 40, 50]: just past the row-by-row path.
+    for (const [m, n, k] of [
+      ...EDGE_SHAPES,
+      [16, 24, 40],
+      [64, 100, 784],
+      [1, 333, 800],
+      [3, 300, 900],
+      [8, 64, 100],
+      [9, 40, 50],
+      [1, 1024, 784],
+    ] as [number, number, number][]) {
       for (const input of ['signed', 'sparse pixels', 'all zero'] as const) {
         const x =
           input === 'signed'
@@ -255,26 +261,34 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
     }
   });
 
-  it('should add alpha·a·b into c for one row split across threads (gemm, accumulate)', () => {
+  it('should add alpha·a·b into c for a few rows split across threads (gemm, accumulate)', () => {
     const kernels = make();
     const rand = seeded(47);
-    const [m, n, k] = [1, 333, 800];
-    const a = sparsePixels(k, rand);
-    const b = randomArray(k * n, rand);
-    const c0 = randomArray(n, rand);
-    for (const alpha of [1, -0.05]) {
-      const expected = c0.slice();
-      gemmRef(m, n, k, a, b, expected, true, alpha);
-      const actual = c0.slice();
-      kernels.gemm(m, n, k, a, b, actual, true, alpha);
-      expectClose(actual, expected, gemmTolerance(k) + 1e-6, `gemm one row alpha=${alpha}`);
+    for (const [m, n, k] of [
+      [1, 333, 800],
+      [3, 300, 900],
+    ]) {
+      const a = sparsePixels(m * k, rand);
+      const b = randomArray(k * n, rand);
+      const c0 = randomArray(m * n, rand);
+      for (const alpha of [1, -0.05]) {
+        const expected = c0.slice();
+        gemmRef(m, n, k, a, b, expected, true, alpha);
+        const actual = c0.slice();
+        kernels.gemm(m, n, k, a, b, actual, true, alpha);
+        expectClose(actual, expected, gemmTolerance(k) + 1e-6, `gemm ${m}x${n}x${k} alpha=${alpha}`);
+      }
     }
   });
 
   it('should match the reference gradient through a LeakyReLU (linearGradInput) on edge shapes', () => {
     const kernels = make();
     const rand = seeded(29);
-    for (const [m, n, k] of [...EDGE_SHAPES, [16, 1024, 512], [1, 333, 800]] as [number, number, number][]) {
+    for (const [m, n, k] of [...EDGE_SHAPES, [16, 1024, 512], [1, 333, 800], [4, 300, 900]] as [
+      number,
+      number,
+      number,
+    ][]) {
       const dy = randomArray(m * k, rand);
       const w = randomArray(k * n, rand);
       const act = randomArray(m * n, rand);

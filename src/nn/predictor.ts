@@ -89,6 +89,7 @@ class F32Predictor extends ChunkedPredictor {
   private readonly biases: Float32Array[] = [];
   /** Whether weights[l] is [in×out] (else [out×in]). */
   private readonly transposed: boolean[];
+  private relaid = false;
 
   constructor(spec: MlpSpec, kernels: Kernels, params: Float32Array) {
     super(spec, kernels, 256);
@@ -108,7 +109,7 @@ class F32Predictor extends ChunkedPredictor {
   }
 
   override predict(x: Float32Array, batch: number): Float32Array {
-    if (batch === 1 && !this.transposed.some(Boolean)) this.transposeWideLayers();
+    if (batch === 1 && !this.relaid) this.transposeWideLayers();
     return super.predict(x, batch);
   }
 
@@ -125,6 +126,7 @@ class F32Predictor extends ChunkedPredictor {
   }
 
   private transposeWideLayers(): void {
+    this.relaid = true;
     const { sizes } = this.spec;
     for (let l = 0; l + 1 < sizes.length; l++) {
       const [k, n] = [sizes[l], sizes[l + 1]];

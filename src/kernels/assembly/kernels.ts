@@ -19,8 +19,8 @@ const INT8: i32 = 3;
 // Not a GEMM either: elements [j0, j1) of an SGD step; a, b, c = w, g, v and the epilogue block holds
 // f32 lr, momentum, l1, l2x2 and i32 useMomentum. Lets helper threads split the optimizer step.
 const SGD: i32 = 4;
-// One row of c = a·b (kind NN) split by inputs: part j0 of j1 into c, without the epilogue's bias and
-// activation (see gemmRowNNPart and gemmReduceRows).
+// Few rows of c = a·b (kind NN) split by inputs: part j0 of j1 into c, without the epilogue's bias and
+// activation (see rowProductNN and gemmReduceRows).
 const NN_PART: i32 = 5;
 
 /** Bytes of per-thread scratch `gemm` needs: packed A, one packed B panel and an edge tile. */
@@ -142,9 +142,10 @@ export function gemm(
   }
   readEpilogue(epilogue, c);
   if (kind == NN_PART) {
+    // Here j0 and j1 are the part and the count of parts, over all the columns.
     for (let i = 0; i < m; i++) {
       const row = c + ((<usize>i * n) << 2);
-      gemmRowNNPart(n, k, a + ((<usize>i * k) << 2), b, row, accumulate, j0, j1, scratch);
+      rowProductNN(n, k, a + ((<usize>i * k) << 2), b, row, accumulate, 0, n, j0, j1, scratch);
     }
     return;
   }
@@ -154,7 +155,9 @@ export function gemm(
   }
   if (kind == NN && m <= AXPY_MAX_ROWS && k > 0) {
     for (let i = 0; i < m; i++) {
-      gemmRowNN(n, k, a + ((<usize>i * k) << 2), b, c + ((<usize>i * n) << 2), accumulate, j0, j1, scratch);
+      const row = c + ((<usize>i * n) << 2);
+      rowProductNN(n, k, a + ((<usize>i * k) << 2), b, row, accumulate, j0, j1, 0, 1, scratch);
+      activateRow(row + ((<usize>j0) << 2), j0, (<usize>(j1 - j0)) << 2);
     }
     return;
   }
@@ -361,8 +364,13 @@ function gemmDotNT(
  */
 export const AXPY_MAX_ROWS: i32 = 8;
 
-// Columns [j0, j1) of one row: c (+)= alpha·Σ_p x[p]·b[p], then the epilogue's bias and activation.
-function gemmRowNN(
+/**
+ * Columns [j0, j1) of one row of c = a·b over part `part` of `parts` of the row's nonzero inputs:
+ * c (+)= alpha·Σ x[p]·b[p], without the epilogue's bias and activation. One part of one is the whole product;
+ * threads split a product by inputs (kind NN_PART, each thread reading whole weight rows), and
+ * `gemmReduceRows` sums their parts and applies the bias and activation.
+ */
+function rowProductNN(
   n: i32,
   k: i32,
   x: usize,
@@ -371,39 +379,18 @@ function gemmRowNN(
   accumulate: i32,
   j0: i32,
   j1: i32,
+  part: i32,
+  parts: i32,
   list: usize,
 ): void {
   const count = listNonzero(x, k, list);
   const out = c + ((<usize>j0) << 2);
   const bytes = (<usize>(j1 - j0)) << 2;
   if (!accumulate) memory.fill(out, 0, bytes);
-  const alpha: f32 = epPlain ? 1 : epAlpha;
-  axpyRows(x, b + ((<usize>j0) << 2), (<usize>n) << 2, out, bytes, list, 0, count, alpha);
-  activateRow(out, j0, bytes);
-}
-
-/**
- * Part `part` of `parts` of one row's c = a·b split by its inputs (threads then read whole weight rows, each
- * its share of the nonzero inputs): c (+)= alpha·Σ x[p]·b[p] over that share, without the epilogue's bias and
- * activation, which `gemmReduceRows` applies once the parts are summed.
- */
-function gemmRowNNPart(
-  n: i32,
-  k: i32,
-  x: usize,
-  b: usize,
-  c: usize,
-  accumulate: i32,
-  part: i32,
-  parts: i32,
-  list: usize,
-): void {
-  const count = listNonzero(x, k, list);
-  const bytes = (<usize>n) << 2;
-  if (!accumulate) memory.fill(c, 0, bytes);
   const t0 = <i32>((<i64>count * part) / parts);
   const t1 = <i32>((<i64>count * (part + 1)) / parts);
-  axpyRows(x, b, bytes, c, bytes, list, t0, t1, epPlain ? 1 : epAlpha);
+  const alpha: f32 = epPlain ? 1 : epAlpha;
+  axpyRows(x, b + ((<usize>j0) << 2), (<usize>n) << 2, out, bytes, list, t0, t1, alpha);
 }
 
 /**

@@ -296,11 +296,7 @@ app.openapi(
 
       const version = await store.putVersion(bytes, { source: 'fine-tune', parent: parent.version });
       const next = advancePointer(read.pointer, version, parent.version, 'fine-tune');
-      const swapped = await store.swapPointer(read.etag, next).catch(async (err: unknown) => {
-        // The blob is stored but nothing points at it: remove it (best effort, R2 may be what failed).
-        await store.deleteVersion(version).catch(() => {});
-        throw err;
-      });
+      const swapped = await store.pointOrDelete(version, () => store.swapPointer(read.etag, next));
       if (swapped !== null) {
         invalidate(store.prefix);
         if (check) rememberCheckAccuracy(store.prefix, version, check.child);

@@ -228,14 +228,23 @@ export class ModelStore {
     throw new StoreError('conflict', `the pointer kept moving; gave up after ${attempts} attempts`);
   }
 
+  /**
+   * Runs `pointTo`, the pointer write that makes the just-stored `version` reachable. If it throws, the version
+   * is deleted (best effort: R2 may be what failed) so no unreferenced blob is left, and the error rethrown.
+   */
+  async pointOrDelete<T>(version: string, pointTo: () => Promise<T>): Promise<T> {
+    try {
+      return await pointTo();
+    } catch (err) {
+      await this.deleteVersion(version).catch(() => {});
+      throw err;
+    }
+  }
+
   /** Uploads `bytes` as a new version and makes it current. */
   async publish(bytes: Uint8Array): Promise<{ version: string; pointer: Pointer }> {
     const version = await this.putVersion(bytes, { source: 'publish' });
-    const pointer = await this.makeCurrent(version, 'publish').catch(async (err: unknown) => {
-      // Stored but never made current: remove it (best effort, R2 may be what failed).
-      await this.deleteVersion(version).catch(() => {});
-      throw err;
-    });
+    const pointer = await this.pointOrDelete(version, () => this.makeCurrent(version, 'publish'));
     return { version, pointer };
   }
 }

@@ -86,10 +86,21 @@ export interface InferFigures {
 
 /** A model blob's data for the benchmark network (He init, as the peers' `infer` mode), decoded as served. */
 export function benchModel(encoding: 'f32' | 'int8', kernels: Kernels): ModelData {
-  const net = Mlp.create({ sizes: SIZES, alpha: ALPHA }, kernels, { scheme: 'he', seed: 3 });
+  return randomModelData(SIZES, ALPHA, encoding, kernels, 3);
+}
+
+/** A seeded He-initialised network, encoded as a blob and decoded again: what a server would load. */
+export function randomModelData(
+  sizes: number[],
+  alpha: number,
+  encoding: 'f32' | 'int8',
+  kernels: Kernels,
+  seed: number,
+): ModelData {
+  const net = Mlp.create({ sizes, alpha }, kernels, { scheme: 'he', seed });
   const bytes = encodeModel({
-    sizes: SIZES,
-    alpha: ALPHA,
+    sizes,
+    alpha,
     encoding,
     params: new Float32Array(net.params),
     metadata: { dataset: 'mnist', createdAt: new Date(0).toISOString() },

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { decodeModel, encodeModel, type ModelData } from '../../src/format/index.ts';
+import type { ModelData } from '../../src/format/index.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { createWasmKernels } from '../../src/kernels/wasm-kernels.ts';
 import { createPredictor, Mlp } from '../../src/nn/index.ts';
+import { randomModelData } from '../../scripts/lib/bench-ours.ts';
 import { compileBuild } from '../../scripts/lib/kernels-node.ts';
 
 const SIZES = [100, 48, 24, 10];
@@ -10,16 +11,7 @@ const ALPHA = 0.05;
 
 /** A model blob's decoded data; int8: quantized weights plus their dequantized float params. */
 function decodedModel(encoding: 'int8' | 'f32' = 'int8', sizes = SIZES): ModelData {
-  const net = Mlp.create({ sizes, alpha: ALPHA }, createTsKernels(), { scheme: 'he', seed: 7 });
-  const bytes = encodeModel({
-    sizes,
-    alpha: ALPHA,
-    encoding,
-    params: new Float32Array(net.params),
-    metadata: { dataset: 'mnist', createdAt: new Date(0).toISOString() },
-  });
-  net.dispose();
-  return decodeModel(bytes);
+  return randomModelData(sizes, ALPHA, encoding, createTsKernels(), 7);
 }
 
 /** Pixel-like rows in [0, 1]: half of them with long blank runs (as an image's margins), half dense. */

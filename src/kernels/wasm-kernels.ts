@@ -306,19 +306,16 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         const acc = accumulate ? 1 : 0;
         // The few-row paths (one image being served) pack nothing: no scratch for dot products, the list of
         // nonzero inputs for the row-by-row NN path.
+        const rowByRow = kind === NN && m <= axpyMaxRows && k > 0;
         const scratchBytes =
-          kind === NT && m <= dotMaxRows
-            ? 0
-            : kind === NN && m <= axpyMaxRows
-              ? k * 4
-              : ex.gemmScratchBytes(m, k);
+          kind === NT && m <= dotMaxRows ? 0 : rowByRow ? k * 4 : ex.gemmScratchBytes(m, k);
         const scratch = () => (scratchBytes ? frame.scratch(scratchBytes) : 0);
         const parts = partsFor(m, n, k);
         if (parts <= 1) {
           ex.gemm(kind, m, n, k, pa, pb, pc, acc, 0, n, scratch(), pe);
           return;
         }
-        if (kind === NN && m <= axpyMaxRows && k > 0) {
+        if (rowByRow) {
           // A few rows through weights stored [in×out]: split by inputs, so each thread reads whole weight rows;
           // the helpers' partial products are summed into c (and the bias and activation applied) after the join.
           const stride = Math.ceil((m * n * 4) / 64) * 64;

@@ -21,6 +21,7 @@ export {
 export { createPredictor, type Predictor, type PredictorSource } from './predictor.ts';
 export { createRng, createNormal, shuffleInPlace } from './rng.ts';
 export * from './layers.ts';
+export * from './classify.ts';
 export {
   DEFAULT_UPDATE,
   fineTuneUpdate,

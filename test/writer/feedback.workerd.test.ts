@@ -4,6 +4,7 @@
  * that records which items it consumed, and held for review when it contradicts confident predictions.
  */
 import { env } from 'cloudflare:workers';
+import { encode as encodePng } from 'fast-png';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
@@ -128,6 +129,51 @@ describe('POST /feedback', () => {
     expect(full.status).toBe(429);
     expect(((await full.json()) as ErrorJson).error).toMatchObject({ code: 'label_pending_cap' });
     expect((await list(e)).counts.pending.total).toBe(5);
+  });
+
+  it('should take a PNG body (fields in the query) and a multipart form, as forms and <digit-pad> send them', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    // A 56×56 white square with a dark bar: preprocessing (on by default for uploads) inverts and centres it.
+    const data = new Uint8Array(56 * 56).fill(255);
+    for (let y = 10; y < 46; y++) for (let x = 24; x < 32; x++) data[y * 56 + x] = 0;
+    const png = encodePng({ width: 56, height: 56, data, channels: 1, depth: 8 });
+    const raw = await app.request(
+      '/feedback?label=1&modelVersion=v7&predicted=4',
+      { method: 'POST', headers: { 'Content-Type': 'image/png', ...ip(3) }, body: png },
+      e,
+    );
+    expect(raw.status).toBe(201);
+    const noLabel = new FormData();
+    noLabel.set('image', new Blob([png], { type: 'image/png' }));
+    noLabel.set('modelVersion', 'v7');
+    const missing = await app.request('/feedback', { method: 'POST', headers: ip(4), body: noLabel }, e);
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as ErrorJson).error.message).toMatch(/^label: required/);
+    // The same picture again, as a form this time: the same network input, a duplicate.
+    const dup = new FormData();
+    dup.set('image', new Blob([png], { type: 'image/png' }));
+    dup.set('label', '1');
+    dup.set('modelVersion', 'v7');
+    const again = await app.request('/feedback', { method: 'POST', headers: ip(4), body: dup }, e);
+    expect(again.status).toBe(409);
+    const blank = new FormData();
+    blank.set(
+      'image',
+      new Blob(
+        [encodePng({ width: 8, height: 8, data: new Uint8Array(64).fill(255), channels: 1, depth: 8 })],
+        { type: 'image/png' },
+      ),
+    );
+    blank.set('label', '3');
+    blank.set('modelVersion', 'v7');
+    expect((await app.request('/feedback', { method: 'POST', headers: ip(5), body: blank }, e)).status).toBe(
+      422,
+    );
+    const listed = await list(e, '?pixels=1');
+    expect(listed.items).toHaveLength(1);
+    expect(listed.items[0]).toMatchObject({ label: 1, predicted: 4, answeredBy: 'v7' });
+    expect(listed.items[0].pixels!.reduce((a, b) => a + b, 0)).toBeGreaterThan(255 * 20);
   });
 
   it('should need the token to list, drop and apply', async () => {

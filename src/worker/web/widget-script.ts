@@ -12,6 +12,8 @@
  *   `/predict` on the origin that served this script) and the digit becomes the element's form value.
  * - Attributes set by the element: `value`, `confidence`; events: `predict` (detail: the API's answer), `change`,
  *   `clear`, `predict-error` (detail: `{ status, code, message }`).
+ * - `pad.correct(label)` sends the drawing with the right digit to `/feedback` (beside `endpoint`) as a pending
+ *   correction; resolves to the API's answer, rejects with `{ status, code, message }`.
  */
 export const WIDGET_JS = String.raw`(() => {
 'use strict';
@@ -244,6 +246,7 @@ class DigitPad extends HTMLElement {
         this.fail({ status: res.status, code: err.code, message: err.message });
         return;
       }
+      this.lastAnswer = body;
       this.setValue(String(body.digit), body.confidence);
       this.out.textContent = body.digit + ' (' + Math.round(body.confidence * 100) + '%)';
       this.dispatchEvent(new CustomEvent('predict', { detail: body, bubbles: true, composed: true }));
@@ -253,6 +256,20 @@ class DigitPad extends HTMLElement {
     } finally {
       if (seq === this.seq) this.idle();
     }
+  }
+
+  /** Sends the drawing as a correction (a pending example; a token holder applies corrections in batches). */
+  async correct(label) {
+    if (!this.ink || !this.lastAnswer) throw { status: 0, code: 'nothing_to_correct', message: 'draw a digit first' };
+    const blob = await new Promise((resolve) => this.canvas.toBlob(resolve, 'image/png'));
+    const url = new URL('feedback', new URL(this.endpoint, location.href));
+    url.searchParams.set('label', String(label));
+    url.searchParams.set('modelVersion', this.lastAnswer.modelVersion);
+    url.searchParams.set('predicted', String(this.lastAnswer.digit));
+    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: blob });
+    const body = await res.json().catch(() => null);
+    if (!res.ok) throw Object.assign({ status: res.status }, (body && body.error) || { code: 'http_' + res.status, message: 'request failed' });
+    return body;
   }
 
   fail(detail) {

@@ -10,6 +10,7 @@ import type { Kernels } from '../src/kernels/kernels.ts';
 import { decodeModel, encodeModel, type ModelData, type ModelMetadata } from '../src/format/index.ts';
 import { createPredictor } from '../src/nn/index.ts';
 import { DatasetError, loadDataset, MNIST_DIR, type Examples } from './lib/dataset.ts';
+import { withFineTuneAssets } from './lib/fine-tune-assets.ts';
 import { loadKernels, type LoadedKernels } from './lib/kernels-node.ts';
 import { learningRate } from './lib/lr-schedule.ts';
 import { setUpTraining, splitForTraining } from './lib/training-setup.ts';
@@ -224,7 +225,8 @@ async function main(argv: string[]): Promise<number> {
       command,
     },
   };
-  const blob = encodeModel(modelOf(encoding, metadata));
+  // Fine-tune hook (issue #14): check set (validation), replay set (train) and float32 master beside the blob.
+  const blob = encodeModel(withFineTuneAssets(modelOf(encoding, metadata), out, train, validation));
   const card = renderModelCard({
     blobName: basename(out),
     blobBytes: blob.length,

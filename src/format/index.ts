@@ -8,6 +8,15 @@ export { decodeModel } from './decode.ts';
 export { describeModel } from './describe.ts';
 export { encodeModel, encodeModelDecoded } from './encode.ts';
 export { ModelFormatError, type ModelFormatErrorCode } from './errors.ts';
+export {
+  decodeMaster,
+  encodeMaster,
+  masterEntryOf,
+  MasterMismatchError,
+  startingWeights,
+  withMaster,
+  type MasterEntry,
+} from './master.ts';
 export { floatToHalfBits, halfBitsToFloat } from './half.ts';
 export {
   FORMAT_VERSION,

@@ -32,6 +32,7 @@ import {
   RollbackResponse,
 } from './schemas.ts';
 import web from './web.ts';
+import { registerFeedbackRoutes } from './writer/routes.ts';
 
 /** JSON bodies above these sizes are refused with 413 before they are parsed (uploads: `MAX_IMAGE_BODY`). */
 export const MAX_PREDICT_BODY = 4 * 1024 * 1024;
@@ -205,6 +206,8 @@ app.doc31('/openapi.json', {
       'An MNIST MLP served and fine-tuned on Cloudflare Workers. Every error is `{ error: { code, message, details } }`.',
   },
 });
+registerFeedbackRoutes(app);
+registerFeedbackRoutes(app);
 app.get('/docs', (c) => c.html(docsPage()));
 app.route('/', web);
 

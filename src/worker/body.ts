@@ -32,6 +32,12 @@ export function mediaType(request: Request): string {
   return (request.headers.get('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
 }
 
+/** Whether the body is an upload (`image/png` or `multipart/form-data`), which JSON validators must not read. */
+export function isImageRequest(request: Request): boolean {
+  const kind = kindOf(mediaType(request));
+  return kind === 'png' || kind === 'multipart';
+}
+
 function kindOf(type: string): BodyKind | null {
   if (type === 'application/json') return 'json';
   if (type === 'image/png') return 'png';

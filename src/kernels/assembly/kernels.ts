@@ -1,42 +1,229 @@
 /**
  * @module
  * The WebAssembly SIMD kernels in AssemblyScript: packed 4x8 f32x4 GEMM, int8 inference (int16×int8 dot
- * products, or 6-bit×int8 relaxed dot products in the relaxed builds) and the optimizer loops. Raw pointers into memory owned and allocated by the TypeScript side; no runtime, no GC.
+ * products, or 6-bit×int8 relaxed dot products in the relaxed builds) and the optimizer loops. Raw pointers
+ * into memory owned and allocated by the TypeScript side; no runtime, no GC. Called through `runTask` with a
+ * parameter block (tasks.ts).
  * One source, several builds: `ASC_FEATURE_RELAXED_SIMD` switches multiply-add to `f32x4.relaxed_madd`.
  */
 
 /** 1 in the relaxed-SIMD builds, 0 in the plain ones: lets the loader name what it runs. */
 export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 
-// GEMM kinds, as the TypeScript side passes them: which operand is stored transposed.
-const NN: i32 = 0; // c = a·b,  a [m×k], b [k×n]
-const TN: i32 = 1; // c = aᵀ·b, a [k×m], b [k×n]
-const NT: i32 = 2; // c = a·bᵀ, a [m×k], b [n×k]
-// Not a GEMM: columns [j0, j1) of linearInt8 with a = x, b = q, c = y; the epilogue block holds the scale, bias
-// and row-sum pointers (u32 at 0, 4 and 8), i32 leaky at 12 and f32 slope at 16. Lets helper threads split the
-// int8 layer through the same entry point.
-const INT8: i32 = 3;
-// Not a GEMM either: elements [j0, j1) of an SGD step; a, b, c = w, g, v and the epilogue block holds
-// f32 lr, momentum, l1, l2x2 and i32 useMomentum. Lets helper threads split the optimizer step.
-const SGD: i32 = 4;
-// Few rows of c = a·b (kind NN) split by inputs: part j0 of j1 into c, without the epilogue's bias and
-// activation (see rowProductNN and gemmReduceRows).
-const NN_PART: i32 = 5;
+export * from './tasks';
+import {
+  ACTIVATION_GATE,
+  ACTIVATION_LEAKY,
+  ADAM_BETA1,
+  ADAM_BETA2,
+  ADAM_C2,
+  ADAM_EPS,
+  ADAM_G,
+  ADAM_L1,
+  ADAM_L2X2,
+  ADAM_M,
+  ADAM_N,
+  ADAM_STEP_SIZE,
+  ADAM_V,
+  ADAM_W,
+  EPILOGUE_ACTIVATION,
+  EPILOGUE_ALPHA,
+  EPILOGUE_BIAS,
+  EPILOGUE_GATE,
+  EPILOGUE_SLOPE,
+  GEMM_A,
+  GEMM_ACCUMULATE,
+  GEMM_B,
+  GEMM_C,
+  GEMM_EPILOGUE,
+  GEMM_J0,
+  GEMM_J1,
+  GEMM_K,
+  GEMM_LAYOUT,
+  GEMM_M,
+  GEMM_N,
+  GEMM_SCRATCH,
+  INT8_BIAS,
+  INT8_J0,
+  INT8_J1,
+  INT8_K,
+  INT8_LEAKY,
+  INT8_M,
+  INT8_N,
+  INT8_Q,
+  INT8_ROW_SUMS,
+  INT8_SCALE,
+  INT8_SCRATCH,
+  INT8_SLOPE,
+  INT8_X,
+  INT8_Y,
+  LAYOUT_NN,
+  LAYOUT_NT,
+  LAYOUT_TN,
+  REDUCE_C,
+  REDUCE_COUNT,
+  REDUCE_EPILOGUE,
+  REDUCE_M,
+  REDUCE_N,
+  REDUCE_PARTIALS,
+  REDUCE_STRIDE,
+  ROWS_A,
+  ROWS_ACCUMULATE,
+  ROWS_ALPHA,
+  ROWS_B,
+  ROWS_C,
+  ROWS_K,
+  ROWS_LIST,
+  ROWS_M,
+  ROWS_N,
+  ROWS_PART,
+  ROWS_PARTS,
+  SGD_G,
+  SGD_I0,
+  SGD_I1,
+  SGD_L1,
+  SGD_L2X2,
+  SGD_LR,
+  SGD_MOMENTUM,
+  SGD_USE_MOMENTUM,
+  SGD_V,
+  SGD_W,
+  KIND_ADAM,
+  KIND_GEMM,
+  TASK_KIND,
+  KIND_LINEAR_INT8,
+  KIND_REDUCE_ROWS,
+  KIND_ROWS_PART,
+  KIND_SGD,
+} from './tasks';
 
-/** Bytes of per-thread scratch `gemm` needs: packed A, one packed B panel and an edge tile. */
+const NN = LAYOUT_NN;
+const TN = LAYOUT_TN;
+const NT = LAYOUT_NT;
+
+// Fields of a task block (see tasks.ts).
+function i32At(task: usize, offset: i32): i32 {
+  return load<i32>(task + <usize>offset);
+}
+function ptrAt(task: usize, offset: i32): usize {
+  return <usize>load<u32>(task + <usize>offset);
+}
+function f32At(task: usize, offset: i32): f32 {
+  return load<f32>(task + <usize>offset);
+}
+
+/**
+ * Runs the task whose parameter block is at `task` (layouts in tasks.ts): the one entry point of the calling
+ * thread and of helper threads.
+ */
+export function runTask(task: usize): void {
+  const kind = i32At(task, TASK_KIND);
+  if (kind == KIND_GEMM) {
+    readEpilogue(task + <usize>GEMM_EPILOGUE, ptrAt(task, GEMM_C));
+    gemm(
+      i32At(task, GEMM_LAYOUT),
+      i32At(task, GEMM_M),
+      i32At(task, GEMM_N),
+      i32At(task, GEMM_K),
+      ptrAt(task, GEMM_A),
+      ptrAt(task, GEMM_B),
+      ptrAt(task, GEMM_C),
+      i32At(task, GEMM_ACCUMULATE),
+      i32At(task, GEMM_J0),
+      i32At(task, GEMM_J1),
+      ptrAt(task, GEMM_SCRATCH),
+    );
+  } else if (kind == KIND_ROWS_PART) {
+    const m = i32At(task, ROWS_M);
+    const n = i32At(task, ROWS_N);
+    const k = i32At(task, ROWS_K);
+    const a = ptrAt(task, ROWS_A);
+    const c = ptrAt(task, ROWS_C);
+    const alpha = f32At(task, ROWS_ALPHA);
+    for (let i = 0; i < m; i++) {
+      rowProductNN(
+        n,
+        k,
+        a + ((<usize>i * k) << 2),
+        ptrAt(task, ROWS_B),
+        c + ((<usize>i * n) << 2),
+        i32At(task, ROWS_ACCUMULATE),
+        0,
+        n,
+        i32At(task, ROWS_PART),
+        i32At(task, ROWS_PARTS),
+        ptrAt(task, ROWS_LIST),
+        alpha,
+      );
+    }
+  } else if (kind == KIND_REDUCE_ROWS) {
+    readEpilogue(task + <usize>REDUCE_EPILOGUE, ptrAt(task, REDUCE_C));
+    reduceRows(
+      i32At(task, REDUCE_M),
+      i32At(task, REDUCE_N),
+      ptrAt(task, REDUCE_C),
+      ptrAt(task, REDUCE_PARTIALS),
+      i32At(task, REDUCE_COUNT),
+      <usize>i32At(task, REDUCE_STRIDE),
+    );
+  } else if (kind == KIND_LINEAR_INT8) {
+    int8Leaky = i32At(task, INT8_LEAKY) != 0;
+    int8Slope = f32At(task, INT8_SLOPE);
+    linearInt8Columns(
+      i32At(task, INT8_M),
+      i32At(task, INT8_N),
+      i32At(task, INT8_K),
+      ptrAt(task, INT8_X),
+      ptrAt(task, INT8_Q),
+      ptrAt(task, INT8_SCALE),
+      ptrAt(task, INT8_BIAS),
+      ptrAt(task, INT8_ROW_SUMS),
+      ptrAt(task, INT8_Y),
+      ptrAt(task, INT8_SCRATCH),
+      i32At(task, INT8_J0),
+      i32At(task, INT8_J1),
+    );
+  } else if (kind == KIND_SGD) {
+    const i0 = i32At(task, SGD_I0);
+    const off = (<usize>i0) << 2;
+    const useMomentum = i32At(task, SGD_USE_MOMENTUM);
+    sgdUpdate(
+      ptrAt(task, SGD_W) + off,
+      ptrAt(task, SGD_G) + off,
+      useMomentum ? ptrAt(task, SGD_V) + off : 0,
+      i32At(task, SGD_I1) - i0,
+      f32At(task, SGD_LR),
+      f32At(task, SGD_MOMENTUM),
+      f32At(task, SGD_L1),
+      f32At(task, SGD_L2X2),
+      useMomentum,
+    );
+  } else if (kind == KIND_ADAM) {
+    adamUpdate(
+      ptrAt(task, ADAM_W),
+      ptrAt(task, ADAM_G),
+      ptrAt(task, ADAM_M),
+      ptrAt(task, ADAM_V),
+      i32At(task, ADAM_N),
+      f32At(task, ADAM_STEP_SIZE),
+      f32At(task, ADAM_BETA1),
+      f32At(task, ADAM_BETA2),
+      f32At(task, ADAM_EPS),
+      f32At(task, ADAM_C2),
+      f32At(task, ADAM_L1),
+      f32At(task, ADAM_L2X2),
+    );
+  } else {
+    unreachable();
+  }
+}
+
+/** Bytes of per-thread scratch a dense GEMM needs: packed A, one packed B panel and an edge tile. */
 export function gemmScratchBytes(m: i32, k: i32): i32 {
   return (((m + 3) & ~3) * k + 8 * k + 32) * 4;
 }
 
-/**
- * Bytes of the epilogue block `gemm` reads when its `epilogue` pointer is not 0: f32 alpha (scales the product),
- * u32 bias pointer (0: none; one value per column of c), i32 mode, f32 LeakyReLU slope, u32 gate pointer.
- * r = alpha·(a·b) + (accumulate ? c : 0) + bias; mode 0 stores r, mode 1 the LeakyReLU of r (forward),
- * mode 2 r·(gate > 0 ? 1 : slope) with gate laid out like c (backward through the LeakyReLU whose output is gate).
- */
-export const EPILOGUE_BYTES: i32 = 32;
-
-// The epilogue of the current `gemm` call; globals are per instance, so per thread.
+// The epilogue of the current GEMM task; globals are per instance, so per thread.
 let epPlain: bool = true;
 let epAlpha: f32 = 1;
 let epBias: usize = 0;
@@ -47,16 +234,14 @@ let epSlope: f32 = 0;
 let epGateShift: usize = 0;
 
 function readEpilogue(epilogue: usize, c: usize): void {
-  epPlain = true;
-  if (!epilogue) return;
-  epAlpha = load<f32>(epilogue);
-  epBias = <usize>load<u32>(epilogue, 4);
-  const mode = load<i32>(epilogue, 8);
-  epLeaky = mode == 1;
-  epGated = mode == 2;
-  epSlope = load<f32>(epilogue, 12);
-  epGateShift = <usize>load<u32>(epilogue, 16) - c;
-  epPlain = epAlpha == 1 && epBias == 0 && mode == 0;
+  epAlpha = load<f32>(epilogue + <usize>EPILOGUE_ALPHA);
+  epBias = <usize>load<u32>(epilogue + <usize>EPILOGUE_BIAS);
+  const mode = load<i32>(epilogue + <usize>EPILOGUE_ACTIVATION);
+  epLeaky = mode == ACTIVATION_LEAKY;
+  epGated = mode == ACTIVATION_GATE;
+  epSlope = load<f32>(epilogue + <usize>EPILOGUE_SLOPE);
+  epGateShift = <usize>load<u32>(epilogue + <usize>EPILOGUE_GATE) - c;
+  epPlain = epAlpha == 1 && epBias == 0 && !epLeaky && !epGated;
 }
 
 // Stores 4 results of columns [col, col+4) through the epilogue.
@@ -101,7 +286,7 @@ function madd(a: v128, b: v128, c: v128): v128 {
  * `scratch`, then for each 8-column panel packs B and sweeps 4-row blocks of A over it: the panel (8·k floats)
  * stays in L1 while A streams from L2.
  */
-export function gemm(
+function gemm(
   kind: i32,
   m: i32,
   n: i32,
@@ -113,42 +298,8 @@ export function gemm(
   j0: i32,
   j1: i32,
   scratch: usize,
-  epilogue: usize,
 ): void {
   if (m <= 0 || j1 <= j0) return;
-  if (kind == SGD) {
-    const off = (<usize>j0) << 2;
-    sgdUpdate(
-      a + off,
-      b + off,
-      c + off,
-      j1 - j0,
-      load<f32>(epilogue),
-      load<f32>(epilogue, 4),
-      load<f32>(epilogue, 8),
-      load<f32>(epilogue, 12),
-      load<i32>(epilogue, 16),
-    );
-    return;
-  }
-  if (kind == INT8) {
-    const scale = <usize>load<u32>(epilogue);
-    const bias = <usize>load<u32>(epilogue, 4);
-    const rowSums = <usize>load<u32>(epilogue, 8);
-    int8Leaky = load<i32>(epilogue, 12) != 0;
-    int8Slope = load<f32>(epilogue, 16);
-    linearInt8Columns(m, n, k, a, b, scale, bias, rowSums, c, scratch, j0, j1);
-    return;
-  }
-  readEpilogue(epilogue, c);
-  if (kind == NN_PART) {
-    // Here j0 and j1 are the part and the count of parts, over all the columns.
-    for (let i = 0; i < m; i++) {
-      const row = c + ((<usize>i * n) << 2);
-      rowProductNN(n, k, a + ((<usize>i * k) << 2), b, row, accumulate, 0, n, j0, j1, scratch);
-    }
-    return;
-  }
   if (kind == NT && m <= DOT_MAX_ROWS && k > 0) {
     gemmDotNT(m, n, k, a, b, c, accumulate, j0, j1);
     return;
@@ -156,7 +307,8 @@ export function gemm(
   if (kind == NN && m <= AXPY_MAX_ROWS && k > 0) {
     for (let i = 0; i < m; i++) {
       const row = c + ((<usize>i * n) << 2);
-      rowProductNN(n, k, a + ((<usize>i * k) << 2), b, row, accumulate, j0, j1, 0, 1, scratch);
+      const alpha: f32 = epPlain ? 1 : epAlpha;
+      rowProductNN(n, k, a + ((<usize>i * k) << 2), b, row, accumulate, j0, j1, 0, 1, scratch, alpha);
       activateRow(row + ((<usize>j0) << 2), j0, (<usize>(j1 - j0)) << 2);
     }
     return;
@@ -367,8 +519,8 @@ export const AXPY_MAX_ROWS: i32 = 8;
 /**
  * Columns [j0, j1) of one row of c = a·b over part `part` of `parts` of the row's nonzero inputs:
  * c (+)= alpha·Σ x[p]·b[p], without the epilogue's bias and activation. One part of one is the whole product;
- * threads split a product by inputs (kind NN_PART, each thread reading whole weight rows), and
- * `gemmReduceRows` sums their parts and applies the bias and activation.
+ * threads split a product by inputs (KIND_ROWS_PART, each thread reading whole weight rows), and
+ * `reduceRows` (KIND_REDUCE_ROWS) sums their parts and applies the bias and activation.
  */
 function rowProductNN(
   n: i32,
@@ -382,6 +534,7 @@ function rowProductNN(
   part: i32,
   parts: i32,
   list: usize,
+  alpha: f32,
 ): void {
   const count = listNonzero(x, k, list);
   const out = c + ((<usize>j0) << 2);
@@ -389,24 +542,14 @@ function rowProductNN(
   if (!accumulate) memory.fill(out, 0, bytes);
   const t0 = <i32>((<i64>count * part) / parts);
   const t1 = <i32>((<i64>count * (part + 1)) / parts);
-  const alpha: f32 = epPlain ? 1 : epAlpha;
   axpyRows(x, b + ((<usize>j0) << 2), (<usize>n) << 2, out, bytes, list, t0, t1, alpha);
 }
 
 /**
  * c[m×n] += the `count` partial products at `partials` (each laid out like c, `stride` bytes apart), then the
- * epilogue's bias and activation: the join of a few-row product split by inputs (kind NN_PART).
+ * epilogue's bias and activation: the join of a few-row product split by inputs (KIND_ROWS_PART).
  */
-export function gemmReduceRows(
-  m: i32,
-  n: i32,
-  c: usize,
-  partials: usize,
-  count: i32,
-  stride: usize,
-  epilogue: usize,
-): void {
-  readEpilogue(epilogue, c);
+function reduceRows(m: i32, n: i32, c: usize, partials: usize, count: i32, stride: usize): void {
   const row = (<usize>n) << 2;
   const bytes = <usize>m * row;
   const bytes4 = bytes & ~15;
@@ -766,35 +909,7 @@ const U7_CHUNK: i32 = 4096;
 // on the default model (99.06-99.07% either way) and 10-15% slower.
 const U7_TOP: i32 = 63;
 
-/**
- * y[m×n] = (x · qᵀ) ⊙ scale + bias with q int8 [n×k]. The plain SIMD build quantizes each row of x to int16
- * with its own scale and multiplies 8 pairs per `i32x4.dot_i16x8_s`. The relaxed builds quantize each row of x
- * to 6-bit unsigned with a scale s and zero point z (x ≈ s·(x_q − z), x_q in [0, 63]) and multiply 16 pairs
- * per i8×i7 relaxed dot (pmaddubsw), skipping 16-column blocks of x that are all zero; y_j = scale_j·s·(Σ q_jk·x_q,k − z·Σ_k q_jk) + bias_j, where the
- * row sums Σ_k q_jk come from `rowSums` (f32, exact) or, when it is 0, are summed here as each block of rows is
- * read. The 16-byte reads past a weight row's end are multiplied by zero padding (the allocator keeps slack).
- * With `leaky` set, each result r is stored as LeakyReLU(r) = r > 0 ? r : slope·r.
- */
-export function linearInt8(
-  m: i32,
-  n: i32,
-  k: i32,
-  x: usize,
-  q: usize,
-  scale: usize,
-  bias: usize,
-  rowSums: usize,
-  y: usize,
-  scratch: usize,
-  leaky: i32,
-  slope: f32,
-): void {
-  int8Leaky = leaky != 0;
-  int8Slope = slope;
-  linearInt8Columns(m, n, k, x, q, scale, bias, rowSums, y, scratch, 0, n);
-}
-
-// The LeakyReLU of the current linearInt8 call, if any; globals are per instance, so per thread.
+// The LeakyReLU of the current int8 task, if any; globals are per instance, so per thread.
 let int8Leaky: bool = false;
 let int8Slope: f32 = 0;
 
@@ -813,7 +928,15 @@ function int8Out4(out: usize, d0: f32, d1: f32, d2: f32, d3: f32, sc: usize, bi:
   v128.store(out, r);
 }
 
-// linearInt8 for the output columns [j0, j1) only.
+/**
+ * Columns [j0, j1) of y[m×n] = (x · qᵀ) ⊙ scale + bias with q int8 [n×k]. The plain SIMD build quantizes each row of x to int16
+ * with its own scale and multiplies 8 pairs per `i32x4.dot_i16x8_s`. The relaxed builds quantize each row of x
+ * to 6-bit unsigned with a scale s and zero point z (x ≈ s·(x_q − z), x_q in [0, 63]) and multiply 16 pairs
+ * per i8×i7 relaxed dot (pmaddubsw), skipping 16-column blocks of x that are all zero; y_j = scale_j·s·(Σ q_jk·x_q,k − z·Σ_k q_jk) + bias_j, where the
+ * row sums Σ_k q_jk come from `rowSums` (f32, exact) or, when it is 0, are summed here as each block of rows is
+ * read. The 16-byte reads past a weight row's end are multiplied by zero padding (the allocator keeps slack).
+ * With int8Leaky set (KIND_LINEAR_INT8), each result r is stored as LeakyReLU(r) = r > 0 ? r : slope·r.
+ */
 function linearInt8Columns(
   m: i32,
   n: i32,
@@ -1208,7 +1331,7 @@ function quantizeRow(x: usize, k: i32, kp: i32, dst: usize): f32 {
 }
 
 /** SGD step over n floats: g' = g + l1·sign(w) + l2x2·w; with momentum v = μv + g', w -= lr·v; else w -= lr·g'. */
-export function sgdUpdate(
+function sgdUpdate(
   w: usize,
   g: usize,
   v: usize,
@@ -1252,7 +1375,7 @@ export function sgdUpdate(
 }
 
 /** Adam step over n floats: w -= stepSize·m / (sqrt(v / c2) + eps), with L1/L2 added to g as in sgdUpdate. */
-export function adamUpdate(
+function adamUpdate(
   w: usize,
   g: usize,
   m: usize,

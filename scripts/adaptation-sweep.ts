@@ -45,8 +45,14 @@ const options = parseTrainArgs([
   '--val-frac',
   String(trainingFlags.valFrac ?? 0.1),
 ]);
-const { train } = splitForTraining(dataset, options);
-const picked = stratifiedPick(train.labels, 100);
+const split2 = splitForTraining(dataset, options);
+// --replay-split validation: 100 per class of the validation split after the check set's 100 per class.
+const fromValidation =
+  argv.includes('--replay-split') && argv[argv.indexOf('--replay-split') + 1] === 'validation';
+const train = fromValidation ? split2.validation : split2.train;
+const picked = fromValidation
+  ? stratifiedPick(train.labels, 200).filter((e) => !new Set(stratifiedPick(train.labels, 100)).has(e))
+  : stratifiedPick(train.labels, 100);
 const replay = {
   count: picked.length,
   x: Float32Array.from(

@@ -23,10 +23,10 @@ export interface HandStyle {
 
 /** The benchmark's hand: thick, slanted back, wobbly. */
 export const BENCH_HAND: HandStyle = {
-  rotation: -28,
+  rotation: -15,
   rotationJitter: 6,
   thicken: 1,
-  elasticAlpha: 34,
+  elasticAlpha: 20,
   elasticSigma: 4,
 };
 

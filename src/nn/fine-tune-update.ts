@@ -88,14 +88,14 @@ export class UpdateDiverged extends Error {
 export const DEFAULT_UPDATE: UpdateSettings = {
   method: 'minibatch',
   epochs: 8,
-  batchSize: 32,
-  learningRate: 0.02,
+  batchSize: 16,
+  learningRate: 0.01,
   momentum: 0.9,
   schedule: 'cosine',
   l1: 0,
   l2: 0,
   anchor: 0,
-  replay: 0.5,
+  replay: 1,
   seed: 1,
 };
 

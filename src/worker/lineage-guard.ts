@@ -190,7 +190,7 @@ export class HoldOutError extends Error {
 /** Fewest examples for which a held-out slice is taken without being asked for. */
 export const AUTO_HOLD_OUT_MIN_EXAMPLES = 40;
 /** The share held out when the request does not say. */
-export const DEFAULT_HOLD_OUT = 0.15;
+export const DEFAULT_HOLD_OUT = 0.1;
 
 /**
  * A stratified split of example indices: from each class with at least two examples, `fraction` of them (rounded,

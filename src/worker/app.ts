@@ -11,13 +11,12 @@ import { jsonBody, predictBody, type BodyVariables } from './body.ts';
 import { readConfig, type Bindings } from './config.ts';
 import { docsPage } from './docs-page.ts';
 import { errorBody, handleError, validationHook } from './errors.ts';
-import { runFineTune } from './fine-tune-workflow.ts';
-import { getServingModel } from './model-cache.ts';
+import type { FineTuneOutcome } from './fine-tune-workflow.ts';
+import { getServingModel, invalidate } from './model-cache.ts';
 import { describeServing } from './model-info.ts';
 import { ModelStore } from './model-store.ts';
 import { imageInput, jsonInput, predict, toInput } from './predict.ts';
 import { fineTuneRateLimit, rollbackRateLimit } from './rate-limit.ts';
-import { rollbackTo } from './rollback.ts';
 import {
   ErrorResponse,
   FineTuneRequest,
@@ -32,7 +31,9 @@ import {
   RollbackResponse,
 } from './schemas.ts';
 import web from './web.ts';
-import { registerFeedbackRoutes } from './writer/routes.ts';
+import { unwrap, type WriterResult } from './writer/model-writer.ts';
+import { registerFeedbackRoutes, writerContext } from './writer/routes.ts';
+import { writerOf } from './writer/settings.ts';
 
 /** JSON bodies above these sizes are refused with 413 before they are parsed (uploads: `MAX_IMAGE_BODY`). */
 export const MAX_PREDICT_BODY = 4 * 1024 * 1024;
@@ -137,7 +138,7 @@ app.openapi(
       400: jsonError('Invalid request or over a limit'),
       401: jsonError('Missing or wrong bearer token'),
       403: jsonError('Fine-tuning is disabled (no token configured)'),
-      409: jsonError('Lost the race to move the pointer too many times'),
+      409: jsonError('Lost the race to a writer outside the model writer (publish script) 3 times'),
       413: jsonError('Body too large'),
       415: jsonError('Not JSON'),
       422: jsonError('`training_diverged` (the loss stopped being finite) or `guard_refused`; nothing saved'),
@@ -147,7 +148,9 @@ app.openapi(
   }),
   async (c) => {
     const body = c.req.valid('json');
-    const outcome = await runFineTune(storeOf(c.env), readConfig(c.env), {
+    // Through the lineage's model writer: fine-tunes run one at a time, so none loses a race or is retrained.
+    const ctx = writerContext(c.env);
+    const result = await writerOf(c.env, ctx.config.prefix).fineTune(ctx, {
       x: toInput(
         body.examples.map((e) => e.image),
         body.pixelScale,
@@ -156,6 +159,8 @@ app.openapi(
       settings: { steps: body.steps, learningRate: body.learningRate, l1: body.l1, l2: body.l2 },
       dryRun: body.dryRun,
     });
+    const outcome = unwrap(result as WriterResult<FineTuneOutcome>);
+    if (outcome.version) invalidate(ctx.config.prefix);
     return c.json(outcome, 200);
   },
 );
@@ -193,7 +198,13 @@ app.openapi(
       429: jsonError('Too many rollbacks from this client; see Retry-After'),
     },
   }),
-  async (c) => c.json(await rollbackTo(storeOf(c.env), c.req.valid('json').version), 200),
+  async (c) => {
+    const ctx = writerContext(c.env);
+    const writer = writerOf(c.env, ctx.config.prefix);
+    const outcome = unwrap(await writer.rollback(ctx, c.req.valid('json').version));
+    invalidate(ctx.config.prefix);
+    return c.json(outcome, 200);
+  },
 );
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

@@ -9,12 +9,17 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { getKernels } from '../kernels.ts';
-import { invalidate, loadModel } from '../model-cache.ts';
+import {
+  runFineTune,
+  type FineTuneJob,
+  type FineTuneOutcome as FineTuneAnswer,
+} from '../fine-tune-workflow.ts';
+import { loadModel } from '../model-cache.ts';
 import { ModelStore, StoreError } from '../model-store.ts';
+import { rollbackTo } from '../rollback.ts';
 import { createPredictor } from '../../nn/index.ts';
 import { FeedbackStore, type FeedbackStatus, type NewFeedback } from './feedback-store.ts';
 import { admit, applySteps, review, type Review } from './policy.ts';
-import { runFineTune, type FineTuneAnswer, type FineTuneJob } from './run-fine-tune.ts';
 import type { FeedbackSettings } from './settings.ts';
 
 /** An ApiError as plain data, so it survives the RPC boundary. */
@@ -109,28 +114,12 @@ export class ModelWriter extends DurableObject<Env> {
   }
 
   fineTune(ctx: WriterContext, job: FineTuneJob): Promise<WriterResult<FineTuneAnswer>> {
-    return settle(() => this.serially(() => runFineTune(this.store(ctx), job, ctx.config)));
+    return settle(() => this.serially(() => runFineTune(this.store(ctx), ctx.config, job)));
   }
 
   /** Makes an earlier stored version current. */
   rollback(ctx: WriterContext, version: string) {
-    return settle(() =>
-      this.serially(async () => {
-        const store = this.store(ctx);
-        if (!(await store.hasVersion(version))) {
-          throw new ApiError(404, 'version_not_found', `no stored model version ${version}`, { version });
-        }
-        try {
-          await loadModel(store, version);
-        } catch (err) {
-          if (err instanceof ApiError) throw new ApiError(422, 'version_unusable', err.message, err.details);
-          throw err;
-        }
-        const pointer = await store.makeCurrent(version, 'rollback');
-        invalidate(store.prefix);
-        return { version, previousVersion: pointer.history[0].parent, history: pointer.history };
-      }),
-    );
+    return settle(() => this.serially(() => rollbackTo(this.store(ctx), version)));
   }
 
   /** Stores one correction as pending, unless a cap or the duplicate rule refuses it. Never touches the model. */
@@ -223,7 +212,6 @@ export class ModelWriter extends DurableObject<Env> {
     const job: FineTuneJob = {
       x,
       labels,
-      count,
       settings: {
         steps: applySteps(count, settings.applySteps, ctx.config.fineTuneMaxWork),
         learningRate: settings.applyLearningRate,
@@ -234,7 +222,7 @@ export class ModelWriter extends DurableObject<Env> {
     };
     let answer: FineTuneAnswer;
     try {
-      answer = await runFineTune(store, job, ctx.config);
+      answer = await runFineTune(store, ctx.config, job);
     } catch (err) {
       if (err instanceof ApiError && err.code === 'guard_refused') {
         this.feedback.recordApply(

@@ -33,10 +33,10 @@ function metadataProblem(value: unknown): string | null {
   return null;
 }
 
-/** The first problem with the `calibration` key: `{ method: 'temperature', temperature: finite > 0, … }`. */
+/** The first problem with the `calibration` key: `{ method?: 'temperature', temperature: finite > 0, … }`. */
 function calibrationProblem(c: unknown): string | null {
   if (!isObject(c)) return '`calibration` must be an object';
-  if (c.method !== 'temperature') return '`calibration.method` must be "temperature"';
+  if ('method' in c && c.method !== 'temperature') return '`calibration.method` must be "temperature"';
   if (typeof c.temperature !== 'number' || !(c.temperature > 0) || !Number.isFinite(c.temperature)) {
     return '`calibration.temperature` must be a finite number > 0';
   }

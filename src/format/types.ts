@@ -24,7 +24,8 @@ export interface ModelMetadata {
 
 /** The `calibration` metadata key; further keys (what it was fitted on, before/after figures) are kept. */
 export interface ModelCalibration {
-  method: 'temperature';
+  /** The only method so far; may be left out. */
+  method?: 'temperature';
   /** Finite and > 0; 1 changes nothing. */
   temperature: number;
   [key: string]: unknown;

@@ -266,6 +266,11 @@ describe('decodeModel', () => {
     expect([err.code, err.offset], err.message).toEqual(['BAD_METADATA', 32]);
   });
 
+  it('should read a calibration without a method as a temperature', () => {
+    const calibration = { temperature: 0.75 };
+    expect(decodeModel(withMetadata(f32, meta({ calibration }))).metadata.calibration).toEqual(calibration);
+  });
+
   it('should read a calibration with its temperature and keep its other keys', () => {
     const calibration = {
       method: 'temperature',

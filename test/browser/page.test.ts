@@ -13,7 +13,7 @@ import {
   type WorkerServer,
 } from './servers.ts';
 import { createClient, EdgeMlpError } from '../../src/client.ts';
-import { DIGIT_STROKES, drawDigit } from './strokes.ts';
+import { DIGIT_STROKES, drawDigit, drawStrokes, SCRIBBLE_STROKES } from './strokes.ts';
 
 let worker: WorkerServer;
 let site: ExampleSite;
@@ -185,6 +185,78 @@ describe('digit-pad widget', () => {
     ]);
     expect(site.posts).toHaveLength(1);
     expect(Object.fromEntries(site.posts[0])).toEqual({ name: 'Ada', age: '7' });
+    await page.close();
+  });
+});
+
+describe('digit-pad verdicts', () => {
+  /** The pad's form validity, as the browser sees it. */
+  const validity = (page: Page) =>
+    page.evaluate<{ valid: boolean; message: string; formValid: boolean }>(`(() => {
+      const pad = document.querySelector('digit-pad');
+      return { valid: pad.checkValidity(), message: pad.validationMessage,
+        formValid: document.getElementById('signup').checkValidity() };
+    })()`);
+
+  it('should block a required form while the pad is empty', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${site.origin}/digit-form.html`);
+    await page.getByLabel('Name').fill('Ada');
+    const posts = site.posts.length;
+    await page.getByRole('button', { name: 'Send' }).click();
+    expect(await validity(page)).toEqual({ valid: false, message: 'Please draw a digit.', formValid: false });
+    expect(site.posts).toHaveLength(posts);
+    await page.close();
+  });
+
+  it('should refuse a scribble: no value, "not sure" shown, the form blocked, required or not', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${site.origin}/digit-form.html`);
+    await page.getByLabel('Name').fill('Ada');
+    const posts = site.posts.length;
+    for (const required of [true, false]) {
+      if (!required) await page.evaluate(`document.querySelector('digit-pad').removeAttribute('required')`);
+      await page.locator('digit-pad button').click();
+      await drawStrokes(page, padCanvas(page), SCRIBBLE_STROKES);
+      await page.waitForSelector('digit-pad:not([aria-busy])');
+      const pad = page.locator('digit-pad');
+      expect(await pad.getAttribute('value')).toBeNull();
+      expect(['uncertain', 'not_a_digit']).toContain(await pad.getAttribute('verdict'));
+      expect(await page.locator('digit-pad output').textContent()).toBe('Not sure, please write it again.');
+      expect(await validity(page)).toEqual({
+        valid: false,
+        message: 'Not sure, please write it again.',
+        formValid: false,
+      });
+      await page.getByRole('button', { name: 'Send' }).click();
+      expect(site.posts).toHaveLength(posts);
+    }
+    // A clear digit after the scribble fills the field and the form goes through.
+    await page.locator('digit-pad button').click();
+    expect(await drawAndRead(page, 7)).toBe('7');
+    expect(await page.locator('digit-pad').getAttribute('verdict')).toBe('confident');
+    expect((await validity(page)).formValid).toBe(true);
+    await page.close();
+  });
+
+  it('should send min-confidence with the drawing and refuse a digit under it', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${site.origin}/digit-form.html`);
+    await page.evaluate(`document.querySelector('digit-pad').setAttribute('min-confidence', '1')`);
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.url().includes('/predict')),
+      drawDigit(page, padCanvas(page), 7),
+    ]);
+    expect(new URL(request.url()).searchParams.get('minConfidence')).toBe('1');
+    await page.waitForSelector('digit-pad:not([aria-busy])');
+    // Only a digit at the full 100% passes; anything less is refused, not guessed.
+    const pad = page.locator('digit-pad');
+    const verdict = await pad.getAttribute('verdict');
+    if (verdict === 'confident') expect(await pad.getAttribute('confidence')).toBe('1.0000');
+    else {
+      expect(verdict).toBe('uncertain');
+      expect(await pad.getAttribute('value')).toBeNull();
+    }
     await page.close();
   });
 });

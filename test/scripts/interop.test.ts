@@ -8,7 +8,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeModel, encodeModel, encodeSafetensors, type ModelData } from '../../src/format/index.ts';
+import {
+  decodeModel,
+  encodeMaster,
+  encodeModel,
+  encodeSafetensors,
+  safetensorsToModel,
+  withMaster,
+  type ModelData,
+} from '../../src/format/index.ts';
+import { makeModel } from '../format/fixtures.ts';
 import { loadDataset, MNIST_DIR } from '../../scripts/lib/dataset.ts';
 import { argmaxRows, predictExamples } from '../../scripts/lib/interop.ts';
 import { loadKernels, type LoadedKernels } from '../../scripts/lib/kernels-node.ts';
@@ -109,6 +118,30 @@ describe('npm run export / import', () => {
     const corrupt = await cli('export', bad, '--out', join(work, 'x.onnx'));
     expect(corrupt.status).toBe(1);
     expect(corrupt.stderr).toMatch(new RegExp(`^export: ${bad}: bad magic at byte 0: [^\\n]*\\n$`));
+  });
+
+  it('should export an int8 model with a master as its float32 master weights, or dequantized with --master none', async () => {
+    const f32 = makeModel([20, 8, 10], 'f32', 9);
+    const master = encodeMaster(f32);
+    const serving = join(work, 'served.bin');
+    writeFileSync(serving, encodeModel(withMaster({ ...f32, encoding: 'int8' }, master)));
+    writeFileSync(join(work, 'served.master.bin'), master);
+    const dequantized = decodeModel(new Uint8Array(readFileSync(serving))).params;
+    const weightsOf = (file: string) => safetensorsToModel(new Uint8Array(readFileSync(file))).params;
+
+    const [withIt, without, wrong] = await Promise.all([
+      cli('export', serving, '--out', join(work, 'm.safetensors')),
+      cli('export', serving, '--out', join(work, 'd.safetensors'), '--master', 'none'),
+      cli('export', serving, '--out', join(work, 'w.safetensors'), '--master', F32_BLOB),
+    ]);
+    expect(withIt.stdout).toContain('float32 master');
+    expect(bitsOf(weightsOf(join(work, 'm.safetensors')))).toEqual(bitsOf(f32.params));
+    expect(without.stdout).toContain('dequantized weights');
+    expect(bitsOf(weightsOf(join(work, 'd.safetensors')))).toEqual(bitsOf(dequantized));
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(
+      new RegExp(`^export: ${F32_BLOB}: not the master of ${serving}: [^\\n]*\\n$`),
+    );
   });
 
   const CLI_CASES = [

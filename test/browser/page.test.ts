@@ -317,13 +317,14 @@ describe('createClient', () => {
     expect(tuned.version).toBeNull();
 
     const anonymous = createClient(worker.url);
-    const refused = await anonymous
+    const unauthorised = await anonymous
       .fineTune({ pixelScale: '0-1', examples: [{ image: png.input!, label: 7 }] })
       .catch((e) => e);
-    expect(refused).toBeInstanceOf(EdgeMlpError);
-    expect(refused.status).toBe(401);
-    const empty = await api.predictPng(digitPng(-1)).catch((e) => e);
-    expect(empty).toBeInstanceOf(EdgeMlpError);
-    expect([empty.status, empty.code]).toEqual([422, 'empty_image']);
+    expect(unauthorised).toBeInstanceOf(EdgeMlpError);
+    expect(unauthorised.status).toBe(401);
+    const empty = await api.predictPng(digitPng(-1));
+    expect([empty.verdict, empty.digit]).toEqual(['blank', null]);
+    const refused = await api.predictPng(digitPng(7), { minConfidence: 2 }).catch((e) => e);
+    expect([refused.status, refused.code]).toEqual([400, 'bad_threshold']);
   });
 });

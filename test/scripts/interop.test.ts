@@ -216,13 +216,14 @@ const peers = await pythonPeers(ROOT);
 
 describe.skipIf(!peers.numpy)('the exported safetensors in Python (numpy, or PyTorch when installed)', () => {
   it.each([
-    ['int8 default model (dequantized float32)', DEFAULT_BLOB],
-    ['f32 model', F32_BLOB],
+    ['int8 default model (dequantized float32)', DEFAULT_BLOB, 'py-int8', []],
+    ['int8 default model (--keep-int8)', DEFAULT_BLOB, 'py-keep-int8', ['--keep-int8']],
+    ['f32 model', F32_BLOB, 'py-f32', []],
   ])(
     `should predict the same digits as the served model on ${PEER_IMAGES} MNIST test images: %s`,
-    async (_, blob) => {
-      const file = join(work, `${blob === DEFAULT_BLOB ? 'py-int8' : 'py-f32'}.safetensors`);
-      expect((await cli('export', blob, '--out', file)).status).toBe(0);
+    async (_, blob, name, flags) => {
+      const file = join(work, `${name}.safetensors`);
+      expect((await cli('export', blob, '--out', file, ...flags)).status).toBe(0);
       const result = await run(peers.python, [
         'scripts/peers/predict_safetensors.py',
         file,

@@ -67,7 +67,8 @@ async function settle<T>(work: () => Promise<T>): Promise<WriterResult<T>> {
       };
     }
     if (err instanceof StoreError) {
-      const status = err.code === 'conflict' ? 409 : 503;
+      // As `handleError` maps them (errors.ts).
+      const status = err.code === 'conflict' || err.code === 'already_current' ? 409 : 503;
       return {
         ok: false,
         error: { status, code: err.code, message: err.message, details: null, headers: {} },

@@ -6,7 +6,7 @@
 import type { z } from '@hono/zod-openapi';
 import type {
   FineTuneRequest,
-  FineTuneResponse,
+  LineageFineTuneResponse,
   Health,
   ModelInfo,
   Prediction,
@@ -16,7 +16,7 @@ import type {
 export type PredictBody = z.input<typeof PredictRequest>;
 export type FineTuneBody = z.input<typeof FineTuneRequest>;
 export type PredictionResult = z.infer<typeof Prediction> & { modelVersion: string };
-export type FineTuneResult = z.infer<typeof FineTuneResponse>;
+export type FineTuneResult = z.infer<typeof LineageFineTuneResponse>;
 export type ModelInfoResult = z.infer<typeof ModelInfo>;
 export type HealthResult = z.infer<typeof Health>;
 
@@ -45,6 +45,12 @@ export interface ClientOptions {
   token?: string;
   /** A `fetch` to use instead of the global one (a service binding's, a test double). */
   fetch?: typeof fetch;
+}
+
+/** Which stored version answers; default: the current one. */
+export interface VersionOption {
+  /** A version id (from `model()`, `fineTune()` or the history): 404 when unknown, 422 when unservable. */
+  version?: string;
 }
 
 export interface ImageOptions {
@@ -90,12 +96,19 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     health: () => call<HealthResult>('health'),
     model: () => call<ModelInfoResult>('model'),
     /** One 28×28 image (784 numbers or 28 rows) at the given scale. */
-    predict: (image: PredictBody['image'] & {}, pixelScale: PredictBody['pixelScale']) =>
-      call<PredictionResult>('predict', json({ image, pixelScale })),
+    predict: (
+      image: PredictBody['image'] & {},
+      pixelScale: PredictBody['pixelScale'],
+      opts: VersionOption = {},
+    ) => call<PredictionResult>(`predict${versionQuery(opts)}`, json({ image, pixelScale })),
     /** A batch of images, answered in order. */
-    predictBatch: (images: PredictBody['images'] & {}, pixelScale: PredictBody['pixelScale']) =>
+    predictBatch: (
+      images: PredictBody['images'] & {},
+      pixelScale: PredictBody['pixelScale'],
+      opts: VersionOption = {},
+    ) =>
       call<{ modelVersion: string; predictions: z.infer<typeof Prediction>[] }>(
-        'predict',
+        `predict${versionQuery(opts)}`,
         json({ images, pixelScale }),
       ),
     /** A PNG of any size (bytes or a Blob), prepared the MNIST way by the server unless `preprocess: false`. */
@@ -114,6 +127,10 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     rollback: (version: string) =>
       call<{ version: string; previousVersion: string | null }>('model/rollback', json({ version }), true),
   };
+}
+
+function versionQuery(opts: VersionOption): string {
+  return opts.version === undefined ? '' : `?${new URLSearchParams({ version: opts.version })}`;
 }
 
 export type EdgeMlpClient = ReturnType<typeof createClient>;

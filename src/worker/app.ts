@@ -11,29 +11,24 @@ import { requireToken } from './auth.ts';
 import { readConfig, type Bindings } from './config.ts';
 import { docsPage } from './docs-page.ts';
 import { ApiError, errorBody, handleError } from './errors.ts';
-import { fineTune, toPredictions } from './fine-tune.ts';
+import { toPredictions } from './fine-tune.ts';
+import { fineTuneLineage, LINEAGE_ATTEMPTS } from './lineage-workflow.ts';
+import { withVersionPredictor } from './pinned.ts';
 import { imagePredict, preprocessBatch } from './image-input.ts';
 import web from './web.ts';
 import { registerFeedbackRoutes } from './writer/routes.ts';
-import {
-  getCheckSet,
-  getServingModel,
-  invalidate,
-  knownCheckAccuracy,
-  loadModel,
-  rememberCheckAccuracy,
-  type ServingModel,
-} from './model-cache.ts';
-import { advancePointer, ModelStore } from './model-store.ts';
+import { getServingModel, invalidate, loadModel, type ServingModel } from './model-cache.ts';
+import { ModelStore } from './model-store.ts';
 import { fineTuneRateLimit, rollbackRateLimit } from './rate-limit.ts';
 import {
   ErrorResponse,
   FineTuneRequest,
-  FineTuneResponse,
+  LineageFineTuneResponse,
   flatImage,
   Health,
   type Image,
   ModelInfo,
+  PredictQuery,
   PredictRequest,
   PredictResponse,
   RollbackRequest,
@@ -45,7 +40,7 @@ export const MAX_PREDICT_BODY = 4 * 1024 * 1024;
 export const MAX_FINE_TUNE_BODY = 4 * 1024 * 1024;
 export const MAX_SMALL_BODY = 4 * 1024;
 /** Lost compare-and-swap races a fine-tune retries on the new weights before answering 409. */
-export const FINE_TUNE_ATTEMPTS = 3;
+export const FINE_TUNE_ATTEMPTS = LINEAGE_ATTEMPTS;
 
 type AppEnv = { Bindings: Bindings };
 
@@ -169,10 +164,15 @@ app.openapi(
     method: 'post',
     path: '/predict',
     summary: 'Classify one image or a batch',
-    request: { body: { content: { 'application/json': { schema: PredictRequest } }, required: true } },
+    request: {
+      query: PredictQuery,
+      body: { content: { 'application/json': { schema: PredictRequest } }, required: true },
+    },
     responses: {
       200: { content: { 'application/json': { schema: PredictResponse } }, description: 'Predictions' },
       400: jsonError('Invalid request'),
+      404: jsonError('No such version (with `?version=`)'),
+      422: jsonError('The version exists but cannot be served'),
       413: jsonError('Body too large'),
       415: jsonError('Not JSON'),
       503: jsonError('No model can be served'),
@@ -188,9 +188,19 @@ app.openapi(
         got: images.length,
       });
     }
-    const { serving, stale } = await getServingModel(storeOf(c.env), cfg.revalidateMs);
     const x = toInput(images, body.pixelScale);
     if (body.preprocess) preprocessBatch(x, images.length);
+    const pinned = c.req.query('version');
+    if (pinned !== undefined) {
+      const { version, predictions } = await withVersionPredictor(storeOf(c.env), pinned, (p, loaded) => ({
+        version: loaded.version,
+        predictions: toPredictions(p.predict(x, images.length), images.length),
+      }));
+      const headers = { 'X-Model-Version': version };
+      if (body.image) return c.json({ ...predictions[0], modelVersion: version }, 200, headers);
+      return c.json({ modelVersion: version, predictions }, 200, headers);
+    }
+    const { serving, stale } = await getServingModel(storeOf(c.env), cfg.revalidateMs);
     const predictions = toPredictions(serving.predictor.predict(x, images.length), images.length);
     const headers = staleHeaders(serving, stale);
     if (body.image) return c.json({ ...predictions[0], modelVersion: serving.version }, 200, headers);
@@ -206,111 +216,37 @@ app.openapi(
     security: bearer,
     request: { body: { content: { 'application/json': { schema: FineTuneRequest } }, required: true } },
     responses: {
-      200: { content: { 'application/json': { schema: FineTuneResponse } }, description: 'Fine-tuned' },
+      200: {
+        content: { 'application/json': { schema: LineageFineTuneResponse } },
+        description: 'Fine-tuned',
+      },
       400: jsonError('Invalid request or over a limit'),
       401: jsonError('Missing or wrong bearer token'),
       403: jsonError('Fine-tuning is disabled (no token configured)'),
       409: jsonError('Lost the race to move the pointer too many times'),
       413: jsonError('Body too large'),
       415: jsonError('Not JSON'),
-      422: jsonError('Refused by the guard: check-set accuracy fell by more than the margin'),
+      422: jsonError('Refused by the guard (figures in details), or training diverged'),
       429: jsonError('Too many fine-tunes from this client; see Retry-After'),
       503: jsonError('The current model or its check set cannot be read'),
     },
   }),
   async (c) => {
     const body = c.req.valid('json');
-    const cfg = readConfig(c.env);
-    const n = body.examples.length;
-    const over: string[] = [];
-    if (n > cfg.fineTuneMaxExamples) over.push(`at most ${cfg.fineTuneMaxExamples} examples`);
-    if (body.steps > cfg.fineTuneMaxSteps) over.push(`at most ${cfg.fineTuneMaxSteps} steps`);
-    if (n * body.steps > cfg.fineTuneMaxWork) over.push(`examples × steps at most ${cfg.fineTuneMaxWork}`);
-    if (over.length) {
-      throw new ApiError(400, 'limit_exceeded', `fine-tune too large: ${over.join('; ')}`, {
-        examples: n,
-        steps: body.steps,
-        maxExamples: cfg.fineTuneMaxExamples,
-        maxSteps: cfg.fineTuneMaxSteps,
-        maxWork: cfg.fineTuneMaxWork,
-      });
-    }
+    const { examples, pixelScale, dryRun, ...ask } = body;
     const x = toInput(
-      body.examples.map((e) => e.image),
-      body.pixelScale,
+      examples.map((e) => e.image),
+      pixelScale,
     );
-    const labels = Uint8Array.from(body.examples, (e) => e.label);
-    const settings = { steps: body.steps, learningRate: body.learningRate, l1: body.l1, l2: body.l2 };
-    const store = storeOf(c.env);
-
-    for (let attempt = 1; attempt <= FINE_TUNE_ATTEMPTS; attempt++) {
-      const read = await store.readPointer();
-      if (!read) throw new ApiError(503, 'no_model', 'no model has been published to this store yet');
-      const parent = await loadModel(store, read.pointer.current);
-      const meta = parent.model.metadata;
-      const checkSetName = typeof meta.checkSet === 'string' ? meta.checkSet : null;
-      const checkSet = checkSetName ? await getCheckSet(store, checkSetName) : null;
-      const { bytes, before, after, check } = fineTune({
-        parent: parent.model,
-        parentVersion: parent.version,
-        x,
-        labels,
-        count: n,
-        settings,
-        checkSet,
-        parentCheckAccuracy: knownCheckAccuracy(store.prefix, parent.version),
-      });
-      let guard: z.infer<typeof FineTuneResponse>['guard'] = null;
-      if (check && checkSet && checkSetName) {
-        rememberCheckAccuracy(store.prefix, parent.version, check.parent);
-        guard = {
-          checkSet: checkSetName,
-          size: checkSet.count,
-          parentAccuracy: check.parent,
-          accuracy: check.child,
-          maxDrop: cfg.guardMaxDrop,
-          // A small epsilon so a drop of exactly the margin passes despite float rounding.
-          passed: check.parent - check.child <= cfg.guardMaxDrop + 1e-9,
-        };
-        if (!guard.passed) {
-          throw new ApiError(
-            422,
-            'guard_refused',
-            `the fine-tune lowers check-set accuracy from ${check.parent.toFixed(4)} to ${check.child.toFixed(4)}, ` +
-              `more than the allowed ${cfg.guardMaxDrop}; nothing was saved`,
-            { guard, before, after, parentVersion: parent.version },
-          );
-        }
-      }
-      const answer = {
-        dryRun: body.dryRun,
-        version: null as string | null,
-        parentVersion: parent.version,
-        examples: n,
-        steps: body.steps,
-        before,
-        after,
-        guard,
-        attempts: attempt,
-      };
-      if (body.dryRun) return c.json(answer, 200);
-
-      const version = await store.putVersion(bytes, { source: 'fine-tune', parent: parent.version });
-      const next = advancePointer(read.pointer, version, parent.version, 'fine-tune');
-      const swapped = await store.pointOrDelete(version, () => store.swapPointer(read.etag, next));
-      if (swapped !== null) {
-        invalidate(store.prefix);
-        if (check) rememberCheckAccuracy(store.prefix, version, check.child);
-        return c.json({ ...answer, version }, 200);
-      }
-      // Another writer moved the pointer since we read it: drop our blob and retrain on the new weights.
-      await store.deleteVersion(version);
-    }
-    throw new ApiError(
-      409,
-      'conflict',
-      `the model changed during ${FINE_TUNE_ATTEMPTS} attempts; retry later`,
-    );
+    const labels = Uint8Array.from(examples, (e) => e.label);
+    const answer = await fineTuneLineage(storeOf(c.env), readConfig(c.env), {
+      x,
+      labels,
+      count: examples.length,
+      ask,
+      dryRun,
+    });
+    return c.json(answer, 200);
   },
 );
 

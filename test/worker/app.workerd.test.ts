@@ -4,7 +4,7 @@ import app from '../../src/worker/index.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
-import { imageAt, post, randomPixels, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
+import { imageAt, post, randomPixels, seed, testEnv, TOKEN, type ErrorJson, NO_GUARD } from './helpers.ts';
 
 const base = env as unknown as Bindings;
 
@@ -368,7 +368,7 @@ describe('POST /fine-tune', () => {
   const request = { pixelScale: '0-255', examples, steps: 20, learningRate: 0.1 };
 
   it('should evaluate without saving on a dry run', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     const res = await app.request('/fine-tune', post({ ...request, dryRun: true }), e);
     expect(res.status).toBe(200);
@@ -385,7 +385,7 @@ describe('POST /fine-tune', () => {
   });
 
   it('should save a child that predicts its examples, and serve it', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     const res = await app.request('/fine-tune', post(request), e);
     expect(res.status).toBe(200);
@@ -394,7 +394,7 @@ describe('POST /fine-tune', () => {
       parentVersion: string;
       before: { loss: number; accuracy: number };
       after: { loss: number; accuracy: number };
-      guard: { size: number; parentAccuracy: number };
+      guard: { size: number; parent: { accuracy: number } };
     }>(res);
     expect(body.parentVersion).toBe(version);
     expect(body.version).not.toBe(version);
@@ -402,7 +402,7 @@ describe('POST /fine-tune', () => {
     expect(body.after.accuracy).toBe(1);
     expect(body.before.accuracy).toBeLessThan(1);
     expect(body.guard.size).toBe(64);
-    expect(body.guard.parentAccuracy).toBe(1);
+    expect(body.guard.parent.accuracy).toBe(1);
     const read = await store.readPointer();
     expect(read!.pointer.current).toBe(body.version);
     expect(read!.pointer.history[0]).toMatchObject({
@@ -430,7 +430,7 @@ describe('POST /fine-tune', () => {
   });
 
   it('should keep the int8 encoding of an int8 parent', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     await seed(e, 5, 'int8');
     const res = await app.request('/fine-tune', post({ ...request, steps: 5 }), e);
     expect(res.status).toBe(200);
@@ -439,7 +439,7 @@ describe('POST /fine-tune', () => {
   });
 
   it('should refuse a harmful fine-tune with 422 and the figures, saving nothing', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '0.05' });
+    const e = testEnv(base, { ...NO_GUARD, GUARD_MAX_ACCURACY_DROP: '0.05' });
     const { store, version } = await seed(e);
     const listBefore = await e.MODELS.list({ prefix: e.MODEL_PREFIX });
     const res = await app.request('/fine-tune', post({ ...request, steps: 40, learningRate: 0.5 }), e);
@@ -447,17 +447,17 @@ describe('POST /fine-tune', () => {
     const err = await json<ErrorJson>(res);
     expect(err.error.code).toBe('guard_refused');
     const details = err.error.details as {
-      guard: { parentAccuracy: number; accuracy: number; passed: boolean };
+      guard: { parent: { accuracy: number }; child: { accuracy: number }; passed: boolean };
     };
     expect(details.guard.passed).toBe(false);
-    expect(details.guard.parentAccuracy - details.guard.accuracy).toBeGreaterThan(0.05);
+    expect(details.guard.parent.accuracy - details.guard.child.accuracy).toBeGreaterThan(0.05);
     expect((await store.readPointer())!.pointer.current).toBe(version);
     const listAfter = await e.MODELS.list({ prefix: e.MODEL_PREFIX });
     expect(listAfter.objects.map((o) => o.key)).toEqual(listBefore.objects.map((o) => o.key));
   });
 
   it('should account for two concurrent fine-tunes in the history', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     const small = { ...request, steps: 2 };
     const [a, b] = await Promise.all([
@@ -483,7 +483,7 @@ describe('POST /fine-tune', () => {
 
 describe('POST /model/rollback', () => {
   it('should make an earlier version current and serve it', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { version } = await seed(e);
     const ft = await json<{ version: string }>(
       await app.request(

@@ -13,6 +13,13 @@ import { ModelStore } from '../../src/worker/model-store.ts';
 export const TOKEN = 'test-token-0123456789';
 export const SIZES = [784, 32, 10];
 export const CHECK_SET = 'checksets/test-64.bin';
+/** Every guard bound at 100%: the guard cannot refuse (tests of what a fine-tune does, not of the guard). */
+export const NO_GUARD = {
+  GUARD_MAX_ACCURACY_DROP: '1',
+  GUARD_MAX_CLASS_DROP: '1',
+  GUARD_MAX_LINEAGE_DROP: '1',
+  GUARD_MAX_LINEAGE_CLASS_DROP: '1',
+};
 
 let counter = 0;
 

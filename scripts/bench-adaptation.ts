@@ -11,7 +11,7 @@
  * `--offline` runs the same computation in Node only (no API), with a stronger salami adversary.
  */
 import { readFileSync } from 'node:fs';
-import { decodeCheckSet } from '../src/worker/check-set.ts';
+import { decodeCheckSet } from '../src/format/check-set.ts';
 import { decodeModel } from '../src/format/index.ts';
 import type { Kernels } from '../src/kernels/kernels.ts';
 import { createPredictor, type UpdateSettings } from '../src/nn/index.ts';

@@ -15,6 +15,7 @@ import { loadKernels, type LoadedKernels } from './lib/kernels-node.ts';
 import { learningRate } from './lib/lr-schedule.ts';
 import { setUpTraining, splitForTraining } from './lib/training-setup.ts';
 import { percent, renderModelCard, type EpochRecord } from './lib/model-card.ts';
+import { calibrationCard, calibrateBlob, startOutlierExposure } from './lib/unsure-training.ts';
 import {
   helpText,
   parseTrainArgs,
@@ -78,11 +79,14 @@ async function main(argv: string[]): Promise<number> {
 
   // Network, optimizer, kernels.
   const kernels = await getKernels(options);
+  // Outlier exposure (issue #13): null when off; its non-digits join each batch of digits.
+  const oe = startOutlierExposure(options, dataset.name, kernels, log);
   const { spec, net, trainer, batches, batch, stepsPerEpoch, totalSteps } = setUpTraining(
     dataset,
     train,
     options,
     kernels,
+    oe?.rows ?? 0,
   );
   log(
     `train: ${dataset.name} ${train.count} train / ${validation.count} validation / ${dataset.test.count} test, ` +
@@ -121,7 +125,9 @@ async function main(argv: string[]): Promise<number> {
     for (let start = 0; start < train.count && !stopRequested; start += batch) {
       const n = batches.fill(start);
       trainer.lr = learningRate(options.lrSchedule, options.lr, step++, totalSteps);
-      const result = trainer.step(batches.x, batches.labels, n);
+      const result = oe
+        ? trainer.step(oe.mix(batches.x, batches.labels, n), oe.labels, n + oe.rows)
+        : trainer.step(batches.x, batches.labels, n);
       lossSum += result.loss * n;
       correct += result.correct;
       seen += n;
@@ -161,6 +167,7 @@ async function main(argv: string[]): Promise<number> {
   }
   process.off('SIGINT', onSigint);
   kernels.free(batches.x);
+  oe?.dispose();
   trainer.dispose();
   if (!best) throw new Exit('stopped before the first training step; nothing written', 130);
   if (stopRequested) log(`train: interrupted; keeping epoch ${best.epoch}, the best so far`);
@@ -201,6 +208,8 @@ async function main(argv: string[]): Promise<number> {
     encoding = candidate;
     if (options.encoding !== 'auto' || testAccuracy.f32 - accuracy <= AUTO_TOLERANCE) break;
   }
+  // Calibration (issue #13): the temperature fitted on the validation split, as the chosen encoding serves it.
+  const calibration = calibrateBlob(encodeModel(modelOf(encoding, draft)), validation, dataset.test, kernels);
   await kernels.dispose();
 
   const wallSeconds = (Date.now() - started) / 1000;
@@ -211,6 +220,7 @@ async function main(argv: string[]): Promise<number> {
     validationAccuracy: best.valAccuracy ?? undefined,
     parentVersion: null,
     testAccuracyByEncoding: testAccuracy,
+    ...(calibration ? { calibration: calibration.metadata } : {}),
     training: {
       ...settings,
       bestEpoch: best.epoch,
@@ -227,25 +237,26 @@ async function main(argv: string[]): Promise<number> {
   };
   // Fine-tune hook (issue #14): check set (validation), replay set (train) and float32 master beside the blob.
   const blob = encodeModel(withFineTuneAssets(modelOf(encoding, metadata), out, train, validation));
-  const card = renderModelCard({
-    blobName: basename(out),
-    blobBytes: blob.length,
-    dataset: dataset.name,
-    sizes: spec.sizes,
-    alpha: spec.alpha,
-    encoding,
-    counts: { train: train.count, validation: validation.count, test: dataset.test.count },
-    testAccuracy,
-    validationAccuracy: best.valAccuracy,
-    bestEpoch: best.epoch,
-    epochs,
-    settings,
-    trainSeconds,
-    kernels: kernels.name,
-    createdAt,
-    command,
-    interrupted: stopRequested,
-  });
+  const card =
+    renderModelCard({
+      blobName: basename(out),
+      blobBytes: blob.length,
+      dataset: dataset.name,
+      sizes: spec.sizes,
+      alpha: spec.alpha,
+      encoding,
+      counts: { train: train.count, validation: validation.count, test: dataset.test.count },
+      testAccuracy,
+      validationAccuracy: best.valAccuracy,
+      bestEpoch: best.epoch,
+      epochs,
+      settings,
+      trainSeconds,
+      kernels: kernels.name,
+      createdAt,
+      command,
+      interrupted: stopRequested,
+    }) + calibrationCard(calibration);
   try {
     mkdirSync(dirname(out), { recursive: true });
     writeAtomically(out, blob);

@@ -8,9 +8,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getPlatformProxy } from 'wrangler';
 import { parseIdxImages, parseIdxLabels } from '../../src/data/idx.ts';
-import { decodeMaster, decodeModel, encodeModel } from '../../src/format/index.ts';
-import { encodeCheckSet } from '../../src/worker/check-set.ts';
+import { decodeMaster, encodeModel } from '../../src/format/index.ts';
+import { encodeCheckSet } from '../../src/format/check-set.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
+import { checkServable } from '../../src/worker/servable.ts';
 import { IDX_FILES, MNIST_DIR, readMaybeGzip } from './dataset.ts';
 
 /** Where `wrangler dev` keeps local state by default (`--persist-to`). */
@@ -80,7 +81,8 @@ export async function publishBlob(
   checkSet: NamedSet | null,
   extra: { replaySet?: NamedSet | null; master?: Uint8Array | null } = {},
 ): Promise<{ version: string; previous: string | null; bytes: number }> {
-  const model = decodeModel(blob);
+  // The worker's own check, so nothing is made current that /predict would refuse (before touching the bucket).
+  const model = checkServable(blob);
   let bytes = blob;
   const names: Record<string, string> = {};
   for (const [key, set] of [

@@ -36,6 +36,8 @@ export function setUpTraining(
   train: Split['train'],
   o: TrainOptions,
   kernels: Kernels,
+  /** Rows the trainer takes on top of a batch of digits (outlier exposure's non-digits). */
+  extraRows = 0,
 ): TrainingRun {
   const inputSize = dataset.rows * dataset.cols;
   const spec = { sizes: [inputSize, ...o.hidden, 10], alpha: o.alpha };
@@ -44,7 +46,7 @@ export function setUpTraining(
   const trainer = new Trainer(
     net,
     { kind: o.optimizer, lr: o.lr, momentum: o.momentum, l1: o.l1, l2: o.l2 },
-    batch,
+    batch + extraRows,
   );
   const batches = new BatchSource(
     train.images,

@@ -28,6 +28,25 @@ export {
   paramCount,
 } from './layout.ts';
 export { quantizeRows, roundHalfEven } from './quantize.ts';
+export {
+  decodeSafetensors,
+  DTYPE_BYTES,
+  encodeSafetensors,
+  MAX_HEADER_BYTES,
+  SafetensorsError,
+  type Dtype,
+  type SafetensorsErrorCode,
+  type SafetensorsFile,
+  type Tensor,
+} from './safetensors.ts';
+export {
+  exportMetadata,
+  METADATA_KEYS,
+  modelToSafetensors,
+  safetensorsToModel,
+  stateDictToModel,
+  type ImportedStateDict,
+} from './state-dict.ts';
 export type { ModelData, ModelMetadata, WeightEncoding } from './types.ts';
 
 /** The version this code writes and reads (alias of `FORMAT_VERSION`, under the name callers were promised). */

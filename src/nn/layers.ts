@@ -81,8 +81,16 @@ export function softmax(probs: Float32Array, logits: Float32Array, batch: number
 }
 
 /**
+ * The label of a row whose target is the uniform distribution (outlier exposure: an image of no class). Such a
+ * row adds the cross-entropy to uniform, log Σexp(z) − mean(z), with gradient (softmax − 1/classes) / batch,
+ * and never counts as correct.
+ */
+export const UNIFORM_TARGET = 255;
+
+/**
  * Fused softmax + cross-entropy over a batch: returns the mean loss and the number of correct argmax predictions,
  * and writes dlogits = (softmax(logits) - onehot(labels)) / batch, the gradient of the mean loss.
+ * A label of `UNIFORM_TARGET` takes the uniform distribution as its target instead of one class.
  * logits [batch×classes], labels [batch] → dlogits [batch×classes] (may alias logits)
  */
 export function softmaxCrossEntropy(
@@ -102,12 +110,17 @@ export function softmaxCrossEntropy(
     const max = logits[row + arg];
     if (arg === label) correct++;
     let sum = 0;
-    for (let j = 0; j < classes; j++) sum += Math.exp(logits[row + j] - max);
+    let mean = 0;
+    for (let j = 0; j < classes; j++) {
+      sum += Math.exp(logits[row + j] - max);
+      mean += logits[row + j] - max;
+    }
     const logSum = Math.log(sum);
-    loss += logSum - (logits[row + label] - max);
+    const uniform = label === UNIFORM_TARGET;
+    loss += logSum - (uniform ? mean / classes : logits[row + label] - max);
     for (let j = 0; j < classes; j++) {
       const p = Math.exp(logits[row + j] - max - logSum);
-      dlogits[row + j] = (p - (j === label ? 1 : 0)) * invBatch;
+      dlogits[row + j] = (p - (uniform ? 1 / classes : j === label ? 1 : 0)) * invBatch;
     }
   }
   return { loss: loss * invBatch, correct };

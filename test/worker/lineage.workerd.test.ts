@@ -10,7 +10,7 @@ import {
   withMaster,
   type ModelMetadata,
 } from '../../src/format/index.ts';
-import { encodeCheckSet } from '../../src/worker/check-set.ts';
+import { encodeCheckSet } from '../../src/format/check-set.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { createPredictor } from '../../src/nn/index.ts';

@@ -218,9 +218,13 @@ export function runTask(task: usize): void {
   }
 }
 
-/** Bytes of per-thread scratch a dense GEMM needs: packed A, one packed B panel and an edge tile. */
+/**
+ * Bytes of per-thread scratch a packed GEMM needs: packed A, one packed B panel, an edge tile, and the lists of
+ * the zero-skipping packs (a column list per 4-row block of A and their counts, or a row list of the panel).
+ */
 export function gemmScratchBytes(m: i32, k: i32): i32 {
-  return (((m + 3) & ~3) * k + 8 * k + 32) * 4;
+  const blocks = (m + 3) >> 2;
+  return (blocks * 4 * k + 8 * k + 32 + blocks * k + blocks + k) * 4;
 }
 
 // The epilogue of the current GEMM task; globals are per instance, so per thread.
@@ -324,30 +328,136 @@ function gemm(
     }
     return;
   }
+  const blocks = (m + 3) >> 2;
   const pa = scratch;
-  const pb = pa + ((<usize>((m + 3) & ~3) * k) << 2);
+  const pb = pa + ((<usize>(blocks << 2) * k) << 2);
   const tile = pb + ((<usize>k) << 5);
-  if (kind == TN) packATransposed(a, m, k, pa);
+  // Lists of the zero-skipping paths: layout NT, per 4-row block of a its nonzero columns (k entries each) and
+  // their counts; layout TN, the nonzero rows of the current B panel.
+  const lists = tile + 128;
+  const counts = lists + ((<usize>blocks * k) << 2);
+  if (kind == NT) packASparse(a, m, k, pa, lists, counts);
+  else if (kind == TN) packATransposed(a, m, k, pa);
   else packA(a, m, k, pa);
   for (let j = j0; j < j1; j += 8) {
     const cols = min(8, j1 - j);
+    let panelRows = k;
     if (kind == NT) packBTransposed(b, j, cols, k, pb);
+    else if (kind == TN) panelRows = packBSparse(b, n, j, cols, k, pb, lists);
     else packB(b, n, j, cols, k, pb);
     for (let i = 0; i < m; i += 4) {
-      microKernel(
-        k,
-        pa + ((<usize>i * k) << 2),
-        pb,
-        c + ((<usize>i * n + j) << 2),
-        n,
-        min(4, m - i),
-        cols,
-        accumulate,
-        tile,
-        j,
-      );
+      const block = i >> 2;
+      const blockA = pa + ((<usize>i * k) << 2);
+      const out = c + ((<usize>i * n + j) << 2);
+      const rows = min(4, m - i);
+      if (kind == NT) {
+        const count = load<i32>(counts + ((<usize>block) << 2));
+        if (count < k) {
+          const list = lists + ((<usize>block * k) << 2);
+          microKernelGatherB(count, blockA, list, pb, out, n, rows, cols, accumulate, tile, j);
+          continue;
+        }
+      } else if (panelRows < k) {
+        microKernelGatherA(panelRows, blockA, lists, pb, out, n, rows, cols, accumulate, tile, j);
+        continue;
+      }
+      microKernel(k, blockA, pb, out, n, rows, cols, accumulate, tile, j);
     }
   }
+}
+
+/**
+ * Zero-skipping packs use their list only when at most this fraction (in 1/16ths) of the columns or rows is
+ * nonzero; denser blocks run the dense kernel, which has no list to read. Measured on MNIST batches (see
+ * docs/benchmarks.md): the gathering kernels run within a few percent of the dense one.
+ */
+const SPARSE_MAX_16THS: i32 = 14;
+
+/**
+ * packA for layout NT's a [m×k], skipping zeros: for each 4-row block, only the columns p with a nonzero value
+ * in one of its rows (a zero bit pattern counts as zero; NaN and −0 do not), their 4 values one after the
+ * other at the block's place in dst, the byte offsets p·32 (p's row in a B panel) at lists + 4·k·block, their
+ * count at counts + 4·block. A block with more nonzero columns than SPARSE_MAX_16THS allows is packed densely
+ * (as packA does) with count k. Layer 1's input is an image, ~80% exact zeros: its forward then skips them.
+ */
+function packASparse(a: usize, m: i32, k: i32, dst: usize, lists: usize, counts: usize): void {
+  const row = (<usize>k) << 2;
+  const limit = (k * SPARSE_MAX_16THS) >> 4;
+  for (let i = 0; i < m; i += 4) {
+    const rows = min(4, m - i);
+    const r0 = a + <usize>i * row;
+    const r1 = rows > 1 ? r0 + row : r0;
+    const r2 = rows > 2 ? r0 + 2 * row : r0;
+    const r3 = rows > 3 ? r0 + 3 * row : r0;
+    const mask = i32x4.replace_lane(i32x4.splat(-1), 1, rows > 1 ? -1 : 0);
+    const keep = i32x4.replace_lane(i32x4.replace_lane(mask, 2, rows > 2 ? -1 : 0), 3, rows > 3 ? -1 : 0);
+    const block = i >> 2;
+    const list = lists + ((<usize>block * k) << 2);
+    let out = dst + ((<usize>block * k) << 4);
+    let count = 0;
+    for (let p = 0; p < k; p++) {
+      const off = (<usize>p) << 2;
+      let v = f32x4.splat(load<f32>(r0 + off));
+      v = f32x4.replace_lane(v, 1, load<f32>(r1 + off));
+      v = f32x4.replace_lane(v, 2, load<f32>(r2 + off));
+      v = f32x4.replace_lane(v, 3, load<f32>(r3 + off));
+      v = v128.and(v, keep);
+      if (v128.any_true(v)) {
+        v128.store(out, v);
+        out += 16;
+        store<u32>(list + ((<usize>count) << 2), p << 5);
+        count++;
+      }
+    }
+    if (count > limit) {
+      packA(r0, rows, k, dst + ((<usize>block * k) << 4));
+      count = k;
+    }
+    store<i32>(counts + ((<usize>block) << 2), count);
+  }
+}
+
+/**
+ * packB for layout TN's b [k×n], skipping zeros: columns [j, j+cols) of only the rows p of b that are not all
+ * zero there, 8 values each one after the other in dst, and the byte offsets p·16 (p's place in a packed A
+ * block) in list. Returns how many; a panel with more rows than SPARSE_MAX_16THS allows is packed densely (as
+ * packB does) and k returned. Layer 1's weight gradient dyᵀ·x then skips the examples blank in a panel's pixels.
+ */
+function packBSparse(b: usize, n: i32, j: i32, cols: i32, k: i32, dst: usize, list: usize): i32 {
+  const limit = (k * SPARSE_MAX_16THS) >> 4;
+  const stride = (<usize>n) << 2;
+  let src = b + ((<usize>j) << 2);
+  let out = dst;
+  let count = 0;
+  if (cols == 8) {
+    for (let p = 0; p < k; p++) {
+      const x0 = v128.load(src);
+      const x1 = v128.load(src, 16);
+      if (v128.any_true(v128.or(x0, x1))) {
+        v128.store(out, x0);
+        v128.store(out, x1, 16);
+        out += 32;
+        store<u32>(list + ((<usize>count) << 2), p << 4);
+        count++;
+      }
+      src += stride;
+    }
+  } else {
+    for (let p = 0; p < k; p++) {
+      let any = false;
+      for (let c = 0; c < cols; c++) any = any || load<u32>(src + (c << 2)) != 0;
+      if (any) {
+        for (let c = 0; c < 8; c++) store<f32>(out + (c << 2), c < cols ? load<f32>(src + (c << 2)) : 0);
+        out += 32;
+        store<u32>(list + ((<usize>count) << 2), p << 4);
+        count++;
+      }
+      src += stride;
+    }
+  }
+  if (count <= limit) return count;
+  packB(b, n, j, cols, k, dst);
+  return k;
 }
 
 /**
@@ -827,6 +937,124 @@ function microKernel(
     pa += 16;
     pb += 32;
   }
+  storeTile(c, ldc, rows, cols, accumulate, tile, col, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+/**
+ * microKernel over the `count` columns p of a 4-row block of a that are nonzero in one of its rows (SPARSE A):
+ * pa holds their 4 values one after the other and `list` the byte offsets p·32 of their rows in the B panel.
+ * One more scalar load per 8 multiply-adds than the dense kernel; zero columns contribute nothing.
+ */
+function microKernelGatherB(
+  count: i32,
+  pa: usize,
+  list: usize,
+  pb: usize,
+  c: usize,
+  ldc: i32,
+  rows: i32,
+  cols: i32,
+  accumulate: i32,
+  tile: usize,
+  col: i32,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  const end = list + ((<usize>count) << 2);
+  while (list < end) {
+    const at = pb + <usize>load<u32>(list);
+    const b0 = v128.load(at);
+    const b1 = v128.load(at, 16);
+    let av = v128.load32_splat(pa);
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
+    av = v128.load32_splat(pa, 4);
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
+    av = v128.load32_splat(pa, 8);
+    c20 = madd(av, b0, c20);
+    c21 = madd(av, b1, c21);
+    av = v128.load32_splat(pa, 12);
+    c30 = madd(av, b0, c30);
+    c31 = madd(av, b1, c31);
+    pa += 16;
+    list += 4;
+  }
+  storeTile(c, ldc, rows, cols, accumulate, tile, col, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+/**
+ * microKernel over the `count` rows p of the B panel that are not all zero (SPARSE B): pb holds their 8 values
+ * one after the other and `list` the byte offsets p·16 of the matching 4 values in the packed A block.
+ */
+function microKernelGatherA(
+  count: i32,
+  pa: usize,
+  list: usize,
+  pb: usize,
+  c: usize,
+  ldc: i32,
+  rows: i32,
+  cols: i32,
+  accumulate: i32,
+  tile: usize,
+  col: i32,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  const end = list + ((<usize>count) << 2);
+  while (list < end) {
+    const at = pa + <usize>load<u32>(list);
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let av = v128.load32_splat(at);
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
+    av = v128.load32_splat(at, 4);
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
+    av = v128.load32_splat(at, 8);
+    c20 = madd(av, b0, c20);
+    c21 = madd(av, b1, c21);
+    av = v128.load32_splat(at, 12);
+    c30 = madd(av, b0, c30);
+    c31 = madd(av, b1, c31);
+    pb += 32;
+    list += 4;
+  }
+  storeTile(c, ldc, rows, cols, accumulate, tile, col, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+// Stores a 4x8 tile of results (rows × cols of it valid) at c through the epilogue.
+function storeTile(
+  c: usize,
+  ldc: i32,
+  rows: i32,
+  cols: i32,
+  accumulate: i32,
+  tile: usize,
+  col: i32,
+  c00: v128,
+  c01: v128,
+  c10: v128,
+  c11: v128,
+  c20: v128,
+  c21: v128,
+  c30: v128,
+  c31: v128,
+): void {
   const stride = (<usize>ldc) << 2;
   if (rows == 4 && cols == 8) {
     let out = c;

@@ -20,7 +20,7 @@ export interface VerdictPolicy {
 }
 
 /** Measured on MNIST validation digits and generated non-digits (docs/benchmarks.md, "Knowing when it does not know"). */
-export const DEFAULT_POLICY: VerdictPolicy = { minConfidence: 0.9, minMargin: 0.5, minTopTwo: 0.7 };
+export const DEFAULT_POLICY: VerdictPolicy = { minConfidence: 0.9, minMargin: 0.2, minTopTwo: 0.7 };
 
 /** An image holding less ink than this fraction of its area (a speck, stray pixels) is blank. MNIST's least: 2.5%. */
 export const BLANK_INK = 0.005;

@@ -3,6 +3,7 @@
  * The worker's settings, read from `wrangler.toml` vars (and the `FINE_TUNE_TOKEN` secret) with safe defaults.
  * Not validation of requests (see `schemas.ts`): these bound what the schemas allow.
  */
+import { defaultMinConfidence } from './verdicts.ts';
 import { MAX_EXAMPLES, MAX_PREDICT_BATCH, MAX_STEPS } from './schemas.ts';
 
 /**
@@ -28,6 +29,8 @@ export interface Config {
   /** The largest drop against the lineage's root (the last published model), overall and on any one class. */
   guardMaxLineageDrop: number;
   guardMaxLineageClassDrop: number;
+  /** The confidence a digit needs to be `confident` when a request does not say (MIN_CONFIDENCE, (0, 1]). */
+  minConfidence: number;
 }
 
 export const DEFAULT_FINE_TUNE_MAX_WORK = 2048;
@@ -55,5 +58,6 @@ export function readConfig(env: Bindings): Config {
     guardMaxClassDrop: num(env.GUARD_MAX_CLASS_DROP, 0.05, 0, 1),
     guardMaxLineageDrop: num(env.GUARD_MAX_LINEAGE_DROP, 0.03, 0, 1),
     guardMaxLineageClassDrop: num(env.GUARD_MAX_LINEAGE_CLASS_DROP, 0.08, 0, 1),
+    minConfidence: defaultMinConfidence(env.MIN_CONFIDENCE),
   };
 }

@@ -16,11 +16,12 @@ import {
 import type { Upload } from './body.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
-import { toPredictions } from './fine-tune.ts';
+import { isBlank } from '../data/verdict.ts';
+import { temperatureOf, toVerdictPredictions } from './verdicts.ts';
 import { withServingModel } from './model-cache.ts';
 import { withVersionPredictor } from './pinned.ts';
 import type { ModelStore } from './model-store.ts';
-import { decodePng, PngError } from './png.ts';
+import { decodePng, PngError, type PngErrorCode } from '../data/png.ts';
 import {
   flatImage,
   inferPixelScale,
@@ -40,6 +41,9 @@ export type PredictInput =
       single: boolean;
       pixelScale: PixelScaleValue;
       inferred: boolean;
+      /** Per image: no ink to read (answered `blank`, not guessed). */
+      blank: boolean[];
+      minConfidence: number | null;
     }
   | {
       kind: 'image';
@@ -49,6 +53,8 @@ export type PredictInput =
       preview: boolean;
       width: number;
       height: number;
+      blank: boolean[];
+      minConfidence: number | null;
     };
 
 /** Packs images into the network's input, [n×784] in [0,1]. */
@@ -62,12 +68,19 @@ export function toInput(images: Images, scale: PixelScaleValue): Float32Array {
   return x;
 }
 
+/** Per image of [count×784]: whether it has no ink to read a digit from (see `isBlank`). */
+export function blankImages(x: Float32Array, count: number): boolean[] {
+  return Array.from({ length: count }, (_, i) => isBlank(fromPixels(x.subarray(i * 784, (i + 1) * 784))));
+}
+
 /**
  * Preprocesses a batch of 28×28 images in place, [count×784] in [0, 1]: the JSON API's `preprocess: true`.
- * @throws {ApiError} 422 `empty_image` naming the first image without ink.
+ * Images marked in `skip` (blank ones) are left as they are.
+ * @throws {ApiError} 422 `empty_image` naming the first image without ink that was not skipped.
  */
-export function preprocessBatch(x: Float32Array, count: number): Float32Array {
+export function preprocessBatch(x: Float32Array, count: number, skip: boolean[] = []): Float32Array {
   for (let i = 0; i < count; i++) {
+    if (skip[i]) continue;
     const image = x.subarray(i * 784, (i + 1) * 784);
     try {
       image.set(preprocess(fromPixels(image)));
@@ -97,7 +110,8 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
   }
   const pixelScale = body.pixelScale ?? inferPixelScale(images);
   const x = toInput(images, pixelScale);
-  if (body.preprocess) preprocessBatch(x, images.length);
+  const blank = blankImages(x, images.length);
+  if (body.preprocess) preprocessBatch(x, images.length, blank);
   return {
     kind: 'json',
     x,
@@ -105,14 +119,23 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
     single: body.image !== undefined,
     pixelScale,
     inferred: body.pixelScale === undefined,
+    blank,
+    minConfidence: body.minConfidence ?? null,
   };
 }
 
-const PNG_ERRORS = {
-  not_png: [415, 'unsupported_image'],
-  too_large: [413, 'image_too_large'],
-  bad: [400, 'bad_image'],
-} as const;
+/** The answer to each refusal of the PNG decoder (the hostile corpus, `scripts/lib/hostile-corpus.ts`, agrees). */
+const PNG_ERRORS: Record<PngErrorCode, readonly [400 | 413 | 415, string]> = {
+  NOT_PNG: [415, 'unsupported_image'],
+  UNSUPPORTED: [415, 'unsupported_image'],
+  TOO_LARGE: [413, 'image_too_large'],
+  TRUNCATED: [400, 'bad_image'],
+  BAD_CRC: [400, 'bad_image'],
+  BAD_CHUNK: [400, 'bad_image'],
+  BAD_HEADER: [400, 'bad_image'],
+  BAD_PALETTE: [400, 'bad_image'],
+  BAD_DATA: [400, 'bad_image'],
+};
 
 /**
  * Decodes an uploaded PNG into a raster.
@@ -120,11 +143,11 @@ const PNG_ERRORS = {
  */
 export async function decodeImage(png: Uint8Array): Promise<RasterImage> {
   try {
-    return await decodePng(png);
+    return decodePng(png);
   } catch (err) {
     if (!(err instanceof PngError)) throw err;
-    const [status, code] = PNG_ERRORS[err.kind];
-    throw new ApiError(status, code, err.message, err.details);
+    const [status, code] = PNG_ERRORS[err.code];
+    throw new ApiError(status, code, err.message, { reason: err.code, ...err.details });
   }
 }
 
@@ -147,14 +170,18 @@ export function toModelInput(image: RasterImage, prepare: boolean): Float32Array
 /** The input of an upload: decoded, then prepared. @throws {ApiError} as `decodeImage` and `toModelInput`. */
 export async function imageInput(upload: Upload): Promise<PredictInput> {
   const image = await decodeImage(upload.png);
+  // Blank input is named blank, not refused: the network sees zeros and its answer is not used.
+  const blank = isBlank(image);
   return {
     kind: 'image',
-    x: toModelInput(image, upload.preprocess),
+    x: blank ? new Float32Array(SIDE * SIDE) : toModelInput(image, upload.preprocess),
     count: 1,
     preprocessed: upload.preprocess,
     preview: upload.preview,
     width: image.width,
     height: image.height,
+    blank: [blank],
+    minConfidence: upload.minConfidence,
   };
 }
 
@@ -176,17 +203,23 @@ export async function predict(
   /** Answer from this stored version instead of the current one (`?version=`). */
   pinned?: string,
 ): Promise<PredictAnswer> {
+  const verdicts = (probs: Float32Array, metadata: Parameters<typeof temperatureOf>[0]) =>
+    toVerdictPredictions(probs, input.count, {
+      temperature: temperatureOf(metadata),
+      minConfidence: input.minConfidence ?? cfg.minConfidence,
+      blank: input.blank,
+    });
   const { version, stale, predictions } =
     pinned === undefined
       ? await withServingModel(store, cfg.revalidateMs, (serving, stale) => ({
           version: serving.version,
           stale,
-          predictions: toPredictions(serving.predictor.predict(input.x, input.count), input.count),
+          predictions: verdicts(serving.predictor.predict(input.x, input.count), serving.model.metadata),
         }))
       : await withVersionPredictor(store, pinned, (predictor, loaded) => ({
           version: loaded.version,
           stale: null,
-          predictions: toPredictions(predictor.predict(input.x, input.count), input.count),
+          predictions: verdicts(predictor.predict(input.x, input.count), loaded.model.metadata),
         }));
   const headers: Record<string, string> = { 'X-Model-Version': version };
   if (stale) headers['X-Model-Stale'] = stale.code;

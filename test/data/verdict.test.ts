@@ -105,3 +105,29 @@ describe('isConfidenceThreshold', () => {
     for (const v of [0, -0.1, 1.01, NaN, '0.5', null]) expect(isConfidenceThreshold(v)).toBe(false);
   });
 });
+
+describe('inkStats fast path', () => {
+  it('should see one-channel images as the preprocessing does (toInk of toGray)', async () => {
+    const { toGray, toInk } = await import('../../src/data/preprocess.ts');
+    const images = [
+      Array.from({ length: 784 }, (_, i) => ((i * 37) % 101) / 100),
+      Array.from({ length: 784 }, (_, i) => (i % 28 === 9 ? 0.1 : 0.95)),
+      Array.from({ length: 784 }, () => 0.5),
+    ];
+    for (const pixels of images) {
+      const img = fromPixels(Float32Array.from(pixels));
+      const ink = toInk(toGray(img), 28, 28);
+      const mass = ink.reduce((a, b) => a + b, 0) / 784;
+      expect(inkStats(img).mass).toBeCloseTo(mass, 5);
+      // The same picture as RGB takes the general path.
+      const rgb = {
+        width: 28,
+        height: 28,
+        channels: 3 as const,
+        data: pixels.flatMap((v) => [v, v, v]),
+        maxValue: 1,
+      };
+      expect(inkStats(rgb).mass).toBeCloseTo(mass, 4);
+    }
+  });
+});

@@ -16,7 +16,7 @@ import { getServingModel } from './model-cache.ts';
 import { describeServing } from './model-info.ts';
 import { ModelStore } from './model-store.ts';
 import { imageInput, jsonInput, predict, toInput } from './predict.ts';
-import { fineTuneRateLimit, rollbackRateLimit } from './rate-limit.ts';
+import { fineTuneRateLimit, rollbackRateLimit, uploadRateLimit } from './rate-limit.ts';
 import { rollbackTo } from './rollback.ts';
 import {
   ErrorResponse,
@@ -93,7 +93,7 @@ app.openapi(
     method: 'post',
     path: '/predict',
     summary: 'Classify one image or a batch: JSON pixels, a PNG body, or a form with a PNG file',
-    middleware: [predictBody(MAX_PREDICT_BODY)] as const,
+    middleware: [uploadRateLimit, predictBody(MAX_PREDICT_BODY)] as const,
     request: {
       query: PredictQuery,
       body: {
@@ -109,6 +109,7 @@ app.openapi(
       200: json(PredictResponse, 'Predictions'),
       400: jsonError('Invalid request, broken PNG or form'),
       413: jsonError('Body too large (4 MiB JSON, 2 MiB upload) or image too large'),
+      429: jsonError('Too many image uploads from this client; see Retry-After (JSON is not limited)'),
       415: jsonError('Not JSON, PNG or multipart; or the upload is not a PNG'),
       404: jsonError('`?version=` names no stored version'),
       422: jsonError('With preprocessing: an image without ink; or `?version=` names an unservable version'),
@@ -127,7 +128,7 @@ app.openapi(
   },
 );
 
-app.use('/fine-tune', fineTuneRateLimit, requireToken, jsonBody(MAX_FINE_TUNE_BODY));
+app.use('/fine-tune', requireToken, fineTuneRateLimit, jsonBody(MAX_FINE_TUNE_BODY));
 app.openapi(
   createRoute({
     method: 'post',
@@ -179,7 +180,7 @@ app.openapi(
   },
 );
 
-app.use('/model/rollback', rollbackRateLimit, requireToken, jsonBody(MAX_SMALL_BODY));
+app.use('/model/rollback', requireToken, rollbackRateLimit, jsonBody(MAX_SMALL_BODY));
 app.openapi(
   createRoute({
     method: 'post',

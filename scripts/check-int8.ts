@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Kernels } from '../src/kernels/kernels.ts';
 import { decodeModel } from '../src/format/index.ts';
-import { createPredictor, Mlp, type Predictor } from '../src/nn/index.ts';
+import { argmax, createPredictor, Mlp, type Predictor } from '../src/nn/index.ts';
 import { loadDataset, MNIST_DIR, type Examples } from './lib/dataset.ts';
 import { loadKernels } from './lib/kernels-node.ts';
 
@@ -32,15 +32,13 @@ function classify(predictor: Predictor, examples: Examples): Uint8Array {
   const classes = predictor.spec.sizes[predictor.spec.sizes.length - 1];
   const out = new Uint8Array(examples.count);
   for (let i = 0; i < examples.count; i++) {
-    const probs = predictor.predict(examples.images.subarray(i * d, (i + 1) * d), 1);
-    let arg = 0;
-    for (let c = 1; c < classes; c++) if (probs[c] > probs[arg]) arg = c;
-    out[i] = arg;
+    out[i] = argmax(predictor.predict(examples.images.subarray(i * d, (i + 1) * d), 1), 0, classes);
   }
   return out;
 }
 
-function accuracy(predicted: Uint8Array, labels: Uint8Array): number {
+/** Percent of predictions equal to their label. */
+function percentCorrect(predicted: Uint8Array, labels: Uint8Array): number {
   let correct = 0;
   for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) correct++;
   return (100 * correct) / labels.length;
@@ -66,7 +64,7 @@ let failed = false;
 console.log(`${values.model}: ${model.sizes.join('-')}, ${test.count} test images, one per call`);
 for (const relaxed of [true, false]) {
   const { name, float, int8 } = await run(relaxed);
-  const [fa, ia] = [accuracy(float, test.labels), accuracy(int8, test.labels)];
+  const [fa, ia] = [percentCorrect(float, test.labels), percentCorrect(int8, test.labels)];
   let differ = 0;
   for (let i = 0; i < test.count; i++) if (float[i] !== int8[i]) differ++;
   const drop = fa - ia;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseIdxImages, parseIdxLabels } from '../src/data/idx.ts';
 import { preprocess, resample, resizeOnly, SIDE, type RasterImage } from '../src/data/preprocess.ts';
 import { decodeModel } from '../src/format/index.ts';
-import { createPredictor, createRng } from '../src/nn/index.ts';
+import { argmax, createPredictor, createRng, DIGIT_CLASSES, INPUT_SIZE } from '../src/nn/index.ts';
 import { IDX_FILES, MNIST_DIR, readMaybeGzip } from './lib/dataset.ts';
 import { loadKernels } from './lib/kernels-node.ts';
 
@@ -155,13 +155,12 @@ function accuracies(make: (i: number) => (Float32Array | null)[]): number[] {
     const modes = inputs[0].length;
     if (correct.length === 0) correct = new Array<number>(modes).fill(0);
     for (let m = 0; m < modes; m++) {
-      const x = new Float32Array(n * 784);
-      inputs.forEach((input, i) => input[m] && x.set(input[m]!, i * 784));
+      const x = new Float32Array(n * INPUT_SIZE);
+      inputs.forEach((input, i) => input[m] && x.set(input[m]!, i * INPUT_SIZE));
       const probs = predictor.predict(x, n);
       for (let i = 0; i < n; i++) {
-        let best = 0;
-        for (let j = 1; j < 10; j++) if (probs[i * 10 + j] > probs[i * 10 + best]) best = j;
-        if (inputs[i][m] && best === labels[start + i]) correct[m]++;
+        const digit = argmax(probs, i * DIGIT_CLASSES, DIGIT_CLASSES);
+        if (inputs[i][m] && digit === labels[start + i]) correct[m]++;
       }
     }
   }
@@ -178,7 +177,7 @@ function prepared(image: RasterImage): Float32Array | null {
 }
 
 const original = (i: number): Image28 =>
-  Float32Array.from(images.pixels.subarray(i * 784, (i + 1) * 784), (v) => v / 255);
+  Float32Array.from(images.pixels.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE), (v) => v / 255);
 
 const sets28: [string, (img: Image28) => Image28][] = [
   ['MNIST test, unchanged', (img) => img],

@@ -10,6 +10,7 @@ import type { Kernels } from '../src/kernels/kernels.ts';
 import { decodeModel, encodeModel, type ModelData, type ModelMetadata } from '../src/format/index.ts';
 import { createPredictor } from '../src/nn/index.ts';
 import { DatasetError, loadDataset, MNIST_DIR, type Dataset, type Examples } from './lib/dataset.ts';
+import { withFineTuneAssets } from './lib/fine-tune-assets.ts';
 import { loadKernels, type LoadedKernels } from './lib/kernels-node.ts';
 import {
   asServed,
@@ -19,6 +20,7 @@ import {
   type TrainingRun,
 } from './lib/training-setup.ts';
 import { percent, renderModelCard, type EpochRecord } from './lib/model-card.ts';
+import { calibrationCard, calibrateBlob, startOutlierExposure } from './lib/unsure-training.ts';
 import {
   helpText,
   parseTrainArgs,
@@ -70,9 +72,10 @@ async function main(argv: string[]): Promise<number> {
   const out = options.out ?? `models/${dataset.name}.bin`;
   const cardPath = out.replace(/\.bin$/, '') + '.card.md';
 
-  // Set up: network, optimizer, kernels, batches.
+  // Set up: network, optimizer, kernels, batches; outlier exposure (issue #13) adds non-digits to each batch.
   const kernels = await getKernels(options);
-  const run = setUpTraining(dataset, train, options, kernels);
+  const oe = startOutlierExposure(options, dataset.name, kernels, log);
+  const run = setUpTraining(dataset, train, options, kernels, oe);
   log(
     `train: ${dataset.name} ${train.count} train / ${validation.count} validation / ${test.count} test, ` +
       `${run.spec.sizes.join('-')}, ${kernels.name}, ${options.epochs} epochs of ${run.stepsPerEpoch} steps; ` +
@@ -82,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
   // Per epoch: run, evaluate, keep the best.
   const { epochs, best, stopped, trainSeconds } = await trainEpochs(run, validation, options, log);
   run.dispose();
+  oe?.dispose();
   if (!best) throw new Exit('stopped before the first training step; nothing written', 130);
   if (stopped) log(`train: interrupted; keeping epoch ${best.epoch}, the best so far`);
 
@@ -105,9 +109,12 @@ async function main(argv: string[]): Promise<number> {
   const { encoding, testAccuracy } = chooseEncoding(options.encoding, f32, (candidate) =>
     blobAccuracy(encodeModel(modelOf(candidate, { dataset: dataset.name, createdAt })), test, kernels),
   );
+  // Calibration (issue #13): the temperature fitted on the validation split, as the chosen encoding serves it.
+  const draft: ModelMetadata = { dataset: dataset.name, createdAt };
+  const calibration = calibrateBlob(encodeModel(modelOf(encoding, draft)), validation, test, kernels);
   await kernels.dispose();
 
-  // Write: the blob and its card.
+  // Write: the blob (with the fine-tune assets of issue #14: check set, replay set, master) and its card.
   const augmentSeconds = run.batches.fillSeconds;
   const metadata: ModelMetadata = {
     dataset: dataset.name,
@@ -116,6 +123,7 @@ async function main(argv: string[]): Promise<number> {
     validationAccuracy: best.valAccuracy ?? undefined,
     parentVersion: null,
     testAccuracyByEncoding: testAccuracy,
+    ...(calibration ? { calibration: calibration.metadata } : {}),
     training: {
       ...settings,
       bestEpoch: best.epoch,
@@ -131,26 +139,30 @@ async function main(argv: string[]): Promise<number> {
       command,
     },
   };
-  const blob = encodeModel(modelOf(encoding, metadata));
-  const card = renderModelCard({
-    blobName: basename(out),
-    blobBytes: blob.length,
-    dataset: dataset.name,
-    sizes: run.spec.sizes,
-    alpha: run.spec.alpha,
-    encoding,
-    counts: { train: train.count, validation: validation.count, test: test.count },
-    testAccuracy,
-    validationAccuracy: best.valAccuracy,
-    bestEpoch: best.epoch,
-    epochs,
-    settings,
-    trainSeconds,
-    kernels: kernels.name,
-    createdAt,
-    command,
-    interrupted: stopped,
-  });
+  // The replay set is drawn from the training split as the network sees it (prepared like /predict).
+  const blob = encodeModel(
+    withFineTuneAssets(modelOf(encoding, metadata), out, asServed(train, options), validation),
+  );
+  const card =
+    renderModelCard({
+      blobName: basename(out),
+      blobBytes: blob.length,
+      dataset: dataset.name,
+      sizes: run.spec.sizes,
+      alpha: run.spec.alpha,
+      encoding,
+      counts: { train: train.count, validation: validation.count, test: test.count },
+      testAccuracy,
+      validationAccuracy: best.valAccuracy,
+      bestEpoch: best.epoch,
+      epochs,
+      settings,
+      trainSeconds,
+      kernels: kernels.name,
+      createdAt,
+      command,
+      interrupted: stopped,
+    }) + calibrationCard(calibration);
   try {
     mkdirSync(dirname(out), { recursive: true });
     writeAtomically(out, blob);

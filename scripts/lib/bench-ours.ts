@@ -6,12 +6,20 @@
  */
 import { decodeModel, encodeModel, encodeModelDecoded, type ModelData } from '../../src/format/index.ts';
 import type { Kernels } from '../../src/kernels/kernels.ts';
-import { createPredictor, createRng, Mlp, shuffleInPlace, Trainer } from '../../src/nn/index.ts';
+import {
+  createPredictor,
+  createRng,
+  DIGIT_CLASSES,
+  INPUT_SIZE,
+  Mlp,
+  shuffleInPlace,
+  Trainer,
+} from '../../src/nn/index.ts';
 import { gatherBatch } from './augment.ts';
 import type { Examples } from './dataset.ts';
 import { median, medianLatencyUs, timeOnce } from './bench-stats.ts';
 
-export const SIZES = [784, 1024, 512, 10];
+export const SIZES = [INPUT_SIZE, 1024, 512, DIGIT_CLASSES];
 const ALPHA = 0.01;
 
 export interface TrainFigures {

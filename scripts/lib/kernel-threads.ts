@@ -1,18 +1,19 @@
 /**
  * @module
- * Helper threads for the WebAssembly GEMM: `worker_threads` that instantiate the shared-memory build over the
- * same `WebAssembly.Memory` and run column slices handed over through `Atomics` (no messages per call).
+ * Helper threads for the WebAssembly kernels: `worker_threads` that instantiate the shared-memory build over the
+ * same `WebAssembly.Memory` and run the task blocks whose addresses are handed over through `Atomics` (no
+ * messages per call).
  * Node only; the kernels themselves stay in `src/kernels`.
  */
 import { Worker } from 'node:worker_threads';
-import type { GemmTask, GemmThreads } from '../../src/kernels/wasm-kernels.ts';
+import type { TaskThreads } from '../../src/kernels/wasm-kernels.ts';
 
 /** Int32 slots per helper thread: one cache line, so threads do not false-share. */
 const SLOT = 16;
 const SEQ = 0; // task number written by the caller; -1 asks the thread to quit
 const DONE = 1; // last task number the thread finished
 const FAILED = 2; // 1 once a task threw
-const ARGS = 4; // the GemmTask, 12 int32 (fills the slot)
+const TASK = 4; // the address of the task block to run
 /** Polls before sleeping: back-to-back GEMMs of a training step then skip the futex wake-up. */
 const SPIN = 20_000;
 
@@ -20,7 +21,7 @@ const SPIN = 20_000;
 const THREAD_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
 const { module, memory, control, slot } = workerData;
-const gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
+const runTask = new WebAssembly.Instance(module, { env: { memory } }).exports.runTask;
 const ctrl = new Int32Array(control);
 const base = slot * ${SLOT};
 parentPort.postMessage('ready');
@@ -35,9 +36,7 @@ for (;;) {
   if (seq < 0) break;
   seen = seq;
   try {
-    const a = base + ${ARGS};
-    gemm(ctrl[a], ctrl[a + 1], ctrl[a + 2], ctrl[a + 3], ctrl[a + 4], ctrl[a + 5], ctrl[a + 6], ctrl[a + 7],
-      ctrl[a + 8], ctrl[a + 9], ctrl[a + 10], ctrl[a + 11]);
+    runTask(ctrl[base + ${TASK}]);
   } catch (error) {
     Atomics.store(ctrl, base + ${FAILED}, 1);
     parentPort.postMessage(String(error && error.stack || error));
@@ -47,8 +46,8 @@ for (;;) {
 }
 `;
 
-export interface KernelThreads extends GemmThreads {
-  /** Stops the helper threads; the kernels then must not run a parallel GEMM any more. */
+export interface KernelThreads extends TaskThreads {
+  /** Stops the helper threads; the kernels then must not split a call across threads any more. */
   dispose(): Promise<void>;
 }
 
@@ -94,13 +93,13 @@ export async function startKernelThreads(
 
   return {
     count: helpers + 1,
-    run(tasks: readonly GemmTask[], runLocal: (task: GemmTask) => void): void {
+    run(tasks: readonly number[], runLocal: (task: number) => void): void {
       if (tasks.length - 1 > helpers)
         throw new Error(`kernel threads: ${tasks.length} tasks for ${helpers + 1} threads`);
       seq++;
       for (let t = 1; t < tasks.length; t++) {
         const base = (t - 1) * SLOT;
-        ctrl.set(tasks[t], base + ARGS);
+        ctrl[base + TASK] = tasks[t];
         Atomics.store(ctrl, base + SEQ, seq);
         Atomics.notify(ctrl, base + SEQ);
       }

@@ -38,6 +38,8 @@ export interface LocalServer {
   url: string;
   /** Everything the server printed so far. */
   log(): string;
+  /** The process group of the whole tree (its leader's pid): for measuring the server's CPU. */
+  pgid: number;
   /** Stops the whole tree (npm, tsx, wrangler, workerd) and deletes its bucket. */
   stop(): Promise<void>;
 }
@@ -84,7 +86,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       break;
     }
     try {
-      if ((await fetch(`${url}/health`)).status === 200) return { url, log: () => log, stop };
+      if ((await fetch(`${url}/health`)).status === 200)
+        return { url, log: () => log, stop, pgid: child.pid! };
     } catch {
       // not listening yet
     }

@@ -33,6 +33,9 @@ export interface TrainOptions extends AugmentConfig {
   preprocess: boolean;
   limit: number | null;
   target: number | null;
+  /** Outlier exposure's non-digits per batch (0 = off); null: `DEFAULT_OE_ROWS` on MNIST, none elsewhere. */
+  oe: number | null;
+  oeFashion: string | null;
   quiet: boolean;
   help: boolean;
 }
@@ -351,6 +354,22 @@ const FLAGS: Flag[] = [
       return v > 1 ? v / 100 : v;
     },
   },
+  // Outlier exposure and calibration (issue #13; scripts/lib/outlier-exposure.ts, scripts/lib/calibrate.ts).
+  {
+    key: 'oe',
+    name: 'oe',
+    kind: 'string',
+    shown: '32 on MNIST, else 0',
+    help: 'outlier exposure: generated non-digits with uniform targets added to each batch (0 = off)',
+    parse: integer(0),
+  },
+  {
+    key: 'oeFashion',
+    name: 'oe-fashion',
+    kind: 'string',
+    shown: '/usr/share/datasets/fashion-mnist if present',
+    help: 'Fashion-MNIST directory whose training split joins the non-digits',
+  },
   {
     key: 'quiet',
     name: 'quiet',
@@ -386,6 +405,8 @@ export const DEFAULTS: TrainOptions = {
   preprocess: true,
   limit: null,
   target: null,
+  oe: null,
+  oeFashion: null,
   quiet: false,
   help: false,
 };
@@ -442,7 +463,8 @@ export function helpText(): string {
 }
 
 function valueName(flag: Flag): string {
-  if (flag.key === 'data' || flag.key === 'out') return flag.key === 'data' ? 'DIR' : 'PATH';
+  if (flag.key === 'data' || flag.key === 'oeFashion') return 'DIR';
+  if (flag.key === 'out') return 'PATH';
   if (flag.key === 'hidden') return 'N,N';
   if (['optimizer', 'lrSchedule', 'init', 'encoding', 'backend'].includes(flag.key)) return 'NAME';
   return 'N';

@@ -57,6 +57,13 @@ export interface TrainingRun {
   dispose(): void;
 }
 
+/** Something that appends `rows` examples to each batch (outlier exposure): `mix` returns the batch to train on. */
+export interface BatchMixer {
+  readonly rows: number;
+  readonly labels: Uint8Array;
+  mix(x: Float32Array, labels: Uint8Array, n: number): Float32Array;
+}
+
 /** The augmentation part of the flags. */
 export function augmentConfig(o: TrainOptions): AugmentConfig {
   const { rotate, scale, shear, shift, elastic, elasticAlpha, thickness, blur, lowres } = o;
@@ -69,7 +76,10 @@ export function setUpTraining(
   train: Split['train'],
   o: TrainOptions,
   kernels: Kernels,
+  /** Rows added to every batch after the digits (outlier exposure's non-digits), or null. */
+  mixer: BatchMixer | null = null,
 ): TrainingRun {
+  const extraRows = mixer?.rows ?? 0;
   const inputSize = dataset.rows * dataset.cols;
   const spec = { sizes: [inputSize, ...o.hidden, 10], alpha: o.alpha };
   const net = Mlp.create(spec, kernels, { scheme: o.init, seed: o.seed });
@@ -77,7 +87,7 @@ export function setUpTraining(
   const trainer = new Trainer(
     net,
     { kind: o.optimizer, lr: o.lr, momentum: o.momentum, l1: o.l1, l2: o.l2 },
-    batch,
+    batch + extraRows,
   );
   const batches = new BatchSource(
     train.images,
@@ -103,7 +113,9 @@ export function setUpTraining(
     for (let start = 0; start < train.count; start += batch) {
       const n = batches.fill(start);
       trainer.lr = learningRate(o.lrSchedule, o.lr, step++, totalSteps);
-      const result = trainer.step(batches.x, batches.labels, n);
+      const result = mixer
+        ? trainer.step(mixer.mix(batches.x, batches.labels, n), mixer.labels, n + mixer.rows)
+        : trainer.step(batches.x, batches.labels, n);
       progress.lossSum += result.loss * n;
       progress.correct += result.correct;
       progress.seen += n;

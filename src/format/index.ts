@@ -8,6 +8,15 @@ export { decodeModel } from './decode.ts';
 export { describeModel } from './describe.ts';
 export { encodeModel, encodeModelDecoded } from './encode.ts';
 export { ModelFormatError, type ModelFormatErrorCode } from './errors.ts';
+export {
+  decodeMaster,
+  encodeMaster,
+  masterEntryOf,
+  MasterMismatchError,
+  startingWeights,
+  withMaster,
+  type MasterEntry,
+} from './master.ts';
 export { floatToHalfBits, halfBitsToFloat } from './half.ts';
 export {
   FORMAT_VERSION,
@@ -19,6 +28,25 @@ export {
   paramCount,
 } from './layout.ts';
 export { quantizeRows, roundHalfEven } from './quantize.ts';
+export {
+  decodeSafetensors,
+  DTYPE_BYTES,
+  encodeSafetensors,
+  MAX_HEADER_BYTES,
+  SafetensorsError,
+  type Dtype,
+  type SafetensorsErrorCode,
+  type SafetensorsFile,
+  type Tensor,
+} from './safetensors.ts';
+export {
+  exportMetadata,
+  METADATA_KEYS,
+  modelToSafetensors,
+  safetensorsToModel,
+  stateDictToModel,
+  type ImportedStateDict,
+} from './state-dict.ts';
 export type { ModelData, ModelMetadata, WeightEncoding } from './types.ts';
 
 /** The version this code writes and reads (alias of `FORMAT_VERSION`, under the name callers were promised). */

@@ -29,6 +29,17 @@ function metadataProblem(value: unknown): string | null {
   if ('parentVersion' in value && value.parentVersion !== null && typeof value.parentVersion !== 'string') {
     return '`parentVersion` must be a string or null';
   }
+  if ('calibration' in value) return calibrationProblem(value.calibration);
+  return null;
+}
+
+/** The first problem with the `calibration` key: `{ method?: 'temperature', temperature: finite > 0, … }`. */
+function calibrationProblem(c: unknown): string | null {
+  if (!isObject(c)) return '`calibration` must be an object';
+  if ('method' in c && c.method !== 'temperature') return '`calibration.method` must be "temperature"';
+  if (typeof c.temperature !== 'number' || !(c.temperature > 0) || !Number.isFinite(c.temperature)) {
+    return '`calibration.temperature` must be a finite number > 0';
+  }
   return null;
 }
 

@@ -17,6 +17,17 @@ export interface ModelMetadata {
   training?: Record<string, unknown>;
   /** The version this one was fine-tuned from. */
   parentVersion?: string | null;
+  /** How the served probabilities are calibrated: softmax(logits / temperature). */
+  calibration?: ModelCalibration;
+  [key: string]: unknown;
+}
+
+/** The `calibration` metadata key; further keys (what it was fitted on, before/after figures) are kept. */
+export interface ModelCalibration {
+  /** The only method so far; may be left out. */
+  method?: 'temperature';
+  /** Finite and > 0; 1 changes nothing. */
+  temperature: number;
   [key: string]: unknown;
 }
 

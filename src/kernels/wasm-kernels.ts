@@ -2,26 +2,23 @@
  * @module
  * The WebAssembly SIMD kernels behind the `Kernels` interface: memory management (a fixed reserve with a
  * first-fit free list, so views never detach) and the calls into the compiled module. Pure: no Node or Workers
- * APIs; threads are plugged in through `GemmThreads`, which the Node loader provides.
+ * APIs; threads are plugged in through `TaskThreads`, which the Node loader provides. Every call writes task
+ * blocks (`task-layout.ts`) and runs them through the module's one entry point, `runTask`.
  */
 import type { AdamOptions, Kernels, UpdateOptions } from './kernels.ts';
+import { FreeList } from './free-list.ts';
+import { Activation, Layout, TASK_BYTES, TaskWriter, type EpilogueFields } from './task-layout.ts';
 
-/**
- * One slice of a GEMM as the module's `gemm` export takes it: kind, m, n, k, a, b, c, accumulate, j0, j1, scratch,
- * epilogue (the address of the alpha/bias/LeakyReLU block, 0 for none).
- */
-export type GemmTask = readonly number[];
-
-/** Runs GEMM slices on several threads sharing one `WebAssembly.Memory`. */
-export interface GemmThreads {
+/** Runs tasks on several threads sharing one `WebAssembly.Memory`. */
+export interface TaskThreads {
   /** Threads available, the caller included. */
   readonly count: number;
   /**
-   * Runs `tasks[t]` for t ≥ 1 on helper thread t−1 and `tasks[0]` through `runLocal` on the caller,
-   * returning once all are done.
+   * Runs the task block at address `tasks[t]` for t ≥ 1 on helper thread t−1 (through the module's `runTask`)
+   * and `tasks[0]` through `runLocal` on the caller, returning once all are done.
    * @throws Error when a helper thread failed.
    */
-  run(tasks: readonly GemmTask[], runLocal: (task: GemmTask) => void): void;
+  run(tasks: readonly number[], runLocal: (task: number) => void): void;
 }
 
 export interface WasmKernelsOptions {
@@ -30,7 +27,7 @@ export interface WasmKernelsOptions {
   /** Memory to use instead of a new one, e.g. a shared one for threads; its size is the capacity. */
   memory?: WebAssembly.Memory;
   /** Splits large GEMMs across threads; requires `memory` to be the memory those threads use. */
-  threads?: GemmThreads;
+  threads?: TaskThreads;
 }
 
 /** The kernels plus what tests and benchmarks want to see of the memory. */
@@ -44,74 +41,22 @@ export interface WasmKernels extends Kernels {
 
 interface KernelExports {
   RELAXED_SIMD: WebAssembly.Global;
-  EPILOGUE_BYTES: WebAssembly.Global;
   DOT_MAX_ROWS: WebAssembly.Global;
   AXPY_MAX_ROWS: WebAssembly.Global;
+  runTask(task: number): void;
   gemmScratchBytes(m: number, k: number): number;
-  gemm(...task: number[]): void;
-  gemmReduceRows(
-    m: number,
-    n: number,
-    c: number,
-    partials: number,
-    count: number,
-    stride: number,
-    epilogue: number,
-  ): void;
   int8ScratchBytes(m: number, k: number): number;
-  linearInt8(
-    m: number,
-    n: number,
-    k: number,
-    x: number,
-    q: number,
-    scale: number,
-    bias: number,
-    rowSums: number,
-    y: number,
-    scratch: number,
-    leaky: number,
-    slope: number,
-  ): void;
-  sgdUpdate(
-    w: number,
-    g: number,
-    v: number,
-    n: number,
-    lr: number,
-    momentum: number,
-    l1: number,
-    l2x2: number,
-    useMomentum: number,
-  ): void;
-  adamUpdate(
-    w: number,
-    g: number,
-    m: number,
-    v: number,
-    n: number,
-    stepSize: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    c2: number,
-    l1: number,
-    l2x2: number,
-  ): void;
 }
 
 const PAGE = 65536;
 const DEFAULT_CAPACITY = 64 * 1024 * 1024;
 const MAX_CAPACITY = 2 ** 31;
-/** Alignment of every block: a cache line, so packed panels and views start on one. */
-const ALIGN = 64;
-/** Address 0 stays unused so that no view starts at a null pointer. */
-const BASE = 256;
-/**
- * The float32 GEMM's epilogue block, below the heap: calls run one at a time (helper threads only read it
- * during the call), so one fixed block serves them all and no call allocates one.
- */
-const EPILOGUE_AT = 64;
+/** Task blocks, one per thread, at [TASKS_AT, TASKS_AT + MAX_THREADS·TASK_BYTES): below the heap. */
+const TASKS_AT = 256;
+/** Threads a call splits across at most (the task blocks below the heap). */
+const MAX_THREADS = 16;
+/** The heap starts above the task blocks; address 0 stays unused, so no view starts at a null pointer. */
+const BASE = TASKS_AT + MAX_THREADS * TASK_BYTES;
 /** Unallocated bytes kept at the end: the int8 kernel reads up to 15 bytes past a weight row. */
 const SLACK = 64;
 /** Below this many flops a GEMM runs on the calling thread: a hand-off costs about a microsecond. */
@@ -121,13 +66,6 @@ const PARALLEL_MIN_FLOPS = 2_000_000;
  * one image through a large layer is bound by reading the weights, and two cores read twice as fast.
  */
 const PARALLEL_MIN_WEIGHTS = 256 * 1024;
-
-const NN = 0;
-const TN = 1;
-const NT = 2;
-const INT8 = 3;
-const SGD = 4;
-const NN_PART = 5;
 
 /**
  * What happens as a GEMM's results are stored: r = alpha·(a·b) + old c + bias, then with a `slope` the
@@ -143,77 +81,8 @@ interface Epilogue {
   gate?: Float32Array;
 }
 const PLAIN: Epilogue = { alpha: 1, bias: null, slope: null };
-
-interface Block {
-  offset: number;
-  size: number;
-}
-
-/** First-fit allocator over [start, end) with coalescing on free; blocks are ALIGN-aligned. */
-class FreeList {
-  private readonly free: Block[];
-  private readonly live = new Map<number, number>();
-  private used = 0;
-
-  constructor(start: number, end: number) {
-    this.free = [{ offset: start, size: end - start }];
-  }
-
-  /** @throws RangeError when no free block is large enough. */
-  alloc(bytes: number): number {
-    const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
-    for (let i = 0; i < this.free.length; i++) {
-      const block = this.free[i];
-      if (block.size < size) continue;
-      const offset = block.offset;
-      if (block.size === size) this.free.splice(i, 1);
-      else {
-        block.offset += size;
-        block.size -= size;
-      }
-      this.live.set(offset, size);
-      this.used += size;
-      return offset;
-    }
-    const largest = this.free.reduce((best, b) => Math.max(best, b.size), 0);
-    throw new RangeError(
-      `wasm kernels: out of memory: ${bytes} bytes requested, largest free block ${largest} bytes ` +
-        `(${this.used} of ${this.capacity()} bytes in use); raise capacityBytes`,
-    );
-  }
-
-  /** @throws Error when `offset` is not the start of a live block. */
-  release(offset: number): void {
-    const size = this.live.get(offset);
-    if (size === undefined)
-      throw new Error(`wasm kernels: free of an array that is not allocated (offset ${offset})`);
-    this.live.delete(offset);
-    this.used -= size;
-    let i = 0;
-    while (i < this.free.length && this.free[i].offset < offset) i++;
-    this.free.splice(i, 0, { offset, size });
-    const next = this.free[i + 1];
-    if (next && offset + size === next.offset) {
-      this.free[i].size += next.size;
-      this.free.splice(i + 1, 1);
-    }
-    const prev = this.free[i - 1];
-    if (prev && prev.offset + prev.size === offset) {
-      prev.size += this.free[i].size;
-      this.free.splice(i, 1);
-    }
-  }
-
-  usedBytes(): number {
-    return this.used;
-  }
-
-  private capacity(): number {
-    let total = this.used;
-    for (const b of this.free) total += b.size;
-    return total;
-  }
-}
+const OPS = { [Layout.nn]: 'gemm', [Layout.tn]: 'gemmTN', [Layout.nt]: 'gemmNT' } as const;
+type GemmLayout = (typeof Layout)[keyof typeof Layout];
 
 /**
  * Instantiates the kernels module (a plain or relaxed SIMD build of `assembly/kernels.ts`) over its own memory.
@@ -238,7 +107,18 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
   const relaxed = Number(ex.RELAXED_SIMD.value) === 1;
   const dotMaxRows = Number(ex.DOT_MAX_ROWS.value);
   const axpyMaxRows = Number(ex.AXPY_MAX_ROWS.value);
-  const epilogueView = new DataView(buffer, EPILOGUE_AT, Number(ex.EPILOGUE_BYTES.value));
+  const writer = new TaskWriter(new DataView(buffer));
+  /** The task block of thread t (0: the caller). */
+  const block = (t: number) => TASKS_AT + t * TASK_BYTES;
+  /** Runs the task blocks 0..parts−1, block 0 on this thread. */
+  const runBlocks = (parts: number) => {
+    if (parts <= 1) ex.runTask(block(0));
+    else
+      threads!.run(
+        Array.from({ length: parts }, (_, t) => block(t)),
+        (task) => ex.runTask(task),
+      );
+  };
 
   /** Temporary blocks of one call, freed when it ends. */
   class Frame {
@@ -281,7 +161,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
   }
 
   function runGemm(
-    kind: number,
+    layout: GemmLayout,
     m: number,
     n: number,
     k: number,
@@ -290,7 +170,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     c: Float32Array,
     accumulate: boolean,
     epilogue: Epilogue,
-    op = kind === NN ? 'gemm' : kind === TN ? 'gemmTN' : 'gemmNT',
+    op: string = OPS[layout],
   ): void {
     checkShape(op, m, n, k);
     checkLength(op, 'a', a, m * k);
@@ -301,37 +181,48 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     try {
       const pa = frame.input(a, m * k);
       const pb = frame.input(b, k * n);
-      const pe = writeEpilogue(frame, epilogue, m, n);
+      const e = epilogueFields(frame, epilogue, m, n);
       withOutput(frame, c, m * n, accumulate, (pc) => {
         const acc = accumulate ? 1 : 0;
         // The few-row paths (one image being served) pack nothing: no scratch for dot products, the list of
         // nonzero inputs for the row-by-row NN path.
-        const rowByRow = kind === NN && m <= axpyMaxRows && k > 0;
+        const rowByRow = layout === Layout.nn && m <= axpyMaxRows && k > 0;
         const scratchBytes =
-          kind === NT && m <= dotMaxRows ? 0 : rowByRow ? k * 4 : ex.gemmScratchBytes(m, k);
+          layout === Layout.nt && m <= dotMaxRows ? 0 : rowByRow ? k * 4 : ex.gemmScratchBytes(m, k);
         const scratch = () => (scratchBytes ? frame.scratch(scratchBytes) : 0);
         const parts = partsFor(m, n, k);
-        if (parts <= 1) {
-          ex.gemm(kind, m, n, k, pa, pb, pc, acc, 0, n, scratch(), pe);
-          return;
-        }
-        if (rowByRow) {
+        if (parts > 1 && rowByRow) {
           // A few rows through weights stored [in×out]: split by inputs, so each thread reads whole weight rows;
           // the helpers' partial products are summed into c (and the bias and activation applied) after the join.
           const stride = Math.ceil((m * n * 4) / 64) * 64;
           const partials = frame.scratch(stride * (parts - 1));
-          const tasks = Array.from({ length: parts }, (_, t): GemmTask => {
+          for (let t = 0; t < parts; t++) {
             const out = t === 0 ? pc : partials + (t - 1) * stride;
-            return [NN_PART, m, n, k, pa, pb, out, t === 0 ? acc : 0, t, parts, frame.scratch(k * 4), pe];
-          });
-          threads!.run(tasks, (task) => ex.gemm(...task));
-          ex.gemmReduceRows(m, n, pc, partials, parts - 1, stride, pe);
+            writer.rowsPart(block(t), {
+              m,
+              n,
+              k,
+              a: pa,
+              b: pb,
+              c: out,
+              accumulate: t === 0 ? acc : 0,
+              part: t,
+              parts,
+              list: frame.scratch(k * 4),
+              alpha: e.alpha,
+            });
+          }
+          runBlocks(parts);
+          writer.reduceRows(block(0), { m, n, c: pc, partials, count: parts - 1, stride }, e);
+          ex.runTask(block(0));
           return;
         }
-        const tasks = columnRanges(n, parts).map(([j0, j1]): GemmTask => {
-          return [kind, m, n, k, pa, pb, pc, acc, j0, j1, scratch(), pe];
+        const ranges = columnRanges(n, parts);
+        ranges.forEach(([j0, j1], t) => {
+          const f = { layout, m, n, k, a: pa, b: pb, c: pc, accumulate: acc, j0, j1, scratch: scratch() };
+          writer.gemm(block(t), f, e);
         });
-        threads!.run(tasks, (task) => ex.gemm(...task));
+        runBlocks(parts);
       });
     } finally {
       frame.close();
@@ -342,22 +233,18 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
   function partsFor(m: number, n: number, k: number): number {
     if (!threads) return 1;
     if (2 * m * n * k < PARALLEL_MIN_FLOPS && n * k < PARALLEL_MIN_WEIGHTS) return 1;
-    return Math.min(threads.count, n >> 3);
+    return Math.min(threads.count, MAX_THREADS, n >> 3);
   }
 
-  /** The address of the epilogue block for `ex.gemm`, 0 when plain. */
-  function writeEpilogue(frame: Frame, e: Epilogue, m: number, n: number): number {
-    if (e.alpha === 1 && e.bias === null && e.slope === null) return 0;
-    const ptr = EPILOGUE_AT;
-    const pbias = e.bias ? frame.input(e.bias, n) : 0;
-    const pgate = e.gate ? frame.input(e.gate, m * n) : 0;
-    const view = epilogueView;
-    view.setFloat32(0, e.alpha, true);
-    view.setUint32(4, pbias, true);
-    view.setInt32(8, e.slope === null ? 0 : e.gate ? 2 : 1, true);
-    view.setFloat32(12, e.slope ?? 0, true);
-    view.setUint32(16, pgate, true);
-    return ptr;
+  /** The epilogue's fields, its arrays copied into the frame when they live elsewhere. */
+  function epilogueFields(frame: Frame, e: Epilogue, m: number, n: number): EpilogueFields {
+    return {
+      alpha: e.alpha,
+      bias: e.bias ? frame.input(e.bias, n) : 0,
+      activation: e.slope === null ? Activation.none : e.gate ? Activation.gate : Activation.leaky,
+      slope: e.slope ?? 0,
+      gate: e.gate ? frame.input(e.gate, m * n) : 0,
+    };
   }
 
   function view<T extends Float32Array | Int8Array>(array: T, op: string): T {
@@ -386,23 +273,34 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     },
 
     gemm: (m, n, k, a, b, c, accumulate = false, alpha = 1) =>
-      runGemm(NN, m, n, k, a, b, c, accumulate, alpha === 1 ? PLAIN : { ...PLAIN, alpha }),
+      runGemm(Layout.nn, m, n, k, a, b, c, accumulate, alpha === 1 ? PLAIN : { ...PLAIN, alpha }),
     gemmTN: (m, n, k, a, b, c, accumulate = false, alpha = 1) =>
-      runGemm(TN, m, n, k, a, b, c, accumulate, alpha === 1 ? PLAIN : { ...PLAIN, alpha }),
+      runGemm(Layout.tn, m, n, k, a, b, c, accumulate, alpha === 1 ? PLAIN : { ...PLAIN, alpha }),
     gemmNT: (m, n, k, a, b, c, accumulate = false, alpha = 1) =>
-      runGemm(NT, m, n, k, a, b, c, accumulate, alpha === 1 ? PLAIN : { ...PLAIN, alpha }),
+      runGemm(Layout.nt, m, n, k, a, b, c, accumulate, alpha === 1 ? PLAIN : { ...PLAIN, alpha }),
 
     linear(m, n, k, x, w, bias, y, slope) {
       checkLength('linear', 'bias', bias, n);
-      runGemm(NT, m, n, k, x, w, y, false, { alpha: 1, bias, slope: slope ?? null }, 'linear');
+      runGemm(Layout.nt, m, n, k, x, w, y, false, { alpha: 1, bias, slope: slope ?? null }, 'linear');
     },
     linearT(m, n, k, x, wt, bias, y, slope) {
       checkLength('linearT', 'bias', bias, n);
-      runGemm(NN, m, n, k, x, wt, y, false, { alpha: 1, bias, slope: slope ?? null }, 'linearT');
+      runGemm(Layout.nn, m, n, k, x, wt, y, false, { alpha: 1, bias, slope: slope ?? null }, 'linearT');
     },
     linearGradInput(m, n, k, dy, w, act, dx, slope) {
       checkLength('linearGradInput', 'act', act, m * n);
-      runGemm(NN, m, n, k, dy, w, dx, false, { alpha: 1, bias: null, slope, gate: act }, 'linearGradInput');
+      runGemm(
+        Layout.nn,
+        m,
+        n,
+        k,
+        dy,
+        w,
+        dx,
+        false,
+        { alpha: 1, bias: null, slope, gate: act },
+        'linearGradInput',
+      );
     },
 
     linearInt8(m, n, k, x, q, scale, bias, y, rowSums, slope) {
@@ -425,31 +323,25 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         withOutput(frame, y, m * n, false, (py) => {
           const scratchBytes = ex.int8ScratchBytes(m, k);
           const parts = partsFor(m, n, k);
-          if (parts <= 1) {
-            const leaky = slope === undefined ? 0 : 1;
-            ex.linearInt8(
+          columnRanges(n, parts).forEach(([j0, j1], t) => {
+            writer.linearInt8(block(t), {
               m,
               n,
               k,
-              px,
-              pq,
-              ps,
-              pbias,
-              psums,
-              py,
-              frame.scratch(scratchBytes),
-              leaky,
-              slope ?? 0,
-            );
-            return;
-          }
-          const pe = frame.scratch(Number(ex.EPILOGUE_BYTES.value));
-          new Uint32Array(buffer, pe, 4).set([ps, pbias, psums, slope === undefined ? 0 : 1]);
-          new Float32Array(buffer, pe + 16, 1)[0] = slope ?? 0;
-          const tasks = columnRanges(n, parts).map(([j0, j1]): GemmTask => {
-            return [INT8, m, n, k, px, pq, py, 0, j0, j1, frame.scratch(scratchBytes), pe];
+              x: px,
+              q: pq,
+              scale: ps,
+              bias: pbias,
+              rowSums: psums,
+              y: py,
+              scratch: frame.scratch(scratchBytes),
+              j0,
+              j1,
+              leaky: slope === undefined ? 0 : 1,
+              slope: slope ?? 0,
+            });
           });
-          threads!.run(tasks, (task) => ex.gemm(...task));
+          runBlocks(parts);
         });
       } finally {
         frame.close();
@@ -469,18 +361,13 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         withOutput(frame, w, n, true, (pw) => {
           const run = (pv: number) => {
             // Large views are split across threads: the step is bound by memory traffic, two cores move more.
-            const parts = threads && n >= PARALLEL_MIN_WEIGHTS ? threads.count : 1;
-            if (parts <= 1) {
-              ex.sgdUpdate(pw, pg, pv, n, o.lr, o.momentum, o.l1, 2 * o.l2, useMomentum ? 1 : 0);
-              return;
-            }
-            const pe = frame.scratch(Number(ex.EPILOGUE_BYTES.value));
-            new Float32Array(buffer, pe, 4).set([o.lr, o.momentum, o.l1, 2 * o.l2]);
-            new Int32Array(buffer, pe + 16, 1)[0] = useMomentum ? 1 : 0;
-            const tasks = columnRanges(n, parts).map(([j0, j1]): GemmTask => {
-              return [SGD, 1, n, 0, pw, pg, pv, 0, j0, j1, 0, pe];
+            const parts = threads && n >= PARALLEL_MIN_WEIGHTS ? Math.min(threads.count, MAX_THREADS) : 1;
+            const [lr, momentum, l1, l2x2] = [o.lr, o.momentum, o.l1, 2 * o.l2];
+            columnRanges(n, parts).forEach(([i0, i1], t) => {
+              const useMomentum = pv ? 1 : 0;
+              writer.sgd(block(t), { w: pw, g: pg, v: pv, i0, i1, lr, momentum, l1, l2x2, useMomentum });
             });
-            threads!.run(tasks, (task) => ex.gemm(...task));
+            runBlocks(parts);
           };
           if (useMomentum) withOutput(frame, velocity!, n, true, run);
           else run(0);
@@ -503,9 +390,24 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         const pg = frame.input(g, n);
         withOutput(frame, w, n, true, (pw) =>
           withOutput(frame, m, n, true, (pm) =>
-            withOutput(frame, v, n, true, (pv) =>
-              ex.adamUpdate(pw, pg, pm, pv, n, o.lr / c1, o.beta1, o.beta2, o.eps, c2, o.l1, 2 * o.l2),
-            ),
+            withOutput(frame, v, n, true, (pv) => {
+              const { beta1, beta2, eps, l1 } = o;
+              writer.adam(block(0), {
+                w: pw,
+                g: pg,
+                m: pm,
+                v: pv,
+                n,
+                stepSize: o.lr / c1,
+                beta1,
+                beta2,
+                eps,
+                c2,
+                l1,
+                l2x2: 2 * o.l2,
+              });
+              ex.runTask(block(0));
+            }),
           ),
         );
       } finally {

@@ -21,3 +21,14 @@ export {
 export { createPredictor, type Predictor, type PredictorSource } from './predictor.ts';
 export { createRng, createNormal, shuffleInPlace } from './rng.ts';
 export * from './layers.ts';
+export * from './classify.ts';
+export {
+  DEFAULT_UPDATE,
+  fineTuneUpdate,
+  fitToWork,
+  UpdateDiverged,
+  workOf,
+  type UpdateInput,
+  type UpdateResult,
+  type UpdateSettings,
+} from './fine-tune-update.ts';

@@ -104,21 +104,15 @@ export class Trainer {
     const fused = this.fusedUpdate();
     for (let l = L - 1; l >= 0; l--) {
       const { inDim, outDim, weightOffset, biasOffset } = net.layers[l];
-      const dw = grads.subarray(weightOffset, weightOffset + inDim * outDim);
       const db = grads.subarray(biasOffset, biasOffset + outDim);
+      // Plain SGD: w += −lr·dyᵀx straight from the gradient's product; else dw is stored for the update.
+      const dw = fused
+        ? { step: this.lr }
+        : { into: grads.subarray(weightOffset, weightOffset + inDim * outDim) };
+      // dx (through the LeakyReLU whose output ws.acts[l] is) needs the old weights: denseBackward does it first.
       const dx = l > 0 ? deltas[l - 1] : null;
       const w = net.weight(l);
-      // The gradient into this layer's input, through the LeakyReLU that made it (ws.acts[l] is its output).
-      // It needs the old weights, so it comes before any update.
-      if (dx)
-        this.kernels.linearGradInput(batch, inDim, outDim, deltas[l], w, ws.acts[l], dx, net.spec.alpha);
-      if (fused) {
-        // w += −lr·dyᵀx straight from the GEMM.
-        denseBackward(this.kernels, null, null, db, deltas[l], ws.acts[l], w, batch, inDim, outDim);
-        this.kernels.gemmTN(outDim, inDim, batch, deltas[l], ws.acts[l], w, true, -this.lr);
-      } else {
-        denseBackward(this.kernels, null, dw, db, deltas[l], ws.acts[l], w, batch, inDim, outDim);
-      }
+      denseBackward(this.kernels, dx, db, dw, deltas[l], ws.acts[l], w, batch, inDim, outDim, net.spec.alpha);
     }
     this.update(fused);
     return result;

@@ -14,6 +14,7 @@ import { ApiError, errorBody, handleError } from './errors.ts';
 import { fineTune, toPredictions } from './fine-tune.ts';
 import { imagePredict, preprocessBatch } from './image-input.ts';
 import web from './web.ts';
+import { registerFeedbackRoutes } from './writer/routes.ts';
 import {
   getCheckSet,
   getServingModel,
@@ -396,6 +397,7 @@ app.doc31('/openapi.json', {
       'An MNIST MLP served and fine-tuned on Cloudflare Workers. Every error is `{ error: { code, message, details } }`.',
   },
 });
+registerFeedbackRoutes(app);
 app.get('/docs', (c) => c.html(docsPage()));
 app.route('/', web);
 

@@ -248,6 +248,10 @@ describe('decodeModel', () => {
     ['a string accuracy', meta({ validationAccuracy: '0.9' })],
     ['training as an array', meta({ training: [] })],
     ['a numeric parentVersion', meta({ parentVersion: 3 })],
+    ['a calibration that is not an object', meta({ calibration: 1.5 })],
+    ['a calibration of an unknown method', meta({ calibration: { method: 'platt', temperature: 1 } })],
+    ['a zero temperature', meta({ calibration: { method: 'temperature', temperature: 0 } })],
+    ['a temperature given as a string', meta({ calibration: { method: 'temperature', temperature: '2' } })],
     ['whitespace (not canonical)', JSON.stringify(METADATA, null, 1)],
     ['an escaped letter (not canonical)', meta({}).replace('mnist', '\\u006dnist')],
     ['a duplicate key (not canonical)', '{"dataset":"x",' + meta({}).slice(1)],
@@ -260,6 +264,21 @@ describe('decodeModel', () => {
   ])('should refuse metadata that is %s, with a valid checksum', (_, text) => {
     const err = decodeError(withMetadata(f32, text));
     expect([err.code, err.offset], err.message).toEqual(['BAD_METADATA', 32]);
+  });
+
+  it('should read a calibration without a method as a temperature', () => {
+    const calibration = { temperature: 0.75 };
+    expect(decodeModel(withMetadata(f32, meta({ calibration }))).metadata.calibration).toEqual(calibration);
+  });
+
+  it('should read a calibration with its temperature and keep its other keys', () => {
+    const calibration = {
+      method: 'temperature',
+      temperature: 1.31,
+      fittedOn: 'validation',
+      test: { ece: 0.004 },
+    };
+    expect(decodeModel(withMetadata(f32, meta({ calibration }))).metadata.calibration).toEqual(calibration);
   });
 
   it('should keep metadata with unknown keys and escapes JSON.stringify itself writes', () => {

@@ -303,6 +303,55 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
     }
   });
 
+  it('should match the reference where zero inputs are skipped: linear (NT) and the weight gradient (TN)', () => {
+    const kernels = make();
+    const rand = seeded(53);
+    // Rows of images (runs of zeros), blocks and panels cut short (m, n not multiples of 4 or 8), the layer-1
+    // shapes of a batch of 16 and of 128, and inputs all zero, one nonzero column, or dense.
+    const shapes: [number, number, number][] = [
+      [9, 13, 37],
+      [13, 40, 100],
+      [16, 64, 784],
+      [30, 17, 56],
+      [128, 96, 784],
+    ];
+    for (const [m, n, k] of shapes) {
+      for (const input of ['sparse pixels', 'all zero', 'one column', 'dense'] as const) {
+        const x =
+          input === 'sparse pixels'
+            ? sparsePixels(m * k, rand)
+            : input === 'dense'
+              ? randomArray(m * k, rand)
+              : new Float32Array(m * k);
+        if (input === 'one column') for (let i = 0; i < m; i += 3) x[i * k + (k >> 1)] = 0.5;
+        const w = randomArray(n * k, rand);
+        const bias = randomArray(n, rand);
+        const label = `${m}x${n}x${k} ${input}`;
+        for (const slope of [undefined, 0.01]) {
+          const expected = new Float32Array(m * n);
+          linearRef(m, n, k, x, w, bias, expected, slope);
+          const actual = new Float32Array(m * n).fill(NaN);
+          kernels.linear(m, n, k, x, w, bias, actual, slope);
+          expectClose(actual, expected, gemmTolerance(k) + 1e-6, `linear ${label} slope=${slope}`);
+        }
+        // dw[n×k] = dyᵀ·x with dy [m×n]: written, and added as the fused SGD step w += −lr·dw.
+        const dy = randomArray(m * n, rand);
+        const c0 = randomArray(n * k, rand);
+        for (const [accumulate, alpha] of [
+          [false, 1],
+          [true, -0.05],
+        ] as const) {
+          const expected = c0.slice();
+          gemmTNRef(n, k, m, dy, x, expected, accumulate, alpha);
+          const actual = c0.slice();
+          kernels.gemmTN(n, k, m, dy, x, actual, accumulate, alpha);
+          const tolerance = gemmTolerance(m) * Math.abs(alpha) + 1e-6;
+          expectClose(actual, expected, tolerance, `gemmTN ${label} accumulate=${accumulate}`);
+        }
+      }
+    }
+  });
+
   it('should keep linear inputs from alloc intact, bias included', () => {
     const kernels = make();
     const rand = seeded(23);

@@ -5,8 +5,10 @@ import {
   createRng,
   denseBackward,
   denseForward,
-  leakyReluBackward,
-  leakyReluForward,
+  accuracy,
+  argmax,
+  countCorrect,
+  predictedClasses,
   softmax,
   softmaxCrossEntropy,
 } from '../../src/nn/index.ts';
@@ -61,54 +63,76 @@ describe('denseForward', () => {
   });
 });
 
+/** LeakyReLU(z) with `slope`, as the kernels store a hidden layer's output. */
+const leaky = (z: Float32Array, slope: number) => z.map((v) => (v > 0 ? v : slope * v));
+
 describe('denseBackward', () => {
-  it('should match central differences for dw, db and dx', () => {
-    const [batch, inDim, outDim] = [3, 5, 4];
-    const x = randomArray(batch * inDim, 1);
+  it('should match central differences for dw, db and dx through the LeakyReLU that made x', () => {
+    const [batch, inDim, outDim, slope] = [3, 5, 4, 0.1];
+    // Away from the kink, where the difference quotient is the derivative.
+    const z = randomArray(batch * inDim, 1).map((v) => (Math.abs(v) < 0.1 ? v + 0.3 : v));
     const w = randomArray(outDim * inDim, 2);
     const b = randomArray(outDim, 3);
     const r = randomArray(batch * outDim, 4); // loss = Σ y ⊙ r, so dy = r
     const y = new Float32Array(batch * outDim);
     const loss = () => {
-      denseForward(k, y, x, w, b, batch, inDim, outDim);
+      denseForward(k, y, leaky(z, slope), w, b, batch, inDim, outDim);
       return dot(y, r);
     };
     const dw = new Float32Array(w.length).fill(99); // overwritten, not accumulated
     const db = new Float32Array(b.length).fill(99);
-    const dx = new Float32Array(x.length);
-    denseBackward(k, dx, dw, db, r, x, w, batch, inDim, outDim);
+    const dz = new Float32Array(z.length);
+    denseBackward(k, dz, db, { into: dw }, r, leaky(z, slope), w, batch, inDim, outDim, slope);
     expectClose(dw, numericGrad(w, loss, 1e-2), 1e-3);
     expectClose(db, numericGrad(b, loss, 1e-2), 1e-3);
-    expectClose(dx, numericGrad(x, loss, 1e-2), 1e-3);
+    expectClose(dz, numericGrad(z, loss, 1e-2), 1e-3);
+  });
+
+  it('should apply w −= lr·dw in place of storing dw, after computing dx from the old weights', () => {
+    const [batch, inDim, outDim, slope, lr] = [4, 6, 3, 0.01, 0.5];
+    const x = leaky(randomArray(batch * inDim, 5), slope);
+    const w = randomArray(outDim * inDim, 6);
+    const dy = randomArray(batch * outDim, 7);
+    const [dwStored, dxStored] = [new Float32Array(w.length), new Float32Array(x.length)];
+    denseBackward(
+      k,
+      dxStored,
+      new Float32Array(outDim),
+      { into: dwStored },
+      dy,
+      x,
+      w,
+      batch,
+      inDim,
+      outDim,
+      slope,
+    );
+    const stepped = w.slice();
+    const dx = new Float32Array(x.length);
+    denseBackward(k, dx, new Float32Array(outDim), { step: lr }, dy, x, stepped, batch, inDim, outDim, slope);
+    expectClose(
+      stepped,
+      w.map((v, i) => v - lr * dwStored[i]),
+      1e-6,
+    );
+    expectClose(dx, dxStored, 1e-6);
   });
 });
 
-describe('leakyRelu', () => {
-  it('should pass positives and scale negatives by alpha', () => {
-    const a = new Float32Array(4);
-    leakyReluForward(a, new Float32Array([-2, -0.5, 0, 3]), 4, 0.01);
-    expectClose(a, [-0.02, -0.005, 0, 3], 1e-7);
+describe('argmax and accuracy', () => {
+  it('should pick the first largest value of a row, NaN never being larger', () => {
+    expect(argmax([0.1, 0.7, 0.7, 0.2])).toBe(1);
+    expect(argmax([5, 1, 9, 9, 2], 1, 3)).toBe(1); // the row [1, 9, 9]
+    expect(argmax([NaN, 3, 2])).toBe(0);
+    expect(argmax([1, NaN, 2])).toBe(2);
   });
 
-  it('should act as ReLU when alpha is 0', () => {
-    const a = new Float32Array(3);
-    leakyReluForward(a, new Float32Array([-2, 0.5, 3]), 3, 0);
-    expect(Array.from(a, (v) => v + 0)).toEqual([0, 0.5, 3]); // + 0 folds -0
-  });
-
-  it('should match central differences away from the kink', () => {
-    const n = 20;
-    const z = randomArray(n, 5).map((v) => (Math.abs(v) < 0.1 ? v + 0.3 : v));
-    const r = randomArray(n, 6);
-    const a = new Float32Array(n);
-    const loss = () => {
-      leakyReluForward(a, z, n, 0.1);
-      return dot(a, r);
-    };
-    loss();
-    const dz = new Float32Array(n);
-    leakyReluBackward(dz, r, a, n, 0.1);
-    expectClose(dz, numericGrad(z, loss, 1e-3), 1e-3);
+  it('should count the rows whose argmax is their label', () => {
+    const probs = new Float32Array([0.9, 0.1, 0, 0.2, 0.3, 0.5, 0.3, 0.4, 0.3]);
+    expect(Array.from(predictedClasses(probs, 3, 3))).toEqual([0, 2, 1]);
+    expect(countCorrect(probs, [0, 1, 1], 3, 3)).toBe(2);
+    expect(accuracy(probs, [0, 1, 1], 3, 3)).toBeCloseTo(2 / 3, 12);
+    expect(accuracy(probs, [], 0, 3)).toBe(0);
   });
 });
 

@@ -622,6 +622,9 @@ describe('GET /model, /openapi.json, /docs', () => {
     }>(res);
     expect(spec.openapi).toBe('3.1.0');
     expect(Object.keys(spec.paths).sort()).toEqual([
+      '/feedback',
+      '/feedback/apply',
+      '/feedback/drop',
       '/fine-tune',
       '/health',
       '/model',

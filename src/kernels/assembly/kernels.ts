@@ -1,42 +1,233 @@
 /**
  * @module
  * The WebAssembly SIMD kernels in AssemblyScript: packed 4x8 f32x4 GEMM, int8 inference (int16×int8 dot
- * products, or 6-bit×int8 relaxed dot products in the relaxed builds) and the optimizer loops. Raw pointers into memory owned and allocated by the TypeScript side; no runtime, no GC.
+ * products, or 6-bit×int8 relaxed dot products in the relaxed builds) and the optimizer loops. Raw pointers
+ * into memory owned and allocated by the TypeScript side; no runtime, no GC. Called through `runTask` with a
+ * parameter block (tasks.ts).
  * One source, several builds: `ASC_FEATURE_RELAXED_SIMD` switches multiply-add to `f32x4.relaxed_madd`.
  */
 
 /** 1 in the relaxed-SIMD builds, 0 in the plain ones: lets the loader name what it runs. */
 export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 
-// GEMM kinds, as the TypeScript side passes them: which operand is stored transposed.
-const NN: i32 = 0; // c = a·b,  a [m×k], b [k×n]
-const TN: i32 = 1; // c = aᵀ·b, a [k×m], b [k×n]
-const NT: i32 = 2; // c = a·bᵀ, a [m×k], b [n×k]
-// Not a GEMM: columns [j0, j1) of linearInt8 with a = x, b = q, c = y; the epilogue block holds the scale, bias
-// and row-sum pointers (u32 at 0, 4 and 8), i32 leaky at 12 and f32 slope at 16. Lets helper threads split the
-// int8 layer through the same entry point.
-const INT8: i32 = 3;
-// Not a GEMM either: elements [j0, j1) of an SGD step; a, b, c = w, g, v and the epilogue block holds
-// f32 lr, momentum, l1, l2x2 and i32 useMomentum. Lets helper threads split the optimizer step.
-const SGD: i32 = 4;
-// Few rows of c = a·b (kind NN) split by inputs: part j0 of j1 into c, without the epilogue's bias and
-// activation (see rowProductNN and gemmReduceRows).
-const NN_PART: i32 = 5;
+export * from './tasks';
+import {
+  ACTIVATION_GATE,
+  ACTIVATION_LEAKY,
+  ADAM_BETA1,
+  ADAM_BETA2,
+  ADAM_C2,
+  ADAM_EPS,
+  ADAM_G,
+  ADAM_L1,
+  ADAM_L2X2,
+  ADAM_M,
+  ADAM_N,
+  ADAM_STEP_SIZE,
+  ADAM_V,
+  ADAM_W,
+  EPILOGUE_ACTIVATION,
+  EPILOGUE_ALPHA,
+  EPILOGUE_BIAS,
+  EPILOGUE_GATE,
+  EPILOGUE_SLOPE,
+  GEMM_A,
+  GEMM_ACCUMULATE,
+  GEMM_B,
+  GEMM_C,
+  GEMM_EPILOGUE,
+  GEMM_J0,
+  GEMM_J1,
+  GEMM_K,
+  GEMM_LAYOUT,
+  GEMM_M,
+  GEMM_N,
+  GEMM_SCRATCH,
+  INT8_BIAS,
+  INT8_J0,
+  INT8_J1,
+  INT8_K,
+  INT8_LEAKY,
+  INT8_M,
+  INT8_N,
+  INT8_Q,
+  INT8_ROW_SUMS,
+  INT8_SCALE,
+  INT8_SCRATCH,
+  INT8_SLOPE,
+  INT8_X,
+  INT8_Y,
+  LAYOUT_NN,
+  LAYOUT_NT,
+  LAYOUT_TN,
+  REDUCE_C,
+  REDUCE_COUNT,
+  REDUCE_EPILOGUE,
+  REDUCE_M,
+  REDUCE_N,
+  REDUCE_PARTIALS,
+  REDUCE_STRIDE,
+  ROWS_A,
+  ROWS_ACCUMULATE,
+  ROWS_ALPHA,
+  ROWS_B,
+  ROWS_C,
+  ROWS_K,
+  ROWS_LIST,
+  ROWS_M,
+  ROWS_N,
+  ROWS_PART,
+  ROWS_PARTS,
+  SGD_G,
+  SGD_I0,
+  SGD_I1,
+  SGD_L1,
+  SGD_L2X2,
+  SGD_LR,
+  SGD_MOMENTUM,
+  SGD_USE_MOMENTUM,
+  SGD_V,
+  SGD_W,
+  KIND_ADAM,
+  KIND_GEMM,
+  TASK_KIND,
+  KIND_LINEAR_INT8,
+  KIND_REDUCE_ROWS,
+  KIND_ROWS_PART,
+  KIND_SGD,
+} from './tasks';
 
-/** Bytes of per-thread scratch `gemm` needs: packed A, one packed B panel and an edge tile. */
-export function gemmScratchBytes(m: i32, k: i32): i32 {
-  return (((m + 3) & ~3) * k + 8 * k + 32) * 4;
+const NN = LAYOUT_NN;
+const TN = LAYOUT_TN;
+const NT = LAYOUT_NT;
+
+// Fields of a task block (see tasks.ts).
+function i32At(task: usize, offset: i32): i32 {
+  return load<i32>(task + <usize>offset);
+}
+function ptrAt(task: usize, offset: i32): usize {
+  return <usize>load<u32>(task + <usize>offset);
+}
+function f32At(task: usize, offset: i32): f32 {
+  return load<f32>(task + <usize>offset);
 }
 
 /**
- * Bytes of the epilogue block `gemm` reads when its `epilogue` pointer is not 0: f32 alpha (scales the product),
- * u32 bias pointer (0: none; one value per column of c), i32 mode, f32 LeakyReLU slope, u32 gate pointer.
- * r = alpha·(a·b) + (accumulate ? c : 0) + bias; mode 0 stores r, mode 1 the LeakyReLU of r (forward),
- * mode 2 r·(gate > 0 ? 1 : slope) with gate laid out like c (backward through the LeakyReLU whose output is gate).
+ * Runs the task whose parameter block is at `task` (layouts in tasks.ts): the one entry point of the calling
+ * thread and of helper threads.
  */
-export const EPILOGUE_BYTES: i32 = 32;
+export function runTask(task: usize): void {
+  const kind = i32At(task, TASK_KIND);
+  if (kind == KIND_GEMM) {
+    readEpilogue(task + <usize>GEMM_EPILOGUE, ptrAt(task, GEMM_C));
+    gemm(
+      i32At(task, GEMM_LAYOUT),
+      i32At(task, GEMM_M),
+      i32At(task, GEMM_N),
+      i32At(task, GEMM_K),
+      ptrAt(task, GEMM_A),
+      ptrAt(task, GEMM_B),
+      ptrAt(task, GEMM_C),
+      i32At(task, GEMM_ACCUMULATE),
+      i32At(task, GEMM_J0),
+      i32At(task, GEMM_J1),
+      ptrAt(task, GEMM_SCRATCH),
+    );
+  } else if (kind == KIND_ROWS_PART) {
+    const m = i32At(task, ROWS_M);
+    const n = i32At(task, ROWS_N);
+    const k = i32At(task, ROWS_K);
+    const a = ptrAt(task, ROWS_A);
+    const c = ptrAt(task, ROWS_C);
+    const alpha = f32At(task, ROWS_ALPHA);
+    for (let i = 0; i < m; i++) {
+      rowProductNN(
+        n,
+        k,
+        a + ((<usize>i * k) << 2),
+        ptrAt(task, ROWS_B),
+        c + ((<usize>i * n) << 2),
+        i32At(task, ROWS_ACCUMULATE),
+        0,
+        n,
+        i32At(task, ROWS_PART),
+        i32At(task, ROWS_PARTS),
+        ptrAt(task, ROWS_LIST),
+        alpha,
+      );
+    }
+  } else if (kind == KIND_REDUCE_ROWS) {
+    readEpilogue(task + <usize>REDUCE_EPILOGUE, ptrAt(task, REDUCE_C));
+    reduceRows(
+      i32At(task, REDUCE_M),
+      i32At(task, REDUCE_N),
+      ptrAt(task, REDUCE_C),
+      ptrAt(task, REDUCE_PARTIALS),
+      i32At(task, REDUCE_COUNT),
+      <usize>i32At(task, REDUCE_STRIDE),
+    );
+  } else if (kind == KIND_LINEAR_INT8) {
+    int8Leaky = i32At(task, INT8_LEAKY) != 0;
+    int8Slope = f32At(task, INT8_SLOPE);
+    linearInt8Columns(
+      i32At(task, INT8_M),
+      i32At(task, INT8_N),
+      i32At(task, INT8_K),
+      ptrAt(task, INT8_X),
+      ptrAt(task, INT8_Q),
+      ptrAt(task, INT8_SCALE),
+      ptrAt(task, INT8_BIAS),
+      ptrAt(task, INT8_ROW_SUMS),
+      ptrAt(task, INT8_Y),
+      ptrAt(task, INT8_SCRATCH),
+      i32At(task, INT8_J0),
+      i32At(task, INT8_J1),
+    );
+  } else if (kind == KIND_SGD) {
+    const i0 = i32At(task, SGD_I0);
+    const off = (<usize>i0) << 2;
+    const useMomentum = i32At(task, SGD_USE_MOMENTUM);
+    sgdUpdate(
+      ptrAt(task, SGD_W) + off,
+      ptrAt(task, SGD_G) + off,
+      useMomentum ? ptrAt(task, SGD_V) + off : 0,
+      i32At(task, SGD_I1) - i0,
+      f32At(task, SGD_LR),
+      f32At(task, SGD_MOMENTUM),
+      f32At(task, SGD_L1),
+      f32At(task, SGD_L2X2),
+      useMomentum,
+    );
+  } else if (kind == KIND_ADAM) {
+    adamUpdate(
+      ptrAt(task, ADAM_W),
+      ptrAt(task, ADAM_G),
+      ptrAt(task, ADAM_M),
+      ptrAt(task, ADAM_V),
+      i32At(task, ADAM_N),
+      f32At(task, ADAM_STEP_SIZE),
+      f32At(task, ADAM_BETA1),
+      f32At(task, ADAM_BETA2),
+      f32At(task, ADAM_EPS),
+      f32At(task, ADAM_C2),
+      f32At(task, ADAM_L1),
+      f32At(task, ADAM_L2X2),
+    );
+  } else {
+    unreachable();
+  }
+}
 
-// The epilogue of the current `gemm` call; globals are per instance, so per thread.
+/**
+ * Bytes of per-thread scratch a packed GEMM needs: packed A, one packed B panel, an edge tile, and the lists of
+ * the zero-skipping packs (a column list per 4-row block of A and their counts, or a row list of the panel).
+ */
+export function gemmScratchBytes(m: i32, k: i32): i32 {
+  const blocks = (m + 3) >> 2;
+  return (blocks * 4 * k + 8 * k + 32 + blocks * k + blocks + k) * 4;
+}
+
+// The epilogue of the current GEMM task; globals are per instance, so per thread.
 let epPlain: bool = true;
 let epAlpha: f32 = 1;
 let epBias: usize = 0;
@@ -47,16 +238,14 @@ let epSlope: f32 = 0;
 let epGateShift: usize = 0;
 
 function readEpilogue(epilogue: usize, c: usize): void {
-  epPlain = true;
-  if (!epilogue) return;
-  epAlpha = load<f32>(epilogue);
-  epBias = <usize>load<u32>(epilogue, 4);
-  const mode = load<i32>(epilogue, 8);
-  epLeaky = mode == 1;
-  epGated = mode == 2;
-  epSlope = load<f32>(epilogue, 12);
-  epGateShift = <usize>load<u32>(epilogue, 16) - c;
-  epPlain = epAlpha == 1 && epBias == 0 && mode == 0;
+  epAlpha = load<f32>(epilogue + <usize>EPILOGUE_ALPHA);
+  epBias = <usize>load<u32>(epilogue + <usize>EPILOGUE_BIAS);
+  const mode = load<i32>(epilogue + <usize>EPILOGUE_ACTIVATION);
+  epLeaky = mode == ACTIVATION_LEAKY;
+  epGated = mode == ACTIVATION_GATE;
+  epSlope = load<f32>(epilogue + <usize>EPILOGUE_SLOPE);
+  epGateShift = <usize>load<u32>(epilogue + <usize>EPILOGUE_GATE) - c;
+  epPlain = epAlpha == 1 && epBias == 0 && !epLeaky && !epGated;
 }
 
 // Stores 4 results of columns [col, col+4) through the epilogue.
@@ -101,7 +290,7 @@ function madd(a: v128, b: v128, c: v128): v128 {
  * `scratch`, then for each 8-column panel packs B and sweeps 4-row blocks of A over it: the panel (8·k floats)
  * stays in L1 while A streams from L2.
  */
-export function gemm(
+function gemm(
   kind: i32,
   m: i32,
   n: i32,
@@ -113,42 +302,8 @@ export function gemm(
   j0: i32,
   j1: i32,
   scratch: usize,
-  epilogue: usize,
 ): void {
   if (m <= 0 || j1 <= j0) return;
-  if (kind == SGD) {
-    const off = (<usize>j0) << 2;
-    sgdUpdate(
-      a + off,
-      b + off,
-      c + off,
-      j1 - j0,
-      load<f32>(epilogue),
-      load<f32>(epilogue, 4),
-      load<f32>(epilogue, 8),
-      load<f32>(epilogue, 12),
-      load<i32>(epilogue, 16),
-    );
-    return;
-  }
-  if (kind == INT8) {
-    const scale = <usize>load<u32>(epilogue);
-    const bias = <usize>load<u32>(epilogue, 4);
-    const rowSums = <usize>load<u32>(epilogue, 8);
-    int8Leaky = load<i32>(epilogue, 12) != 0;
-    int8Slope = load<f32>(epilogue, 16);
-    linearInt8Columns(m, n, k, a, b, scale, bias, rowSums, c, scratch, j0, j1);
-    return;
-  }
-  readEpilogue(epilogue, c);
-  if (kind == NN_PART) {
-    // Here j0 and j1 are the part and the count of parts, over all the columns.
-    for (let i = 0; i < m; i++) {
-      const row = c + ((<usize>i * n) << 2);
-      rowProductNN(n, k, a + ((<usize>i * k) << 2), b, row, accumulate, 0, n, j0, j1, scratch);
-    }
-    return;
-  }
   if (kind == NT && m <= DOT_MAX_ROWS && k > 0) {
     gemmDotNT(m, n, k, a, b, c, accumulate, j0, j1);
     return;
@@ -156,7 +311,8 @@ export function gemm(
   if (kind == NN && m <= AXPY_MAX_ROWS && k > 0) {
     for (let i = 0; i < m; i++) {
       const row = c + ((<usize>i * n) << 2);
-      rowProductNN(n, k, a + ((<usize>i * k) << 2), b, row, accumulate, j0, j1, 0, 1, scratch);
+      const alpha: f32 = epPlain ? 1 : epAlpha;
+      rowProductNN(n, k, a + ((<usize>i * k) << 2), b, row, accumulate, j0, j1, 0, 1, scratch, alpha);
       activateRow(row + ((<usize>j0) << 2), j0, (<usize>(j1 - j0)) << 2);
     }
     return;
@@ -172,30 +328,136 @@ export function gemm(
     }
     return;
   }
+  const blocks = (m + 3) >> 2;
   const pa = scratch;
-  const pb = pa + ((<usize>((m + 3) & ~3) * k) << 2);
+  const pb = pa + ((<usize>(blocks << 2) * k) << 2);
   const tile = pb + ((<usize>k) << 5);
-  if (kind == TN) packATransposed(a, m, k, pa);
+  // Lists of the zero-skipping paths: layout NT, per 4-row block of a its nonzero columns (k entries each) and
+  // their counts; layout TN, the nonzero rows of the current B panel.
+  const lists = tile + 128;
+  const counts = lists + ((<usize>blocks * k) << 2);
+  if (kind == NT) packASparse(a, m, k, pa, lists, counts);
+  else if (kind == TN) packATransposed(a, m, k, pa);
   else packA(a, m, k, pa);
   for (let j = j0; j < j1; j += 8) {
     const cols = min(8, j1 - j);
+    let panelRows = k;
     if (kind == NT) packBTransposed(b, j, cols, k, pb);
+    else if (kind == TN) panelRows = packBSparse(b, n, j, cols, k, pb, lists);
     else packB(b, n, j, cols, k, pb);
     for (let i = 0; i < m; i += 4) {
-      microKernel(
-        k,
-        pa + ((<usize>i * k) << 2),
-        pb,
-        c + ((<usize>i * n + j) << 2),
-        n,
-        min(4, m - i),
-        cols,
-        accumulate,
-        tile,
-        j,
-      );
+      const block = i >> 2;
+      const blockA = pa + ((<usize>i * k) << 2);
+      const out = c + ((<usize>i * n + j) << 2);
+      const rows = min(4, m - i);
+      if (kind == NT) {
+        const count = load<i32>(counts + ((<usize>block) << 2));
+        if (count < k) {
+          const list = lists + ((<usize>block * k) << 2);
+          microKernelGatherB(count, blockA, list, pb, out, n, rows, cols, accumulate, tile, j);
+          continue;
+        }
+      } else if (panelRows < k) {
+        microKernelGatherA(panelRows, blockA, lists, pb, out, n, rows, cols, accumulate, tile, j);
+        continue;
+      }
+      microKernel(k, blockA, pb, out, n, rows, cols, accumulate, tile, j);
     }
   }
+}
+
+/**
+ * Zero-skipping packs use their list only when at most this fraction (in 1/16ths) of the columns or rows is
+ * nonzero; denser blocks run the dense kernel, which has no list to read. Measured on MNIST batches (see
+ * docs/benchmarks.md): the gathering kernels run within a few percent of the dense one.
+ */
+const SPARSE_MAX_16THS: i32 = 14;
+
+/**
+ * packA for layout NT's a [m×k], skipping zeros: for each 4-row block, only the columns p with a nonzero value
+ * in one of its rows (a zero bit pattern counts as zero; NaN and −0 do not), their 4 values one after the
+ * other at the block's place in dst, the byte offsets p·32 (p's row in a B panel) at lists + 4·k·block, their
+ * count at counts + 4·block. A block with more nonzero columns than SPARSE_MAX_16THS allows is packed densely
+ * (as packA does) with count k. Layer 1's input is an image, ~80% exact zeros: its forward then skips them.
+ */
+function packASparse(a: usize, m: i32, k: i32, dst: usize, lists: usize, counts: usize): void {
+  const row = (<usize>k) << 2;
+  const limit = (k * SPARSE_MAX_16THS) >> 4;
+  for (let i = 0; i < m; i += 4) {
+    const rows = min(4, m - i);
+    const r0 = a + <usize>i * row;
+    const r1 = rows > 1 ? r0 + row : r0;
+    const r2 = rows > 2 ? r0 + 2 * row : r0;
+    const r3 = rows > 3 ? r0 + 3 * row : r0;
+    const mask = i32x4.replace_lane(i32x4.splat(-1), 1, rows > 1 ? -1 : 0);
+    const keep = i32x4.replace_lane(i32x4.replace_lane(mask, 2, rows > 2 ? -1 : 0), 3, rows > 3 ? -1 : 0);
+    const block = i >> 2;
+    const list = lists + ((<usize>block * k) << 2);
+    let out = dst + ((<usize>block * k) << 4);
+    let count = 0;
+    for (let p = 0; p < k; p++) {
+      const off = (<usize>p) << 2;
+      let v = f32x4.splat(load<f32>(r0 + off));
+      v = f32x4.replace_lane(v, 1, load<f32>(r1 + off));
+      v = f32x4.replace_lane(v, 2, load<f32>(r2 + off));
+      v = f32x4.replace_lane(v, 3, load<f32>(r3 + off));
+      v = v128.and(v, keep);
+      if (v128.any_true(v)) {
+        v128.store(out, v);
+        out += 16;
+        store<u32>(list + ((<usize>count) << 2), p << 5);
+        count++;
+      }
+    }
+    if (count > limit) {
+      packA(r0, rows, k, dst + ((<usize>block * k) << 4));
+      count = k;
+    }
+    store<i32>(counts + ((<usize>block) << 2), count);
+  }
+}
+
+/**
+ * packB for layout TN's b [k×n], skipping zeros: columns [j, j+cols) of only the rows p of b that are not all
+ * zero there, 8 values each one after the other in dst, and the byte offsets p·16 (p's place in a packed A
+ * block) in list. Returns how many; a panel with more rows than SPARSE_MAX_16THS allows is packed densely (as
+ * packB does) and k returned. Layer 1's weight gradient dyᵀ·x then skips the examples blank in a panel's pixels.
+ */
+function packBSparse(b: usize, n: i32, j: i32, cols: i32, k: i32, dst: usize, list: usize): i32 {
+  const limit = (k * SPARSE_MAX_16THS) >> 4;
+  const stride = (<usize>n) << 2;
+  let src = b + ((<usize>j) << 2);
+  let out = dst;
+  let count = 0;
+  if (cols == 8) {
+    for (let p = 0; p < k; p++) {
+      const x0 = v128.load(src);
+      const x1 = v128.load(src, 16);
+      if (v128.any_true(v128.or(x0, x1))) {
+        v128.store(out, x0);
+        v128.store(out, x1, 16);
+        out += 32;
+        store<u32>(list + ((<usize>count) << 2), p << 4);
+        count++;
+      }
+      src += stride;
+    }
+  } else {
+    for (let p = 0; p < k; p++) {
+      let any = false;
+      for (let c = 0; c < cols; c++) any = any || load<u32>(src + (c << 2)) != 0;
+      if (any) {
+        for (let c = 0; c < 8; c++) store<f32>(out + (c << 2), c < cols ? load<f32>(src + (c << 2)) : 0);
+        out += 32;
+        store<u32>(list + ((<usize>count) << 2), p << 4);
+        count++;
+      }
+      src += stride;
+    }
+  }
+  if (count <= limit) return count;
+  packB(b, n, j, cols, k, dst);
+  return k;
 }
 
 /**
@@ -367,8 +629,8 @@ export const AXPY_MAX_ROWS: i32 = 8;
 /**
  * Columns [j0, j1) of one row of c = a·b over part `part` of `parts` of the row's nonzero inputs:
  * c (+)= alpha·Σ x[p]·b[p], without the epilogue's bias and activation. One part of one is the whole product;
- * threads split a product by inputs (kind NN_PART, each thread reading whole weight rows), and
- * `gemmReduceRows` sums their parts and applies the bias and activation.
+ * threads split a product by inputs (KIND_ROWS_PART, each thread reading whole weight rows), and
+ * `reduceRows` (KIND_REDUCE_ROWS) sums their parts and applies the bias and activation.
  */
 function rowProductNN(
   n: i32,
@@ -382,6 +644,7 @@ function rowProductNN(
   part: i32,
   parts: i32,
   list: usize,
+  alpha: f32,
 ): void {
   const count = listNonzero(x, k, list);
   const out = c + ((<usize>j0) << 2);
@@ -389,24 +652,14 @@ function rowProductNN(
   if (!accumulate) memory.fill(out, 0, bytes);
   const t0 = <i32>((<i64>count * part) / parts);
   const t1 = <i32>((<i64>count * (part + 1)) / parts);
-  const alpha: f32 = epPlain ? 1 : epAlpha;
   axpyRows(x, b + ((<usize>j0) << 2), (<usize>n) << 2, out, bytes, list, t0, t1, alpha);
 }
 
 /**
  * c[m×n] += the `count` partial products at `partials` (each laid out like c, `stride` bytes apart), then the
- * epilogue's bias and activation: the join of a few-row product split by inputs (kind NN_PART).
+ * epilogue's bias and activation: the join of a few-row product split by inputs (KIND_ROWS_PART).
  */
-export function gemmReduceRows(
-  m: i32,
-  n: i32,
-  c: usize,
-  partials: usize,
-  count: i32,
-  stride: usize,
-  epilogue: usize,
-): void {
-  readEpilogue(epilogue, c);
+function reduceRows(m: i32, n: i32, c: usize, partials: usize, count: i32, stride: usize): void {
   const row = (<usize>n) << 2;
   const bytes = <usize>m * row;
   const bytes4 = bytes & ~15;
@@ -684,6 +937,124 @@ function microKernel(
     pa += 16;
     pb += 32;
   }
+  storeTile(c, ldc, rows, cols, accumulate, tile, col, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+/**
+ * microKernel over the `count` columns p of a 4-row block of a that are nonzero in one of its rows (SPARSE A):
+ * pa holds their 4 values one after the other and `list` the byte offsets p·32 of their rows in the B panel.
+ * One more scalar load per 8 multiply-adds than the dense kernel; zero columns contribute nothing.
+ */
+function microKernelGatherB(
+  count: i32,
+  pa: usize,
+  list: usize,
+  pb: usize,
+  c: usize,
+  ldc: i32,
+  rows: i32,
+  cols: i32,
+  accumulate: i32,
+  tile: usize,
+  col: i32,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  const end = list + ((<usize>count) << 2);
+  while (list < end) {
+    const at = pb + <usize>load<u32>(list);
+    const b0 = v128.load(at);
+    const b1 = v128.load(at, 16);
+    let av = v128.load32_splat(pa);
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
+    av = v128.load32_splat(pa, 4);
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
+    av = v128.load32_splat(pa, 8);
+    c20 = madd(av, b0, c20);
+    c21 = madd(av, b1, c21);
+    av = v128.load32_splat(pa, 12);
+    c30 = madd(av, b0, c30);
+    c31 = madd(av, b1, c31);
+    pa += 16;
+    list += 4;
+  }
+  storeTile(c, ldc, rows, cols, accumulate, tile, col, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+/**
+ * microKernel over the `count` rows p of the B panel that are not all zero (SPARSE B): pb holds their 8 values
+ * one after the other and `list` the byte offsets p·16 of the matching 4 values in the packed A block.
+ */
+function microKernelGatherA(
+  count: i32,
+  pa: usize,
+  list: usize,
+  pb: usize,
+  c: usize,
+  ldc: i32,
+  rows: i32,
+  cols: i32,
+  accumulate: i32,
+  tile: usize,
+  col: i32,
+): void {
+  let c00 = f32x4.splat(0);
+  let c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0);
+  let c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0);
+  let c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0);
+  let c31 = f32x4.splat(0);
+  const end = list + ((<usize>count) << 2);
+  while (list < end) {
+    const at = pa + <usize>load<u32>(list);
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let av = v128.load32_splat(at);
+    c00 = madd(av, b0, c00);
+    c01 = madd(av, b1, c01);
+    av = v128.load32_splat(at, 4);
+    c10 = madd(av, b0, c10);
+    c11 = madd(av, b1, c11);
+    av = v128.load32_splat(at, 8);
+    c20 = madd(av, b0, c20);
+    c21 = madd(av, b1, c21);
+    av = v128.load32_splat(at, 12);
+    c30 = madd(av, b0, c30);
+    c31 = madd(av, b1, c31);
+    pb += 32;
+    list += 4;
+  }
+  storeTile(c, ldc, rows, cols, accumulate, tile, col, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+// Stores a 4x8 tile of results (rows × cols of it valid) at c through the epilogue.
+function storeTile(
+  c: usize,
+  ldc: i32,
+  rows: i32,
+  cols: i32,
+  accumulate: i32,
+  tile: usize,
+  col: i32,
+  c00: v128,
+  c01: v128,
+  c10: v128,
+  c11: v128,
+  c20: v128,
+  c21: v128,
+  c30: v128,
+  c31: v128,
+): void {
   const stride = (<usize>ldc) << 2;
   if (rows == 4 && cols == 8) {
     let out = c;
@@ -766,35 +1137,7 @@ const U7_CHUNK: i32 = 4096;
 // on the default model (99.06-99.07% either way) and 10-15% slower.
 const U7_TOP: i32 = 63;
 
-/**
- * y[m×n] = (x · qᵀ) ⊙ scale + bias with q int8 [n×k]. The plain SIMD build quantizes each row of x to int16
- * with its own scale and multiplies 8 pairs per `i32x4.dot_i16x8_s`. The relaxed builds quantize each row of x
- * to 6-bit unsigned with a scale s and zero point z (x ≈ s·(x_q − z), x_q in [0, 63]) and multiply 16 pairs
- * per i8×i7 relaxed dot (pmaddubsw), skipping 16-column blocks of x that are all zero; y_j = scale_j·s·(Σ q_jk·x_q,k − z·Σ_k q_jk) + bias_j, where the
- * row sums Σ_k q_jk come from `rowSums` (f32, exact) or, when it is 0, are summed here as each block of rows is
- * read. The 16-byte reads past a weight row's end are multiplied by zero padding (the allocator keeps slack).
- * With `leaky` set, each result r is stored as LeakyReLU(r) = r > 0 ? r : slope·r.
- */
-export function linearInt8(
-  m: i32,
-  n: i32,
-  k: i32,
-  x: usize,
-  q: usize,
-  scale: usize,
-  bias: usize,
-  rowSums: usize,
-  y: usize,
-  scratch: usize,
-  leaky: i32,
-  slope: f32,
-): void {
-  int8Leaky = leaky != 0;
-  int8Slope = slope;
-  linearInt8Columns(m, n, k, x, q, scale, bias, rowSums, y, scratch, 0, n);
-}
-
-// The LeakyReLU of the current linearInt8 call, if any; globals are per instance, so per thread.
+// The LeakyReLU of the current int8 task, if any; globals are per instance, so per thread.
 let int8Leaky: bool = false;
 let int8Slope: f32 = 0;
 
@@ -813,7 +1156,15 @@ function int8Out4(out: usize, d0: f32, d1: f32, d2: f32, d3: f32, sc: usize, bi:
   v128.store(out, r);
 }
 
-// linearInt8 for the output columns [j0, j1) only.
+/**
+ * Columns [j0, j1) of y[m×n] = (x · qᵀ) ⊙ scale + bias with q int8 [n×k]. The plain SIMD build quantizes each row of x to int16
+ * with its own scale and multiplies 8 pairs per `i32x4.dot_i16x8_s`. The relaxed builds quantize each row of x
+ * to 6-bit unsigned with a scale s and zero point z (x ≈ s·(x_q − z), x_q in [0, 63]) and multiply 16 pairs
+ * per i8×i7 relaxed dot (pmaddubsw), skipping 16-column blocks of x that are all zero; y_j = scale_j·s·(Σ q_jk·x_q,k − z·Σ_k q_jk) + bias_j, where the
+ * row sums Σ_k q_jk come from `rowSums` (f32, exact) or, when it is 0, are summed here as each block of rows is
+ * read. The 16-byte reads past a weight row's end are multiplied by zero padding (the allocator keeps slack).
+ * With int8Leaky set (KIND_LINEAR_INT8), each result r is stored as LeakyReLU(r) = r > 0 ? r : slope·r.
+ */
 function linearInt8Columns(
   m: i32,
   n: i32,
@@ -1208,7 +1559,7 @@ function quantizeRow(x: usize, k: i32, kp: i32, dst: usize): f32 {
 }
 
 /** SGD step over n floats: g' = g + l1·sign(w) + l2x2·w; with momentum v = μv + g', w -= lr·v; else w -= lr·g'. */
-export function sgdUpdate(
+function sgdUpdate(
   w: usize,
   g: usize,
   v: usize,
@@ -1252,7 +1603,7 @@ export function sgdUpdate(
 }
 
 /** Adam step over n floats: w -= stepSize·m / (sqrt(v / c2) + eps), with L1/L2 added to g as in sgdUpdate. */
-export function adamUpdate(
+function adamUpdate(
   w: usize,
   g: usize,
   m: usize,

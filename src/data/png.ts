@@ -1,0 +1,200 @@
+/**
+ * @module
+ * PNG decoding bounded before any work is done: the chunk walk (`png-chunks.ts`) checks everything it can
+ * without inflating, then the image data is inflated as a stream that stops the moment it passes the exact size
+ * the header implies, then `fast-png` unfilters those bytes. Pure (typed arrays, fflate, fast-png); no Node or
+ * Workers APIs. Not body reading or multipart (see `src/worker/image-input.ts`).
+ */
+import { decode as fastPngDecode, type DecodedPng } from 'fast-png';
+import { zlibSync } from 'fflate';
+import type { RasterImage } from './preprocess.ts';
+import {
+  DEFAULT_PNG_LIMITS,
+  PngError,
+  readPngLayout,
+  type PngHeader,
+  type PngLayout,
+  type PngLimits,
+} from './png-chunks.ts';
+
+export {
+  DEFAULT_PNG_LIMITS,
+  PngError,
+  readPngLayout,
+  type PngErrorCode,
+  type PngLimits,
+} from './png-chunks.ts';
+
+/**
+ * Inflates the IDAT stream to exactly `expected` bytes with the platform's `DecompressionStream` (native zlib in
+ * Node and workerd, several times faster than a JS inflater): reading stops as soon as the output passes
+ * `expected` (a bomb costs one more output chunk, ~16 KiB, never its size), and a stream that is corrupt, ends
+ * short or has bytes after its end is refused.
+ * @throws {PngError} `BAD_DATA`.
+ */
+export async function inflateExact(parts: readonly Uint8Array[], expected: number): Promise<Uint8Array> {
+  const out = new Uint8Array(expected);
+  const stream = new DecompressionStream('deflate');
+  const writer = stream.writable.getWriter();
+  const reader = stream.readable.getReader();
+  // Errors surface on the reading side; the writing side only has to not be left unhandled.
+  const writing = (async () => {
+    for (const part of parts) await writer.write(part);
+    await writer.close();
+  })().catch(() => {});
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (size + value.length > expected) {
+        await reader.cancel().catch(() => {});
+        throw new PngError(
+          'BAD_DATA',
+          `the image data inflates to more than the ${expected} bytes its header implies`,
+          { expected },
+        );
+      }
+      out.set(value, size);
+      size += value.length;
+    }
+  } catch (err) {
+    if (err instanceof PngError) throw err;
+    throw new PngError('BAD_DATA', 'the compressed image data is corrupt or truncated', {
+      cause: err instanceof Error ? err.message : String(err),
+    });
+  } finally {
+    await writing;
+  }
+  if (size !== expected) {
+    throw new PngError(
+      'BAD_DATA',
+      `the image data inflates to ${size} bytes; its header implies ${expected}`,
+      {
+        expected,
+        inflated: size,
+      },
+    );
+  }
+  return out;
+}
+
+/** Big-endian uint32 into `out` at `offset`. */
+function putU32(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = value >>> 24;
+  out[offset + 1] = (value >>> 16) & 0xff;
+  out[offset + 2] = (value >>> 8) & 0xff;
+  out[offset + 3] = value & 0xff;
+}
+
+/**
+ * A PNG that holds only what `fast-png` needs (IHDR, and one IDAT of the already inflated scanlines, stored
+ * uncompressed), so its own inflate is a bounded copy and it never sees an ancillary chunk.
+ */
+function minimalPng(header: PngHeader, scanlines: Uint8Array): Uint8Array {
+  const zlib = zlibSync(scanlines, { level: 0 });
+  const out = new Uint8Array(8 + 25 + 12 + zlib.length + 12);
+  out.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  putU32(out, 8, 13);
+  out.set([0x49, 0x48, 0x44, 0x52], 12); // IHDR
+  putU32(out, 16, header.width);
+  putU32(out, 20, header.height);
+  out.set([header.depth, header.colorType, 0, 0, header.interlaced ? 1 : 0], 24);
+  // CRCs are left zero: fast-png is not asked to check them, the walk already did on the original bytes.
+  putU32(out, 33, zlib.length);
+  out.set([0x49, 0x44, 0x41, 0x54], 37); // IDAT
+  out.set(zlib, 41);
+  out.set([0x49, 0x45, 0x4e, 0x44], 41 + zlib.length + 8); // IEND, after the IDAT CRC and a zero length
+  return out;
+}
+
+/** Unpacks 1/2/4-bit grey rows (each padded to a byte) into one sample per pixel. */
+function unpackBits(data: Uint8Array, width: number, height: number, depth: number): Uint8Array {
+  const out = new Uint8Array(width * height);
+  const rowBytes = Math.ceil((width * depth) / 8);
+  const mask = (1 << depth) - 1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const bit = x * depth;
+      out[y * width + x] = (data[y * rowBytes + (bit >> 3)] >> (8 - depth - (bit & 7))) & mask;
+    }
+  }
+  return out;
+}
+
+/**
+ * Palette indices (packed at `depth` bits, rows padded to a byte) expanded to RGB or RGBA. By hand rather than
+ * fast-png's `convertIndexedToRgb`, which costs ~30 ms at the pixel limit and throws an untyped error on an
+ * index past the palette.
+ * @throws {PngError} `BAD_PALETTE` naming the first pixel whose index has no entry.
+ */
+export function expandPalette(
+  indices: Uint8Array,
+  width: number,
+  height: number,
+  depth: number,
+  palette: readonly number[][],
+): Uint8Array {
+  const ch = palette[0].length;
+  const table = new Uint8Array(256 * ch);
+  palette.forEach((entry, i) => table.set(entry, i * ch));
+  const rowBytes = Math.ceil((width * depth) / 8);
+  const mask = (1 << depth) - 1;
+  const out = new Uint8Array(width * height * ch);
+  for (let y = 0, o = 0; y < height; y++) {
+    for (let x = 0; x < width; x++, o += ch) {
+      const bit = x * depth;
+      const index = (indices[y * rowBytes + (bit >> 3)] >> (8 - depth - (bit & 7))) & mask;
+      if (index >= palette.length) {
+        throw new PngError(
+          'BAD_PALETTE',
+          `pixel (${x}, ${y}) uses palette entry ${index}; the palette has ${palette.length}`,
+          { x, y, index, entries: palette.length },
+        );
+      }
+      for (let c = 0; c < ch; c++) out[o + c] = table[index * ch + c];
+    }
+  }
+  return out;
+}
+
+/** The decoded pixels as a `RasterImage`: palette expanded to RGB(A), packed grey unpacked. */
+function toRaster(png: DecodedPng, palette: number[][] | undefined): RasterImage {
+  const { width, height, depth } = png;
+  if (palette) {
+    const data = expandPalette(png.data as Uint8Array, width, height, depth, palette);
+    return { width, height, channels: palette[0].length as 3 | 4, data, maxValue: 255 };
+  }
+  const channels = png.channels as 1 | 2 | 3 | 4;
+  if (depth < 8) {
+    const data = unpackBits(png.data as Uint8Array, width, height, depth);
+    return { width, height, channels, data, maxValue: (1 << depth) - 1 };
+  }
+  return { width, height, channels, data: png.data, maxValue: depth === 16 ? 65535 : 255 };
+}
+
+/** Unfilters the exact scanlines of `layout` with fast-png. */
+function decodeScanlines(layout: PngLayout, scanlines: Uint8Array): RasterImage {
+  let png: DecodedPng;
+  try {
+    png = fastPngDecode(minimalPng(layout.header, scanlines));
+  } catch (err) {
+    // Sizes are already exact, so what fast-png can still refuse is a row's filter type.
+    throw new PngError('BAD_DATA', err instanceof Error ? err.message : String(err));
+  }
+  return toRaster(png, layout.palette);
+}
+
+/**
+ * Decodes a PNG to a `RasterImage` at a cost bounded by `limits` before any work: every chunk is walked and
+ * checked first, only IDAT is inflated and only up to the exact size the header implies.
+ * @throws {PngError} every refusal, never anything else for any input.
+ */
+export async function decodePng(
+  bytes: Uint8Array,
+  limits: PngLimits = DEFAULT_PNG_LIMITS,
+): Promise<RasterImage> {
+  const layout = readPngLayout(bytes, limits);
+  const scanlines = await inflateExact(layout.idat, layout.header.inflatedBytes);
+  return decodeScanlines(layout, scanlines);
+}

@@ -1,0 +1,126 @@
+/**
+ * @module
+ * The rules that keep public feedback from steering the model, as pure functions: caps on what is pending (per
+ * client, per label), duplicate and no-ink refusals, and the review check of a batch before it is applied (how
+ * much of it contradicts confident predictions of the current model). Not storage, not HTTP.
+ */
+
+/** Caps on pending feedback; both count items not yet applied or dropped (pending and held). */
+export interface PendingCaps {
+  perClient: number;
+  perLabel: number;
+}
+
+/** Why a correction is refused before it is stored; the route answers `status` with `code`. */
+export interface Refusal {
+  status: 409 | 422 | 429;
+  code: string;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export interface PendingCounts {
+  /** Pending items this client sent. */
+  client: number;
+  /** Pending items with this label. */
+  label: number;
+  /** Whether the same image is already stored (any status). */
+  duplicate: boolean;
+}
+
+/** Decides whether one correction may be stored; null when it may. */
+export function admit(label: number, counts: PendingCounts, caps: PendingCaps): Refusal | null {
+  if (counts.duplicate) {
+    return {
+      status: 409,
+      code: 'duplicate_feedback',
+      message: 'this image was already sent as feedback; it is stored once',
+      details: {},
+    };
+  }
+  if (counts.client >= caps.perClient) {
+    return {
+      status: 429,
+      code: 'client_pending_cap',
+      message: `this client already has ${counts.client} corrections waiting (at most ${caps.perClient}); send more once they are applied`,
+      details: { pending: counts.client, max: caps.perClient },
+    };
+  }
+  if (counts.label >= caps.perLabel) {
+    return {
+      status: 429,
+      code: 'label_pending_cap',
+      message: `${counts.label} corrections labelled ${label} are already waiting (at most ${caps.perLabel}); send more once they are applied`,
+      details: { label, pending: counts.label, max: caps.perLabel },
+    };
+  }
+  return null;
+}
+
+/** Total ink of an image in [0,1], in fully-inked pixels. */
+export function inkOf(x: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) sum += x[i];
+  return sum;
+}
+
+/** The review check of a batch against the current model. */
+export interface ReviewPolicy {
+  /** A prediction at least this probable counts as confident (0-1). */
+  confident: number;
+  /** The largest share of the batch that may contradict confident predictions (0-1). */
+  maxDisagreement: number;
+}
+
+export interface Review {
+  /** Items whose label differs from a confident prediction of the current model. */
+  disagreeing: number;
+  /** disagreeing / batch size. */
+  share: number;
+  /** Indices (into the batch) of the disagreeing items, for the reviewer. */
+  indices: number[];
+  /** Disagreeing items by label they were given, e.g. `{ "7": 12 }`. */
+  byLabel: Record<string, number>;
+  confident: number;
+  maxDisagreement: number;
+  /** True when the share is over the limit: the batch is held, not applied. */
+  hold: boolean;
+}
+
+/**
+ * Compares the labels of a batch with the current model's probabilities ([count×10]). Genuine corrections often
+ * contradict the model, but rarely a confident answer on most of a batch; flipped labels on clean digits do.
+ */
+export function review(
+  labels: ArrayLike<number>,
+  probs: Float32Array,
+  count: number,
+  policy: ReviewPolicy,
+): Review {
+  const indices: number[] = [];
+  const byLabel: Record<string, number> = {};
+  for (let i = 0; i < count; i++) {
+    let best = 0;
+    for (let j = 1; j < 10; j++) if (probs[i * 10 + j] > probs[i * 10 + best]) best = j;
+    if (best !== labels[i] && probs[i * 10 + best] >= policy.confident) {
+      indices.push(i);
+      byLabel[labels[i]] = (byLabel[labels[i]] ?? 0) + 1;
+    }
+  }
+  const share = count === 0 ? 0 : indices.length / count;
+  return {
+    disagreeing: indices.length,
+    share,
+    indices,
+    byLabel,
+    confident: policy.confident,
+    maxDisagreement: policy.maxDisagreement,
+    // A small epsilon so a share of exactly the limit passes despite float rounding.
+    hold: share > policy.maxDisagreement + 1e-9,
+  };
+}
+
+/** SGD steps for an apply of `count` examples: as many as configured, within the work ceiling (examples × steps). */
+export function applySteps(count: number, steps: number, maxWork: number): number {
+  return Math.max(1, Math.min(steps, Math.floor(maxWork / Math.max(1, count))));
+}

@@ -1,0 +1,366 @@
+/**
+ * @module
+ * The feedback routes: `POST /feedback` (public, bounded: a correction from a web form, stored as pending),
+ * `GET /feedback`, `POST /feedback/drop` and `POST /feedback/apply` (token holders). Thin: validation, then one
+ * call to the lineage's model writer. Registered on the main app by `registerFeedbackRoutes(app)`.
+ */
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { createMiddleware } from 'hono/factory';
+import { MIN_INK } from '../../data/preprocess.ts';
+import { requireToken } from '../auth.ts';
+import { readConfig, type Bindings } from '../config.ts';
+import { ApiError } from '../errors.ts';
+import { decodeImage, isImageRequest, preprocessBatch, toModelInput } from '../image-input.ts';
+import { invalidate } from '../model-cache.ts';
+import { clientKey } from '../rate-limit.ts';
+import { ErrorResponse, flatImage } from '../schemas.ts';
+import type { ApplyAnswer, WriterContext, WriterResult } from './model-writer.ts';
+import { unwrap } from './model-writer.ts';
+import type { FeedbackStatus } from './feedback-store.ts';
+import { inkOf } from './policy.ts';
+import {
+  ApplyRequest,
+  ApplyResponse,
+  DropRequest,
+  DropResponse,
+  FeedbackAccepted,
+  FeedbackList,
+  FeedbackQuery,
+  FeedbackRequest,
+} from './schemas.ts';
+import {
+  FEEDBACK_RATE_LIMIT,
+  FEEDBACK_RATE_PERIOD_SECONDS,
+  MAX_FEEDBACK_BODY,
+  readFeedbackSettings,
+  writerOf,
+} from './settings.ts';
+
+type AppEnv = { Bindings: Bindings };
+type C = Context<AppEnv>;
+
+/** A correction read from any accepted body, as the network's input. */
+interface Correction {
+  x: Float32Array;
+  label: number;
+  modelVersion: string;
+  predicted: number | null;
+}
+
+export function writerContext(env: Bindings): WriterContext {
+  return { config: readConfig(env), feedback: readFeedbackSettings(env) };
+}
+
+async function hex(bytes: Uint8Array | string, length = 64): Promise<string> {
+  const data = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes;
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0'))
+    .join('')
+    .slice(0, length);
+}
+
+/** Per-client limit on the feedback routes (`FEEDBACK_LIMITER`); fails open like the fine-tune limit. */
+function feedbackRateLimit(scope: string) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const limiter = c.env.FEEDBACK_LIMITER as RateLimit | undefined;
+    if (!limiter || c.req.method !== 'POST') return next();
+    let success = true;
+    try {
+      ({ success } = await limiter.limit({ key: clientKey(c.req.raw, readConfig(c.env).prefix) + scope }));
+    } catch (err) {
+      console.warn('feedback rate limiter unavailable; request allowed', (err as Error).message);
+    }
+    if (!success) {
+      const retryAfter = FEEDBACK_RATE_PERIOD_SECONDS;
+      throw new ApiError(
+        429,
+        'rate_limited',
+        `at most ${FEEDBACK_RATE_LIMIT} feedback requests per ${FEEDBACK_RATE_PERIOD_SECONDS} s per client; retry in ${retryAfter} s`,
+        {
+          limit: FEEDBACK_RATE_LIMIT,
+          periodSeconds: FEEDBACK_RATE_PERIOD_SECONDS,
+          retryAfterSeconds: retryAfter,
+        },
+        { 'Retry-After': String(retryAfter) },
+      );
+    }
+    await next();
+  });
+}
+
+const limitBody = bodyLimit({
+  maxSize: MAX_FEEDBACK_BODY,
+  onError: () => {
+    throw new ApiError(413, 'body_too_large', `the request body exceeds ${MAX_FEEDBACK_BODY} bytes`, {
+      maxBytes: MAX_FEEDBACK_BODY,
+    });
+  },
+});
+
+/** JSON, or an upload (PNG body or form): anything else is 415 before it is read. */
+const feedbackContentType = createMiddleware<AppEnv>(async (c, next) => {
+  if (c.req.method !== 'POST') return next();
+  const type = (c.req.header('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
+  if (type !== 'application/json' && !isImageRequest(c.req.raw)) {
+    throw new ApiError(
+      415,
+      'unsupported_media_type',
+      'send the correction as JSON, a PNG body (`image/png`, fields in the query) or a multipart/form-data form',
+      { contentType: type || null },
+    );
+  }
+  return next();
+});
+
+/** Field `name` of an upload (form field, else query string) as a digit 0-9; absent is null. */
+function digitField(value: string | null, name: string, required: boolean): number | null {
+  if (value === null || value === '') {
+    if (required)
+      throw new ApiError(400, 'validation_error', `${name}: required (a digit 0-9)`, { field: name });
+    return null;
+  }
+  if (!/^[0-9]$/.test(value.trim())) {
+    throw new ApiError(
+      400,
+      'validation_error',
+      `${name}: must be one digit 0-9, got ${JSON.stringify(value.slice(0, 20))}`,
+      {
+        field: name,
+      },
+    );
+  }
+  return Number(value.trim());
+}
+
+/** Reads a PNG body or a multipart form with an `image` file and `label`, `modelVersion`, `predicted` fields. */
+async function readUpload(c: C): Promise<Correction> {
+  const type = (c.req.header('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
+  const query = new URL(c.req.url).searchParams;
+  const fields = new Map<string, string>();
+  for (const [k, v] of query) fields.set(k, v);
+  let png: Uint8Array;
+  if (type === 'multipart/form-data') {
+    let form: FormData;
+    try {
+      form = await c.req.raw.formData();
+    } catch {
+      throw new ApiError(400, 'bad_form', 'the multipart/form-data body cannot be parsed');
+    }
+    const file = form.get('image');
+    if (!file || typeof file === 'string') {
+      throw new ApiError(400, 'missing_image', 'the form has no file field named `image` (a PNG)');
+    }
+    png = new Uint8Array(await (file as Blob).arrayBuffer());
+    for (const key of ['label', 'modelVersion', 'predicted', 'preprocess']) {
+      const value = form.get(key);
+      if (typeof value === 'string') fields.set(key, value);
+    }
+  } else {
+    png = new Uint8Array(await c.req.arrayBuffer());
+  }
+  const label = digitField(fields.get('label') ?? null, 'label', true)!;
+  const predicted = digitField(fields.get('predicted') ?? null, 'predicted', false);
+  const modelVersion = fields.get('modelVersion') ?? '';
+  if (!/^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$/.test(modelVersion)) {
+    throw new ApiError(400, 'validation_error', 'modelVersion: required, the version that answered', {
+      field: 'modelVersion',
+    });
+  }
+  const prep = fields.get('preprocess');
+  const prepare = prep === undefined || !['0', 'false', 'no', 'off'].includes(prep.toLowerCase());
+  const x = toModelInput(await decodeImage(png), prepare);
+  return { x, label, modelVersion, predicted };
+}
+
+/** Stores one correction through the writer; 201 with its id. */
+async function store(c: C, correction: Correction) {
+  const { x } = correction;
+  if (inkOf(x) < MIN_INK) {
+    throw new ApiError(422, 'empty_image', 'the image has no ink: nothing to learn from; nothing was stored');
+  }
+  const pixels = Uint8Array.from(x, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+  const ctx = writerContext(c.env);
+  const result = await writerOf(c.env, ctx.config.prefix).addFeedback(ctx, {
+    pixels,
+    digest: await hex(pixels),
+    label: correction.label,
+    predicted: correction.predicted,
+    answeredBy: correction.modelVersion,
+    client: await hex(clientKey(c.req.raw, ctx.config.prefix), 24),
+  });
+  const { id } = unwrap(result);
+  return c.json(
+    { id, status: 'pending' as const, label: correction.label, modelVersion: correction.modelVersion },
+    201,
+  );
+}
+
+/** Uploads are answered here; JSON goes on to the documented route. */
+const feedbackUpload = createMiddleware<AppEnv>(async (c, next) => {
+  if (c.req.method !== 'POST' || !isImageRequest(c.req.raw)) return next();
+  return store(c, await readUpload(c));
+});
+
+const jsonError = (description: string) => ({
+  content: { 'application/json': { schema: ErrorResponse } },
+  description,
+});
+const bearer = [{ bearer: [] }];
+const json = <T>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
+
+export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
+  // Forms on other origins send corrections too: the same CORS rule as /predict.
+  app.use(
+    '/feedback',
+    cors({
+      origin: (origin, c) => {
+        const allowed = readConfig(c.env).corsOrigins;
+        if (allowed.includes('*')) return '*';
+        return allowed.includes(origin) ? origin : null;
+      },
+      allowMethods: ['POST', 'OPTIONS'],
+      allowHeaders: ['Content-Type'],
+      maxAge: 600,
+    }),
+  );
+  app.on('POST', '/feedback', feedbackRateLimit('|feedback'), limitBody, feedbackContentType, feedbackUpload);
+  app.on('GET', '/feedback', requireToken);
+  for (const path of ['/feedback/drop', '/feedback/apply']) {
+    app.use(path, feedbackRateLimit('|feedback-admin'), requireToken, limitBody);
+  }
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/feedback',
+      summary: 'Send a correction: stored as pending feedback, never applied by itself',
+      description:
+        'JSON as below, or an upload as `/predict` takes it: a PNG body (`image/png`, fields in the query string) or ' +
+        'a multipart form with an `image` file and `label`, `modelVersion`, `predicted`, `preprocess` fields.',
+      request: { body: json(FeedbackRequest) },
+      responses: {
+        201: {
+          content: { 'application/json': { schema: FeedbackAccepted } },
+          description: 'Stored as pending',
+        },
+        400: jsonError('Invalid request'),
+        409: jsonError('The same image was already sent'),
+        413: jsonError('Body too large'),
+        415: jsonError('Not JSON, PNG or a form'),
+        422: jsonError('The image has no ink'),
+        429: jsonError('Rate limit, or too much pending from this client or for this label'),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const divisor = body.pixelScale === '0-255' ? 255 : 1;
+      const x = Float32Array.from(flatImage(body.image), (v) => v / divisor);
+      if (body.preprocess) preprocessBatch(x, 1);
+      return store(c, {
+        x,
+        label: body.label,
+        modelVersion: body.modelVersion,
+        predicted: body.predicted ?? null,
+      });
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/feedback',
+      summary: 'List stored feedback (paged), with counts per status and label and the recent applies',
+      security: bearer,
+      request: { query: FeedbackQuery },
+      responses: {
+        200: { content: { 'application/json': { schema: FeedbackList } }, description: 'A page of feedback' },
+        400: jsonError('Invalid query'),
+        401: jsonError('Missing or wrong bearer token'),
+        403: jsonError('Disabled (no token configured)'),
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const ctx = writerContext(c.env);
+      const list = await writerOf(c.env, ctx.config.prefix).listFeedback({
+        statuses: [...new Set(q.status.split(','))] as FeedbackStatus[],
+        after: q.after,
+        limit: q.limit,
+        pixels: q.pixels === '1',
+      });
+      const applies = list.applies.map((a) => ({ ...a, detail: JSON.parse(a.detail) as unknown }));
+      return c.json({ ...list, applies }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/feedback/drop',
+      summary: 'Drop pending or held feedback items (they are never applied; the same image stays refused)',
+      security: bearer,
+      request: { body: json(DropRequest) },
+      responses: {
+        200: {
+          content: { 'application/json': { schema: DropResponse } },
+          description: 'Ids that were dropped',
+        },
+        400: jsonError('Invalid request'),
+        401: jsonError('Missing or wrong bearer token'),
+        403: jsonError('Disabled (no token configured)'),
+      },
+    }),
+    async (c) => {
+      const { ids } = c.req.valid('json');
+      const ctx = writerContext(c.env);
+      return c.json(await writerOf(c.env, ctx.config.prefix).dropFeedback(ids), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/feedback/apply',
+      summary: 'One guarded fine-tune on the pending feedback, saved as one version',
+      security: bearer,
+      request: { body: { content: { 'application/json': { schema: ApplyRequest } }, required: false } },
+      responses: {
+        200: { content: { 'application/json': { schema: ApplyResponse } }, description: 'Applied' },
+        400: jsonError('Invalid request'),
+        401: jsonError('Missing or wrong bearer token'),
+        403: jsonError('Disabled (no token configured)'),
+        422: jsonError('Nothing pending, held for review, or refused by the guard (nothing saved)'),
+        503: jsonError('The current model or its check set cannot be read'),
+      },
+    }),
+    async (c) => {
+      const ctx = writerContext(c.env);
+      const text = await c.req.text();
+      let reviewed = false;
+      if (text.trim()) {
+        let value: unknown;
+        try {
+          value = JSON.parse(text);
+        } catch {
+          throw new ApiError(400, 'malformed_json', 'Malformed JSON in request body');
+        }
+        const parsed = ApplyRequest.safeParse(value);
+        if (!parsed.success) {
+          const first = parsed.error.issues[0];
+          throw new ApiError(400, 'validation_error', `${first.path.join('.') || 'body'}: ${first.message}`);
+        }
+        reviewed = parsed.data.reviewed;
+      }
+      const result = (await writerOf(c.env, ctx.config.prefix).applyFeedback(ctx, {
+        reviewed,
+      })) as WriterResult<ApplyAnswer>;
+      const answer = unwrap(result);
+      invalidate(ctx.config.prefix);
+      const { indices: _indices, ...review } = answer.review;
+      return c.json({ ...answer, review }, 200);
+    },
+  );
+}

@@ -1,0 +1,216 @@
+/**
+ * Feedback through the model writer Durable Object (SQLite-backed, emulated locally by workerd): stored as
+ * pending, refused with a 4xx and nothing stored when bad, capped, listed with counts, applied as one version
+ * that records which items it consumed, and held for review when it contradicts confident predictions.
+ */
+import { env } from 'cloudflare:workers';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Bindings } from '../../src/worker/config.ts';
+import app from '../../src/worker/index.ts';
+import { resetModelCache } from '../../src/worker/model-cache.ts';
+import { writerOf } from '../../src/worker/writer/settings.ts';
+import { imageAt, post, randomPixels, seed, testEnv, TOKEN, type ErrorJson } from '../worker/helpers.ts';
+
+const base = env as unknown as Bindings;
+const pixels = randomPixels(64, 5);
+const ip = (i: number) => ({ 'CF-Connecting-IP': `198.51.100.${i}` });
+
+const correction = (i: number, label: number, extra: Record<string, unknown> = {}) => ({
+  pixelScale: '0-255',
+  image: imageAt(pixels, i),
+  label,
+  modelVersion: 'v1',
+  ...extra,
+});
+
+async function send(e: Bindings, body: unknown, client = 1) {
+  return app.request('/feedback', post(body, null, ip(client)), e);
+}
+
+interface List {
+  items: { id: number; label: number; status: string; appliedIn: string | null; pixels?: number[] }[];
+  next: number | null;
+  counts: Record<string, { total: number; byLabel: Record<string, number> }>;
+}
+
+async function list(e: Bindings, query = ''): Promise<List> {
+  const res = await app.request(`/feedback${query}`, { headers: { Authorization: `Bearer ${TOKEN}` } }, e);
+  expect(res.status).toBe(200);
+  return (await res.json()) as List;
+}
+
+const apply = (e: Bindings, body: unknown = {}) => app.request('/feedback/apply', post(body), e);
+
+beforeEach(() => resetModelCache());
+
+describe('the model writer Durable Object', () => {
+  it('should be bound from wrangler.toml and answer over RPC with its SQLite storage', async () => {
+    expect(base.MODEL_WRITER).toBeDefined();
+    const stub = writerOf(base, `probe-${Date.now()}/`);
+    const listed = await stub.listFeedback({ statuses: ['pending'], after: 0, limit: 10, pixels: false });
+    expect(listed.items).toEqual([]);
+    expect(listed.counts.pending.total).toBe(0);
+    expect(await stub.queueLength()).toBe(0);
+  });
+});
+
+describe('POST /feedback', () => {
+  it('should store a correction as pending, list it with counts per label, and leave the model alone', async () => {
+    const e = testEnv(base);
+    const { store, version } = await seed(e);
+    const res = await send(e, correction(0, 7, { predicted: 1, modelVersion: version }));
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { id: number; status: string };
+    expect(body.status).toBe('pending');
+    const listed = await list(e, '?pixels=1');
+    expect(listed.items).toHaveLength(1);
+    expect(listed.items[0]).toMatchObject({ id: body.id, label: 7, status: 'pending', appliedIn: null });
+    expect(listed.items[0].pixels).toEqual(imageAt(pixels, 0));
+    expect(listed.counts.pending.total).toBe(1);
+    expect(listed.counts.pending.byLabel['7']).toBe(1);
+    expect((await store.readPointer())!.pointer.current).toBe(version);
+  });
+
+  it('should refuse bad input with a 4xx and store nothing', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    const { label: _l, ...unlabelled } = correction(1, 3);
+    const cases: [unknown, number, string][] = [
+      ['{"pixelScale":', 400, 'malformed_json'],
+      [unlabelled, 400, 'validation_error'],
+      [correction(1, 10), 400, 'validation_error'],
+      [correction(1, -1), 400, 'validation_error'],
+      [correction(1, 3.5), 400, 'validation_error'],
+      [correction(1, 3, { pixelScale: '0-1' }), 400, 'validation_error'],
+      [correction(1, 3, { image: imageAt(pixels, 1).slice(0, 783) }), 400, 'validation_error'],
+      [correction(1, 3, { modelVersion: '../current' }), 400, 'validation_error'],
+      [correction(1, 3, { extra: 1 }), 400, 'validation_error'],
+      [correction(1, 3, { image: new Array(784).fill(0) }), 422, 'empty_image'],
+      [correction(1, 3, { image: new Array(784).fill(0), preprocess: true }), 422, 'empty_image'],
+      [{ ...correction(1, 3), pad: 'x'.repeat(300_000) }, 413, 'body_too_large'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await send(e, body);
+      expect(res.status, JSON.stringify(body).slice(0, 80)).toBe(status);
+      expect(((await res.json()) as ErrorJson).error.code).toBe(code);
+    }
+    const wrongType = await app.request(
+      '/feedback',
+      { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'hi' },
+      e,
+    );
+    expect(wrongType.status).toBe(415);
+    const listed = await list(e, '?status=pending,held,applied,dropped');
+    expect(listed.items).toEqual([]);
+  });
+
+  it('should refuse a duplicate image with 409, whatever its label', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    expect((await send(e, correction(2, 4))).status).toBe(201);
+    const again = await send(e, correction(2, 5), 2);
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as ErrorJson).error.code).toBe('duplicate_feedback');
+    expect((await list(e)).counts.pending.total).toBe(1);
+  });
+
+  it('should cap pending feedback per client and per label', async () => {
+    const e = testEnv(base, { FEEDBACK_MAX_PENDING_PER_CLIENT: '2', FEEDBACK_MAX_PENDING_PER_LABEL: '3' });
+    await seed(e);
+    expect((await send(e, correction(0, 1), 1)).status).toBe(201);
+    expect((await send(e, correction(1, 2), 1)).status).toBe(201);
+    const capped = await send(e, correction(2, 3), 1);
+    expect(capped.status).toBe(429);
+    expect(((await capped.json()) as ErrorJson).error.code).toBe('client_pending_cap');
+    // Label 5 from three other clients fills its cap; a fourth is refused.
+    for (let i = 0; i < 3; i++) expect((await send(e, correction(3 + i, 5), 10 + i)).status).toBe(201);
+    const full = await send(e, correction(7, 5), 20);
+    expect(full.status).toBe(429);
+    expect(((await full.json()) as ErrorJson).error).toMatchObject({ code: 'label_pending_cap' });
+    expect((await list(e)).counts.pending.total).toBe(5);
+  });
+
+  it('should need the token to list, drop and apply', async () => {
+    const e = testEnv(base);
+    expect((await app.request('/feedback', {}, e)).status).toBe(401);
+    expect((await app.request('/feedback/apply', post({}, null), e)).status).toBe(401);
+    expect((await app.request('/feedback/drop', post({ ids: [1] }, 'wrong'), e)).status).toBe(401);
+  });
+});
+
+describe('POST /feedback/apply', () => {
+  it('should answer 422 nothing_pending and make no version when nothing is pending', async () => {
+    const e = testEnv(base);
+    const { store, version } = await seed(e);
+    const res = await apply(e);
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as ErrorJson).error.code).toBe('nothing_pending');
+    expect((await store.readPointer())!.pointer.history).toHaveLength(1);
+    expect((await store.readPointer())!.pointer.current).toBe(version);
+  });
+
+  it('should turn the pending feedback into one version and record which items it consumed', async () => {
+    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const { store, version } = await seed(e);
+    for (let i = 0; i < 6; i++) expect((await send(e, correction(i, i % 10), i)).status).toBe(201);
+    const dropId = (await list(e)).items[5].id;
+    const drop = await app.request('/feedback/drop', post({ ids: [dropId, 9999] }), e);
+    expect(await drop.json()).toEqual({ dropped: [dropId] });
+
+    const res = await apply(e);
+    expect(res.status).toBe(200);
+    const answer = (await res.json()) as {
+      version: string;
+      parentVersion: string;
+      consumed: number[];
+      examples: number;
+    };
+    expect(answer.parentVersion).toBe(version);
+    expect(answer.examples).toBe(5);
+    expect(answer.consumed).toHaveLength(5);
+    expect(answer.consumed).not.toContain(dropId);
+    const { pointer } = (await store.readPointer())!;
+    expect(pointer.current).toBe(answer.version);
+    expect(pointer.history.map((h) => h.source)).toEqual(['fine-tune', 'publish']);
+
+    const applied = await list(e, '?status=applied');
+    expect(applied.items.map((i) => i.id)).toEqual(answer.consumed);
+    expect(applied.items.every((i) => i.appliedIn === answer.version)).toBe(true);
+    expect(applied.counts.pending.total).toBe(0);
+    expect(applied.counts.dropped.total).toBe(1);
+    // Consumed: a second apply has nothing to do.
+    expect((await apply(e)).status).toBe(422);
+  });
+
+  it('should hold a batch that contradicts confident predictions, then apply it once reviewed', async () => {
+    // The random test model is never very sure: call 0.2 confident, so its answers count.
+    const e = testEnv(base, {
+      GUARD_MAX_ACCURACY_DROP: '1',
+      FEEDBACK_CONFIDENT: '0.2',
+      FEEDBACK_MAX_DISAGREEMENT: '0.25',
+    });
+    const { store, net } = await seed(e);
+    const x = Float32Array.from(pixels.subarray(0, 8 * 784), (v) => v / 255);
+    const probs = net.predict(x, 8);
+    for (let i = 0; i < 8; i++) {
+      let best = 0;
+      for (let j = 1; j < 10; j++) if (probs[i * 10 + j] > probs[i * 10 + best]) best = j;
+      // Every label differs from the model's answer.
+      expect((await send(e, correction(i, (best + 1) % 10), i)).status).toBe(201);
+    }
+    const held = await apply(e);
+    expect(held.status).toBe(422);
+    const err = ((await held.json()) as ErrorJson).error;
+    expect(err.code).toBe('held_for_review');
+    expect((err.details as { review: { share: number } }).review.share).toBeGreaterThan(0.25);
+    expect((await store.readPointer())!.pointer.history).toHaveLength(1);
+    const after = await list(e, '?status=held');
+    expect(after.counts.held.total).toBe(8);
+    expect(after.counts.pending.total).toBe(0);
+
+    const reviewed = await apply(e, { reviewed: true });
+    expect(reviewed.status).toBe(200);
+    expect(((await reviewed.json()) as { consumed: number[] }).consumed).toHaveLength(8);
+    expect((await store.readPointer())!.pointer.history).toHaveLength(2);
+  });
+});

@@ -10,7 +10,7 @@
  * The same run through the API (`wrangler dev`) comes with the worker side.
  */
 import { readFileSync } from 'node:fs';
-import { decodeCheckSet } from '../src/worker/check-set.ts';
+import { decodeCheckSet } from '../src/format/check-set.ts';
 import { decodeModel } from '../src/format/index.ts';
 import type { Kernels } from '../src/kernels/kernels.ts';
 import { createPredictor } from '../src/nn/index.ts';

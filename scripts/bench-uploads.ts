@@ -4,7 +4,9 @@
  * (`decodePng`, then `preprocess` for the accepted ones), slowest first, and the slowest accepted upload: the
  * figure the decoder's limits are chosen by (target: well under 50 ms). Median of `--repeats` runs after a
  * warm-up, process CPU clock; the first (cold) run is printed too. Shared machines are noisy: quote medians.
- * Usage: npm run bench:uploads -- [--repeats 9] [--json]
+ * `--worker` sends the whole corpus (multipart cases too) to a real `wrangler dev` instead and reads the workerd
+ * processes' CPU per request and peak resident memory from `/proc` (see `lib/bench-uploads-worker.ts`).
+ * Usage: npm run bench:uploads -- [--repeats 9] [--json] [--worker [--only NAME-PART]]
  */
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -12,6 +14,7 @@ import { decodePng, PngError } from '../src/data/png.ts';
 import { preprocess, PreprocessError } from '../src/data/preprocess.ts';
 import { hostilePngCases } from './lib/hostile-corpus.ts';
 import { cpuNowMs, median } from './lib/bench-stats.ts';
+import { benchWorkerUploads } from './lib/bench-uploads-worker.ts';
 
 interface Row {
   name: string;
@@ -43,9 +46,15 @@ async function cpuOf(body: Uint8Array): Promise<{ ms: number; outcome: string }>
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { repeats: { type: 'string', default: '9' }, json: { type: 'boolean', default: false } },
+    options: {
+      repeats: { type: 'string', default: '9' },
+      json: { type: 'boolean', default: false },
+      worker: { type: 'boolean', default: false },
+      only: { type: 'string', default: '' },
+    },
   });
   const repeats = Math.max(1, Number(values.repeats));
+  if (values.worker) return printWorker(repeats, values.json!, values.only!);
   const rows: Row[] = [];
   for (const c of hostilePngCases()) {
     const cold = await cpuOf(c.body);
@@ -88,6 +97,44 @@ async function main(): Promise<void> {
   console.log(
     `slowest refused upload: ${refused[0].name} (${refused[0].outcome}), median ${refused[0].medianMs.toFixed(1)} ms CPU`,
   );
+}
+
+/** The corpus through `wrangler dev`: workerd CPU per request and peak memory growth. */
+async function printWorker(repeats: number, json: boolean, only: string): Promise<void> {
+  const rows = await benchWorkerUploads(repeats, only);
+  if (json) {
+    console.log(JSON.stringify({ repeats, rows }, null, 2));
+    return;
+  }
+  console.log(
+    `POST /predict on wrangler dev, ${repeats} requests per case; workerd CPU per request (/proc, 10 ms ticks over ` +
+      `the run) and peak RSS growth since warm-up; ${cpus()[0].model}, load ${loadavg()[0].toFixed(1)}`,
+  );
+  console.log(`${'case'.padEnd(44)} ${'bytes'.padStart(8)} status  CPU ms/req  wall ms/req  peak growth MiB`);
+  for (const r of rows) {
+    const statuses = [...new Set(r.statuses)].join('/');
+    const flag = r.statuses.every((s) => s === r.expected) ? '' : `  (expected ${r.expected})`;
+    console.log(
+      `${r.name.padEnd(44)} ${String(r.bytes).padStart(8)} ${statuses.padEnd(7)} ${r.cpuMsPerRequest.toFixed(1).padStart(10)}` +
+        ` ${r.wallMsPerRequest.toFixed(1).padStart(12)} ${(r.peakGrowthBytes / 2 ** 20).toFixed(1).padStart(16)}${flag}`,
+    );
+  }
+  const byCpu = [...rows].sort((a, b) => b.cpuMsPerRequest - a.cpuMsPerRequest);
+  const accepted = byCpu.filter((r) => r.expected === 200);
+  const refused = byCpu.filter((r) => r.expected !== 200);
+  const peak = Math.max(...rows.map((r) => r.peakGrowthBytes));
+  if (accepted[0]) {
+    console.log(
+      `\nslowest accepted upload: ${accepted[0].name}, ${accepted[0].cpuMsPerRequest.toFixed(1)} ms CPU per request`,
+    );
+  }
+  if (refused[0]) {
+    console.log(
+      `slowest refused upload: ${refused[0].name}, ${refused[0].cpuMsPerRequest.toFixed(1)} ms CPU per request`,
+    );
+  }
+  console.log(`5xx answers: ${rows.filter((r) => r.statuses.some((s) => s >= 500)).length} cases`);
+  console.log(`peak workerd RSS growth over the corpus: ${(peak / 2 ** 20).toFixed(1)} MiB`);
 }
 
 await main();

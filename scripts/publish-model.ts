@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { decodeModel } from '../src/format/index.ts';
+import { checkServable } from '../src/worker/servable.ts';
 import { buildMnistCheckSet, DEFAULT_CHECK_SET, openBucket, publishBlob } from './lib/model-bucket.ts';
 
 const USAGE =
@@ -32,7 +32,7 @@ function parseArgs(argv: string[]) {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const blob = new Uint8Array(readFileSync(args.file));
-  const model = decodeModel(blob); // refuse a corrupt blob before touching the bucket
+  const model = checkServable(blob); // refuse a blob the worker cannot serve before touching the bucket
   const checkSet =
     args.checkSet === 'none'
       ? null

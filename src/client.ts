@@ -8,6 +8,7 @@ import type {
   FineTuneRequest,
   FineTuneResponse,
   Health,
+  ImagePrediction,
   ModelInfo,
   Prediction,
   PredictRequest,
@@ -15,17 +16,18 @@ import type {
 
 export type PredictBody = z.input<typeof PredictRequest>;
 export type FineTuneBody = z.input<typeof FineTuneRequest>;
-export type PredictionResult = z.infer<typeof Prediction> & { modelVersion: string };
+/** The scale the server read the pixels in: the one sent, or the one it inferred when none was. */
+export interface ScaleUsed {
+  pixelScale: '0-255' | '0-1';
+  pixelScaleInferred: boolean;
+}
+export type PredictionResult = z.infer<typeof Prediction> & { modelVersion: string } & ScaleUsed;
 export type FineTuneResult = z.infer<typeof FineTuneResponse>;
 export type ModelInfoResult = z.infer<typeof ModelInfo>;
 export type HealthResult = z.infer<typeof Health>;
 
 /** The answer to an image upload: the prediction, and the 28×28 input (0-255) when `preview` was asked for. */
-export type ImagePredictionResult = PredictionResult & {
-  preprocessed: boolean;
-  source: { width: number; height: number };
-  input?: number[];
-};
+export type ImagePredictionResult = z.infer<typeof ImagePrediction>;
 
 /** A 4xx/5xx answer, with the API's `{ error: { code, message, details } }` body. */
 export class EdgeMlpError extends Error {
@@ -89,12 +91,15 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
   return {
     health: () => call<HealthResult>('health'),
     model: () => call<ModelInfoResult>('model'),
-    /** One 28×28 image (784 numbers or 28 rows) at the given scale. */
-    predict: (image: PredictBody['image'] & {}, pixelScale: PredictBody['pixelScale']) =>
+    /**
+     * One 28×28 image (784 numbers or 28 rows). Without `pixelScale` the server infers it (`0-255` when any
+     * pixel is above 1, else `0-1`) and says so in `pixelScaleInferred`.
+     */
+    predict: (image: PredictBody['image'] & {}, pixelScale?: PredictBody['pixelScale']) =>
       call<PredictionResult>('predict', json({ image, pixelScale })),
-    /** A batch of images, answered in order. */
-    predictBatch: (images: PredictBody['images'] & {}, pixelScale: PredictBody['pixelScale']) =>
-      call<{ modelVersion: string; predictions: z.infer<typeof Prediction>[] }>(
+    /** A batch of images, answered in order; `pixelScale` as for `predict`. */
+    predictBatch: (images: PredictBody['images'] & {}, pixelScale?: PredictBody['pixelScale']) =>
+      call<{ modelVersion: string; predictions: z.infer<typeof Prediction>[] } & ScaleUsed>(
         'predict',
         json({ images, pixelScale }),
       ),

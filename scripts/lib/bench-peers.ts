@@ -1,14 +1,21 @@
 /**
  * @module
- * The peer trainers of `/work/shared/peers` (numpy and PyTorch) run as child processes on the same work as
+ * The peer trainers of `../shared/peers` beside the repository (numpy and PyTorch; `PEERS_DIR` overrides) run as child processes on the same work as
  * `npm run bench`, each at its best setting per the peers' README; their JSON lines parsed and reduced to
  * medians. Not our own measurements.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { median } from './bench-stats.ts';
 
-export const PEERS_DIR = process.env.PEERS_DIR ?? '/work/shared/peers';
+/** The repository's root (this file is scripts/lib/bench-peers.ts). */
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** Where the peers live: `PEERS_DIR` (relative to the working directory) or `../shared/peers` beside the repository. */
+export const PEERS_DIR = process.env.PEERS_DIR
+  ? resolve(process.env.PEERS_DIR)
+  : resolve(REPO_ROOT, '../shared/peers');
 const PYTHON = '/usr/bin/python3';
 
 export type PeerName = 'numpy' | 'torch';

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname } from 'node:path';
 import { crc32, type ModelData } from '../../src/format/index.ts';
 import { encodeMaster, masterFileOf, withMaster } from '../../src/format/master.ts';
-import { encodeCheckSet } from '../../src/worker/check-set.ts';
+import { encodeCheckSet } from '../../src/format/check-set.ts';
 import type { Examples } from './dataset.ts';
 
 /** Images per class in the check set (validation) and the replay set (training). */

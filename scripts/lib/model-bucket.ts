@@ -8,9 +8,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getPlatformProxy } from 'wrangler';
 import { parseIdxImages, parseIdxLabels } from '../../src/data/idx.ts';
-import { decodeModel, encodeModel } from '../../src/format/index.ts';
-import { encodeCheckSet } from '../../src/worker/check-set.ts';
+import { encodeModel } from '../../src/format/index.ts';
+import { encodeCheckSet } from '../../src/format/check-set.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
+import { checkServable } from '../../src/worker/servable.ts';
 import { IDX_FILES, MNIST_DIR, readMaybeGzip } from './dataset.ts';
 
 /** Where `wrangler dev` keeps local state by default (`--persist-to`). */
@@ -72,7 +73,8 @@ export async function publishBlob(
   blob: Uint8Array,
   checkSet: { name: string; bytes: Uint8Array } | null,
 ): Promise<{ version: string; previous: string | null; bytes: number }> {
-  const model = decodeModel(blob);
+  // The worker's own check, so nothing is made current that /predict would refuse (before touching the bucket).
+  const model = checkServable(blob);
   let bytes = blob;
   if (checkSet) {
     await store.putCheckSet(checkSet.name, checkSet.bytes);

@@ -29,11 +29,17 @@ def mnist_test(count):
 
 
 def layers_of(tensors):
-    out, i = [], 0
-    while f"{i}.weight" in tensors:
-        out.append((tensors[f"{i}.weight"], tensors[f"{i}.bias"]))
+    out, i, count = [], 0, 0
+    while f"{i}.weight" in tensors or f"{i}.weight_int8" in tensors:
+        if f"{i}.weight" in tensors:
+            w = tensors[f"{i}.weight"]
+            count += 2
+        else:  # --keep-int8: weight = weight_int8 * weight_scale per row
+            w = tensors[f"{i}.weight_int8"].astype(np.float32) * tensors[f"{i}.weight_scale"][:, None]
+            count += 3
+        out.append((w.astype(np.float32), tensors[f"{i}.bias"]))
         i += 2
-    if len(out) * 2 != len(tensors):
+    if count != len(tensors):
         raise SystemExit(f"unexpected tensors: {sorted(tensors)}")
     return out
 

@@ -51,15 +51,16 @@ export interface PngLimits {
 }
 
 /**
- * The worker's limits, chosen by measurement (`npm run bench:uploads`, docs/reliability.md): the most expensive
- * image they admit decodes and preprocesses in well under 50 ms of CPU. Inflating is the dominant cost (fflate,
- * ~130 MB/s here), so the inflated bytes are the tight limit: 2^20 admits 8-bit grey up to the 2^19 pixels
- * (1024×512, 724×724), RGBA 8-bit up to ~512×511, RGBA 16-bit up to ~362×362 — far more than a digit needs.
+ * The worker's limits, chosen by measurement (`npm run bench:uploads -- --worker`, docs/reliability.md): the most
+ * expensive image they admit costs well under 50 ms of workerd CPU, decode and preprocessing included (2^20
+ * inflated bytes cost up to ~56 ms there, twice Node's figure). Inflating and unfiltering are the dominant costs,
+ * so inflated bytes are the tight limit: 2^19 admits 8-bit grey up to the 2^18 pixels (512×512, 724×362), RGB
+ * up to ~418×417, RGBA up to ~362×361, 16-bit RGBA up to ~256×255: far more than a digit needs.
  */
 export const DEFAULT_PNG_LIMITS: PngLimits = {
   maxSide: 4096,
-  maxPixels: 2 ** 19,
-  maxInflatedBytes: 2 ** 20,
+  maxPixels: 2 ** 18,
+  maxInflatedBytes: 2 ** 19,
   maxChunks: 4096,
 };
 

@@ -4,7 +4,8 @@
  * `Gemm` per layer with a `LeakyRelu` after each hidden one, `Softmax` over axis 1 to `probabilities` [N,10].
  * int8 models are written as QDQ: each weight is an int8 initializer with per-row float scales and a
  * `DequantizeLinear` (axis 0) in front of its Gemm, so the file keeps the exact int8 weights and the runtime
- * computes in float32 (activations are not quantized). f16 weights are written as float32.
+ * computes in float32 (activations are not quantized). f16 weights are written as float32. A model with a
+ * `calibration` temperature T ≠ 1 divides the logits by T before the softmax, as the Worker serves it.
  *
  * The protobuf is written by `onnx-proto` (protobufjs code generated from onnx.proto). Not exported from
  * `index.ts`, so the Worker bundle does not carry protobufjs; scripts import this file directly.
@@ -118,6 +119,20 @@ export function modelToOnnx(model: ModelData, producerVersion: string): Uint8Arr
       x = activated;
     }
     at += outSize * (inSize + 1);
+  }
+  // A calibrated model serves softmax(logits / T): the graph does the same, so its probabilities are the served ones.
+  const temperature = model.metadata.calibration?.temperature;
+  if (temperature !== undefined && temperature !== 1) {
+    initializers.push(floatTensor('temperature', [], Float32Array.of(temperature)));
+    nodes.push(
+      onnx.NodeProto.create({
+        name: 'calibrate',
+        opType: 'Div',
+        input: [x, 'temperature'],
+        output: ['calibrated'],
+      }),
+    );
+    x = 'calibrated';
   }
   nodes.push(
     onnx.NodeProto.create({

@@ -1,98 +1,62 @@
 /**
  * @module
- * The Hono app: routes with their zod schemas (which also generate `/openapi.json`), each handler inline after
- * its route. Validation first, then one call into the model cache/store and `src/nn`. Not storage, not math.
+ * The route table: each route's zod schemas (which also generate `/openapi.json`), its middleware, and a handler
+ * that validates, makes one call, and answers. The workflows live in named modules: `predict.ts`,
+ * `fine-tune-workflow.ts`, `rollback.ts`, `model-info.ts`. Not storage, not math.
  */
 import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
-import { createMiddleware } from 'hono/factory';
 import { requireToken } from './auth.ts';
+import { jsonBody, predictBody, type BodyVariables } from './body.ts';
 import { readConfig, type Bindings } from './config.ts';
 import { docsPage } from './docs-page.ts';
-import { ApiError, errorBody, handleError } from './errors.ts';
-import { fineTune, toPredictions } from './fine-tune.ts';
-import { imagePredict, preprocessBatch } from './image-input.ts';
-import web from './web.ts';
-import { registerFeedbackRoutes } from './writer/routes.ts';
-import {
-  getCheckSet,
-  getServingModel,
-  invalidate,
-  knownCheckAccuracy,
-  loadModel,
-  rememberCheckAccuracy,
-  type ServingModel,
-} from './model-cache.ts';
-import { advancePointer, ModelStore } from './model-store.ts';
+import { errorBody, handleError, validationHook } from './errors.ts';
+import { runFineTune } from './fine-tune-workflow.ts';
+import { getServingModel } from './model-cache.ts';
+import { describeServing } from './model-info.ts';
+import { ModelStore } from './model-store.ts';
+import { imageInput, jsonInput, predict, toInput } from './predict.ts';
 import { fineTuneRateLimit, rollbackRateLimit } from './rate-limit.ts';
+import { rollbackTo } from './rollback.ts';
 import {
   ErrorResponse,
   FineTuneRequest,
   FineTuneResponse,
-  flatImage,
   Health,
-  type Image,
   ModelInfo,
+  MULTIPART_BODY,
+  PNG_BODY,
   PredictRequest,
   PredictResponse,
   RollbackRequest,
   RollbackResponse,
 } from './schemas.ts';
+import web from './web.ts';
+import { registerFeedbackRoutes } from './writer/routes.ts';
 
-/** Bodies above these sizes are refused with 413 before they are parsed. */
+/** JSON bodies above these sizes are refused with 413 before they are parsed (uploads: `MAX_IMAGE_BODY`). */
 export const MAX_PREDICT_BODY = 4 * 1024 * 1024;
 export const MAX_FINE_TUNE_BODY = 4 * 1024 * 1024;
 export const MAX_SMALL_BODY = 4 * 1024;
-/** Lost compare-and-swap races a fine-tune retries on the new weights before answering 409. */
-export const FINE_TUNE_ATTEMPTS = 3;
+export { FINE_TUNE_ATTEMPTS } from './fine-tune-workflow.ts';
 
-type AppEnv = { Bindings: Bindings };
+type AppEnv = { Bindings: Bindings; Variables: BodyVariables };
+type PredictBody = z.output<typeof PredictRequest>;
 
-const app = new OpenAPIHono<AppEnv>({
-  defaultHook: (result) => {
-    if (!result.success) {
-      const issues = result.error.issues.slice(0, 20).map((i) => ({
-        path: i.path.join('.'),
-        message: i.message,
-        code: i.code,
-      }));
-      const first = issues[0];
-      const message = first ? `${first.path || 'body'}: ${first.message}` : 'invalid request';
-      throw new ApiError(400, 'validation_error', message, { issues, total: result.error.issues.length });
-    }
-  },
-});
-
+const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 app.onError(handleError);
 app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
 
-/** JSON-only, size-bounded bodies: 415 for another content type, 413 past `maxSize`. */
-function jsonBody(maxSize: number) {
-  const limit = bodyLimit({
-    maxSize,
-    onError: () => {
-      throw new ApiError(413, 'body_too_large', `the request body exceeds ${maxSize} bytes`, {
-        maxBytes: maxSize,
-      });
-    },
-  });
-  return createMiddleware<AppEnv>(async (c, next) => {
-    if (c.req.method !== 'POST') return next();
-    const type = (c.req.header('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
-    if (type !== 'application/json') {
-      throw new ApiError(
-        415,
-        'unsupported_media_type',
-        'send the body as JSON with `Content-Type: application/json`',
-        {
-          contentType: type || null,
-        },
-      );
-    }
-    return limit(c, next);
-  });
-}
+const storeOf = (env: Bindings) => new ModelStore(env.MODELS, readConfig(env).prefix);
+const jsonError = (description: string) => ({
+  content: { 'application/json': { schema: ErrorResponse } },
+  description,
+});
+const json = <T>(schema: T, description: string) => ({
+  content: { 'application/json': { schema } },
+  description,
+});
+const bearer = [{ bearer: [] }];
 
 app.use(
   '/predict',
@@ -108,59 +72,18 @@ app.use(
     maxAge: 600,
   }),
 );
-// Image uploads (PNG body, multipart form) are answered here; JSON goes on to the route below.
-app.use('/predict', imagePredict);
-app.use('/predict', jsonBody(MAX_PREDICT_BODY));
-app.use('/fine-tune', fineTuneRateLimit, requireToken, jsonBody(MAX_FINE_TUNE_BODY));
-app.use('/model/rollback', rollbackRateLimit, requireToken, jsonBody(MAX_SMALL_BODY));
-
-function storeOf(env: Bindings): ModelStore {
-  return new ModelStore(env.MODELS, readConfig(env).prefix);
-}
-
-/** Packs images into the network's input, [n×784] in [0,1]. */
-function toInput(images: z.infer<typeof Image>[], scale: '0-255' | '0-1'): Float32Array {
-  const divisor = scale === '0-255' ? 255 : 1;
-  const x = new Float32Array(images.length * 784);
-  images.forEach((image, i) => {
-    const flat = flatImage(image);
-    for (let j = 0; j < 784; j++) x[i * 784 + j] = flat[j] / divisor;
-  });
-  return x;
-}
-
-function staleHeaders(serving: ServingModel, stale: ApiError | null): Record<string, string> {
-  const headers: Record<string, string> = { 'X-Model-Version': serving.version };
-  if (stale) headers['X-Model-Stale'] = stale.code;
-  return headers;
-}
-
-const jsonError = (description: string) => ({
-  content: { 'application/json': { schema: ErrorResponse } },
-  description,
-});
-const bearer = [{ bearer: [] }];
 
 app.openapi(
   createRoute({
     method: 'get',
     path: '/health',
     summary: 'Liveness and the model that would answer',
-    responses: {
-      200: { content: { 'application/json': { schema: Health } }, description: 'A model is loaded' },
-      503: jsonError('No model can be served'),
-    },
+    responses: { 200: json(Health, 'A model is loaded'), 503: jsonError('No model can be served') },
   }),
   async (c) => {
     const { serving, stale } = await getServingModel(storeOf(c.env), readConfig(c.env).revalidateMs);
-    return c.json(
-      {
-        status: stale ? ('degraded' as const) : ('ok' as const),
-        modelVersion: serving.version,
-        stale: stale?.message ?? null,
-      },
-      200,
-    );
+    const status = stale ? ('degraded' as const) : ('ok' as const);
+    return c.json({ status, modelVersion: serving.version, stale: stale?.message ?? null }, 200);
   },
 );
 
@@ -168,36 +91,40 @@ app.openapi(
   createRoute({
     method: 'post',
     path: '/predict',
-    summary: 'Classify one image or a batch',
-    request: { body: { content: { 'application/json': { schema: PredictRequest } }, required: true } },
+    summary: 'Classify one image or a batch: JSON pixels, a PNG body, or a form with a PNG file',
+    middleware: [predictBody(MAX_PREDICT_BODY)] as const,
+    request: {
+      body: {
+        // Not `required`: that would make the JSON validator run on PNG bodies. predictBody refuses an empty body.
+        content: {
+          'application/json': { schema: PredictRequest },
+          'image/png': PNG_BODY,
+          'multipart/form-data': MULTIPART_BODY,
+        },
+      },
+    },
     responses: {
-      200: { content: { 'application/json': { schema: PredictResponse } }, description: 'Predictions' },
-      400: jsonError('Invalid request'),
-      413: jsonError('Body too large'),
-      415: jsonError('Not JSON'),
+      200: json(PredictResponse, 'Predictions'),
+      400: jsonError('Invalid request, broken PNG or form'),
+      413: jsonError('Body too large (4 MiB JSON, 2 MiB upload) or image too large'),
+      415: jsonError('Not JSON, PNG or multipart; or the upload is not a PNG'),
+      422: jsonError('With preprocessing: an image without ink'),
       503: jsonError('No model can be served'),
     },
   }),
   async (c) => {
-    const body = c.req.valid('json');
     const cfg = readConfig(c.env);
-    const images = body.image ? [body.image] : body.images!;
-    if (images.length > cfg.predictMaxBatch) {
-      throw new ApiError(400, 'limit_exceeded', `at most ${cfg.predictMaxBatch} images per request`, {
-        max: cfg.predictMaxBatch,
-        got: images.length,
-      });
-    }
-    const { serving, stale } = await getServingModel(storeOf(c.env), cfg.revalidateMs);
-    const x = toInput(images, body.pixelScale);
-    if (body.preprocess) preprocessBatch(x, images.length);
-    const predictions = toPredictions(serving.predictor.predict(x, images.length), images.length);
-    const headers = staleHeaders(serving, stale);
-    if (body.image) return c.json({ ...predictions[0], modelVersion: serving.version }, 200, headers);
-    return c.json({ modelVersion: serving.version, predictions }, 200, headers);
+    const upload = c.get('upload');
+    // Typed by hand: the route's types only see `json` when every body schema is zod, and the PNG ones are not.
+    const input = upload
+      ? await imageInput(upload)
+      : jsonInput(c.req.valid('json' as never) as PredictBody, cfg);
+    const { body, headers } = await predict(storeOf(c.env), cfg, input);
+    return c.json(body as never, 200, headers);
   },
 );
 
+app.use('/fine-tune', fineTuneRateLimit, requireToken, jsonBody(MAX_FINE_TUNE_BODY));
 app.openapi(
   createRoute({
     method: 'post',
@@ -206,111 +133,30 @@ app.openapi(
     security: bearer,
     request: { body: { content: { 'application/json': { schema: FineTuneRequest } }, required: true } },
     responses: {
-      200: { content: { 'application/json': { schema: FineTuneResponse } }, description: 'Fine-tuned' },
+      200: json(FineTuneResponse, 'Fine-tuned'),
       400: jsonError('Invalid request or over a limit'),
       401: jsonError('Missing or wrong bearer token'),
       403: jsonError('Fine-tuning is disabled (no token configured)'),
       409: jsonError('Lost the race to move the pointer too many times'),
       413: jsonError('Body too large'),
       415: jsonError('Not JSON'),
-      422: jsonError('Refused by the guard: check-set accuracy fell by more than the margin'),
+      422: jsonError('`training_diverged` (the loss stopped being finite) or `guard_refused`; nothing saved'),
       429: jsonError('Too many fine-tunes from this client; see Retry-After'),
       503: jsonError('The current model or its check set cannot be read'),
     },
   }),
   async (c) => {
     const body = c.req.valid('json');
-    const cfg = readConfig(c.env);
-    const n = body.examples.length;
-    const over: string[] = [];
-    if (n > cfg.fineTuneMaxExamples) over.push(`at most ${cfg.fineTuneMaxExamples} examples`);
-    if (body.steps > cfg.fineTuneMaxSteps) over.push(`at most ${cfg.fineTuneMaxSteps} steps`);
-    if (n * body.steps > cfg.fineTuneMaxWork) over.push(`examples × steps at most ${cfg.fineTuneMaxWork}`);
-    if (over.length) {
-      throw new ApiError(400, 'limit_exceeded', `fine-tune too large: ${over.join('; ')}`, {
-        examples: n,
-        steps: body.steps,
-        maxExamples: cfg.fineTuneMaxExamples,
-        maxSteps: cfg.fineTuneMaxSteps,
-        maxWork: cfg.fineTuneMaxWork,
-      });
-    }
-    const x = toInput(
-      body.examples.map((e) => e.image),
-      body.pixelScale,
-    );
-    const labels = Uint8Array.from(body.examples, (e) => e.label);
-    const settings = { steps: body.steps, learningRate: body.learningRate, l1: body.l1, l2: body.l2 };
-    const store = storeOf(c.env);
-
-    for (let attempt = 1; attempt <= FINE_TUNE_ATTEMPTS; attempt++) {
-      const read = await store.readPointer();
-      if (!read) throw new ApiError(503, 'no_model', 'no model has been published to this store yet');
-      const parent = await loadModel(store, read.pointer.current);
-      const meta = parent.model.metadata;
-      const checkSetName = typeof meta.checkSet === 'string' ? meta.checkSet : null;
-      const checkSet = checkSetName ? await getCheckSet(store, checkSetName) : null;
-      const { bytes, before, after, check } = fineTune({
-        parent: parent.model,
-        parentVersion: parent.version,
-        x,
-        labels,
-        count: n,
-        settings,
-        checkSet,
-        parentCheckAccuracy: knownCheckAccuracy(store.prefix, parent.version),
-      });
-      let guard: z.infer<typeof FineTuneResponse>['guard'] = null;
-      if (check && checkSet && checkSetName) {
-        rememberCheckAccuracy(store.prefix, parent.version, check.parent);
-        guard = {
-          checkSet: checkSetName,
-          size: checkSet.count,
-          parentAccuracy: check.parent,
-          accuracy: check.child,
-          maxDrop: cfg.guardMaxDrop,
-          // A small epsilon so a drop of exactly the margin passes despite float rounding.
-          passed: check.parent - check.child <= cfg.guardMaxDrop + 1e-9,
-        };
-        if (!guard.passed) {
-          throw new ApiError(
-            422,
-            'guard_refused',
-            `the fine-tune lowers check-set accuracy from ${check.parent.toFixed(4)} to ${check.child.toFixed(4)}, ` +
-              `more than the allowed ${cfg.guardMaxDrop}; nothing was saved`,
-            { guard, before, after, parentVersion: parent.version },
-          );
-        }
-      }
-      const answer = {
-        dryRun: body.dryRun,
-        version: null as string | null,
-        parentVersion: parent.version,
-        examples: n,
-        steps: body.steps,
-        before,
-        after,
-        guard,
-        attempts: attempt,
-      };
-      if (body.dryRun) return c.json(answer, 200);
-
-      const version = await store.putVersion(bytes, { source: 'fine-tune', parent: parent.version });
-      const next = advancePointer(read.pointer, version, parent.version, 'fine-tune');
-      const swapped = await store.pointOrDelete(version, () => store.swapPointer(read.etag, next));
-      if (swapped !== null) {
-        invalidate(store.prefix);
-        if (check) rememberCheckAccuracy(store.prefix, version, check.child);
-        return c.json({ ...answer, version }, 200);
-      }
-      // Another writer moved the pointer since we read it: drop our blob and retrain on the new weights.
-      await store.deleteVersion(version);
-    }
-    throw new ApiError(
-      409,
-      'conflict',
-      `the model changed during ${FINE_TUNE_ATTEMPTS} attempts; retry later`,
-    );
+    const outcome = await runFineTune(storeOf(c.env), readConfig(c.env), {
+      x: toInput(
+        body.examples.map((e) => e.image),
+        body.pixelScale,
+      ),
+      labels: Uint8Array.from(body.examples, (e) => e.label),
+      settings: { steps: body.steps, learningRate: body.learningRate, l1: body.l1, l2: body.l2 },
+      dryRun: body.dryRun,
+    });
+    return c.json(outcome, 200);
   },
 );
 
@@ -319,39 +165,17 @@ app.openapi(
     method: 'get',
     path: '/model',
     summary: 'The serving model and the recent version history',
-    responses: {
-      200: { content: { 'application/json': { schema: ModelInfo } }, description: 'Model metadata' },
-      503: jsonError('No model can be served'),
-    },
+    responses: { 200: json(ModelInfo, 'Model metadata'), 503: jsonError('No model can be served') },
   }),
   async (c) => {
-    const { serving, pointer, stale } = await getServingModel(storeOf(c.env), readConfig(c.env).revalidateMs);
-    const { model } = serving;
-    const meta = model.metadata;
-    const num = (v: unknown) => (typeof v === 'number' ? v : null);
-    return c.json(
-      {
-        version: serving.version,
-        sizes: model.sizes,
-        // Stored as float32: print its shortest float32 decimal (0.01, not 0.009999999776482582).
-        alpha: Number(model.alpha.toPrecision(7)),
-        encoding: model.encoding,
-        parameters: model.params.length,
-        blobBytes: serving.blobBytes,
-        createdAt: typeof meta.createdAt === 'string' ? meta.createdAt : null,
-        parentVersion: typeof meta.parentVersion === 'string' ? meta.parentVersion : null,
-        accuracy: { test: num(meta.testAccuracy), validation: num(meta.validationAccuracy) },
-        checkSet: typeof meta.checkSet === 'string' ? meta.checkSet : null,
-        metadata: meta as Record<string, unknown>,
-        history: pointer.history,
-        stale: stale ? { code: stale.code, message: stale.message, details: stale.details } : null,
-      },
-      200,
-      staleHeaders(serving, stale),
-    );
+    const info = await getServingModel(storeOf(c.env), readConfig(c.env).revalidateMs);
+    const headers: Record<string, string> = { 'X-Model-Version': info.serving.version };
+    if (info.stale) headers['X-Model-Stale'] = info.stale.code;
+    return c.json(describeServing(info), 200, headers);
   },
 );
 
+app.use('/model/rollback', rollbackRateLimit, requireToken, jsonBody(MAX_SMALL_BODY));
 app.openapi(
   createRoute({
     method: 'post',
@@ -360,31 +184,16 @@ app.openapi(
     security: bearer,
     request: { body: { content: { 'application/json': { schema: RollbackRequest } }, required: true } },
     responses: {
-      200: { content: { 'application/json': { schema: RollbackResponse } }, description: 'Rolled back' },
+      200: json(RollbackResponse, 'Rolled back'),
       400: jsonError('Invalid request'),
       401: jsonError('Missing or wrong bearer token'),
       403: jsonError('Disabled (no token configured)'),
       404: jsonError('No such version'),
-      422: jsonError('The version exists but cannot be served'),
+      422: jsonError('The version exists but cannot be served; nothing changed'),
       429: jsonError('Too many rollbacks from this client; see Retry-After'),
     },
   }),
-  async (c) => {
-    const { version } = c.req.valid('json');
-    const store = storeOf(c.env);
-    if (!(await store.hasVersion(version))) {
-      throw new ApiError(404, 'version_not_found', `no stored model version ${version}`, { version });
-    }
-    try {
-      await loadModel(store, version);
-    } catch (err) {
-      if (err instanceof ApiError) throw new ApiError(422, 'version_unusable', err.message, err.details);
-      throw err;
-    }
-    const pointer = await store.makeCurrent(version, 'rollback');
-    invalidate(store.prefix);
-    return c.json({ version, previousVersion: pointer.history[0].parent, history: pointer.history }, 200);
-  },
+  async (c) => c.json(await rollbackTo(storeOf(c.env), c.req.valid('json').version), 200),
 );
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
@@ -397,6 +206,7 @@ app.doc31('/openapi.json', {
       'An MNIST MLP served and fine-tuned on Cloudflare Workers. Every error is `{ error: { code, message, details } }`.',
   },
 });
+registerFeedbackRoutes(app);
 registerFeedbackRoutes(app);
 app.get('/docs', (c) => c.html(docsPage()));
 app.route('/', web);

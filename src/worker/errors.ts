@@ -32,6 +32,25 @@ export function errorBody(code: string, message: string, details: unknown = null
   return { error: { code, message, details } };
 }
 
+/** The shape of a failed zod validation, as `@hono/zod-openapi` hands it to the default hook. */
+interface ValidationResult {
+  success: boolean;
+  error?: { issues: { path: PropertyKey[]; message: string; code: string }[] };
+}
+
+/** The app's `defaultHook`: a failed validation becomes 400 `validation_error` naming the first issue. */
+export function validationHook(result: ValidationResult): void {
+  if (result.success || !result.error) return;
+  const issues = result.error.issues.slice(0, 20).map((i) => ({
+    path: i.path.map(String).join('.'),
+    message: i.message,
+    code: i.code,
+  }));
+  const first = issues[0];
+  const message = first ? `${first.path || 'body'}: ${first.message}` : 'invalid request';
+  throw new ApiError(400, 'validation_error', message, { issues, total: result.error.issues.length });
+}
+
 /** `app.onError`: known errors keep their status; anything else is logged and answered as a generic 500. */
 export function handleError(err: Error, c: Context): Response {
   if (err instanceof ApiError) {

@@ -6,7 +6,7 @@
  */
 import { encodeModelDecoded, type ModelData } from '../format/index.ts';
 import { createPredictor, Mlp, Trainer, type Predictor } from '../nn/index.ts';
-import type { CheckSet } from './check-set.ts';
+import type { CheckSet } from '../format/check-set.ts';
 import { getKernels } from './kernels.ts';
 
 export interface FineTuneSettings {
@@ -50,6 +50,25 @@ export function toPredictions(probs: Float32Array, count: number) {
   return out;
 }
 
+/**
+ * Training left the finite numbers: the loss of `step` (1-based; `steps + 1` means the weights after the last step)
+ * was NaN or infinite, typically from too high a learning rate. Nothing can be encoded from such weights.
+ */
+export class TrainingDivergedError extends Error {
+  override readonly name = 'TrainingDivergedError';
+  constructor(
+    readonly step: number,
+    readonly loss: number,
+    readonly steps: number,
+  ) {
+    super(
+      step > steps
+        ? `training diverged: the weights were no longer finite after step ${steps} of ${steps}`
+        : `training diverged: the loss at step ${step} of ${steps} was ${loss}`,
+    );
+  }
+}
+
 export interface FineTuneInput {
   parent: ModelData;
   parentVersion: string;
@@ -76,6 +95,7 @@ export interface FineTuneResult {
 /**
  * Runs `steps` full-batch SGD steps on a copy of the parent's weights, encodes the result, and scores parent and
  * child (as served, i.e. decoded from their blobs) on the examples and on the check set.
+ * @throws {TrainingDivergedError} when the loss or the weights stop being finite.
  */
 export function fineTune(input: FineTuneInput): FineTuneResult {
   const { parent, x, labels, count, settings, checkSet } = input;
@@ -99,7 +119,14 @@ export function fineTune(input: FineTuneInput): FineTuneResult {
         count,
       ),
     );
-    for (let s = 0; s < settings.steps; s++) trainer.step(x, labels, count);
+    for (let step = 1; step <= settings.steps; step++) {
+      const { loss } = trainer.step(x, labels, count);
+      if (!Number.isFinite(loss)) throw new TrainingDivergedError(step, loss, settings.steps);
+    }
+    // The last update can break the weights without any step's loss showing it.
+    if (!net.params.every(Number.isFinite)) {
+      throw new TrainingDivergedError(settings.steps + 1, NaN, settings.steps);
+    }
 
     const metadata: ModelData['metadata'] = {
       ...parent.metadata,

@@ -4,12 +4,13 @@
  * once per interval, so a fine-tune or upload is served without a redeploy. A bad blob never replaces a good one.
  * Not storage (that is `model-store.ts`) and not routing.
  */
-import { decodeModel, type ModelData } from '../format/index.ts';
+import type { ModelData } from '../format/index.ts';
 import { createPredictor, type Predictor } from '../nn/index.ts';
-import { decodeCheckSet, type CheckSet } from './check-set.ts';
+import { decodeCheckSet, type CheckSet } from '../format/check-set.ts';
 import { ApiError } from './errors.ts';
 import { getKernels } from './kernels.ts';
 import type { ModelStore, Pointer } from './model-store.ts';
+import { checkServable, UnservableError, type UnservableReason } from './servable.ts';
 
 /** A decoded model version. */
 export interface LoadedModel {
@@ -19,12 +20,12 @@ export interface LoadedModel {
   blobBytes: number;
 }
 
-/** A decoded, ready-to-run model version: the one this isolate serves. */
+/**
+ * A decoded, ready-to-run model version: the one this isolate serves. Only ever handed to the synchronous
+ * callback of `withServingModel`: a newer version replaces and frees its predictor (kernel memory is not garbage
+ * collected), which can only happen at an `await`, and the callback has none.
+ */
 export interface ServingModel extends LoadedModel {
-  /**
-   * Valid until the next `await`: a newer version replaces and frees it (kernel memory is not garbage
-   * collected), so callers predict synchronously right after `getServingModel` resolves.
-   */
   predictor: Predictor;
 }
 
@@ -49,14 +50,22 @@ function storeError(err: unknown): ApiError {
   return new ApiError(503, 'model_store_unavailable', `the model store could not be read: ${message}`);
 }
 
+/** Statuses of a stored version that cannot be served, as the cache (503) reports it. */
+const UNSERVABLE_CODE: Record<UnservableReason, string> = {
+  corrupt: 'model_corrupt',
+  unsupported: 'model_unsupported',
+};
+
 /**
- * Fetches and decodes one version (the serving one is taken from the cache).
+ * Fetches one version and checks it with `checkServable` (the serving one is taken from the cache).
  * @throws {ApiError} 503 `model_missing` when the object is gone, `model_corrupt` when it does not decode,
- *   `model_unsupported` when it is not a 784-…-10 network.
+ *   `model_unsupported` when `src/nn` cannot run it or it is not a 784-…-10 network.
  */
 export async function loadModel(store: ModelStore, version: string): Promise<LoadedModel> {
   const cached = entries.get(store.prefix)?.serving;
-  if (cached && cached.version === version) return cached;
+  if (cached && cached.version === version) {
+    return { version, model: cached.model, blobBytes: cached.blobBytes };
+  }
   const bytes = await store.getVersion(version);
   if (!bytes) {
     throw new ApiError(
@@ -68,62 +77,34 @@ export async function loadModel(store: ModelStore, version: string): Promise<Loa
       },
     );
   }
-  let model: ModelData;
   try {
-    model = decodeModel(bytes);
+    return { version, model: checkServable(bytes), blobBytes: bytes.length };
   } catch (err) {
-    const e = err as { message?: string; code?: string; offset?: number };
-    throw new ApiError(
-      503,
-      'model_corrupt',
-      `model version ${version} is corrupt: ${e.message ?? String(err)}`,
-      {
-        version,
-        formatError: e.code ?? null,
-        offset: e.offset ?? null,
-        bytes: bytes.length,
-      },
-    );
+    if (!(err instanceof UnservableError)) throw err;
+    const what = err.reason === 'corrupt' ? 'is corrupt' : 'cannot be served';
+    throw new ApiError(503, UNSERVABLE_CODE[err.reason], `model version ${version} ${what}: ${err.message}`, {
+      version,
+      ...err.details,
+    });
   }
-  const { sizes } = model;
-  if (sizes[0] !== 784 || sizes[sizes.length - 1] !== 10) {
-    throw new ApiError(
-      503,
-      'model_unsupported',
-      `model version ${version} is ${sizes.join('-')}, not 784-…-10`,
-      {
-        version,
-        sizes,
-      },
-    );
-  }
-  return { version, model, blobBytes: bytes.length };
 }
 
-export interface ServingResult {
-  serving: ServingModel;
+/** The serving model as `/health` and `/model` describe it: no predictor, so it may be kept across awaits. */
+export interface ServingInfo {
+  serving: LoadedModel;
   pointer: Pointer;
   /** Set when a newer pointer could not be loaded and this older model answers instead. */
   stale: ApiError | null;
 }
 
-/**
- * The model to answer with: the cached one while fresh, else revalidated with a conditional get on the pointer.
- * @throws {ApiError} 503 when no model has ever loaded in this isolate and the current one cannot be.
- */
-export async function getServingModel(
-  store: ModelStore,
-  revalidateMs: number,
-  now = Date.now(),
-): Promise<ServingResult> {
+/** The entry with a serving model, revalidated with a conditional get on the pointer when the interval passed. */
+async function freshEntry(store: ModelStore, revalidateMs: number, now: number): Promise<CacheEntry> {
   let entry = entries.get(store.prefix);
   if (!entry) {
     entry = { pointerEtag: null, pointer: null, serving: null, checkedAt: 0, error: null };
     entries.set(store.prefix, entry);
   }
-  if (entry.serving && entry.pointer && now - entry.checkedAt < revalidateMs) {
-    return { serving: entry.serving, pointer: entry.pointer, stale: entry.error };
-  }
+  if (entry.serving && entry.pointer && now - entry.checkedAt < revalidateMs) return entry;
   try {
     const read = await store.readPointerIfChanged(entry.serving ? entry.pointerEtag : null);
     if (read === null) {
@@ -136,7 +117,7 @@ export async function getServingModel(
       const old = entry.serving;
       if (old?.version !== loaded.version) {
         entry.serving = { ...loaded, predictor: createPredictor(loaded.model, getKernels()) };
-        // Safe: every user of a predictor runs synchronously after getting it, so none is mid-call here.
+        // Safe: predictors are only used inside withServingModel's synchronous callback, so none is mid-call.
         old?.predictor.dispose();
       }
       entry.pointer = read.pointer;
@@ -155,7 +136,44 @@ export async function getServingModel(
     );
   }
   entry.checkedAt = now;
-  return { serving: entry.serving!, pointer: entry.pointer!, stale: entry.error };
+  return entry;
+}
+
+/**
+ * The model that would answer now, described (no predictor): the cached one while fresh, else revalidated.
+ * @throws {ApiError} 503 when no model has ever loaded in this isolate and the current one cannot be.
+ */
+export async function getServingModel(
+  store: ModelStore,
+  revalidateMs: number,
+  now = Date.now(),
+): Promise<ServingInfo> {
+  const entry = await freshEntry(store, revalidateMs, now);
+  const { version, model, blobBytes } = entry.serving!;
+  return { serving: { version, model, blobBytes }, pointer: entry.pointer!, stale: entry.error };
+}
+
+/** A callback result that is not a promise: the serving model must not be held across an `await`. */
+type NotPromise<T> = T extends PromiseLike<unknown> ? never : T;
+
+/**
+ * Runs `use` on the serving model, synchronously, right after revalidating: the only way to reach a predictor.
+ * Nothing can free it while `use` runs (no `await` inside), and `use` cannot keep it: an async callback is a type
+ * error and is refused at run time too.
+ * @throws {ApiError} 503 when no model can be served; whatever `use` throws.
+ */
+export async function withServingModel<T>(
+  store: ModelStore,
+  revalidateMs: number,
+  use: (serving: ServingModel, stale: ApiError | null) => NotPromise<T>,
+  now = Date.now(),
+): Promise<T> {
+  const entry = await freshEntry(store, revalidateMs, now);
+  const result = use(entry.serving!, entry.error);
+  if (result !== null && typeof (result as { then?: unknown })?.then === 'function') {
+    throw new TypeError('withServingModel: the callback must be synchronous (it returned a promise)');
+  }
+  return result;
 }
 
 /** Forces the next request to revalidate, e.g. right after this isolate moved the pointer. */

@@ -18,10 +18,23 @@ const PIXELS = 784;
 
 export const PixelScale = z.enum(['0-255', '0-1']).openapi({
   description:
-    'Required: the scale of every pixel in this request. `0-255` (MNIST bytes, 0 = background) or `0-1` ' +
-    '(already divided by 255). Values outside the scale are rejected, never guessed.',
+    'The scale of every pixel in this request: `0-255` (MNIST bytes, 0 = background) or `0-1` (already divided ' +
+    'by 255). Values outside the declared scale are rejected, never guessed.',
   example: '0-255',
 });
+export type PixelScaleValue = z.infer<typeof PixelScale>;
+
+/**
+ * The scale of a request that declares none: `0-255` when any pixel is above 1, else `0-1`. (An image whose
+ * pixels are all 0 or 1 reads the same either way up to a factor the network sees as faint ink.)
+ */
+export function inferPixelScale(images: readonly unknown[]): PixelScaleValue {
+  for (const image of images) {
+    if (!Array.isArray(image)) continue;
+    for (const v of image.flat()) if (typeof v === 'number' && v > 1) return '0-255';
+  }
+  return '0-1';
+}
 
 const Pixel = z.number();
 export const Image = z
@@ -43,6 +56,7 @@ function checkScale(
   images: { image: unknown; path: (string | number)[] }[],
   scale: unknown,
   ctx: z.RefinementCtx,
+  inferred = false,
 ): void {
   if (scale !== '0-255' && scale !== '0-1') return;
   const max = scale === '0-255' ? 255 : 1;
@@ -55,7 +69,7 @@ function checkScale(
       ctx.addIssue({
         code: 'custom',
         path: [...path, ...at],
-        message: `pixel ${flat[i]} is outside the declared pixelScale ${scale} (allowed 0..${max})`,
+        message: `pixel ${flat[i]} is outside the ${inferred ? 'inferred' : 'declared'} pixelScale ${scale} (allowed 0..${max})`,
       });
       return;
     }
@@ -64,7 +78,12 @@ function checkScale(
 
 export const PredictRequest = z
   .object({
-    pixelScale: PixelScale,
+    pixelScale: PixelScale.optional().openapi({
+      description:
+        'Optional here (required by `/fine-tune`): `0-255` or `0-1`. When absent it is inferred, `0-255` if any ' +
+        'pixel is above 1, else `0-1`, and the answer says so (`pixelScaleInferred: true`). When present, pixels ' +
+        'outside it are a 400.',
+    }),
     image: Image.optional(),
     images: z
       .array(Image)
@@ -94,7 +113,8 @@ export const PredictRequest = z
     const list = Array.isArray(v.images)
       ? v.images.map((image: unknown, i) => ({ image, path: ['images', i] }))
       : [{ image: v.image, path: ['image'] }];
-    checkScale(list, v.pixelScale, ctx);
+    const scale = v.pixelScale ?? inferPixelScale(list.map((item) => item.image));
+    checkScale(list, scale, ctx, v.pixelScale === undefined);
   })
   .openapi('PredictRequest');
 
@@ -109,14 +129,54 @@ export const Prediction = z
   })
   .openapi('Prediction');
 
+const ScaleUsed = {
+  pixelScale: PixelScale.openapi({ description: 'The scale the pixels were read in, declared or inferred.' }),
+  pixelScaleInferred: z.boolean().openapi({ description: 'True when the request declared no `pixelScale`.' }),
+};
+
+export const ImagePrediction = Prediction.extend({
+  modelVersion: z.string(),
+  preprocessed: z.boolean(),
+  source: z.object({ width: z.number().int(), height: z.number().int() }),
+  input: z
+    .array(z.number().int())
+    .length(784)
+    .optional()
+    .openapi({ description: 'With `preview=1`: the 28×28 input the model saw, 0-255.' }),
+  side: z.literal(28).optional(),
+}).openapi('ImagePrediction', { description: 'The answer to an uploaded PNG.' });
+
 export const PredictResponse = z
   .union([
-    Prediction.extend({ modelVersion: z.string() }),
-    z.object({ modelVersion: z.string(), predictions: z.array(Prediction) }),
+    Prediction.extend({ modelVersion: z.string(), ...ScaleUsed }),
+    z.object({ modelVersion: z.string(), ...ScaleUsed, predictions: z.array(Prediction) }),
+    ImagePrediction,
   ])
   .openapi('PredictResponse', {
-    description: 'A single `image` answers one prediction inline; `images` answers `predictions` in order.',
+    description:
+      'A single `image` answers one prediction inline; `images` answers `predictions` in order; an uploaded PNG ' +
+      'answers one prediction with the size of the source and whether it was preprocessed.',
   });
+
+/** `/predict`'s PNG bodies, for the OpenAPI document (read by `body.ts`, not validated by zod). */
+export const PNG_BODY = {
+  schema: { type: 'string' as const, format: 'binary', description: 'A PNG of any size (at most 2 MiB).' },
+};
+export const MULTIPART_BODY = {
+  schema: {
+    type: 'object' as const,
+    properties: {
+      image: {
+        type: 'string' as const,
+        format: 'binary',
+        description: 'The PNG (else the first file field).',
+      },
+      preprocess: { type: 'string' as const, enum: ['1', '0', 'true', 'false'], description: 'Default on.' },
+      preview: { type: 'string' as const, enum: ['1', '0', 'true', 'false'], description: 'Default off.' },
+    },
+    required: ['image'],
+  },
+};
 
 export const FineTuneRequest = z
   .object({

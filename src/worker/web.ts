@@ -1,7 +1,7 @@
 /**
  * @module
  * The browser-facing routes as a sub-app: the drawing page (`GET /`) and the embeddable `<digit-pad>` script
- * (`GET /widget.js`). Mounted with `app.route('/', web)`; not the prediction API (images are read in `image-input.ts`).
+ * (`GET /widget.js`). Mounted with `app.route('/', web)`; not the prediction API (uploads are read in `body.ts`, decoded in `png.ts`).
  */
 import { Hono } from 'hono';
 import { drawingPage } from './web/page.ts';

@@ -193,9 +193,11 @@ describe('readPngLayout', () => {
 });
 
 describe('inflateExact', () => {
-  it('should stop a 1 GB stream after at most one output chunk past the expected size', async () => {
+  it('should stop a 1 GB stream within one step past the expected size', () => {
     const before = process.memoryUsage().arrayBuffers;
-    await expect(inflateExact([zlibBomb(1e9)], 1 << 20)).rejects.toMatchObject({ code: 'BAD_DATA' });
+    expect(() => inflateExact([zlibBomb(1e9)], 1 << 20)).toThrow(
+      expect.objectContaining({ code: 'BAD_DATA' }),
+    );
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 2 ** 20);
   });
 
@@ -209,6 +211,6 @@ describe('inflateExact', () => {
       new Uint8Array(0),
       z.subarray(700),
     ];
-    expect(Array.from(await inflateExact(parts, 5000))).toEqual(Array.from(data));
+    expect(Array.from(inflateExact(parts, 5000))).toEqual(Array.from(data));
   });
 });

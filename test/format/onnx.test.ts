@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyTemperature } from '../../src/data/verdict.ts';
 import { decodeModel, type ModelData } from '../../src/format/index.ts';
 import { modelToOnnx, ONNX_INPUT, ONNX_OUTPUT } from '../../src/format/onnx.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
@@ -61,6 +62,17 @@ describe.skipIf(!ort)(`modelToOnnx run by onnxruntime-node on ${IMAGES} MNIST te
     // The TypeScript reference computes the int8 weights with float activations, as the QDQ graph does.
     const reference = predictExamples(int8Model, test, createTsKernels(), IMAGES);
     expect(maxDifference(onnx, reference)).toBeLessThan(1e-5);
+  });
+
+  it('should divide the logits by a calibrated model’s temperature, as the served probabilities are', async () => {
+    const calibrated: ModelData = {
+      ...f32Model,
+      metadata: { ...f32Model.metadata, calibration: { method: 'temperature', temperature: 1.7 } },
+    };
+    const onnx = await runOnnx(calibrated);
+    const ours = applyTemperature(predictExamples(f32Model, test, kernels, IMAGES), 10, 1.7);
+    expect(maxDifference(onnx, ours)).toBeLessThan(1e-5);
+    expect(maxDifference(onnx, await runOnnx(f32Model))).toBeGreaterThan(1e-3); // it did change them
   });
 
   it('should keep the int8 weights in the file (QDQ) and the edge-mlp metadata in metadata_props', () => {

@@ -121,9 +121,12 @@ describe('modelToSafetensors / safetensorsToModel', () => {
 
   it('should carry calibration in its own metadata key when the blob has one', () => {
     const model = makeModel([3, 2], 'f32');
-    model.metadata.calibration = { temperature: 1.5 };
+    model.metadata.calibration = { method: 'temperature', temperature: 1.5 };
     const { metadata } = decodeSafetensors(modelToSafetensors(model));
-    expect(JSON.parse(metadata!['edge_mlp.calibration'])).toEqual({ temperature: 1.5 });
+    expect(JSON.parse(metadata!['edge_mlp.calibration'])).toEqual({
+      method: 'temperature',
+      temperature: 1.5,
+    });
   });
 
   it('should read float64, float16 and bfloat16 weights as float32, each rounded once', () => {

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeModel } from '../../src/format/index.ts';
 import { decodeMaster } from '../../src/format/master.ts';
-import { decodeCheckSet } from '../../src/worker/check-set.ts';
+import { decodeCheckSet } from '../../src/format/check-set.ts';
 import {
   assetFiles,
   readFineTuneAssets,

@@ -8,7 +8,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeModel, encodeModel, encodeSafetensors, type ModelData } from '../../src/format/index.ts';
+import {
+  decodeModel,
+  encodeMaster,
+  encodeModel,
+  encodeSafetensors,
+  safetensorsToModel,
+  withMaster,
+  type ModelData,
+} from '../../src/format/index.ts';
+import { makeModel } from '../format/fixtures.ts';
 import { loadDataset, MNIST_DIR } from '../../scripts/lib/dataset.ts';
 import { argmaxRows, predictExamples } from '../../scripts/lib/interop.ts';
 import { loadKernels, type LoadedKernels } from '../../scripts/lib/kernels-node.ts';
@@ -111,6 +120,30 @@ describe('npm run export / import', () => {
     expect(corrupt.stderr).toMatch(new RegExp(`^export: ${bad}: bad magic at byte 0: [^\\n]*\\n$`));
   });
 
+  it('should export an int8 model with a master as its float32 master weights, or dequantized with --master none', async () => {
+    const f32 = makeModel([20, 8, 10], 'f32', 9);
+    const master = encodeMaster(f32);
+    const serving = join(work, 'served.bin');
+    writeFileSync(serving, encodeModel(withMaster({ ...f32, encoding: 'int8' }, master)));
+    writeFileSync(join(work, 'served.master.bin'), master);
+    const dequantized = decodeModel(new Uint8Array(readFileSync(serving))).params;
+    const weightsOf = (file: string) => safetensorsToModel(new Uint8Array(readFileSync(file))).params;
+
+    const [withIt, without, wrong] = await Promise.all([
+      cli('export', serving, '--out', join(work, 'm.safetensors')),
+      cli('export', serving, '--out', join(work, 'd.safetensors'), '--master', 'none'),
+      cli('export', serving, '--out', join(work, 'w.safetensors'), '--master', F32_BLOB),
+    ]);
+    expect(withIt.stdout).toContain('float32 master');
+    expect(bitsOf(weightsOf(join(work, 'm.safetensors')))).toEqual(bitsOf(f32.params));
+    expect(without.stdout).toContain('dequantized weights');
+    expect(bitsOf(weightsOf(join(work, 'd.safetensors')))).toEqual(bitsOf(dequantized));
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(
+      new RegExp(`^export: ${F32_BLOB}: not the master of ${serving}: [^\\n]*\\n$`),
+    );
+  });
+
   const CLI_CASES = [
     'a truncated header length',
     'a header length beyond the file',
@@ -183,13 +216,14 @@ const peers = await pythonPeers(ROOT);
 
 describe.skipIf(!peers.numpy)('the exported safetensors in Python (numpy, or PyTorch when installed)', () => {
   it.each([
-    ['int8 default model (dequantized float32)', DEFAULT_BLOB],
-    ['f32 model', F32_BLOB],
+    ['int8 default model (dequantized float32)', DEFAULT_BLOB, 'py-int8', []],
+    ['int8 default model (--keep-int8)', DEFAULT_BLOB, 'py-keep-int8', ['--keep-int8']],
+    ['f32 model', F32_BLOB, 'py-f32', []],
   ])(
     `should predict the same digits as the served model on ${PEER_IMAGES} MNIST test images: %s`,
-    async (_, blob) => {
-      const file = join(work, `${blob === DEFAULT_BLOB ? 'py-int8' : 'py-f32'}.safetensors`);
-      expect((await cli('export', blob, '--out', file)).status).toBe(0);
+    async (_, blob, name, flags) => {
+      const file = join(work, `${name}.safetensors`);
+      expect((await cli('export', blob, '--out', file, ...flags)).status).toBe(0);
       const result = await run(peers.python, [
         'scripts/peers/predict_safetensors.py',
         file,

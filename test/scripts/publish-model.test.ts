@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeModel } from '../../src/format/index.ts';
-import { decodeCheckSet } from '../../src/worker/check-set.ts';
+import { decodeCheckSet } from '../../src/format/check-set.ts';
 import { buildMnistCheckSet, DEFAULT_CHECK_SET, openBucket } from '../../scripts/lib/model-bucket.ts';
 import { makeModel } from '../worker/helpers.ts';
 

@@ -171,7 +171,6 @@ describe('request validation', () => {
   const image = new Array(784).fill(0);
   const example = { image, label: 3 };
   const cases: [string, string, unknown, string, number?][] = [
-    ['predict', 'missing pixelScale', { image }, 'validation_error'],
     ['predict', 'an unknown pixelScale', { pixelScale: '0-65535', image }, 'validation_error'],
     ['predict', '783 pixels', { pixelScale: '0-255', image: image.slice(1) }, 'validation_error'],
     [
@@ -632,8 +631,15 @@ describe('GET /model, /openapi.json, /docs', () => {
       '/predict',
     ]);
     expect(Object.keys(spec.components.schemas)).toEqual(
-      expect.arrayContaining(['PredictRequest', 'FineTuneRequest', 'Error']),
+      expect.arrayContaining(['PredictRequest', 'FineTuneRequest', 'Error', 'ImagePrediction']),
     );
+    // One /predict route for JSON pixels, a PNG body and a form with a PNG file.
+    const predict = spec.paths['/predict'].post as { requestBody: { content: Record<string, unknown> } };
+    expect(Object.keys(predict.requestBody.content).sort()).toEqual([
+      'application/json',
+      'image/png',
+      'multipart/form-data',
+    ]);
     const docs = await app.request('/docs', {}, testEnv(base));
     expect(docs.headers.get('Content-Type')).toContain('text/html');
     expect(await docs.text()).toContain('/openapi.json');

@@ -131,7 +131,12 @@ const scaleMax = (scale: unknown) => (scale === '0-255' ? 255 : scale === '0-1' 
 /** The number of images a valid /predict body carries, or null when it is invalid. */
 function predictOracle(body: unknown): number | null {
   if (!isObject(body) || !onlyKeys(body, ['pixelScale', 'image', 'images'])) return null;
-  const max = scaleMax(body.pixelScale);
+  // Without pixelScale the scale is inferred: 0-255 when any pixel of any image is above 1, else 0-1.
+  const candidates = 'image' in body ? [body.image] : Array.isArray(body.images) ? body.images : [];
+  const above1 = candidates.some(
+    (im) => Array.isArray(im) && im.flat().some((v: unknown) => typeof v === 'number' && v > 1),
+  );
+  const max = 'pixelScale' in body ? scaleMax(body.pixelScale) : above1 ? 255 : 1;
   if (max === null || 'image' in body === 'images' in body) return null;
   if ('image' in body) return validImage(body.image, max) ? 1 : null;
   const { images } = body;

@@ -6,7 +6,7 @@
 import { encodeModel, type WeightEncoding } from '../../src/format/index.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { createRng, Mlp } from '../../src/nn/index.ts';
-import { encodeCheckSet } from '../../src/worker/check-set.ts';
+import { encodeCheckSet } from '../../src/format/check-set.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
 

@@ -1,17 +1,12 @@
 import { env } from 'cloudflare:workers';
 import { encode as encodePng } from 'fast-png';
-import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { preprocess, resizeOnly, type RasterImage } from '../../src/data/preprocess.ts';
-import type { Bindings } from '../../src/worker/config.ts';
-import { ApiError, handleError } from '../../src/worker/errors.ts';
-import {
-  decodeImage,
-  imagePredict,
-  MAX_IMAGE_BODY,
-  preprocessBatch,
-  readPngHeader,
-} from '../../src/worker/image-input.ts';
+import app from '../../src/worker/app.ts';
+import { MAX_IMAGE_BODY } from '../../src/worker/body.ts';
+import { ApiError } from '../../src/worker/errors.ts';
+import { readPngHeader } from '../../src/worker/png.ts';
+import { decodeImage, preprocessBatch } from '../../src/worker/predict.ts';
 import { seed, testEnv, type ErrorJson } from './helpers.ts';
 
 /** A 60×50 RGBA canvas: a black "7" (bar and diagonal) on white, the way the page draws. */
@@ -70,8 +65,8 @@ describe('readPngHeader', () => {
 
   it('should refuse what is not a PNG with 415', async () => {
     const jpeg = Uint8Array.of(0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 0x4a, 0x46, 0x49, 0x46);
-    expect(await codeOf(() => readPngHeader(jpeg))).toEqual({ status: 415, code: 'unsupported_image' });
-    expect(await codeOf(() => readPngHeader(new Uint8Array(0)))).toEqual({
+    expect(await codeOf(() => decodeImage(jpeg))).toEqual({ status: 415, code: 'unsupported_image' });
+    expect(await codeOf(() => decodeImage(new Uint8Array(0)))).toEqual({
       status: 415,
       code: 'unsupported_image',
     });
@@ -89,16 +84,16 @@ describe('readPngHeader', () => {
     for (const [offset, value] of cases) {
       const bad = png.slice();
       bad[offset] = value;
-      expect(await codeOf(() => readPngHeader(bad)), `byte ${offset}`).toEqual({
+      expect(await codeOf(() => decodeImage(bad)), `byte ${offset}`).toEqual({
         status: 400,
         code: 'bad_image',
       });
     }
-    expect(await codeOf(() => readPngHeader(withSize(png, 0, 50)))).toEqual({
+    expect(await codeOf(() => decodeImage(withSize(png, 0, 50)))).toEqual({
       status: 400,
       code: 'bad_image',
     });
-    expect(await codeOf(() => readPngHeader(png.subarray(0, 20)))).toEqual({
+    expect(await codeOf(() => decodeImage(png.subarray(0, 20)))).toEqual({
       status: 400,
       code: 'bad_image',
     });
@@ -106,15 +101,15 @@ describe('readPngHeader', () => {
 
   it('should refuse huge dimensions with 413 before decoding', async () => {
     const png = sevenPng();
-    expect(await codeOf(() => readPngHeader(withSize(png, 5000, 10)))).toEqual({
+    expect(await codeOf(() => decodeImage(withSize(png, 5000, 10)))).toEqual({
       status: 413,
       code: 'image_too_large',
     });
-    expect(await codeOf(() => readPngHeader(withSize(png, 2000, 2000)))).toEqual({
+    expect(await codeOf(() => decodeImage(withSize(png, 2000, 2000)))).toEqual({
       status: 413,
       code: 'image_too_large',
     });
-    expect(await codeOf(() => readPngHeader(withSize(png, 0xffffffff, 0xffffffff)))).toEqual({
+    expect(await codeOf(() => decodeImage(withSize(png, 0xffffffff, 0xffffffff)))).toEqual({
       status: 413,
       code: 'image_too_large',
     });
@@ -244,12 +239,7 @@ describe('preprocessBatch', () => {
   });
 });
 
-describe('imagePredict', () => {
-  const app = new Hono<{ Bindings: Bindings }>();
-  app.onError(handleError);
-  app.use('/predict', imagePredict);
-  app.post('/predict', (c) => c.json({ json: true }));
-
+describe('POST /predict with an image', () => {
   function form(png: Uint8Array | string, fields: Record<string, string> = {}, name = 'image'): FormData {
     const body = new FormData();
     body.append('note', 'hello');
@@ -357,12 +347,20 @@ describe('imagePredict', () => {
     });
   });
 
-  it('should pass JSON requests on to the next handler', async () => {
-    const res = await app.request(
-      '/predict',
-      { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' },
-      testEnv(env),
-    );
-    expect(await res.json()).toEqual({ json: true });
+  it('should send JSON to the JSON validator and refuse other media types with 415', async () => {
+    const e = testEnv(env);
+    await seed(e);
+    const send = async (type: string | null, body: string) => {
+      const res = await app.request(
+        '/predict',
+        { method: 'POST', headers: type ? { 'Content-Type': type } : {}, body },
+        e,
+      );
+      return { status: res.status, code: ((await res.json()) as ErrorJson).error.code };
+    };
+    expect(await send('application/json', '{}')).toEqual({ status: 400, code: 'validation_error' });
+    expect(await send('text/plain', '{}')).toEqual({ status: 415, code: 'unsupported_media_type' });
+    expect(await send('image/jpeg', 'x')).toEqual({ status: 415, code: 'unsupported_media_type' });
+    expect(await send(null, '')).toEqual({ status: 415, code: 'unsupported_media_type' });
   });
 });

@@ -13,7 +13,8 @@ import { MIN_INK } from '../../data/preprocess.ts';
 import { requireToken } from '../auth.ts';
 import { readConfig, type Bindings } from '../config.ts';
 import { ApiError } from '../errors.ts';
-import { decodeImage, isImageRequest, preprocessBatch, toModelInput } from '../image-input.ts';
+import { isImageRequest, type BodyVariables } from '../body.ts';
+import { decodeImage, preprocessBatch, toModelInput } from '../predict.ts';
 import { invalidate } from '../model-cache.ts';
 import { clientKey } from '../rate-limit.ts';
 import { ErrorResponse, flatImage } from '../schemas.ts';
@@ -39,7 +40,7 @@ import {
   writerOf,
 } from './settings.ts';
 
-type AppEnv = { Bindings: Bindings };
+type AppEnv = { Bindings: Bindings; Variables: BodyVariables };
 type C = Context<AppEnv>;
 
 /** A correction read from any accepted body, as the network's input. */

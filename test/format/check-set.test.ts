@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CheckSetError, decodeCheckSet, encodeCheckSet } from '../../src/worker/check-set.ts';
+import { CheckSetError, decodeCheckSet, encodeCheckSet } from '../../src/format/check-set.ts';
 
 describe('check set', () => {
   const pixels = Uint8Array.from({ length: 3 * 784 }, (_, i) => (i * 7) % 256);

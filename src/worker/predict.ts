@@ -1,0 +1,196 @@
+/**
+ * @module
+ * `/predict`'s one path: a validated JSON body or an upload becomes the network's input ([n×784] in [0, 1]), the
+ * serving model predicts it inside `withServingModel`, and the answer is shaped for what was sent. Not body
+ * reading (`body.ts`) and not PNG decoding (`png.ts`).
+ */
+import type { z } from '@hono/zod-openapi';
+import {
+  fromPixels,
+  preprocess,
+  PreprocessError,
+  resizeOnly,
+  SIDE,
+  type RasterImage,
+} from '../data/preprocess.ts';
+import type { Upload } from './body.ts';
+import type { Config } from './config.ts';
+import { ApiError } from './errors.ts';
+import { toPredictions } from './fine-tune.ts';
+import { withServingModel } from './model-cache.ts';
+import type { ModelStore } from './model-store.ts';
+import { decodePng, PngError } from './png.ts';
+import {
+  flatImage,
+  inferPixelScale,
+  type Image,
+  type PixelScaleValue,
+  type PredictRequest,
+} from './schemas.ts';
+
+type Images = z.infer<typeof Image>[];
+
+/** What goes through the network, and what the answer must say about it. */
+export type PredictInput =
+  | {
+      kind: 'json';
+      x: Float32Array;
+      count: number;
+      single: boolean;
+      pixelScale: PixelScaleValue;
+      inferred: boolean;
+    }
+  | {
+      kind: 'image';
+      x: Float32Array;
+      count: 1;
+      preprocessed: boolean;
+      preview: boolean;
+      width: number;
+      height: number;
+    };
+
+/** Packs images into the network's input, [n×784] in [0,1]. */
+export function toInput(images: Images, scale: PixelScaleValue): Float32Array {
+  const divisor = scale === '0-255' ? 255 : 1;
+  const x = new Float32Array(images.length * 784);
+  images.forEach((image, i) => {
+    const flat = flatImage(image);
+    for (let j = 0; j < 784; j++) x[i * 784 + j] = flat[j] / divisor;
+  });
+  return x;
+}
+
+/**
+ * Preprocesses a batch of 28×28 images in place, [count×784] in [0, 1]: the JSON API's `preprocess: true`.
+ * @throws {ApiError} 422 `empty_image` naming the first image without ink.
+ */
+export function preprocessBatch(x: Float32Array, count: number): Float32Array {
+  for (let i = 0; i < count; i++) {
+    const image = x.subarray(i * 784, (i + 1) * 784);
+    try {
+      image.set(preprocess(fromPixels(image)));
+    } catch (err) {
+      if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') {
+        throw new ApiError(422, 'empty_image', `image ${i} is empty: nothing to read a digit from`, {
+          index: i,
+        });
+      }
+      throw err;
+    }
+  }
+  return x;
+}
+
+/**
+ * The input of a validated JSON body; the pixel scale is the declared one, else inferred from the pixels.
+ * @throws {ApiError} 400 `limit_exceeded` past the deployment's batch size, 422 `empty_image` when preprocessing.
+ */
+export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): PredictInput {
+  const images = body.image ? [body.image] : body.images!;
+  if (images.length > cfg.predictMaxBatch) {
+    throw new ApiError(400, 'limit_exceeded', `at most ${cfg.predictMaxBatch} images per request`, {
+      max: cfg.predictMaxBatch,
+      got: images.length,
+    });
+  }
+  const pixelScale = body.pixelScale ?? inferPixelScale(images);
+  const x = toInput(images, pixelScale);
+  if (body.preprocess) preprocessBatch(x, images.length);
+  return {
+    kind: 'json',
+    x,
+    count: images.length,
+    single: body.image !== undefined,
+    pixelScale,
+    inferred: body.pixelScale === undefined,
+  };
+}
+
+const PNG_ERRORS = {
+  not_png: [415, 'unsupported_image'],
+  too_large: [413, 'image_too_large'],
+  bad: [400, 'bad_image'],
+} as const;
+
+/**
+ * Decodes an uploaded PNG into a raster.
+ * @throws {ApiError} 415 `unsupported_image`, 413 `image_too_large`, 400 `bad_image`.
+ */
+export async function decodeImage(png: Uint8Array): Promise<RasterImage> {
+  try {
+    return await decodePng(png);
+  } catch (err) {
+    if (!(err instanceof PngError)) throw err;
+    const [status, code] = PNG_ERRORS[err.kind];
+    throw new ApiError(status, code, err.message, err.details);
+  }
+}
+
+/**
+ * The network's input for one image: MNIST-style preprocessing, or a plain resize to 28×28 when turned off.
+ * @throws {ApiError} 422 `empty_image` when preprocessing finds no ink.
+ */
+export function toModelInput(image: RasterImage, prepare: boolean): Float32Array {
+  try {
+    return prepare ? preprocess(image) : resizeOnly(image);
+  } catch (err) {
+    if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') {
+      throw new ApiError(422, 'empty_image', 'the image is empty: draw or upload a digit', null);
+    }
+    if (err instanceof PreprocessError) throw new ApiError(400, 'bad_image', err.message);
+    throw err;
+  }
+}
+
+/** The input of an upload: decoded, then prepared. @throws {ApiError} as `decodeImage` and `toModelInput`. */
+export async function imageInput(upload: Upload): Promise<PredictInput> {
+  const image = await decodeImage(upload.png);
+  return {
+    kind: 'image',
+    x: toModelInput(image, upload.preprocess),
+    count: 1,
+    preprocessed: upload.preprocess,
+    preview: upload.preview,
+    width: image.width,
+    height: image.height,
+  };
+}
+
+export interface PredictAnswer {
+  body: Record<string, unknown>;
+  headers: Record<string, string>;
+}
+
+/**
+ * Runs the input through the serving model and shapes the answer: inline for one JSON `image` or an upload,
+ * `predictions` in order for a batch. `X-Model-Version` names the version; `X-Model-Stale` is set while an
+ * older version answers.
+ * @throws {ApiError} 503 when no model can be served.
+ */
+export async function predict(store: ModelStore, cfg: Config, input: PredictInput): Promise<PredictAnswer> {
+  const { version, stale, predictions } = await withServingModel(
+    store,
+    cfg.revalidateMs,
+    (serving, stale) => ({
+      version: serving.version,
+      stale,
+      predictions: toPredictions(serving.predictor.predict(input.x, input.count), input.count),
+    }),
+  );
+  const headers: Record<string, string> = { 'X-Model-Version': version };
+  if (stale) headers['X-Model-Stale'] = stale.code;
+  if (input.kind === 'image') {
+    const body = {
+      ...predictions[0],
+      modelVersion: version,
+      preprocessed: input.preprocessed,
+      source: { width: input.width, height: input.height },
+      ...(input.preview ? { input: Array.from(input.x, (v) => Math.round(v * 255)), side: SIDE } : {}),
+    };
+    return { body, headers };
+  }
+  const scale = { pixelScale: input.pixelScale, pixelScaleInferred: input.inferred };
+  if (input.single) return { body: { ...predictions[0], modelVersion: version, ...scale }, headers };
+  return { body: { modelVersion: version, ...scale, predictions }, headers };
+}

@@ -117,7 +117,7 @@ function borderStats(gray: Float32Array, width: number, height: number): { level
 /**
  * Ink in [0, 1] per pixel, white-on-black: inverted when the paper (border) is light, the paper's level
  * subtracted and the rest stretched to [0, 1]. Noise is zeroed: ink below `INK_FLOOR` or below three times the paper's
- * own variation (a noisy scan), and isolated specks (an inked pixel with fewer than 2 inked neighbours of 8).
+ * own variation (a noisy scan), and isolated specks (an inked pixel none of whose 8 neighbours is inked).
  */
 export function toInk(gray: Float32Array, width: number, height: number): Float32Array {
   let { level: paper, spread } = borderStats(gray, width, height);
@@ -135,19 +135,19 @@ export function toInk(gray: Float32Array, width: number, height: number): Float3
   return ink;
 }
 
-/** Zeroes inked pixels with fewer than 2 inked neighbours (of 8), in place. */
+/** Zeroes inked pixels none of whose 8 neighbours is inked, in place. */
 function removeSpecks(ink: Float32Array, width: number, height: number): void {
   const specks: number[] = [];
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       if (ink[y * width + x] === 0) continue;
       let n = 0;
-      for (let yy = Math.max(0, y - 1); yy <= Math.min(height - 1, y + 1) && n < 2; yy++) {
+      for (let yy = Math.max(0, y - 1); yy <= Math.min(height - 1, y + 1) && n === 0; yy++) {
         for (let xx = Math.max(0, x - 1); xx <= Math.min(width - 1, x + 1); xx++) {
           if ((xx !== x || yy !== y) && ink[yy * width + xx] !== 0) n++;
         }
       }
-      if (n < 2) specks.push(y * width + x);
+      if (n === 0) specks.push(y * width + x);
     }
   }
   for (const i of specks) ink[i] = 0;

@@ -17,7 +17,9 @@ import {
 } from './lib/bench-ours.ts';
 import { benchPeer, peerAvailable, type PeerName, type PeerResult } from './lib/bench-peers.ts';
 import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
-import { loadKernels } from './lib/kernels-node.ts';
+import { compileBuild, loadKernels } from './lib/kernels-node.ts';
+import { benchWorkerRequest, type WorkerFigures } from './lib/bench-worker.ts';
+import { createWasmKernels } from '../src/kernels/wasm-kernels.ts';
 
 const PROJECT_ROOT = new URL('..', import.meta.url).pathname;
 const BATCHES = [16, 128];
@@ -121,6 +123,24 @@ async function main(): Promise<void> {
     }
   }
 
+  // The Worker's own costs: its build (relaxed SIMD), one thread, its memory reserve, the committed models.
+  const workerModule = compileBuild('plain');
+  const workerCosts: WorkerFigures[] = [];
+  for (const model of ['models/default.bin']) {
+    const w = benchWorkerRequest(
+      () => createWasmKernels(workerModule, { capacityBytes: 48 * 1024 * 1024 }),
+      new URL(model, `file://${PROJECT_ROOT}`).pathname,
+      dataset.test,
+      s.quick ? 1000 : 5000,
+    );
+    workerCosts.push(w);
+    log(
+      `  worker /predict ${model} (${w.encoding}): parse ${w.parseUs.toFixed(1)} us, validate ${w.validateUs.toFixed(1)} us, ` +
+        `pack ${w.packUs.toFixed(1)} us, infer ${w.inferUs.toFixed(1)} us, answer ${w.answerUs.toFixed(1)} us, ` +
+        `all ${w.totalUs.toFixed(1)} us; first request ${w.firstRequestMs.toFixed(1)} ms CPU; ${w.modelBytes} bytes`,
+    );
+  }
+
   const peers: PeerResult[] = [];
   if (s.peers) {
     for (const peer of ['numpy', 'torch'] as PeerName[]) {
@@ -158,6 +178,7 @@ async function main(): Promise<void> {
     training,
     inference,
     fineTunes,
+    workerCosts,
     peers,
     accuracy,
   };
@@ -178,6 +199,7 @@ type Report = {
   training: TrainFigures[];
   inference: InferFigures[];
   fineTunes: FineTuneFigures[];
+  workerCosts: WorkerFigures[];
   peers: PeerResult[];
   accuracy: ReturnType<typeof timeToAccuracy> | null;
 };
@@ -267,6 +289,25 @@ function renderTable(r: Report): string {
     add(`  … CPU`, cells(f.totalCpuMs), none, false, ms);
     add(`  … the 10 steps alone, CPU`, cells(f.stepsCpuMs), none, false, ms);
   }
+  for (const w of r.workerCosts) {
+    const cells = (v: number) => threadCounts.map((t) => (t === 1 ? v : null));
+    add(`worker /predict, one JSON image (${w.encoding} model): all`, cells(w.totalUs), none, false, us);
+    add(`  … JSON.parse of the ${w.bodyBytes}-byte body`, cells(w.parseUs), none, false, us);
+    add(`  … zod validation`, cells(w.validateUs), none, false, us);
+    add(`  … packing the input`, cells(w.packUs), none, false, us);
+    add(`  … inference`, cells(w.inferUs), none, false, us);
+    add(`  … the answer's JSON`, cells(w.answerUs), none, false, us);
+    add(
+      `worker's first request (decode, predictor, first image), CPU`,
+      cells(w.firstRequestMs),
+      none,
+      false,
+      ms,
+    );
+    add(`  … kernel memory per loaded model, MiB`, cells(w.modelBytes / 2 ** 20), none, false, (v) =>
+      v.toFixed(2),
+    );
+  }
   const lines = [
     `| ${header.join(' | ')} |`,
     `|${header.map(() => '---').join('|')}|`,
@@ -282,7 +323,7 @@ function renderTable(r: Report): string {
       `${peerLabel(p.peer)} settings: ${settings}.${p.errors.length ? ` Errors: ${p.errors.join(' / ')}` : ''}`,
     );
   }
-  lines.push('', ...renderTargets(r));
+  lines.push('', ...renderTargets(r), '', ...renderTargets17(r));
   if (r.accuracy) {
     const a = r.accuracy;
     lines.push(
@@ -336,6 +377,56 @@ function renderTargets(r: Report): string[] {
     verdict(
       r.accuracy ? r.accuracy.seconds !== null && r.accuracy.seconds < 30 : null,
       `time to 98% test accuracy < 30 s of training: ${r.accuracy ? fmt(r.accuracy.seconds, 1, ' s') : 'run with --time-to-accuracy'}`,
+    ),
+  ];
+}
+
+/** Issue 17's targets: PyTorch ratios, one-thread latencies (the Worker's path), the Worker's own costs. */
+function renderTargets17(r: Report): string[] {
+  const torch = r.peers.find((p) => p.peer === 'torch');
+  const verdict = (ok: boolean | null, text: string) =>
+    `- ${ok === null ? 'not measured' : ok ? 'met' : 'MISSED'}: ${text}`;
+  const ratio = (ours: number | null, peer: number | null | undefined) =>
+    ours === null || peer == null ? null : ours / peer;
+  const fmt = (v: number | null, digits: number, unit: string) =>
+    v === null ? '-' : `${v.toFixed(digits)}${unit}`;
+  const bestTrain = bestOf(
+    r.training.filter((t) => t.batch === 128).map((t) => t.exPerS),
+    true,
+  );
+  const batch = (encoding: string) =>
+    bestOf(
+      r.inference.filter((i) => i.encoding === encoding).map((i) => i.batch1000ImgPerS),
+      true,
+    );
+  const single = (encoding: string) =>
+    r.inference.find((i) => i.encoding === encoding && i.threads === 1) ?? null;
+  const b128 = ratio(bestTrain, torch?.trainExPerS[128]);
+  const int8 = ratio(batch('int8'), torch?.batch1000ImgPerS);
+  const f32 = ratio(batch('f32'), torch?.batch1000ImgPerS);
+  const [s8, s32] = [single('int8'), single('f32')];
+  const w = r.workerCosts[0] ?? null;
+  const overhead = w ? w.totalUs / w.inferUs : null;
+  return [
+    'Targets (issue 17):',
+    verdict(b128 === null ? null : b128 >= 1, `training at batch 128 ≥ 1.0x PyTorch: ${fmt(b128, 2, 'x')}`),
+    verdict(int8 === null ? null : int8 >= 1, `batch-1000 int8 ≥ 1.0x PyTorch float32: ${fmt(int8, 2, 'x')}`),
+    verdict(f32 === null ? null : f32 >= 0.8, `batch-1000 float32 ≥ 0.8x PyTorch: ${fmt(f32, 2, 'x')}`),
+    verdict(
+      s8 ? s8.singleUs <= 30 : null,
+      `one image, int8, one thread ≤ 30 µs: ${fmt(s8?.singleUs ?? null, 1, ' µs')} (no blank pixels ${fmt(s8?.singleNoBlankUs ?? null, 1, ' µs')})`,
+    ),
+    verdict(
+      s32 ? s32.singleUs <= 50 : null,
+      `one image, float32, one thread ≤ 50 µs: ${fmt(s32?.singleUs ?? null, 1, ' µs')} (no blank pixels ${fmt(s32?.singleNoBlankUs ?? null, 1, ' µs')})`,
+    ),
+    verdict(
+      overhead === null ? null : overhead <= 2,
+      `/predict for one JSON image ≤ 2x the network's own time (Node, the Worker's code): ${fmt(overhead, 2, 'x')}`,
+    ),
+    verdict(
+      w ? w.firstRequestMs <= 30 : null,
+      `a fresh isolate's first prediction ≤ 30 ms CPU (Node, the Worker's code): ${fmt(w?.firstRequestMs ?? null, 1, ' ms')}`,
     ),
   ];
 }

@@ -8,6 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import type { Bindings } from './config.ts';
 import { ApiError } from './errors.ts';
+import { formShapeProblem } from './multipart-shape.ts';
 
 /** Largest upload accepted, PNG or multipart, in bytes. */
 export const MAX_IMAGE_BODY = 2 * 1024 * 1024;
@@ -139,6 +140,8 @@ export async function readUpload(request: Request, kind: 'png' | 'multipart'): P
   let png = bytes;
   let fields = query;
   if (kind === 'multipart') {
+    const problem = formShapeProblem(bytes, request.headers.get('Content-Type') ?? '');
+    if (problem) throw new ApiError(400, 'bad_form', `the multipart/form-data body is refused: ${problem}`);
     let form: FormData;
     try {
       form = await new Response(bytes, {

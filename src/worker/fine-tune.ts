@@ -5,7 +5,7 @@
  * through the store. Synchronous on purpose: every kernel buffer it takes is freed before it returns.
  */
 import { encodeModelDecoded, type ModelData } from '../format/index.ts';
-import { createPredictor, Mlp, Trainer, type Predictor } from '../nn/index.ts';
+import { argmax, createPredictor, DIGIT_CLASSES, Mlp, Trainer, type Predictor } from '../nn/index.ts';
 import type { CheckSet } from '../format/check-set.ts';
 import { getKernels } from './kernels.ts';
 
@@ -29,11 +29,8 @@ export function score(predictor: Predict, x: Float32Array, labels: ArrayLike<num
   let loss = 0;
   let correct = 0;
   for (let i = 0; i < count; i++) {
-    const row = probs.subarray(i * 10, i * 10 + 10);
-    let best = 0;
-    for (let j = 1; j < 10; j++) if (row[j] > row[best]) best = j;
-    if (best === labels[i]) correct++;
-    loss -= Math.log(Math.max(row[labels[i]], 1e-12));
+    if (argmax(probs, i * DIGIT_CLASSES, DIGIT_CLASSES) === labels[i]) correct++;
+    loss -= Math.log(Math.max(probs[i * DIGIT_CLASSES + labels[i]], 1e-12));
   }
   return { loss: loss / count, accuracy: correct / count };
 }
@@ -42,9 +39,8 @@ export function score(predictor: Predict, x: Float32Array, labels: ArrayLike<num
 export function toPredictions(probs: Float32Array, count: number) {
   const out = [];
   for (let i = 0; i < count; i++) {
-    const probabilities = Array.from(probs.subarray(i * 10, i * 10 + 10));
-    let digit = 0;
-    for (let j = 1; j < 10; j++) if (probabilities[j] > probabilities[digit]) digit = j;
+    const probabilities = Array.from(probs.subarray(i * DIGIT_CLASSES, (i + 1) * DIGIT_CLASSES));
+    const digit = argmax(probabilities);
     out.push({ digit, confidence: probabilities[digit], probabilities });
   }
   return out;

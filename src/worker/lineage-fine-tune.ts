@@ -9,6 +9,7 @@
 import { encodeModelDecoded, ModelFormatError, type ModelData, type ModelMetadata } from '../format/index.ts';
 import { encodeMaster, startingWeights, withMaster } from '../format/master.ts';
 import type { Kernels } from '../kernels/kernels.ts';
+import { argmax } from '../nn/classify.ts';
 import {
   createPredictor,
   createRng,
@@ -113,8 +114,7 @@ function evaluate(
     const n = Math.min(CHUNK, count - from);
     const probs = predictor.predict(x.subarray(from * 784, (from + n) * 784), n);
     for (let i = 0; i < n; i++) {
-      let best = 0;
-      for (let j = 1; j < 10; j++) if (probs[i * 10 + j] > probs[i * 10 + best]) best = j;
+      const best = argmax(probs, i * 10, 10);
       predicted[from + i] = best;
       const label = labels[from + i];
       if (best === label) correct++;

@@ -19,7 +19,7 @@ import { ApiError } from './errors.ts';
 import { toPredictions } from './fine-tune.ts';
 import { withServingModel } from './model-cache.ts';
 import type { ModelStore } from './model-store.ts';
-import { decodePng, PngError } from './png.ts';
+import { decodePng, PngError, type PngErrorCode } from '../data/png.ts';
 import {
   flatImage,
   inferPixelScale,
@@ -107,11 +107,18 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
   };
 }
 
-const PNG_ERRORS = {
-  not_png: [415, 'unsupported_image'],
-  too_large: [413, 'image_too_large'],
-  bad: [400, 'bad_image'],
-} as const;
+/** The answer to each refusal of the PNG decoder (the hostile corpus, `scripts/lib/hostile-corpus.ts`, agrees). */
+const PNG_ERRORS: Record<PngErrorCode, readonly [400 | 413 | 415, string]> = {
+  NOT_PNG: [415, 'unsupported_image'],
+  UNSUPPORTED: [415, 'unsupported_image'],
+  TOO_LARGE: [413, 'image_too_large'],
+  TRUNCATED: [400, 'bad_image'],
+  BAD_CRC: [400, 'bad_image'],
+  BAD_CHUNK: [400, 'bad_image'],
+  BAD_HEADER: [400, 'bad_image'],
+  BAD_PALETTE: [400, 'bad_image'],
+  BAD_DATA: [400, 'bad_image'],
+};
 
 /**
  * Decodes an uploaded PNG into a raster.
@@ -119,11 +126,11 @@ const PNG_ERRORS = {
  */
 export async function decodeImage(png: Uint8Array): Promise<RasterImage> {
   try {
-    return await decodePng(png);
+    return decodePng(png);
   } catch (err) {
     if (!(err instanceof PngError)) throw err;
-    const [status, code] = PNG_ERRORS[err.kind];
-    throw new ApiError(status, code, err.message, err.details);
+    const [status, code] = PNG_ERRORS[err.code];
+    throw new ApiError(status, code, err.message, { reason: err.code, ...err.details });
   }
 }
 

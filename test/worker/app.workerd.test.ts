@@ -2,6 +2,7 @@ import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import app from '../../src/worker/index.ts';
 import type { Bindings } from '../../src/worker/config.ts';
+import { argmax } from '../../src/nn/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
 import { imageAt, post, randomPixels, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
@@ -18,12 +19,6 @@ interface PredictJson {
 
 async function json<T>(res: Response): Promise<T> {
   return (await res.json()) as T;
-}
-
-function argmax(row: ArrayLike<number>): number {
-  let best = 0;
-  for (let j = 1; j < row.length; j++) if (row[j] > row[best]) best = j;
-  return best;
 }
 
 beforeEach(() => resetModelCache());

@@ -12,7 +12,7 @@ import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import type { ModelStore } from '../../src/worker/model-store.ts';
-import { createRng } from '../../src/nn/index.ts';
+import { argmax, createRng } from '../../src/nn/index.ts';
 import { imageAt, post, randomPixels, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
 
 const base = env as unknown as Bindings;
@@ -650,8 +650,7 @@ describe('POST /fine-tune under fuzzing', () => {
         );
         const rng = createRng(s);
         const examples = Array.from({ length: count }, (_, i) => {
-          let best = 0;
-          for (let j = 1; j < 10; j++) if (probs[i * 10 + j] > probs[i * 10 + best]) best = j;
+          const best = argmax(probs, i * 10, 10);
           // Wrong by construction: never the digit the serving model gives.
           return { image: imageAt(pixels, i), label: (best + 1 + Math.floor(rng() * 9)) % 10 };
         });

@@ -5,7 +5,7 @@
  */
 import { encodeModel, type WeightEncoding } from '../../src/format/index.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
-import { createRng, Mlp } from '../../src/nn/index.ts';
+import { createRng, Mlp, predictedClasses } from '../../src/nn/index.ts';
 import { encodeCheckSet } from '../../src/format/check-set.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
@@ -52,12 +52,7 @@ export function makeModel(
   const checkPixels = randomPixels(64, seed + 1000);
   const x = Float32Array.from(checkPixels, (v) => v / 255);
   const probs = net.predict(x, 64);
-  const labels = new Uint8Array(64);
-  for (let i = 0; i < 64; i++) {
-    let best = 0;
-    for (let j = 1; j < 10; j++) if (probs[i * 10 + j] > probs[i * 10 + best]) best = j;
-    labels[i] = best;
-  }
+  const labels = predictedClasses(probs, 64, 10);
   const blob = encodeModel({
     sizes,
     alpha: 0.01,

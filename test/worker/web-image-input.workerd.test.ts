@@ -1,11 +1,12 @@
 import { env } from 'cloudflare:workers';
 import { encode as encodePng } from 'fast-png';
 import { describe, expect, it } from 'vitest';
+import { readPngLayout } from '../../src/data/png.ts';
 import { preprocess, resizeOnly, type RasterImage } from '../../src/data/preprocess.ts';
+import { crc32 } from '../../src/format/crc32.ts';
 import app from '../../src/worker/app.ts';
 import { MAX_IMAGE_BODY } from '../../src/worker/body.ts';
 import { ApiError } from '../../src/worker/errors.ts';
-import { readPngHeader } from '../../src/worker/png.ts';
 import { decodeImage, preprocessBatch } from '../../src/worker/predict.ts';
 import { seed, testEnv, type ErrorJson } from './helpers.ts';
 
@@ -34,12 +35,13 @@ async function codeOf(run: () => unknown): Promise<{ status: number; code: strin
   throw new Error('expected an ApiError');
 }
 
-/** A PNG with the IHDR width and height overwritten (CRC left stale: the header check runs first). */
+/** A PNG with the IHDR width and height overwritten (and its CRC fixed, so the size is what is refused). */
 function withSize(png: Uint8Array, width: number, height: number): Uint8Array {
   const copy = png.slice();
   const view = new DataView(copy.buffer);
   view.setUint32(16, width);
   view.setUint32(20, height);
+  view.setUint32(29, crc32(copy.subarray(12, 29)));
   return copy;
 }
 
@@ -49,15 +51,15 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-describe('readPngHeader', () => {
+describe('readPngLayout and decodeImage', () => {
   it('should read size, depth and the inflated size of plain and interlaced images', () => {
-    const plain = readPngHeader(sevenPng());
-    expect(plain).toMatchObject({ width: 60, height: 50, depth: 8, colorType: 6, interlace: 0 });
+    const plain = readPngLayout(sevenPng()).header;
+    expect(plain).toMatchObject({ width: 60, height: 50, depth: 8, colorType: 6, interlaced: false });
     expect(plain.inflatedBytes).toBe(50 * (1 + 60 * 4));
-    const adam7 = readPngHeader(
+    const adam7 = readPngLayout(
       encodePng({ width: 60, height: 50, data: sevenRgba(), channels: 4, depth: 8 }, { interlace: 'Adam7' }),
-    );
-    expect(adam7.interlace).toBe(1);
+    ).header;
+    expect(adam7.interlaced).toBe(true);
     // Seven passes each add a filter byte per row: more than the plain size, less than 7 extra bytes per row.
     expect(adam7.inflatedBytes).toBeGreaterThan(plain.inflatedBytes);
     expect(adam7.inflatedBytes).toBeLessThan(plain.inflatedBytes + 7 * 50);
@@ -109,9 +111,14 @@ describe('readPngHeader', () => {
       status: 413,
       code: 'image_too_large',
     });
-    expect(await codeOf(() => decodeImage(withSize(png, 0xffffffff, 0xffffffff)))).toEqual({
+    expect(await codeOf(() => decodeImage(withSize(png, 0x7fffffff, 0x7fffffff)))).toEqual({
       status: 413,
       code: 'image_too_large',
+    });
+    // Past 2^31 - 1 is not a PNG size at all.
+    expect(await codeOf(() => decodeImage(withSize(png, 0xffffffff, 0xffffffff)))).toEqual({
+      status: 400,
+      code: 'bad_image',
     });
   });
 });

@@ -4,6 +4,7 @@
  * client, per label), duplicate and no-ink refusals, and the review check of a batch before it is applied (how
  * much of it contradicts confident predictions of the current model). Not storage, not HTTP.
  */
+import { argmax } from '../../nn/classify.ts';
 
 /** Caps on pending feedback; both count items not yet applied or dropped (pending and held). */
 export interface PendingCaps {
@@ -100,8 +101,7 @@ export function review(
   const indices: number[] = [];
   const byLabel: Record<string, number> = {};
   for (let i = 0; i < count; i++) {
-    let best = 0;
-    for (let j = 1; j < 10; j++) if (probs[i * 10 + j] > probs[i * 10 + best]) best = j;
+    const best = argmax(probs, i * 10, 10);
     if (best !== labels[i] && probs[i * 10 + best] >= policy.confident) {
       indices.push(i);
       byLabel[labels[i]] = (byLabel[labels[i]] ?? 0) + 1;

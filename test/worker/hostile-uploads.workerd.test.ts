@@ -1,0 +1,55 @@
+/**
+ * Every case of the hostile-upload corpus (`scripts/lib/hostile-corpus.ts`) through `POST /predict` in workerd:
+ * the status and JSON error code the corpus expects (never a 5xx), and nothing written to R2. CPU and memory
+ * cannot be read from inside workerd (its clocks stop during a request); `npm run bench:uploads -- --worker`
+ * measures them on the workerd process from outside.
+ */
+import { env } from 'cloudflare:workers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { hostileCorpus } from '../../scripts/lib/hostile-corpus.ts';
+import type { Bindings } from '../../src/worker/config.ts';
+import app from '../../src/worker/index.ts';
+import { seed, testEnv, type ErrorJson } from './helpers.ts';
+
+const e = testEnv(env as unknown as Bindings);
+const corpus = hostileCorpus();
+
+/** Every object in the bucket, with its etag: what "nothing stored" is checked against. */
+async function bucketState(): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await e.MODELS.list({ cursor });
+    keys.push(...page.objects.map((o) => `${o.key} ${o.etag}`));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return keys.sort();
+}
+
+beforeAll(async () => {
+  await seed(e);
+});
+
+describe('POST /predict with hostile uploads', () => {
+  let client = 0;
+  it.each(corpus.map((c) => [c.name, c] as const))('should answer %s as the corpus says', async (_, c) => {
+    const before = await bucketState();
+    const res = await app.request(
+      '/predict',
+      {
+        method: 'POST',
+        // A fresh client address each time, so a per-client upload limit never answers in the decoder's place.
+        headers: { 'Content-Type': c.contentType, 'CF-Connecting-IP': `hostile-${client++}` },
+        body: c.body,
+      },
+      e,
+    );
+    const json = (await res.json()) as ErrorJson & { digit?: number };
+    expect(res.status, JSON.stringify(json).slice(0, 300)).toBe(c.status);
+    expect(res.status).toBeLessThan(500);
+    expect(res.headers.get('Content-Type')).toMatch(/^application\/json/);
+    if (c.error) expect(json.error.code).toBe(c.error);
+    else expect(json.digit).toBeTypeOf('number');
+    expect(await bucketState()).toEqual(before);
+  });
+});

@@ -54,6 +54,14 @@ export interface ImageOptions {
   preprocess?: boolean;
   /** Also return the 28×28 input the model saw. */
   preview?: boolean;
+  /** The calibrated probability a digit needs for the verdict `confident`, in (0, 1]; the deployment's default otherwise. */
+  minConfidence?: number;
+}
+
+/** Per-request verdict settings of the JSON calls. */
+export interface VerdictOptions {
+  /** As `ImageOptions.minConfidence`; outside (0, 1] the server answers 400. */
+  minConfidence?: number;
 }
 
 /**
@@ -93,21 +101,30 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     model: () => call<ModelInfoResult>('model'),
     /**
      * One 28×28 image (784 numbers or 28 rows). Without `pixelScale` the server infers it (`0-255` when any
-     * pixel is above 1, else `0-1`) and says so in `pixelScaleInferred`.
+     * pixel is above 1, else `0-1`) and says so in `pixelScaleInferred`. Use `digit` only when `verdict` is
+     * `confident`; `uncertain` and `not_a_digit` mean "ask again", `blank` means nothing was drawn.
      */
-    predict: (image: PredictBody['image'] & {}, pixelScale?: PredictBody['pixelScale']) =>
-      call<PredictionResult>('predict', json({ image, pixelScale })),
-    /** A batch of images, answered in order; `pixelScale` as for `predict`. */
-    predictBatch: (images: PredictBody['images'] & {}, pixelScale?: PredictBody['pixelScale']) =>
+    predict: (
+      image: PredictBody['image'] & {},
+      pixelScale?: PredictBody['pixelScale'],
+      verdict: VerdictOptions = {},
+    ) => call<PredictionResult>('predict', json({ image, pixelScale, ...verdict })),
+    /** A batch of images, answered in order; `pixelScale` and `verdict` as for `predict`. */
+    predictBatch: (
+      images: PredictBody['images'] & {},
+      pixelScale?: PredictBody['pixelScale'],
+      verdict: VerdictOptions = {},
+    ) =>
       call<{ modelVersion: string; predictions: z.infer<typeof Prediction>[] } & ScaleUsed>(
         'predict',
-        json({ images, pixelScale }),
+        json({ images, pixelScale, ...verdict }),
       ),
     /** A PNG of any size (bytes or a Blob), prepared the MNIST way by the server unless `preprocess: false`. */
     predictPng: (png: Uint8Array | Blob, opts: ImageOptions = {}) => {
       const query = new URLSearchParams();
       if (opts.preprocess === false) query.set('preprocess', 'false');
       if (opts.preview) query.set('preview', '1');
+      if (opts.minConfidence !== undefined) query.set('minConfidence', String(opts.minConfidence));
       const q = query.size ? `?${query}` : '';
       return call<ImagePredictionResult>(`predict${q}`, {
         method: 'POST',

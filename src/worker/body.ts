@@ -20,6 +20,8 @@ export interface Upload {
   preprocess: boolean;
   /** Answer with the 28×28 input the model saw (`preview=1`). */
   preview: boolean;
+  /** The confidence a digit needs to be `confident` (`minConfidence=0.95`); null: the deployment's default. */
+  minConfidence: number | null;
 }
 
 /** The variables `/predict`'s body middleware hands to its route: the upload, when the body was an image. */
@@ -123,6 +125,18 @@ export async function readBounded(request: Request, max: number): Promise<Uint8A
 const OFF = ['0', 'false', 'no', 'off'];
 const ON = ['1', 'true', 'yes', 'on'];
 
+/** A `minConfidence` field: null when absent. @throws {ApiError} 400 `bad_threshold` outside (0, 1]. */
+function threshold(value: string | null): number | null {
+  if (value === null) return null;
+  const v = value.trim() === '' ? NaN : Number(value);
+  if (!(v > 0 && v <= 1)) {
+    throw new ApiError(400, 'bad_threshold', `minConfidence must be a number in (0, 1], got "${value}"`, {
+      minConfidence: value,
+    });
+  }
+  return v;
+}
+
 function flag(value: string | null, fallback: boolean): boolean {
   if (value === null) return fallback;
   const v = value.toLowerCase();
@@ -162,7 +176,7 @@ export async function readUpload(request: Request, kind: 'png' | 'multipart'): P
     }
     png = new Uint8Array(await (file as Blob).arrayBuffer());
     fields = new URLSearchParams(query);
-    for (const key of ['preprocess', 'preview']) {
+    for (const key of ['preprocess', 'preview', 'minConfidence']) {
       const value = form.get(key);
       if (typeof value === 'string') fields.set(key, value);
     }
@@ -171,5 +185,6 @@ export async function readUpload(request: Request, kind: 'png' | 'multipart'): P
     png,
     preprocess: flag(fields.get('preprocess'), true),
     preview: flag(fields.get('preview'), false),
+    minConfidence: threshold(fields.get('minConfidence')),
   };
 }

@@ -3,6 +3,7 @@
  * The worker's settings, read from `wrangler.toml` vars (and the `FINE_TUNE_TOKEN` secret) with safe defaults.
  * Not validation of requests (see `schemas.ts`): these bound what the schemas allow.
  */
+import { defaultMinConfidence } from './verdicts.ts';
 import { MAX_EXAMPLES, MAX_PREDICT_BATCH, MAX_STEPS } from './schemas.ts';
 
 /**
@@ -23,6 +24,8 @@ export interface Config {
   fineTuneMaxWork: number;
   /** The largest drop of check-set accuracy (0-1) a fine-tune may cause and still be saved. */
   guardMaxDrop: number;
+  /** The confidence a digit needs to be `confident` when a request does not say (MIN_CONFIDENCE, (0, 1]). */
+  minConfidence: number;
 }
 
 export const DEFAULT_FINE_TUNE_MAX_WORK = 2048;
@@ -47,5 +50,6 @@ export function readConfig(env: Bindings): Config {
       num(env.FINE_TUNE_MAX_WORK, DEFAULT_FINE_TUNE_MAX_WORK, 1, MAX_EXAMPLES * MAX_STEPS),
     ),
     guardMaxDrop: num(env.GUARD_MAX_ACCURACY_DROP, 0.02, 0, 1),
+    minConfidence: defaultMinConfidence(env.MIN_CONFIDENCE),
   };
 }

@@ -16,7 +16,8 @@ import {
 import type { Upload } from './body.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
-import { toPredictions } from './fine-tune.ts';
+import { isBlank } from '../data/verdict.ts';
+import { temperatureOf, toVerdictPredictions } from './verdicts.ts';
 import { withServingModel } from './model-cache.ts';
 import type { ModelStore } from './model-store.ts';
 import { decodePng, PngError, type PngErrorCode } from '../data/png.ts';
@@ -39,6 +40,9 @@ export type PredictInput =
       single: boolean;
       pixelScale: PixelScaleValue;
       inferred: boolean;
+      /** Per image: no ink to read (answered `blank`, not guessed). */
+      blank: boolean[];
+      minConfidence: number | null;
     }
   | {
       kind: 'image';
@@ -48,6 +52,8 @@ export type PredictInput =
       preview: boolean;
       width: number;
       height: number;
+      blank: boolean[];
+      minConfidence: number | null;
     };
 
 /** Packs images into the network's input, [n×784] in [0,1]. */
@@ -61,12 +67,19 @@ export function toInput(images: Images, scale: PixelScaleValue): Float32Array {
   return x;
 }
 
+/** Per image of [count×784]: whether it has no ink to read a digit from (see `isBlank`). */
+export function blankImages(x: Float32Array, count: number): boolean[] {
+  return Array.from({ length: count }, (_, i) => isBlank(fromPixels(x.subarray(i * 784, (i + 1) * 784))));
+}
+
 /**
  * Preprocesses a batch of 28×28 images in place, [count×784] in [0, 1]: the JSON API's `preprocess: true`.
- * @throws {ApiError} 422 `empty_image` naming the first image without ink.
+ * Images marked in `skip` (blank ones) are left as they are.
+ * @throws {ApiError} 422 `empty_image` naming the first image without ink that was not skipped.
  */
-export function preprocessBatch(x: Float32Array, count: number): Float32Array {
+export function preprocessBatch(x: Float32Array, count: number, skip: boolean[] = []): Float32Array {
   for (let i = 0; i < count; i++) {
+    if (skip[i]) continue;
     const image = x.subarray(i * 784, (i + 1) * 784);
     try {
       image.set(preprocess(fromPixels(image)));
@@ -96,7 +109,8 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
   }
   const pixelScale = body.pixelScale ?? inferPixelScale(images);
   const x = toInput(images, pixelScale);
-  if (body.preprocess) preprocessBatch(x, images.length);
+  const blank = blankImages(x, images.length);
+  if (body.preprocess) preprocessBatch(x, images.length, blank);
   return {
     kind: 'json',
     x,
@@ -104,6 +118,8 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
     single: body.image !== undefined,
     pixelScale,
     inferred: body.pixelScale === undefined,
+    blank,
+    minConfidence: body.minConfidence ?? null,
   };
 }
 
@@ -153,14 +169,18 @@ export function toModelInput(image: RasterImage, prepare: boolean): Float32Array
 /** The input of an upload: decoded, then prepared. @throws {ApiError} as `decodeImage` and `toModelInput`. */
 export async function imageInput(upload: Upload): Promise<PredictInput> {
   const image = await decodeImage(upload.png);
+  // Blank input is named blank, not refused: the network sees zeros and its answer is not used.
+  const blank = isBlank(image);
   return {
     kind: 'image',
-    x: toModelInput(image, upload.preprocess),
+    x: blank ? new Float32Array(SIDE * SIDE) : toModelInput(image, upload.preprocess),
     count: 1,
     preprocessed: upload.preprocess,
     preview: upload.preview,
     width: image.width,
     height: image.height,
+    blank: [blank],
+    minConfidence: upload.minConfidence,
   };
 }
 
@@ -182,7 +202,11 @@ export async function predict(store: ModelStore, cfg: Config, input: PredictInpu
     (serving, stale) => ({
       version: serving.version,
       stale,
-      predictions: toPredictions(serving.predictor.predict(input.x, input.count), input.count),
+      predictions: toVerdictPredictions(serving.predictor.predict(input.x, input.count), input.count, {
+        temperature: temperatureOf(serving.model.metadata),
+        minConfidence: input.minConfidence ?? cfg.minConfidence,
+        blank: input.blank,
+      }),
     }),
   );
   const headers: Record<string, string> = { 'X-Model-Version': version };

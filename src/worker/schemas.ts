@@ -107,6 +107,16 @@ export const PredictRequest = z
       .openapi({
         description: `A batch of 1..${MAX_PREDICT_BATCH} images (the deployment may set a lower PREDICT_MAX_BATCH).`,
       }),
+    minConfidence: z
+      .number()
+      .gt(0)
+      .lte(1)
+      .optional()
+      .openapi({
+        description:
+          "The calibrated probability a digit needs for the verdict `confident`, in (0, 1]; the deployment's " +
+          'MIN_CONFIDENCE (0.9) when absent. Uploads take it as a query or form field.',
+      }),
     preprocess: z
       .boolean()
       .default(false)
@@ -134,12 +144,28 @@ export const PredictRequest = z
 
 export const Prediction = z
   .object({
-    digit: z.number().int().min(0).max(9),
-    confidence: z.number().openapi({ description: 'The probability of `digit`.' }),
+    verdict: z.enum(['confident', 'uncertain', 'not_a_digit', 'blank']).openapi({
+      description:
+        'Whether to trust the answer: `confident` (at least minConfidence and clear of the runner-up), ' +
+        '`uncertain` (a digit, but not sure which), `not_a_digit` (the model sees no digit), `blank` (no ink). ' +
+        'Only a `confident` digit should be used as the value of a form field.',
+    }),
+    digit: z
+      .number()
+      .int()
+      .min(0)
+      .max(9)
+      .nullable()
+      .openapi({ description: 'The most probable digit, whatever the verdict; null for `blank`.' }),
+    confidence: z
+      .number()
+      .nullable()
+      .openapi({ description: 'The calibrated probability of `digit`; null for `blank`.' }),
     probabilities: z
       .array(z.number())
       .length(10)
-      .openapi({ description: 'Probabilities of the digits 0..9.' }),
+      .nullable()
+      .openapi({ description: 'Calibrated probabilities of the digits 0..9; null for `blank`.' }),
   })
   .openapi('Prediction');
 

@@ -1,5 +1,5 @@
 import { encode as encodePng } from 'fast-png';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
@@ -13,7 +13,12 @@ import {
   type WorkerServer,
 } from './servers.ts';
 import { createClient, EdgeMlpError } from '../../src/client.ts';
-import { DIGIT_STROKES, drawDigit } from './strokes.ts';
+import { decodeModel } from '../../src/format/index.ts';
+import { DIGIT_STROKES, drawDigit, drawStrokes, SCRIBBLE_STROKES } from './strokes.ts';
+
+/** Whether the committed default model was trained with outlier exposure and calibrated (issue #13). */
+const DEFAULT_IS_CALIBRATED =
+  'calibration' in decodeModel(new Uint8Array(readFileSync('models/default.bin'))).metadata;
 
 let worker: WorkerServer;
 let site: ExampleSite;
@@ -189,6 +194,83 @@ describe('digit-pad widget', () => {
   });
 });
 
+describe('digit-pad verdicts', () => {
+  /** The pad's form validity, as the browser sees it. */
+  const validity = (page: Page) =>
+    page.evaluate<{ valid: boolean; message: string; formValid: boolean }>(`(() => {
+      const pad = document.querySelector('digit-pad');
+      return { valid: pad.checkValidity(), message: pad.validationMessage,
+        formValid: document.getElementById('signup').checkValidity() };
+    })()`);
+
+  it('should block a required form while the pad is empty', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${site.origin}/digit-form.html`);
+    await page.getByLabel('Name').fill('Ada');
+    const posts = site.posts.length;
+    await page.getByRole('button', { name: 'Send' }).click();
+    expect(await validity(page)).toEqual({ valid: false, message: 'Please draw a digit.', formValid: false });
+    expect(site.posts).toHaveLength(posts);
+    await page.close();
+  });
+
+  // Refusing non-digits is learned by outlier exposure (issue #13): a default model trained before it (no
+  // calibration in its metadata) reads this scribble as an 8 at 98%, so the test waits for the retrained one.
+  it.skipIf(!DEFAULT_IS_CALIBRATED)(
+    'should refuse a scribble: no value, "not sure" shown, the form blocked, required or not',
+    async () => {
+      const page = await browser.newPage();
+      await page.goto(`${site.origin}/digit-form.html`);
+      await page.getByLabel('Name').fill('Ada');
+      const posts = site.posts.length;
+      for (const required of [true, false]) {
+        if (!required) await page.evaluate(`document.querySelector('digit-pad').removeAttribute('required')`);
+        await page.locator('digit-pad button').click();
+        await drawStrokes(page, padCanvas(page), SCRIBBLE_STROKES);
+        await page.waitForSelector('digit-pad:not([aria-busy])');
+        const pad = page.locator('digit-pad');
+        expect(await pad.getAttribute('value')).toBeNull();
+        expect(['uncertain', 'not_a_digit']).toContain(await pad.getAttribute('verdict'));
+        expect(await page.locator('digit-pad output').textContent()).toBe('Not sure, please write it again.');
+        expect(await validity(page)).toEqual({
+          valid: false,
+          message: 'Not sure, please write it again.',
+          formValid: false,
+        });
+        await page.getByRole('button', { name: 'Send' }).click();
+        expect(site.posts).toHaveLength(posts);
+      }
+      // A clear digit after the scribble fills the field and the form goes through.
+      await page.locator('digit-pad button').click();
+      expect(await drawAndRead(page, 7)).toBe('7');
+      expect(await page.locator('digit-pad').getAttribute('verdict')).toBe('confident');
+      expect((await validity(page)).formValid).toBe(true);
+      await page.close();
+    },
+  );
+
+  it('should send min-confidence with the drawing and refuse a digit under it', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${site.origin}/digit-form.html`);
+    await page.evaluate(`document.querySelector('digit-pad').setAttribute('min-confidence', '1')`);
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.url().includes('/predict')),
+      drawDigit(page, padCanvas(page), 7),
+    ]);
+    expect(new URL(request.url()).searchParams.get('minConfidence')).toBe('1');
+    await page.waitForSelector('digit-pad:not([aria-busy])');
+    // Only a digit at the full 100% passes; anything less is refused, not guessed.
+    const pad = page.locator('digit-pad');
+    const verdict = await pad.getAttribute('verdict');
+    if (verdict === 'confident') expect(await pad.getAttribute('confidence')).toBe('1.0000');
+    else {
+      expect(verdict).toBe('uncertain');
+      expect(await pad.getAttribute('value')).toBeNull();
+    }
+    await page.close();
+  });
+});
+
 describe('correction form', () => {
   it('should send the model input with the right label to /fine-tune when a token is given', async () => {
     const page = await browser.newPage();
@@ -245,13 +327,14 @@ describe('createClient', () => {
     expect(tuned.version).toBeNull();
 
     const anonymous = createClient(worker.url);
-    const refused = await anonymous
+    const unauthorised = await anonymous
       .fineTune({ pixelScale: '0-1', examples: [{ image: png.input!, label: 7 }] })
       .catch((e) => e);
-    expect(refused).toBeInstanceOf(EdgeMlpError);
-    expect(refused.status).toBe(401);
-    const empty = await api.predictPng(digitPng(-1)).catch((e) => e);
-    expect(empty).toBeInstanceOf(EdgeMlpError);
-    expect([empty.status, empty.code]).toEqual([422, 'empty_image']);
+    expect(unauthorised).toBeInstanceOf(EdgeMlpError);
+    expect(unauthorised.status).toBe(401);
+    const empty = await api.predictPng(digitPng(-1));
+    expect([empty.verdict, empty.digit]).toEqual(['blank', null]);
+    const refused = await api.predictPng(digitPng(7), { minConfidence: 2 }).catch((e) => e);
+    expect([refused.status, refused.code]).toEqual([400, 'bad_threshold']);
   });
 });

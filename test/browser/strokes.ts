@@ -48,11 +48,23 @@ export const DIGIT_STROKES: Record<number, Point[][]> = {
   ],
 };
 
-/** Draws `digit` on `canvas` with mouse events (down, moves in small steps, up for each stroke). */
-export async function drawDigit(page: Page, canvas: Locator, digit: number): Promise<void> {
+/** Not a digit: a box scratched out with a zigzag, as a user does to cross something out. */
+export const SCRIBBLE_STROKES: Point[][] = [
+  [
+    [0.15, 0.15],
+    [0.85, 0.15],
+    [0.85, 0.85],
+    [0.15, 0.85],
+    [0.15, 0.15],
+  ],
+  Array.from({ length: 9 }, (_, i): Point => [i % 2 ? 0.82 : 0.18, 0.18 + i * 0.08]),
+];
+
+/** Draws `strokes` on `canvas` with mouse events (down, moves in small steps, up for each stroke). */
+export async function drawStrokes(page: Page, canvas: Locator, strokes: Point[][]): Promise<void> {
   const box = (await canvas.boundingBox())!;
   const at = ([x, y]: Point): Point => [box.x + x * box.width, box.y + y * box.height];
-  for (const stroke of DIGIT_STROKES[digit]) {
+  for (const stroke of strokes) {
     const [x0, y0] = at(stroke[0]);
     await page.mouse.move(x0, y0);
     await page.mouse.down();
@@ -62,4 +74,9 @@ export async function drawDigit(page: Page, canvas: Locator, digit: number): Pro
     }
     await page.mouse.up();
   }
+}
+
+/** Draws `digit` on `canvas` with mouse events (down, moves in small steps, up for each stroke). */
+export async function drawDigit(page: Page, canvas: Locator, digit: number): Promise<void> {
+  await drawStrokes(page, canvas, DIGIT_STROKES[digit]);
 }

@@ -43,6 +43,13 @@ for (let d = 0; d < 10; d++) {
 }
 
 function show(result) {
+  // The pad has judged the answer (its verdict attribute): only a confident digit is shown as the answer.
+  const verdict = pad.verdict || 'confident';
+  if (verdict === 'blank' || !result.probabilities) {
+    reset();
+    status.textContent = 'The canvas is empty: draw a digit.';
+    return;
+  }
   const probs = result.probabilities;
   Array.from(bars.children).forEach((li, d) => {
     const pct = (probs[d] * 100).toFixed(1) + '%';
@@ -51,9 +58,17 @@ function show(result) {
     li.classList.toggle('top', d === result.digit);
     li.setAttribute('aria-label', 'digit ' + d + ': ' + pct);
   });
-  answer.textContent = String(result.digit);
-  status.textContent = 'Prediction: ' + result.digit + ' with ' + Math.round(result.confidence * 100) +
-    '% confidence (model ' + result.modelVersion + ').';
+  const pctOf = (v) => Math.round(v * 100) + '%';
+  if (verdict === 'confident') {
+    answer.textContent = String(result.digit);
+    status.textContent = 'Prediction: ' + result.digit + ' with ' + pctOf(result.confidence) +
+      ' confidence (model ' + result.modelVersion + ').';
+  } else {
+    answer.textContent = '?';
+    status.textContent = 'Not sure, please write it again. (' +
+      (verdict === 'not_a_digit' ? 'This does not look like a digit' : 'Best guess ' + result.digit + ' at ' + pctOf(result.confidence)) +
+      '; model ' + result.modelVersion + '.)';
+  }
   status.classList.remove('error');
   if (result.input) {
     lastInput = result.input;

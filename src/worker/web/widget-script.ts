@@ -9,9 +9,14 @@
  * - The user draws with a mouse, finger or pen (pointer events), or with the keyboard: Space lowers/lifts the pen,
  *   arrow keys move it (Shift for bigger steps), Delete or Escape clears.
  * - After each stroke (and every `LIVE_MS` while drawing) the canvas is sent as `image/png` to `endpoint` (default:
- *   `/predict` on the origin that served this script) and the digit becomes the element's form value.
- * - Attributes set by the element: `value`, `confidence`; events: `predict` (detail: the API's answer), `change`,
- *   `clear`, `predict-error` (detail: `{ status, code, message }`).
+ *   `/predict` on the origin that served this script) and the digit becomes the element's form value, but only
+ *   when the answer's `verdict` is `confident`. An `uncertain` or `not_a_digit` answer shows "Not sure, please
+ *   write it again", leaves the value empty and the element invalid with that message (so the form cannot be
+ *   submitted with a guess, `required` or not); a `blank` one counts as no drawing.
+ * - `min-confidence="0.95"`: the confidence a digit needs, sent as the request's `minConfidence` (the deployment's
+ *   default otherwise); an answer without a `verdict` (an older server) is judged against it here (default 0.9).
+ * - Attributes set by the element: `value`, `confidence`, `verdict`; events: `predict` (detail: the API's answer),
+ *   `change`, `clear`, `predict-error` (detail: `{ status, code, message }`).
  */
 export const WIDGET_JS = String.raw`(() => {
 'use strict';
@@ -20,6 +25,9 @@ const SCRIPT = document.currentScript;
 const DEFAULT_ENDPOINT = new URL('/predict', SCRIPT && SCRIPT.src ? SCRIPT.src : location.href).href;
 const LIVE_MS = 300;
 const KEY_STEP = 1 / 28;
+const DEFAULT_MIN_CONFIDENCE = 0.9;
+const UNSURE = 'Not sure, please write it again.';
+const EMPTY = 'Please draw a digit.';
 
 const STYLE = ${'`'}
 :host { display: inline-block; font: 14px/1.4 system-ui, sans-serif; color: #111; }
@@ -30,6 +38,7 @@ canvas:focus-visible { outline: 3px solid #1565c0; outline-offset: 2px; }
 .pen { position: absolute; width: 10px; height: 10px; margin: -7px 0 0 -7px; border: 2px solid #1565c0;
   border-radius: 50%; pointer-events: none; display: none; }
 .pen.down { background: #1565c0; }
+output.unsure { color: #b71c1c; }
 .row { display: flex; gap: .5rem; align-items: center; margin-top: .35rem; }
 button { font: inherit; padding: .2rem .7rem; }
 output { min-width: 6em; }
@@ -37,7 +46,7 @@ ${'`'};
 
 class DigitPad extends HTMLElement {
   static formAssociated = true;
-  static get observedAttributes() { return ['size', 'required']; }
+  static get observedAttributes() { return ['size', 'required', 'min-confidence']; }
 
   constructor() {
     super();
@@ -60,6 +69,7 @@ class DigitPad extends HTMLElement {
     this.lastSent = 0;
     this.key = { x: 0.5, y: 0.5, down: false };
     this._value = '';
+    this.refusal = '';
     root.querySelector('button').addEventListener('click', () => { this.clear(); this.canvas.focus(); });
     this.canvas.addEventListener('pointerdown', (e) => this.onDown(e));
     this.canvas.addEventListener('pointermove', (e) => this.onMove(e));
@@ -81,6 +91,7 @@ class DigitPad extends HTMLElement {
   attributeChangedCallback(name) {
     if (name === 'size' && this.isConnected) this.resize();
     if (name === 'required') this.updateValidity();
+    if (name === 'min-confidence' && this.ink) this.schedule(0);
   }
 
   get endpoint() { return this.getAttribute('endpoint') || DEFAULT_ENDPOINT; }
@@ -88,6 +99,13 @@ class DigitPad extends HTMLElement {
   get name() { return this.getAttribute('name'); }
   get form() { return this.internals ? this.internals.form : null; }
   get confidence() { const c = this.getAttribute('confidence'); return c === null ? null : Number(c); }
+  get verdict() { return this.getAttribute('verdict'); }
+  /** The min-confidence attribute when it is a number in (0, 1], else null (the server's default applies). */
+  get minConfidence() {
+    const raw = this.getAttribute('min-confidence');
+    const v = raw === null || raw.trim() === '' ? NaN : Number(raw);
+    return v > 0 && v <= 1 ? v : null;
+  }
 
   resize() {
     const size = Math.max(56, Math.min(1024, Number(this.getAttribute('size')) || 160));
@@ -119,6 +137,7 @@ class DigitPad extends HTMLElement {
     this.idle();
     this.blank();
     this.setValue('', null);
+    this.setVerdict(null);
     this.out.textContent = '';
     this.dispatchEvent(new CustomEvent('clear', { bubbles: true, composed: true }));
   }
@@ -234,6 +253,7 @@ class DigitPad extends HTMLElement {
     const blob = await new Promise((resolve) => this.canvas.toBlob(resolve, 'image/png'));
     const url = new URL(this.endpoint, location.href);
     if (this.hasAttribute('preview')) url.searchParams.set('preview', '1');
+    if (this.minConfidence !== null) url.searchParams.set('minConfidence', String(this.minConfidence));
     this.setAttribute('aria-busy', 'true');
     try {
       const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: blob });
@@ -244,8 +264,15 @@ class DigitPad extends HTMLElement {
         this.fail({ status: res.status, code: err.code, message: err.message });
         return;
       }
-      this.setValue(String(body.digit), body.confidence);
-      this.out.textContent = body.digit + ' (' + Math.round(body.confidence * 100) + '%)';
+      const verdict = this.judge(body);
+      this.setVerdict(verdict);
+      if (verdict === 'confident') {
+        this.setValue(String(body.digit), body.confidence);
+        this.out.textContent = body.digit + ' (' + Math.round(body.confidence * 100) + '%)';
+      } else {
+        this.setValue('', null);
+        this.out.textContent = verdict === 'blank' ? EMPTY : UNSURE;
+      }
       this.dispatchEvent(new CustomEvent('predict', { detail: body, bubbles: true, composed: true }));
       this.dispatchEvent(new Event('change', { bubbles: true }));
     } catch (err) {
@@ -255,8 +282,25 @@ class DigitPad extends HTMLElement {
     }
   }
 
+  /** The answer's verdict; an answer without one (an older server) is judged by its confidence here. */
+  judge(body) {
+    if (typeof body.verdict === 'string') return body.verdict;
+    if (typeof body.confidence !== 'number' || typeof body.digit !== 'number') return 'uncertain';
+    return body.confidence >= (this.minConfidence ?? DEFAULT_MIN_CONFIDENCE) ? 'confident' : 'uncertain';
+  }
+
+  /** Remembers the verdict; an unsure or not-a-digit one makes the element invalid whether or not it is required. */
+  setVerdict(verdict) {
+    if (verdict === null) this.removeAttribute('verdict');
+    else this.setAttribute('verdict', verdict);
+    this.refusal = verdict === 'uncertain' || verdict === 'not_a_digit' ? UNSURE : '';
+    this.out.classList.toggle('unsure', this.refusal !== '');
+    this.updateValidity();
+  }
+
   fail(detail) {
     this.setValue('', null);
+    this.setVerdict(null);
     this.out.textContent = detail.code === 'empty_image' ? 'Draw a digit' : 'Error: ' + detail.message;
     this.dispatchEvent(new CustomEvent('predict-error', { detail, bubbles: true, composed: true }));
   }
@@ -276,12 +320,19 @@ class DigitPad extends HTMLElement {
 
   updateValidity() {
     if (!this.internals || !this.internals.setValidity) return;
-    if (this.hasAttribute('required') && this._value === '') {
-      this.internals.setValidity({ valueMissing: true }, 'Please draw a digit.', this.canvas);
+    if (this.refusal) {
+      this.internals.setValidity({ customError: true }, this.refusal, this.canvas);
+    } else if (this.hasAttribute('required') && this._value === '') {
+      this.internals.setValidity({ valueMissing: true }, EMPTY, this.canvas);
     } else {
       this.internals.setValidity({});
     }
   }
+
+  get validity() { return this.internals ? this.internals.validity : null; }
+  get validationMessage() { return this.internals ? this.internals.validationMessage : ''; }
+  checkValidity() { return this.internals ? this.internals.checkValidity() : true; }
+  reportValidity() { return this.internals ? this.internals.reportValidity() : true; }
 
   formResetCallback() { this.clear(); }
 }

@@ -16,7 +16,7 @@ import { getServingModel } from './model-cache.ts';
 import { describeServing } from './model-info.ts';
 import { ModelStore } from './model-store.ts';
 import { imageInput, jsonInput, predict, toInput } from './predict.ts';
-import { fineTuneRateLimit, rollbackRateLimit } from './rate-limit.ts';
+import { fineTuneRateLimit, rollbackRateLimit, uploadRateLimit } from './rate-limit.ts';
 import { rollbackTo } from './rollback.ts';
 import {
   ErrorResponse,
@@ -92,7 +92,7 @@ app.openapi(
     method: 'post',
     path: '/predict',
     summary: 'Classify one image or a batch: JSON pixels, a PNG body, or a form with a PNG file',
-    middleware: [predictBody(MAX_PREDICT_BODY)] as const,
+    middleware: [uploadRateLimit, predictBody(MAX_PREDICT_BODY)] as const,
     request: {
       body: {
         // Not `required`: that would make the JSON validator run on PNG bodies. predictBody refuses an empty body.
@@ -107,6 +107,7 @@ app.openapi(
       200: json(PredictResponse, 'Predictions'),
       400: jsonError('Invalid request, broken PNG or form'),
       413: jsonError('Body too large (4 MiB JSON, 2 MiB upload) or image too large'),
+      429: jsonError('Too many image uploads from this client; see Retry-After (JSON is not limited)'),
       415: jsonError('Not JSON, PNG or multipart; or the upload is not a PNG'),
       422: jsonError('With preprocessing: an image without ink'),
       503: jsonError('No model can be served'),
@@ -124,7 +125,7 @@ app.openapi(
   },
 );
 
-app.use('/fine-tune', fineTuneRateLimit, requireToken, jsonBody(MAX_FINE_TUNE_BODY));
+app.use('/fine-tune', requireToken, fineTuneRateLimit, jsonBody(MAX_FINE_TUNE_BODY));
 app.openapi(
   createRoute({
     method: 'post',
@@ -175,7 +176,7 @@ app.openapi(
   },
 );
 
-app.use('/model/rollback', rollbackRateLimit, requireToken, jsonBody(MAX_SMALL_BODY));
+app.use('/model/rollback', requireToken, rollbackRateLimit, jsonBody(MAX_SMALL_BODY));
 app.openapi(
   createRoute({
     method: 'post',

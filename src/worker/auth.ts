@@ -6,6 +6,7 @@
 import { createMiddleware } from 'hono/factory';
 import type { Bindings } from './config.ts';
 import { ApiError } from './errors.ts';
+import { countAuthFailure } from './rate-limit.ts';
 
 async function digest(s: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest('SHA-256', new TextEncoder().encode(s));
@@ -17,7 +18,10 @@ export async function tokensEqual(given: string, expected: string): Promise<bool
   return crypto.subtle.timingSafeEqual(a, b);
 }
 
-/** Middleware: 403 when no token is configured, 401 when the bearer token is missing or wrong. */
+/**
+ * Middleware: 403 when no token is configured, 401 when the bearer token is missing or wrong. Every refusal is
+ * counted in the client's refused-token throttle (429 past it), never in the budget of its valid writes.
+ */
 export const requireToken = createMiddleware<{ Bindings: Bindings }>(async (c, next) => {
   const expected = c.env.FINE_TUNE_TOKEN;
   if (!expected) {
@@ -27,6 +31,7 @@ export const requireToken = createMiddleware<{ Bindings: Bindings }>(async (c, n
   const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
   const challenge = { 'WWW-Authenticate': 'Bearer realm="edge-mlp"' };
   if (!match) {
+    await countAuthFailure(c);
     throw new ApiError(
       401,
       'unauthorized',
@@ -36,6 +41,7 @@ export const requireToken = createMiddleware<{ Bindings: Bindings }>(async (c, n
     );
   }
   if (!(await tokensEqual(match[1], expected))) {
+    await countAuthFailure(c);
     throw new ApiError(401, 'unauthorized', 'the bearer token is not valid', null, challenge);
   }
   await next();

@@ -38,17 +38,30 @@ interface ValidationResult {
   error?: { issues: { path: PropertyKey[]; message: string; code: string }[] };
 }
 
-/** The app's `defaultHook`: a failed validation becomes 400 `validation_error` naming the first issue. */
+/** Issues listed in a validation error (the rest are counted in `total`), and the longest text of each. */
+export const MAX_LISTED_ISSUES = 20;
+export const MAX_ISSUE_TEXT = 200;
+
+/** `text` cut to `max` characters, saying how much was left out (e.g. zod lists every unknown key). */
+export function capText(text: string, max = MAX_ISSUE_TEXT): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
+
+/**
+ * The app's `defaultHook`: a failed validation becomes 400 `validation_error` naming the first issue, with the
+ * first `MAX_LISTED_ISSUES` issues (each text capped) and the `total`: the answer stays small whatever the body.
+ */
 export function validationHook(result: ValidationResult): void {
   if (result.success || !result.error) return;
-  const issues = result.error.issues.slice(0, 20).map((i) => ({
-    path: i.path.map(String).join('.'),
-    message: i.message,
+  const all = result.error.issues;
+  const issues = all.slice(0, MAX_LISTED_ISSUES).map((i) => ({
+    path: capText(i.path.map(String).join('.')),
+    message: capText(i.message),
     code: i.code,
   }));
   const first = issues[0];
   const message = first ? `${first.path || 'body'}: ${first.message}` : 'invalid request';
-  throw new ApiError(400, 'validation_error', message, { issues, total: result.error.issues.length });
+  throw new ApiError(400, 'validation_error', message, { issues, total: all.length });
 }
 
 /** `app.onError`: known errors keep their status; anything else is logged and answered as a generic 500. */
@@ -62,7 +75,7 @@ export function handleError(err: Error, c: Context): Response {
     return c.json(errorBody(code, err.message || 'Request failed'), err.status);
   }
   if (err instanceof StoreError) {
-    const status = err.code === 'conflict' ? 409 : 503;
+    const status = err.code === 'conflict' || err.code === 'already_current' ? 409 : 503;
     return c.json(errorBody(err.code, err.message), status);
   }
   console.error('unhandled error', err);

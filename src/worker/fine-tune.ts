@@ -9,6 +9,14 @@ import { argmax, createPredictor, DIGIT_CLASSES, Mlp, Trainer, type Predictor } 
 import type { CheckSet } from '../format/check-set.ts';
 import { getKernels } from './kernels.ts';
 
+/** Metadata keys that hold figures measured on one set of weights: a fine-tuned child does not inherit them. */
+export const PARENT_FIGURES = [
+  'testAccuracy',
+  'validationAccuracy',
+  'testAccuracyByEncoding',
+  'check',
+] as const;
+
 export interface FineTuneSettings {
   steps: number;
   learningRate: number;
@@ -130,9 +138,8 @@ export function fineTune(input: FineTuneInput): FineTuneResult {
       parentVersion: input.parentVersion,
       fineTune: { ...settings, examples: count, before },
     };
-    // Measured on the parent's weights; no longer true of the child.
-    delete metadata.testAccuracy;
-    delete metadata.validationAccuracy;
+    // Measured on the parent's weights; no longer true of the child, which earned none of them.
+    for (const key of PARENT_FIGURES) delete metadata[key];
     const { bytes, decoded } = encodeModelDecoded({
       sizes: parent.sizes,
       alpha: parent.alpha,

@@ -26,7 +26,7 @@ export interface Pointer {
 
 /**
  * Raised when R2 holds something the store cannot read (e.g. a pointer that is not valid JSON) or an R2 call
- * throws (`model_store_unavailable`); `onError` answers 503 (409 for `conflict`).
+ * throws (`model_store_unavailable`); `onError` answers 503 (409 for `conflict` and `already_current`).
  */
 export class StoreError extends Error {
   constructor(
@@ -217,11 +217,18 @@ export class ModelStore {
    * Makes `version` current, retrying the compare-and-swap on a lost race (the change is independent of the
    * current weights, unlike a fine-tune). Used by publish and rollback.
    * @returns the pointer that was written.
-   * @throws {StoreError} `conflict` after `attempts` lost races.
+   * @throws {StoreError} `conflict` after `attempts` lost races, `already_current` when `version` is current.
    */
   async makeCurrent(version: string, source: HistorySource, attempts = 5): Promise<Pointer> {
     for (let i = 0; i < attempts; i++) {
       const read = await this.readPointer();
+      if (read?.pointer.current === version) {
+        // Nothing to do, and nothing written: a history entry that is its own parent would say nothing.
+        throw new StoreError(
+          'already_current',
+          `version ${version} is already the current one; nothing changed`,
+        );
+      }
       const next = advancePointer(read?.pointer ?? null, version, read?.pointer.current ?? null, source);
       if ((await this.swapPointer(read?.etag ?? null, next)) !== null) return next;
     }

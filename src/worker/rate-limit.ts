@@ -1,10 +1,13 @@
 /**
  * @module
- * Per-client rate limiting of the token-guarded writes, `/fine-tune` and `/model/rollback`, with the Workers
- * rate-limit binding (`FINE_TUNE_LIMITER` in `wrangler.toml`; `wrangler dev` and the tests emulate it), each
- * route counted apart. Not the work ceiling of one request (see `config.ts`).
+ * Per-client rate limits with the Workers rate-limit binding (`wrangler dev` and the tests emulate it), each
+ * counted apart: authenticated writes (`/fine-tune`, `/model/rollback`, after the token check), refused tokens
+ * (their own throttle, so no unauthenticated request can spend a valid token's budget), and image uploads to
+ * `/predict` (`UPLOAD_LIMITER`; JSON pixels are not limited). Not the work ceiling of one request (`config.ts`).
  */
+import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
+import { isImageRequest } from './body.ts';
 import { readConfig, type Bindings } from './config.ts';
 import { ApiError } from './errors.ts';
 
@@ -12,6 +15,12 @@ import { ApiError } from './errors.ts';
 export const FINE_TUNE_RATE_LIMIT = 10;
 /** The period in seconds (10 or 60 are allowed); must equal `simple.period` of `FINE_TUNE_LIMITER`. */
 export const FINE_TUNE_RATE_PERIOD_SECONDS = 60;
+/** Image uploads one client may send per period; must equal `simple.limit` of `UPLOAD_LIMITER`. */
+export const UPLOAD_RATE_LIMIT = 30;
+/** Must equal `simple.period` of `UPLOAD_LIMITER`. */
+export const UPLOAD_RATE_PERIOD_SECONDS = 10;
+
+type Env = { Bindings: Bindings };
 
 /**
  * The client a request counts against: its address as Cloudflare saw it, within this deployment's store.
@@ -22,43 +31,84 @@ export function clientKey(request: Request, prefix: string): string {
   return `${prefix}|${ip}`;
 }
 
+interface Limit {
+  binding: (env: Bindings) => RateLimit | undefined;
+  /** Keeps this count apart from the others on the same binding. */
+  scope: string;
+  /** What is counted, e.g. `fine-tunes`. */
+  what: string;
+  limit: number;
+  periodSeconds: number;
+}
+
 /**
- * Middleware: 429 `rate_limited` with `Retry-After` once a client used up its `what` (e.g. `fine-tunes`) of the
- * period; `scope` keeps each route's count apart. Runs before the token check, so guessing tokens is throttled
- * too. Fails open (with a warning) if the binding throws: the work ceiling still bounds each request.
+ * Counts one request against `limit`; 429 `rate_limited` with `Retry-After` once the client used it up. Fails
+ * open (with a warning) if the binding throws, and where no binding is configured (an env built by hand).
  */
-function writeRateLimit(what: string, scope: string) {
-  return createMiddleware<{ Bindings: Bindings }>(async (c, next) => {
-    // Absent only where no `wrangler.toml` applies (e.g. an env built by hand).
-    const limiter = c.env.FINE_TUNE_LIMITER as RateLimit | undefined;
-    if (!limiter || c.req.method !== 'POST') return next();
-    let success = true;
-    try {
-      const key = clientKey(c.req.raw, readConfig(c.env).prefix) + scope;
-      ({ success } = await limiter.limit({ key }));
-    } catch (err) {
-      console.warn('rate limiter unavailable; request allowed', (err as Error).message);
-    }
-    if (!success) {
-      // The binding does not say when its window ends; a whole period is an upper bound.
-      const retryAfter = FINE_TUNE_RATE_PERIOD_SECONDS;
-      throw new ApiError(
-        429,
-        'rate_limited',
-        `at most ${FINE_TUNE_RATE_LIMIT} ${what} per ${FINE_TUNE_RATE_PERIOD_SECONDS} s per client; retry in ${retryAfter} s`,
-        {
-          limit: FINE_TUNE_RATE_LIMIT,
-          periodSeconds: FINE_TUNE_RATE_PERIOD_SECONDS,
-          retryAfterSeconds: retryAfter,
-        },
-        { 'Retry-After': String(retryAfter) },
-      );
-    }
+async function spend(c: Context<Env>, limit: Limit): Promise<void> {
+  const limiter = limit.binding(c.env);
+  if (!limiter) return;
+  let success = true;
+  try {
+    ({ success } = await limiter.limit({
+      key: clientKey(c.req.raw, readConfig(c.env).prefix) + limit.scope,
+    }));
+  } catch (err) {
+    console.warn('rate limiter unavailable; request allowed', (err as Error).message);
+  }
+  if (success) return;
+  // The binding does not say when its window ends; a whole period is an upper bound.
+  const retryAfter = limit.periodSeconds;
+  throw new ApiError(
+    429,
+    'rate_limited',
+    `at most ${limit.limit} ${limit.what} per ${limit.periodSeconds} s per client; retry in ${retryAfter} s`,
+    {
+      limit: limit.limit,
+      periodSeconds: limit.periodSeconds,
+      retryAfterSeconds: retryAfter,
+      counts: limit.what,
+    },
+    { 'Retry-After': String(retryAfter) },
+  );
+}
+
+const writes = (what: string, scope: string): Limit => ({
+  binding: (env) => env.FINE_TUNE_LIMITER as RateLimit | undefined,
+  scope,
+  what,
+  limit: FINE_TUNE_RATE_LIMIT,
+  periodSeconds: FINE_TUNE_RATE_PERIOD_SECONDS,
+});
+
+function limitPosts(limit: Limit, applies: (request: Request) => boolean = () => true) {
+  return createMiddleware<Env>(async (c, next) => {
+    if (c.req.method === 'POST' && applies(c.req.raw)) await spend(c, limit);
     await next();
   });
 }
 
-/** The limit of `/fine-tune`. */
-export const fineTuneRateLimit = writeRateLimit('fine-tunes', '');
-/** The limit of `/model/rollback`, counted apart from fine-tunes. */
-export const rollbackRateLimit = writeRateLimit('rollbacks', '|rollback');
+/** The limit of `/fine-tune`: mount it after `requireToken`, so only authenticated requests count. */
+export const fineTuneRateLimit = limitPosts(writes('fine-tunes', ''));
+/** The limit of `/model/rollback`, counted apart from fine-tunes; after `requireToken` too. */
+export const rollbackRateLimit = limitPosts(writes('rollbacks', '|rollback'));
+/** The limit of image uploads to `/predict` (PNG bodies and forms), before the body is read. */
+export const uploadRateLimit = limitPosts(
+  {
+    binding: (env) => env.UPLOAD_LIMITER as RateLimit | undefined,
+    scope: '|upload',
+    what: 'image uploads',
+    limit: UPLOAD_RATE_LIMIT,
+    periodSeconds: UPLOAD_RATE_PERIOD_SECONDS,
+  },
+  isImageRequest,
+);
+
+/**
+ * Counts a refused token (missing or wrong) against the client's own failure throttle, apart from its writes:
+ * guessing stays throttled, and a valid token is never refused because of someone else's failures.
+ * @throws {ApiError} 429 `rate_limited` once the client's refused tokens used up the period.
+ */
+export function countAuthFailure(c: Context<Env>): Promise<void> {
+  return spend(c, writes('refused tokens', '|auth-failure'));
+}

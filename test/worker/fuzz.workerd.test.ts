@@ -50,8 +50,13 @@ let seeded: string;
 const logged: string[] = [];
 
 beforeAll(async () => {
-  // A loose guard, so that valid fine-tunes also reach the success path (the guard has its own case below).
-  e = { ...testEnv(base, { GUARD_MAX_ACCURACY_DROP: '0.5' }), FINE_TUNE_LIMITER: unlimited };
+  // A loose guard, so that valid fine-tunes also reach the success path (the guard has its own case below);
+  // no rate limits: this suite is about what each body gets, and rate-limit.workerd.test.ts tests the limits.
+  e = {
+    ...testEnv(base, { GUARD_MAX_ACCURACY_DROP: '0.5' }),
+    FINE_TUNE_LIMITER: unlimited,
+    UPLOAD_LIMITER: unlimited,
+  };
   ({ store, version: seeded } = await seed(e));
   for (const level of ['log', 'info', 'warn', 'error', 'debug'] as const) {
     const original = console[level].bind(console);

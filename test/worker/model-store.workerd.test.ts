@@ -46,11 +46,22 @@ describe('ModelStore', () => {
   it('should keep versions immutable and history bounded, newest first', async () => {
     const store = fresh();
     const first = await store.publish(new Uint8Array([1, 2, 3]));
-    for (let i = 0; i < HISTORY_LIMIT + 2; i++) await store.makeCurrent(first.version, 'rollback');
+    const second = await store.publish(new Uint8Array([4]));
+    for (let i = 0; i < HISTORY_LIMIT + 2; i++) {
+      await store.makeCurrent(i % 2 ? second.version : first.version, 'rollback');
+    }
     const { pointer } = (await store.readPointer())!;
     expect(pointer.history).toHaveLength(HISTORY_LIMIT);
     expect(pointer.history.at(-1)!.source).toBe('rollback');
     expect([...(await store.getVersion(first.version))!]).toEqual([1, 2, 3]);
+  });
+
+  it('should refuse to make the current version current again, writing nothing', async () => {
+    const store = fresh();
+    const { version } = await store.publish(new Uint8Array([1]));
+    const before = (await store.readPointer())!;
+    await expect(store.makeCurrent(version, 'rollback')).rejects.toMatchObject({ code: 'already_current' });
+    expect((await store.readPointer())!.etag).toBe(before.etag);
   });
 
   it('should remove the uploaded blob when publishing cannot move the pointer', async () => {

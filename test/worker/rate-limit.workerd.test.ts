@@ -1,13 +1,19 @@
 /**
- * The per-client rate limit of `/fine-tune` against the binding miniflare emulates from `wrangler.toml`:
- * 429 with Retry-After past the limit, counted per client address and per store, before the token check.
+ * The per-client rate limits against the bindings miniflare emulates from `wrangler.toml`: 429 with Retry-After
+ * past the limit, counted per client address and per store; authenticated writes, refused tokens and image
+ * uploads each counted apart.
  */
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import type { Bindings } from '../../src/worker/config.ts';
-import { FINE_TUNE_RATE_LIMIT, FINE_TUNE_RATE_PERIOD_SECONDS } from '../../src/worker/rate-limit.ts';
+import {
+  FINE_TUNE_RATE_LIMIT,
+  FINE_TUNE_RATE_PERIOD_SECONDS,
+  UPLOAD_RATE_LIMIT,
+  UPLOAD_RATE_PERIOD_SECONDS,
+} from '../../src/worker/rate-limit.ts';
 import { post, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
 
 const base = env as unknown as Bindings;
@@ -48,7 +54,7 @@ describe('fineTuneRateLimit', () => {
     expect((await app.request('/fine-tune', cheap(TOKEN, '198.51.100.2'), e)).status).toBe(400);
   });
 
-  it('should throttle requests with a wrong token too, and never leak the token', async () => {
+  it('should throttle refused tokens on their own count, and never leak the token', async () => {
     const e = testEnv(base);
     await seed(e);
     const statuses: number[] = [];
@@ -59,29 +65,88 @@ describe('fineTuneRateLimit', () => {
     }
     expect(statuses.slice(0, FINE_TUNE_RATE_LIMIT)).toEqual(new Array(FINE_TUNE_RATE_LIMIT).fill(401));
     expect(statuses[FINE_TUNE_RATE_LIMIT]).toBe(429);
-    // The right token does not reset the count: the limit is per client, not per credential.
-    expect((await app.request('/fine-tune', cheap(TOKEN, '192.0.2.9'), e)).status).toBe(429);
+    // The refused tokens spent their own throttle, not the writes' budget: the right token goes through.
+    expect((await app.request('/fine-tune', cheap(TOKEN, '192.0.2.9'), e)).status).toBe(400);
+  });
+
+  it('should let a valid fine-tune through after ten unauthenticated requests from its address', async () => {
+    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const { store, version } = await seed(e);
+    const ip = '192.0.2.30';
+    // What any web page can send cross-site without a preflight: text/plain, no Authorization.
+    const forged: RequestInit = {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain', 'CF-Connecting-IP': ip },
+      body: '{"pixelScale":"0-255","examples":[]}',
+    };
+    for (let i = 0; i < 10; i++) expect((await app.request('/fine-tune', forged, e)).status).toBe(401);
+    // Past ten, refused tokens are throttled, on every write route (one count per client).
+    expect((await app.request('/model/rollback', forged, e)).status).toBe(429);
+    expect((await app.request('/fine-tune', forged, e)).status).toBe(429);
+    const example = { image: new Array(784).fill(0).map((_, j) => (j % 7) * 30), label: 3 };
+    const res = await app.request(
+      '/fine-tune',
+      post({ pixelScale: '0-255', examples: [example], steps: 2 }, TOKEN, { 'CF-Connecting-IP': ip }),
+      e,
+    );
+    expect(res.status).toBe(200);
+    const { version: child } = (await res.json()) as { version: string };
+    expect((await store.readPointer())!.pointer.current).toBe(child);
+    const back = await app.request(
+      '/model/rollback',
+      post({ version }, TOKEN, { 'CF-Connecting-IP': ip }),
+      e,
+    );
+    expect(back.status).toBe(200);
   });
 
   it('should throttle /model/rollback the same way, counted apart from fine-tunes', async () => {
     const e = testEnv(base);
     await seed(e);
     const ip = '192.0.2.20';
-    const rollback = (token: string) => post({}, token, { 'CF-Connecting-IP': ip });
+    const rollback = post({}, TOKEN, { 'CF-Connecting-IP': ip });
     const statuses: number[] = [];
     for (let i = 0; i <= FINE_TUNE_RATE_LIMIT; i++) {
-      statuses.push((await app.request('/model/rollback', rollback(`${TOKEN.slice(0, -1)}X`), e)).status);
+      statuses.push((await app.request('/model/rollback', rollback, e)).status);
     }
-    expect(statuses.slice(0, FINE_TUNE_RATE_LIMIT)).toEqual(new Array(FINE_TUNE_RATE_LIMIT).fill(401));
-    expect(statuses[FINE_TUNE_RATE_LIMIT]).toBe(429);
-    const limited = await app.request('/model/rollback', rollback(TOKEN), e);
+    expect(statuses.slice(0, FINE_TUNE_RATE_LIMIT)).toEqual(new Array(FINE_TUNE_RATE_LIMIT).fill(400));
+    const limited = await app.request('/model/rollback', rollback, e);
     expect(limited.status).toBe(429);
     expect(((await limited.json()) as ErrorJson).error.message).toMatch(/rollbacks per 60 s/);
     // The same client's fine-tunes have their own count.
     expect((await app.request('/fine-tune', cheap(TOKEN, ip), e)).status).toBe(400);
   });
 
-  it('should leave /predict unlimited', async () => {
+  it('should limit image uploads to /predict per client, with Retry-After', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    // Not a PNG: a 415 after the limiter counted it, so the test spends no CPU decoding.
+    const upload = (ip: string): RequestInit => ({
+      method: 'POST',
+      headers: { 'Content-Type': 'image/png', 'CF-Connecting-IP': ip },
+      body: 'not a png',
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < UPLOAD_RATE_LIMIT; i++) {
+      statuses.push((await app.request('/predict', upload('192.0.2.40'), e)).status);
+    }
+    expect(statuses).toEqual(new Array(UPLOAD_RATE_LIMIT).fill(415));
+    const limited = await app.request('/predict', upload('192.0.2.40'), e);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('Retry-After')).toBe(String(UPLOAD_RATE_PERIOD_SECONDS));
+    expect(((await limited.json()) as ErrorJson).error.details).toMatchObject({ counts: 'image uploads' });
+    expect((await app.request('/predict', upload('192.0.2.41'), e)).status).toBe(415);
+    // JSON pixels from the limited client still answer.
+    const image = new Array(784).fill(0);
+    const res = await app.request(
+      '/predict',
+      post({ pixelScale: '0-255', image }, null, { 'CF-Connecting-IP': '192.0.2.40' }),
+      e,
+    );
+    expect(res.status).toBe(200);
+  });
+
+  it('should leave JSON /predict unlimited', async () => {
     const e = testEnv(base);
     await seed(e);
     const image = new Array(784).fill(0);

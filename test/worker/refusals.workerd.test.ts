@@ -9,6 +9,7 @@ import { encodeModel } from '../../src/format/index.ts';
 import app from '../../src/worker/index.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
+import { ModelStore } from '../../src/worker/model-store.ts';
 import { imageAt, makeModel, post, randomPixels, seed, testEnv, type ErrorJson } from './helpers.ts';
 
 const base = env as unknown as Bindings;
@@ -159,5 +160,92 @@ describe('POST /predict without pixelScale', () => {
     await refuse({ image: [-0.5, ...flat.slice(1).map(() => 0)] }, /inferred pixelScale 0-1/);
     await refuse({ pixelScale: '0-1', image: flat }, /declared pixelScale 0-1/);
     await refuse({ pixelScale: null, image: flat }, /pixelScale/);
+  });
+});
+
+describe('error details', () => {
+  it('should stay small for a 2.3 MB body with 200,000 unknown keys', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    const extra = Array.from({ length: 200_000 }, (_, i) => `"k${i}":10`).join(',');
+    const body = `{"pixelScale":"0-255","image":[${new Array(784).fill(0).join(',')}],${extra}}`;
+    expect(body.length).toBeGreaterThan(2_200_000);
+    const res = await app.request('/predict', post(body, null), e);
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(text.length).toBeLessThan(8 * 1024);
+    const err = JSON.parse(text) as ErrorJson;
+    expect(err.error.code).toBe('validation_error');
+    expect(err.error.message).toMatch(/more characters\)$/);
+    const details = err.error.details as { total: number; issues: { message: string }[] };
+    expect(details.total).toBeGreaterThanOrEqual(1);
+    expect(details.issues.length).toBeLessThanOrEqual(20);
+  });
+
+  it('should list at most 20 issues and count them all', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    const images = Array.from({ length: 30 }, () => ['x']);
+    const res = await app.request('/predict', post({ pixelScale: '0-255', images }, null), e);
+    expect(res.status).toBe(400);
+    const details = ((await res.json()) as ErrorJson).error.details as { total: number; issues: unknown[] };
+    expect(details.issues).toHaveLength(20);
+    expect(details.total).toBeGreaterThan(20);
+  });
+});
+
+describe('rollback to the current version', () => {
+  it('should answer 409 already_current and write nothing', async () => {
+    const e = testEnv(base);
+    const { store, version } = await seed(e);
+    const before = await store.readPointer();
+    const res = await app.request('/model/rollback', post({ version }), e);
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as ErrorJson).error.code).toBe('already_current');
+    expect(await store.readPointer()).toEqual(before);
+  });
+});
+
+describe('a fine-tuned version', () => {
+  it('should carry none of the accuracy figures measured on its parent', async () => {
+    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const store = new ModelStore(e.MODELS, e.MODEL_PREFIX!);
+    const { net, checkSetBytes } = makeModel(4);
+    const parent = encodeModel({
+      sizes: [784, 32, 10],
+      alpha: 0.01,
+      encoding: 'f32',
+      params: new Float32Array(net.params),
+      metadata: {
+        dataset: 'synthetic',
+        createdAt: new Date().toISOString(),
+        testAccuracy: 0.99,
+        validationAccuracy: 0.98,
+        testAccuracyByEncoding: { f32: 0.99, int8: 0.989 },
+        checkSet: 'checksets/test-64.bin',
+      },
+    });
+    await store.putCheckSet('checksets/test-64.bin', checkSetBytes);
+    await store.publish(parent);
+    const parentInfo = (await (await app.request('/model', {}, e)).json()) as {
+      metadata: Record<string, unknown>;
+    };
+    expect(parentInfo.metadata.testAccuracyByEncoding).toEqual({ f32: 0.99, int8: 0.989 });
+    const example = { image: imageAt(randomPixels(1, 5), 0), label: 4 };
+    const res = await app.request(
+      '/fine-tune',
+      post({ pixelScale: '0-255', examples: [example], steps: 2 }),
+      e,
+    );
+    expect(res.status).toBe(200);
+    const info = (await (await app.request('/model', {}, e)).json()) as {
+      accuracy: { test: number | null; validation: number | null };
+      metadata: Record<string, unknown>;
+    };
+    expect(info.accuracy).toEqual({ test: null, validation: null });
+    for (const key of ['testAccuracy', 'validationAccuracy', 'testAccuracyByEncoding']) {
+      expect(info.metadata).not.toHaveProperty(key);
+    }
+    expect(info.metadata.checkSet).toBe('checksets/test-64.bin');
   });
 });

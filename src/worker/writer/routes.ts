@@ -230,7 +230,7 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
   app.on('POST', '/feedback', feedbackRateLimit('|feedback'), limitBody, feedbackContentType, feedbackUpload);
   app.on('GET', '/feedback', requireToken);
   for (const path of ['/feedback/drop', '/feedback/apply']) {
-    app.use(path, feedbackRateLimit('|feedback-admin'), requireToken, limitBody);
+    app.use(path, requireToken, feedbackRateLimit('|feedback-admin'), limitBody);
   }
 
   app.openapi(

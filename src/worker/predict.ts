@@ -44,6 +44,8 @@ export type PredictInput =
       /** Per image: no ink to read (answered `blank`, not guessed). */
       blank: boolean[];
       minConfidence: number | null;
+      /** `preprocess` was left out: prepare the images when the answering model was trained on prepared ones. */
+      preprocessByModel: boolean;
     }
   | {
       kind: 'image';
@@ -111,7 +113,7 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
   const pixelScale = body.pixelScale ?? inferPixelScale(images);
   const x = toInput(images, pixelScale);
   const blank = blankImages(x, images.length);
-  if (body.preprocess) preprocessBatch(x, images.length, blank);
+  if (body.preprocess === true) preprocessBatch(x, images.length, blank);
   return {
     kind: 'json',
     x,
@@ -121,7 +123,24 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
     inferred: body.pixelScale === undefined,
     blank,
     minConfidence: body.minConfidence ?? null,
+    preprocessByModel: body.preprocess === undefined,
   };
+}
+
+/** Whether a model was trained on images prepared like `/predict` prepares them (its recipe's `preprocess`). */
+export function trainedOnPrepared(metadata: Record<string, unknown>): boolean {
+  const training = metadata.training;
+  return (
+    typeof training === 'object' &&
+    training !== null &&
+    (training as { preprocess?: unknown }).preprocess === true
+  );
+}
+
+/** The network's input for `metadata`'s model: JSON images left to the model's default are prepared here. */
+function inputFor(input: PredictInput, metadata: Record<string, unknown>): Float32Array {
+  if (input.kind !== 'json' || !input.preprocessByModel || !trainedOnPrepared(metadata)) return input.x;
+  return preprocessBatch(input.x.slice(), input.count, input.blank);
 }
 
 /** The answer to each refusal of the PNG decoder (the hostile corpus, `scripts/lib/hostile-corpus.ts`, agrees). */
@@ -214,12 +233,18 @@ export async function predict(
       ? await withServingModel(store, cfg.revalidateMs, (serving, stale) => ({
           version: serving.version,
           stale,
-          predictions: verdicts(serving.predictor.predict(input.x, input.count), serving.model.metadata),
+          predictions: verdicts(
+            serving.predictor.predict(inputFor(input, serving.model.metadata), input.count),
+            serving.model.metadata,
+          ),
         }))
       : await withVersionPredictor(store, pinned, (predictor, loaded) => ({
           version: loaded.version,
           stale: null,
-          predictions: verdicts(predictor.predict(input.x, input.count), loaded.model.metadata),
+          predictions: verdicts(
+            predictor.predict(inputFor(input, loaded.model.metadata), input.count),
+            loaded.model.metadata,
+          ),
         }));
   const headers: Record<string, string> = { 'X-Model-Version': version };
   if (stale) headers['X-Model-Stale'] = stale.code;

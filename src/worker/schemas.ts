@@ -125,12 +125,13 @@ export const PredictRequest = z
       }),
     preprocess: z
       .boolean()
-      .default(false)
+      .optional()
       .openapi({
         description:
-          'Prepare each image the way MNIST was (crop to the ink, fit 20×20, centre of mass at the centre, ' +
-          'dark-on-light inverted). Off by default for JSON (it costs ~0.2 points on MNIST-like input); ' +
-          'always on for uploaded images unless `preprocess=false`.',
+          'Prepare each image the way the model was trained (crop to the ink, fit 20×20, centre of mass at the ' +
+          'centre, dark-on-light inverted). When absent, it follows the model: on for a model trained on ' +
+          'prepared images (`metadata.training.preprocess`, the default recipe), off otherwise. Always on for ' +
+          'uploaded images unless `preprocess=false`.',
       }),
   })
   .strict()

@@ -2,7 +2,7 @@
  * @module
  * MNIST-style preprocessing of any image into the 28×28 input the network expects: grey levels, white ink on
  * black, the ink's bounding box fitted into 20×20 keeping the aspect ratio, centre of mass at the centre.
- * Pure (typed arrays and Math only); not PNG decoding (see `src/worker/image-input.ts`).
+ * Pure (typed arrays and Math only); not PNG decoding (see `src/data/png.ts`).
  */
 
 /** Side of the network's input image. */

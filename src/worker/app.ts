@@ -212,7 +212,6 @@ app.doc31('/openapi.json', {
   },
 });
 registerFeedbackRoutes(app);
-registerFeedbackRoutes(app);
 app.get('/docs', (c) => c.html(docsPage()));
 app.route('/', web);
 

@@ -190,7 +190,7 @@ export function runLineageFineTune(input: LineageFineTuneInput): LineageFineTune
     });
   } catch (err) {
     if (err instanceof UpdateDiverged) {
-      throw new DivergedError(err.message, err.step || null, Number.isFinite(err.loss) ? err.loss : null);
+      throw new DivergedError(err.message, err.step || null, err.loss);
     }
     throw err;
   }

@@ -5,7 +5,17 @@ import type { Bindings } from '../../src/worker/config.ts';
 import { argmax } from '../../src/nn/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
-import { imageAt, post, randomPixels, seed, testEnv, TOKEN, type ErrorJson, NO_GUARD } from './helpers.ts';
+import {
+  imageAt,
+  inkedPixels,
+  post,
+  randomPixels,
+  seed,
+  testEnv,
+  TOKEN,
+  type ErrorJson,
+  NO_GUARD,
+} from './helpers.ts';
 
 const base = env as unknown as Bindings;
 
@@ -43,7 +53,7 @@ describe('POST /predict', () => {
   it('should match the network on one image, with all ten probabilities and the version', async () => {
     const e = testEnv(base);
     const { version, net } = await seed(e);
-    const pixels = randomPixels(1, 7);
+    const pixels = inkedPixels(1, 7);
     const res = await app.request(
       '/predict',
       post({ pixelScale: '0-255', image: imageAt(pixels, 0) }, null),
@@ -67,7 +77,7 @@ describe('POST /predict', () => {
   it('should give the same answer for 0-255, 0-1 and 28 rows of 28', async () => {
     const e = testEnv(base);
     await seed(e);
-    const flat = imageAt(randomPixels(1, 8), 0);
+    const flat = imageAt(inkedPixels(1, 8), 0);
     const rows = Array.from({ length: 28 }, (_, r) => flat.slice(r * 28, r * 28 + 28));
     const answers = await Promise.all(
       [
@@ -85,7 +95,7 @@ describe('POST /predict', () => {
   it('should answer a batch of 256 in order', async () => {
     const e = testEnv(base);
     const { net } = await seed(e);
-    const pixels = randomPixels(256, 9);
+    const pixels = inkedPixels(256, 9);
     const images = Array.from({ length: 256 }, (_, i) => imageAt(pixels, i));
     const res = await app.request('/predict', post({ pixelScale: '0-255', images }, null), e);
     expect(res.status).toBe(200);
@@ -102,7 +112,7 @@ describe('POST /predict', () => {
     // 96 hidden units: wide enough that the first single image re-lays the layer [in×out] (src/nn/predictor.ts).
     const e = testEnv(base);
     const { net } = await seed(e, 5, 'f32', [784, 96, 10]);
-    const pixels = randomPixels(3, 10);
+    const pixels = inkedPixels(3, 10);
     const expected = net.predict(
       Float32Array.from(pixels, (v) => v / 255),
       3,
@@ -357,7 +367,7 @@ describe('auth on /fine-tune and /model/rollback', () => {
 
 describe('POST /fine-tune', () => {
   // 16 random images all labelled 7: learnable in a few steps by a small net.
-  const pixels = randomPixels(16, 42);
+  const pixels = inkedPixels(16, 42);
   const examples = Array.from({ length: 16 }, (_, i) => ({ image: imageAt(pixels, i), label: 7 }));
   const request = { pixelScale: '0-255', examples, steps: 20, learningRate: 0.1 };
 

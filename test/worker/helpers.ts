@@ -43,6 +43,19 @@ export function randomPixels(count: number, seed: number): Uint8Array {
   return out;
 }
 
+/**
+ * `count` random 0-255 images on a blank 3-pixel margin, as bytes: noise the verdict reads as ink (the margin is
+ * the paper it is read against; noise up to the edges is judged `blank`, since no ink stands out from it).
+ */
+export function inkedPixels(count: number, seed: number): Uint8Array {
+  const out = randomPixels(count, seed);
+  for (let i = 0; i < out.length; i++) {
+    const [y, x] = [Math.floor((i % 784) / 28), i % 28];
+    if (y < 3 || y >= 25 || x < 3 || x >= 25) out[i] = 0;
+  }
+  return out;
+}
+
 export function imageAt(pixels: Uint8Array, i: number): number[] {
   return Array.from(pixels.subarray(i * 784, (i + 1) * 784));
 }

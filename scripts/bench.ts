@@ -1,7 +1,7 @@
 /**
  * @module
  * `npm run bench`: the 784-1024-512-10 network's training, inference and fine-tune speed against the numpy and
- * PyTorch peers (`/work/shared/peers`), run in the same invocation on the same work, with ratios.
+ * PyTorch peers (`../shared/peers` beside the repo; `PEERS_DIR` overrides), run in the same invocation on the same work, with ratios.
  * Usage: npm run bench -- [--quick] [--no-peers] [--json] [--time-to-accuracy] [--threads 1,2]
  */
 import { cpus, loadavg } from 'node:os';

@@ -7,12 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { checkServable } from '../src/worker/servable.ts';
+import { readFineTuneAssets } from './lib/fine-tune-assets.ts';
 import { buildMnistCheckSet, DEFAULT_CHECK_SET, openBucket, publishBlob } from './lib/model-bucket.ts';
 
 const USAGE =
   'usage: npm run publish-model -- <model.bin> [--remote] [--persist-to DIR] [--check-set FILE|none]\n' +
-  '  --check-set  a check-set file (CHK1) for the fine-tune guard; default: 500 MNIST test images; none: keep the\n' +
-  '               one the blob names (if any)';
+  '  --check-set  a check-set file (CHK1) for the fine-tune guard; default: x.checkset.bin beside the blob (its\n' +
+  '               validation split; with x.replay.bin and x.master.bin), else 500 MNIST test images; none: keep\n' +
+  '               the one the blob names (if any)';
 
 function parseArgs(argv: string[]) {
   const out = { file: '', remote: false, persistTo: undefined as string | undefined, checkSet: '' };
@@ -33,15 +35,19 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const blob = new Uint8Array(readFileSync(args.file));
   const model = checkServable(blob); // refuse a blob the worker cannot serve before touching the bucket
+  const assets = readFineTuneAssets(args.file, model.metadata.dataset);
   const checkSet =
     args.checkSet === 'none'
       ? null
       : args.checkSet
         ? { name: `checksets/${basename(args.checkSet)}`, bytes: new Uint8Array(readFileSync(args.checkSet)) }
-        : { name: DEFAULT_CHECK_SET, bytes: buildMnistCheckSet() };
+        : (assets.checkSet ?? { name: DEFAULT_CHECK_SET, bytes: buildMnistCheckSet() });
   const bucket = await openBucket({ persistTo: args.persistTo, remote: args.remote });
   try {
-    const r = await publishBlob(bucket.store, blob, checkSet);
+    const r = await publishBlob(bucket.store, blob, checkSet, {
+      replaySet: assets.replaySet,
+      master: assets.master,
+    });
     console.log(
       `published ${args.file} (${model.sizes.join('-')} ${model.encoding}, ${r.bytes} bytes) as version ${r.version}` +
         ` to the ${args.remote ? 'remote' : 'local'} bucket; previous: ${r.previous ?? 'none'}`,

@@ -5,6 +5,8 @@
  * fine-tunes survive restarts). Run by `npm start`.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { decodeModel } from '../src/format/index.ts';
+import { readFineTuneAssets } from './lib/fine-tune-assets.ts';
 import { buildMnistCheckSet, DEFAULT_CHECK_SET, openBucket, publishBlob } from './lib/model-bucket.ts';
 
 export const DEFAULT_MODEL = 'models/default.bin';
@@ -26,10 +28,16 @@ export async function seedLocal(options: {
       return current.pointer.current;
     }
     if (!existsSync(model)) throw new Error(`${model} not found: train one with \`npm run train\` first`);
-    const r = await publishBlob(bucket.store, new Uint8Array(readFileSync(model)), {
-      name: DEFAULT_CHECK_SET,
-      bytes: buildMnistCheckSet(),
-    });
+    const blob = new Uint8Array(readFileSync(model));
+    // The fine-tune files beside the blob (validation check set, replay set, master); the old MNIST-test check set
+    // only for a model that has none.
+    const assets = readFineTuneAssets(model, decodeModel(blob).metadata.dataset);
+    const r = await publishBlob(
+      bucket.store,
+      blob,
+      assets.checkSet ?? { name: DEFAULT_CHECK_SET, bytes: buildMnistCheckSet() },
+      { replaySet: assets.replaySet, master: assets.master },
+    );
     console.log(`seed-local: published ${model} as version ${r.version}`);
     return r.version;
   } finally {

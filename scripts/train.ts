@@ -9,11 +9,16 @@ import { SingleBar } from 'cli-progress';
 import type { Kernels } from '../src/kernels/kernels.ts';
 import { decodeModel, encodeModel, type ModelData, type ModelMetadata } from '../src/format/index.ts';
 import { createPredictor } from '../src/nn/index.ts';
-import { DatasetError, loadDataset, MNIST_DIR, type Examples } from './lib/dataset.ts';
+import { DatasetError, loadDataset, MNIST_DIR, type Dataset, type Examples } from './lib/dataset.ts';
 import { withFineTuneAssets } from './lib/fine-tune-assets.ts';
 import { loadKernels, type LoadedKernels } from './lib/kernels-node.ts';
-import { learningRate } from './lib/lr-schedule.ts';
-import { setUpTraining, splitForTraining } from './lib/training-setup.ts';
+import {
+  asServed,
+  setUpTraining,
+  splitForTraining,
+  type EpochProgress,
+  type TrainingRun,
+} from './lib/training-setup.ts';
 import { percent, renderModelCard, type EpochRecord } from './lib/model-card.ts';
 import { calibrationCard, calibrateBlob, startOutlierExposure } from './lib/unsure-training.ts';
 import {
@@ -50,13 +55,7 @@ class Exit extends Error {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let options: TrainOptions;
-  try {
-    options = parseTrainArgs(argv);
-  } catch (error) {
-    if (error instanceof UsageError) throw new Exit(error.message, 2);
-    throw error;
-  }
+  const options = parseOptions(argv);
   if (options.help) {
     console.log(helpText());
     return 0;
@@ -64,155 +63,59 @@ async function main(argv: string[]): Promise<number> {
   const log = options.quiet ? () => {} : (line: string) => console.log(line);
   const started = Date.now();
 
-  // Data.
-  let dataset;
-  try {
-    dataset = loadDataset(options.data ?? MNIST_DIR, { limit: options.limit ?? undefined });
-  } catch (error) {
-    if (error instanceof DatasetError) throw new Exit(`${error.file}: ${error.message}`, 1);
-    throw error;
-  }
-  const { train, validation } = splitForTraining(dataset, options);
+  // Load: the dataset, its seeded split, and the evaluation sets as /predict would see them.
+  const dataset = load(options);
+  const { train, validation: rawValidation } = splitForTraining(dataset, options);
   if (train.count === 0) throw new Exit(`${dataset.files[0]}: no training examples left after the split`, 1);
+  const validation = asServed(rawValidation, options);
+  const test = asServed(dataset.test, options);
   const out = options.out ?? `models/${dataset.name}.bin`;
   const cardPath = out.replace(/\.bin$/, '') + '.card.md';
 
-  // Network, optimizer, kernels.
+  // Set up: network, optimizer, kernels, batches; outlier exposure (issue #13) adds non-digits to each batch.
   const kernels = await getKernels(options);
-  // Outlier exposure (issue #13): null when off; its non-digits join each batch of digits.
   const oe = startOutlierExposure(options, dataset.name, kernels, log);
-  const { spec, net, trainer, batches, batch, stepsPerEpoch, totalSteps } = setUpTraining(
-    dataset,
-    train,
-    options,
-    kernels,
-    oe?.rows ?? 0,
-  );
+  const run = setUpTraining(dataset, train, options, kernels, oe);
   log(
-    `train: ${dataset.name} ${train.count} train / ${validation.count} validation / ${dataset.test.count} test, ` +
-      `${spec.sizes.join('-')}, ${kernels.name}, ${options.epochs} epochs of ${stepsPerEpoch} steps`,
+    `train: ${dataset.name} ${train.count} train / ${validation.count} validation / ${test.count} test, ` +
+      `${run.spec.sizes.join('-')}, ${kernels.name}, ${options.epochs} epochs of ${run.stepsPerEpoch} steps; ` +
+      `${run.batches.describe()}`,
   );
 
-  // Ctrl-C: the first asks the loop to stop after the current batch, the second quits at once.
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) process.exit(130);
-    stopRequested = true;
-  };
-  process.on('SIGINT', onSigint);
-
-  const bar =
-    options.quiet || !process.stderr.isTTY
-      ? null
-      : new SingleBar({
-          format: 'epoch {epoch} [{bar}] {value}/{total} | {speed} ex/s | ETA {eta_formatted} | loss {loss}',
-          hideCursor: true,
-          clearOnComplete: true,
-        });
-
-  const epochs: EpochRecord[] = [];
-  let best: { epoch: number; params: Float32Array; valAccuracy: number | null } | null = null;
-  let step = 0;
-  let trainSeconds = 0;
-  for (let epoch = 1; epoch <= options.epochs && !stopRequested; epoch++) {
-    batches.shuffle();
-    const epochStart = performance.now();
-    let lastYield = epochStart;
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
-    bar?.start(train.count, 0, { epoch: `${epoch}/${options.epochs}`, speed: 0, loss: '-' });
-    for (let start = 0; start < train.count && !stopRequested; start += batch) {
-      const n = batches.fill(start);
-      trainer.lr = learningRate(options.lrSchedule, options.lr, step++, totalSteps);
-      const result = oe
-        ? trainer.step(oe.mix(batches.x, batches.labels, n), oe.labels, n + oe.rows)
-        : trainer.step(batches.x, batches.labels, n);
-      lossSum += result.loss * n;
-      correct += result.correct;
-      seen += n;
-      const now = performance.now();
-      if (now - lastYield > YIELD_MS) {
-        const speed = Math.round(seen / ((now - epochStart) / 1000));
-        bar?.update(seen, { speed, loss: (lossSum / seen).toFixed(4) });
-        await new Promise((resolve) => setImmediate(resolve));
-        lastYield = performance.now();
-      }
-    }
-    bar?.stop();
-    if (seen === 0) break;
-    const seconds = (performance.now() - epochStart) / 1000;
-    trainSeconds += seconds;
-    const valAccuracy =
-      validation.count > 0
-        ? net.evaluate(validation.images, validation.labels, validation.count).accuracy
-        : null;
-    const record: EpochRecord = {
-      epoch,
-      dataLoss: lossSum / seen,
-      penalty: trainer.penalty(),
-      trainAccuracy: correct / seen,
-      valAccuracy,
-      lr: trainer.lr,
-      seconds,
-      examplesPerSecond: seen / seconds,
-      partial: seen < train.count,
-    };
-    epochs.push(record);
-    // Without a validation set the latest epoch is the best one.
-    const isBest =
-      !best || valAccuracy === null || (best.valAccuracy !== null && valAccuracy > best.valAccuracy);
-    if (isBest) best = { epoch, params: net.params.slice(), valAccuracy };
-    log(formatEpoch(record, options.epochs, isBest));
-  }
-  process.off('SIGINT', onSigint);
-  kernels.free(batches.x);
+  // Per epoch: run, evaluate, keep the best.
+  const { epochs, best, stopped, trainSeconds } = await trainEpochs(run, validation, options, log);
+  run.dispose();
   oe?.dispose();
-  trainer.dispose();
   if (!best) throw new Exit('stopped before the first training step; nothing written', 130);
-  if (stopRequested) log(`train: interrupted; keeping epoch ${best.epoch}, the best so far`);
+  if (stopped) log(`train: interrupted; keeping epoch ${best.epoch}, the best so far`);
 
-  // Test accuracy of the kept parameters, as float32 and in each encoding.
-  net.params.set(best.params);
-  const testAccuracy: Record<string, number> = {
-    f32: net.evaluate(dataset.test.images, dataset.test.labels, dataset.test.count).accuracy,
-  };
-  net.dispose();
+  // Choose the encoding: test accuracy of the kept parameters as float32 and in each candidate encoding.
+  run.net.params.set(best.params);
+  const f32 = run.net.evaluate(test.images, test.labels, test.count).accuracy;
+  run.net.dispose();
   const createdAt = new Date().toISOString();
-  const launcher =
-    process.env.npm_lifecycle_event === 'train' ? 'npm run train --' : 'npx tsx scripts/train.ts';
-  const command = [
-    launcher,
-    ...argv.map((arg) => (/^[\w.,\/=:-]+$/.test(arg) ? arg : JSON.stringify(arg))),
-  ].join(' ');
+  const command = commandLine(argv);
   const settings = {
     ...Object.fromEntries(Object.entries(options).filter(([key]) => !['help', 'quiet', 'out'].includes(key))),
     data: displayPath(dataset.dir),
   };
   const modelOf = (encoding: Encoding, metadata: ModelMetadata): ModelData => ({
-    sizes: spec.sizes,
-    alpha: spec.alpha,
+    sizes: run.spec.sizes,
+    alpha: run.spec.alpha,
     encoding,
-    params: best!.params,
+    params: best.params,
     metadata,
   });
-  const draft: ModelMetadata = { dataset: dataset.name, createdAt };
-  const candidates: Encoding[] = options.encoding === 'auto' ? AUTO_ORDER : [options.encoding];
-  let encoding: Encoding = 'f32';
-  for (const candidate of candidates) {
-    const accuracy =
-      candidate === 'f32'
-        ? testAccuracy.f32
-        : blobAccuracy(encodeModel(modelOf(candidate, draft)), dataset.test, kernels);
-    testAccuracy[candidate] = accuracy;
-    encoding = candidate;
-    if (options.encoding !== 'auto' || testAccuracy.f32 - accuracy <= AUTO_TOLERANCE) break;
-  }
+  const { encoding, testAccuracy } = chooseEncoding(options.encoding, f32, (candidate) =>
+    blobAccuracy(encodeModel(modelOf(candidate, { dataset: dataset.name, createdAt })), test, kernels),
+  );
   // Calibration (issue #13): the temperature fitted on the validation split, as the chosen encoding serves it.
-  const calibration = calibrateBlob(encodeModel(modelOf(encoding, draft)), validation, dataset.test, kernels);
+  const draft: ModelMetadata = { dataset: dataset.name, createdAt };
+  const calibration = calibrateBlob(encodeModel(modelOf(encoding, draft)), validation, test, kernels);
   await kernels.dispose();
 
-  const wallSeconds = (Date.now() - started) / 1000;
+  // Write: the blob (with the fine-tune assets of issue #14: check set, replay set, master) and its card.
+  const augmentSeconds = run.batches.fillSeconds;
   const metadata: ModelMetadata = {
     dataset: dataset.name,
     createdAt,
@@ -225,27 +128,30 @@ async function main(argv: string[]): Promise<number> {
       ...settings,
       bestEpoch: best.epoch,
       epochsRun: epochs.length,
-      interrupted: stopRequested,
+      interrupted: stopped,
       trainCount: train.count,
       validationCount: validation.count,
-      testCount: dataset.test.count,
+      testCount: test.count,
       trainSeconds: round(trainSeconds, 2),
-      wallSeconds: round(wallSeconds, 2),
+      augmentSeconds: round(augmentSeconds, 2),
+      wallSeconds: round((Date.now() - started) / 1000, 2),
       kernels: kernels.name,
       command,
     },
   };
-  // Fine-tune hook (issue #14): check set (validation), replay set (train) and float32 master beside the blob.
-  const blob = encodeModel(withFineTuneAssets(modelOf(encoding, metadata), out, train, validation));
+  // The replay set is drawn from the training split as the network sees it (prepared like /predict).
+  const blob = encodeModel(
+    withFineTuneAssets(modelOf(encoding, metadata), out, asServed(train, options), validation),
+  );
   const card =
     renderModelCard({
       blobName: basename(out),
       blobBytes: blob.length,
       dataset: dataset.name,
-      sizes: spec.sizes,
-      alpha: spec.alpha,
+      sizes: run.spec.sizes,
+      alpha: run.spec.alpha,
       encoding,
-      counts: { train: train.count, validation: validation.count, test: dataset.test.count },
+      counts: { train: train.count, validation: validation.count, test: test.count },
       testAccuracy,
       validationAccuracy: best.valAccuracy,
       bestEpoch: best.epoch,
@@ -255,7 +161,7 @@ async function main(argv: string[]): Promise<number> {
       kernels: kernels.name,
       createdAt,
       command,
-      interrupted: stopRequested,
+      interrupted: stopped,
     }) + calibrationCard(calibration);
   try {
     mkdirSync(dirname(out), { recursive: true });
@@ -270,10 +176,10 @@ async function main(argv: string[]): Promise<number> {
     .join(', ');
   console.log(
     `train: test accuracy ${percent(testAccuracy[encoding])} (${encoding}; ${accuracies}), ` +
-      `best epoch ${best.epoch} val ${percent(best.valAccuracy)}, ${trainSeconds.toFixed(1)} s training; ` +
-      `wrote ${out} (${blob.length} bytes) and ${cardPath}`,
+      `best epoch ${best.epoch} val ${percent(best.valAccuracy)}, ${trainSeconds.toFixed(1)} s training ` +
+      `(${percent(augmentSeconds / trainSeconds)} of it preparing batches); wrote ${out} (${blob.length} bytes) and ${cardPath}`,
   );
-  if (stopRequested) return 130;
+  if (stopped) return 130;
   if (options.target !== null && testAccuracy[encoding] < options.target) {
     console.error(
       `train: test accuracy ${percent(testAccuracy[encoding])} is below the target ${percent(options.target)}`,
@@ -281,6 +187,133 @@ async function main(argv: string[]): Promise<number> {
     return 3;
   }
   return 0;
+}
+
+function parseOptions(argv: string[]): TrainOptions {
+  try {
+    return parseTrainArgs(argv);
+  } catch (error) {
+    if (error instanceof UsageError) throw new Exit(error.message, 2);
+    throw error;
+  }
+}
+
+function load(options: TrainOptions): Dataset {
+  try {
+    return loadDataset(options.data ?? MNIST_DIR, { limit: options.limit ?? undefined });
+  } catch (error) {
+    if (error instanceof DatasetError) throw new Exit(`${error.file}: ${error.message}`, 1);
+    throw error;
+  }
+}
+
+interface Best {
+  epoch: number;
+  params: Float32Array;
+  valAccuracy: number | null;
+}
+
+/**
+ * Runs the epochs with a progress bar, evaluating on `validation` after each and keeping the best parameters.
+ * Ctrl-C: the first asks the loop to stop after the current batch, the second quits at once.
+ */
+async function trainEpochs(
+  run: TrainingRun,
+  validation: Examples,
+  options: TrainOptions,
+  log: (line: string) => void,
+): Promise<{ epochs: EpochRecord[]; best: Best | null; stopped: boolean; trainSeconds: number }> {
+  let stopped = false;
+  const onSigint = () => {
+    if (stopped) process.exit(130);
+    stopped = true;
+  };
+  process.on('SIGINT', onSigint);
+  const bar =
+    options.quiet || !process.stderr.isTTY
+      ? null
+      : new SingleBar({
+          format: 'epoch {epoch} [{bar}] {value}/{total} | {speed} ex/s | ETA {eta_formatted} | loss {loss}',
+          hideCursor: true,
+          clearOnComplete: true,
+        });
+  const { net, trainer, batches } = run;
+  const epochs: EpochRecord[] = [];
+  let best: Best | null = null;
+  let trainSeconds = 0;
+  for (let epoch = 1; epoch <= options.epochs && !stopped; epoch++) {
+    const epochStart = performance.now();
+    const fillBefore = batches.fillSeconds;
+    let lastYield = epochStart;
+    let p: EpochProgress = { seen: 0, lossSum: 0, correct: 0, steps: 0 };
+    bar?.start(batches.count, 0, { epoch: `${epoch}/${options.epochs}`, speed: 0, loss: '-' });
+    for (p of run.epoch()) {
+      const now = performance.now();
+      if (now - lastYield > YIELD_MS) {
+        const speed = Math.round(p.seen / ((now - epochStart) / 1000));
+        bar?.update(p.seen, { speed, loss: (p.lossSum / p.seen).toFixed(4) });
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
+      if (stopped) break;
+    }
+    bar?.stop();
+    if (p.seen === 0) break;
+    const seconds = (performance.now() - epochStart) / 1000;
+    trainSeconds += seconds;
+    const valAccuracy =
+      validation.count > 0
+        ? net.evaluate(validation.images, validation.labels, validation.count).accuracy
+        : null;
+    const record: EpochRecord = {
+      epoch,
+      dataLoss: p.lossSum / p.seen,
+      penalty: trainer.penalty(),
+      trainAccuracy: p.correct / p.seen,
+      valAccuracy,
+      lr: trainer.lr,
+      seconds,
+      examplesPerSecond: p.seen / seconds,
+      partial: p.seen < batches.count,
+    };
+    epochs.push(record);
+    // Without a validation set the latest epoch is the best one.
+    const isBest =
+      !best || valAccuracy === null || (best.valAccuracy !== null && valAccuracy > best.valAccuracy);
+    if (isBest) best = { epoch, params: net.params.slice(), valAccuracy };
+    const share = (batches.fillSeconds - fillBefore) / seconds;
+    log(`${formatEpoch(record, options.epochs, isBest)}  batches ${percent(share)}`);
+  }
+  process.off('SIGINT', onSigint);
+  return { epochs, best, stopped, trainSeconds };
+}
+
+/**
+ * The encoding to store: the one asked for, or for `auto` the most compact whose test accuracy is within
+ * `AUTO_TOLERANCE` of float32's. `accuracyOf` measures a candidate as served.
+ */
+function chooseEncoding(
+  asked: Encoding | 'auto',
+  f32: number,
+  accuracyOf: (encoding: Encoding) => number,
+): { encoding: Encoding; testAccuracy: Record<string, number> } {
+  const testAccuracy: Record<string, number> = { f32 };
+  const candidates: Encoding[] = asked === 'auto' ? AUTO_ORDER : [asked];
+  let encoding: Encoding = 'f32';
+  for (const candidate of candidates) {
+    const accuracy = candidate === 'f32' ? f32 : accuracyOf(candidate);
+    testAccuracy[candidate] = accuracy;
+    encoding = candidate;
+    if (asked !== 'auto' || f32 - accuracy <= AUTO_TOLERANCE) break;
+  }
+  return { encoding, testAccuracy };
+}
+
+/** The command that reproduces this run, for the card. */
+function commandLine(argv: string[]): string {
+  const launcher =
+    process.env.npm_lifecycle_event === 'train' ? 'npm run train --' : 'npx tsx scripts/train.ts';
+  return [launcher, ...argv.map((arg) => (/^[\w.,\/=:-]+$/.test(arg) ? arg : JSON.stringify(arg)))].join(' ');
 }
 
 /** Test accuracy of a blob as the Worker would serve it: decoded, then run by the inference predictor. */

@@ -6,7 +6,7 @@
 import type { z } from '@hono/zod-openapi';
 import type {
   FineTuneRequest,
-  FineTuneResponse,
+  LineageFineTuneResponse,
   Health,
   ImagePrediction,
   ModelInfo,
@@ -22,7 +22,7 @@ export interface ScaleUsed {
   pixelScaleInferred: boolean;
 }
 export type PredictionResult = z.infer<typeof Prediction> & { modelVersion: string } & ScaleUsed;
-export type FineTuneResult = z.infer<typeof FineTuneResponse>;
+export type FineTuneResult = z.infer<typeof LineageFineTuneResponse>;
 export type ModelInfoResult = z.infer<typeof ModelInfo>;
 export type HealthResult = z.infer<typeof Health>;
 
@@ -47,6 +47,12 @@ export interface ClientOptions {
   token?: string;
   /** A `fetch` to use instead of the global one (a service binding's, a test double). */
   fetch?: typeof fetch;
+}
+
+/** Which stored version answers; default: the current one. */
+export interface VersionOption {
+  /** A version id (from `model()`, `fineTune()` or the history): 404 when unknown, 422 when unservable. */
+  version?: string;
 }
 
 export interface ImageOptions {
@@ -107,18 +113,26 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     predict: (
       image: PredictBody['image'] & {},
       pixelScale?: PredictBody['pixelScale'],
-      verdict: VerdictOptions = {},
-    ) => call<PredictionResult>('predict', json({ image, pixelScale, ...verdict })),
-    /** A batch of images, answered in order; `pixelScale` and `verdict` as for `predict`. */
+      opts: VerdictOptions & VersionOption = {},
+    ) => {
+      const { version, ...verdict } = opts;
+      return call<PredictionResult>(
+        `predict${versionQuery({ version })}`,
+        json({ image, pixelScale, ...verdict }),
+      );
+    },
+    /** A batch of images, answered in order; `pixelScale`, `verdict` and `version` as for `predict`. */
     predictBatch: (
       images: PredictBody['images'] & {},
       pixelScale?: PredictBody['pixelScale'],
-      verdict: VerdictOptions = {},
-    ) =>
-      call<{ modelVersion: string; predictions: z.infer<typeof Prediction>[] } & ScaleUsed>(
-        'predict',
+      opts: VerdictOptions & VersionOption = {},
+    ) => {
+      const { version, ...verdict } = opts;
+      return call<{ modelVersion: string; predictions: z.infer<typeof Prediction>[] } & ScaleUsed>(
+        `predict${versionQuery({ version })}`,
         json({ images, pixelScale, ...verdict }),
-      ),
+      );
+    },
     /** A PNG of any size (bytes or a Blob), prepared the MNIST way by the server unless `preprocess: false`. */
     predictPng: (png: Uint8Array | Blob, opts: ImageOptions = {}) => {
       const query = new URLSearchParams();
@@ -136,6 +150,10 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     rollback: (version: string) =>
       call<{ version: string; previousVersion: string | null }>('model/rollback', json({ version }), true),
   };
+}
+
+function versionQuery(opts: VersionOption): string {
+  return opts.version === undefined ? '' : `?${new URLSearchParams({ version: opts.version })}`;
 }
 
 export type EdgeMlpClient = ReturnType<typeof createClient>;

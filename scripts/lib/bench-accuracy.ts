@@ -5,9 +5,8 @@
  * until the test accuracy first reaches the target. Writes no model.
  */
 import type { Kernels } from '../../src/kernels/kernels.ts';
-import { setUpTraining, splitForTraining } from './training-setup.ts';
+import { asServed, setUpTraining, splitForTraining } from './training-setup.ts';
 import type { Dataset } from './dataset.ts';
-import { learningRate } from './lr-schedule.ts';
 import { parseTrainArgs } from './train-options.ts';
 
 export interface AccuracyPoint {
@@ -42,37 +41,27 @@ export function timeToAccuracy(
 ): TimeToAccuracy {
   const o = parseTrainArgs(extraArgs);
   const { train } = splitForTraining(dataset, o);
-  const { spec, net, trainer, batches, batch, stepsPerEpoch, totalSteps } = setUpTraining(
-    dataset,
-    train,
-    o,
-    kernels,
-  );
+  const run = setUpTraining(dataset, train, o, kernels);
+  const { spec, net, batches, batch, stepsPerEpoch } = run;
+  const test = asServed(dataset.test, o);
   const evalEvery = Math.ceil(stepsPerEpoch / evalsPerEpoch);
-  const { augmentation } = batches;
   const recipe =
     `${spec.sizes.join('-')}, ${o.optimizer} lr ${o.lr} momentum ${o.momentum} l2 ${o.l2}, batch ${batch}, ` +
-    `${o.lrSchedule} schedule over ${o.epochs} epochs, ${o.init} init, ` +
-    `${augmentation ? `shifts up to ${augmentation.maxShift} px${o.flip ? ' and flips' : ''}` : 'no augmentation'}, ` +
+    `${o.lrSchedule} schedule over ${o.epochs} epochs, ${o.init} init, ${batches.describe()}, ` +
     `${train.count} training examples`;
   const points: AccuracyPoint[] = [];
   let trainMs = 0;
-  let step = 0;
   let reached: number | null = null;
   outer: for (let epoch = 1; epoch <= o.epochs; epoch++) {
-    batches.shuffle();
     let t0 = performance.now();
-    for (let start = 0, i = 0; start < train.count; start += batch, i++) {
-      const n = batches.fill(start);
-      trainer.lr = learningRate(o.lrSchedule, o.lr, step++, totalSteps);
-      trainer.step(batches.x, batches.labels, n);
-      const last = start + batch >= train.count;
-      if ((i + 1) % evalEvery !== 0 && !last) continue;
+    for (const p of run.epoch()) {
+      const last = p.seen >= train.count;
+      if (p.steps % evalEvery !== 0 && !last) continue;
       trainMs += performance.now() - t0;
-      const accuracy = net.evaluate(dataset.test.images, dataset.test.labels, dataset.test.count).accuracy;
-      points.push({ epoch, step, trainSeconds: trainMs / 1000, testAccuracy: accuracy });
+      const accuracy = net.evaluate(test.images, test.labels, test.count).accuracy;
+      points.push({ epoch, step: run.step, trainSeconds: trainMs / 1000, testAccuracy: accuracy });
       log?.(
-        `  epoch ${(step / stepsPerEpoch).toFixed(2)}: test ${(accuracy * 100).toFixed(2)}% after ` +
+        `  epoch ${(run.step / stepsPerEpoch).toFixed(2)}: test ${(accuracy * 100).toFixed(2)}% after ` +
           `${(trainMs / 1000).toFixed(1)} s of training`,
       );
       if (accuracy >= target) {
@@ -82,8 +71,14 @@ export function timeToAccuracy(
       t0 = performance.now();
     }
   }
-  kernels.free(batches.x);
-  trainer.dispose();
+  run.dispose();
   net.dispose();
-  return { target, kernels: kernels.name, recipe, seconds: reached, epochs: step / stepsPerEpoch, points };
+  return {
+    target,
+    kernels: kernels.name,
+    recipe,
+    seconds: reached,
+    epochs: run.step / stepsPerEpoch,
+    points,
+  };
 }

@@ -31,7 +31,7 @@ export interface HostileCase {
   error?: string;
 }
 
-/** The worker's answer to each decoder refusal (`src/worker/image-input.ts` must agree). */
+/** The worker's answer to each decoder refusal (`PNG_ERRORS` in `src/worker/predict.ts` must agree). */
 export const HTTP_OF_PNG_ERROR: Record<PngErrorCode, { status: number; error: string }> = {
   NOT_PNG: { status: 415, error: 'unsupported_image' },
   UNSUPPORTED: { status: 415, error: 'unsupported_image' },

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getPlatformProxy } from 'wrangler';
 import { parseIdxImages, parseIdxLabels } from '../../src/data/idx.ts';
-import { encodeModel } from '../../src/format/index.ts';
+import { decodeMaster, encodeModel } from '../../src/format/index.ts';
 import { encodeCheckSet } from '../../src/format/check-set.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
 import { checkServable } from '../../src/worker/servable.ts';
@@ -63,25 +63,41 @@ export function buildMnistCheckSet(step = 20): Uint8Array {
   return encodeCheckSet(pixels, picked);
 }
 
+/** A set to upload beside a model: its store key (relative to the prefix) and bytes. */
+export interface NamedSet {
+  name: string;
+  bytes: Uint8Array;
+}
+
 /**
- * Publishes a model blob as a new current version with its check set: the blob is re-encoded with
- * `metadata.checkSet` naming it (weights untouched), unless it already names one and `checkSet` is null.
+ * Publishes a model blob as a new current version with its fine-tune files: the check set and replay set are
+ * uploaded and the blob re-encoded with `metadata.checkSet` / `metadata.replaySet` naming them (weights untouched),
+ * and the float32 master is stored beside the version. A null set keeps what the blob already names.
  * @returns the new version and the previous current one.
  */
 export async function publishBlob(
   store: ModelStore,
   blob: Uint8Array,
-  checkSet: { name: string; bytes: Uint8Array } | null,
+  checkSet: NamedSet | null,
+  extra: { replaySet?: NamedSet | null; master?: Uint8Array | null } = {},
 ): Promise<{ version: string; previous: string | null; bytes: number }> {
   // The worker's own check, so nothing is made current that /predict would refuse (before touching the bucket).
   const model = checkServable(blob);
   let bytes = blob;
-  if (checkSet) {
-    await store.putCheckSet(checkSet.name, checkSet.bytes);
-    if (model.metadata.checkSet !== checkSet.name) {
-      bytes = encodeModel({ ...model, metadata: { ...model.metadata, checkSet: checkSet.name } });
-    }
+  const names: Record<string, string> = {};
+  for (const [key, set] of [
+    ['checkSet', checkSet],
+    ['replaySet', extra.replaySet ?? null],
+  ] as const) {
+    if (!set) continue;
+    await store.putCheckSet(set.name, set.bytes);
+    if (model.metadata[key] !== set.name) names[key] = set.name;
   }
-  const { version, pointer } = await store.publish(bytes);
+  if (Object.keys(names).length) {
+    bytes = encodeModel({ ...model, metadata: { ...model.metadata, ...names } });
+  }
+  const master = extra.master ?? null;
+  if (master) decodeMaster(model, master); // refuse a master that is not this blob's before uploading anything
+  const { version, pointer } = await store.publish(bytes, master);
   return { version, previous: pointer.history[0].parent, bytes: bytes.length };
 }

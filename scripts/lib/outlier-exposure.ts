@@ -32,6 +32,12 @@ export interface OutlierExposureOptions {
   kinds?: readonly NegativeKind[];
   /** Fashion-MNIST training images [count×784], for the `fashion` kind (left out when absent). */
   fashion?: Float32Array;
+  /**
+   * How served inputs are prepared (`prepareInto` when training preprocesses): applied to each negative as it
+   * enters the pool, so the network learns "not a digit" on what `/predict` will hand it, and then not shifted
+   * (preprocessing centres every served image).
+   */
+  prepare?: (image: Float32Array, dst: Float32Array) => void;
 }
 
 /** The kinds and Fashion-MNIST pixels a training run uses: all training kinds, clothing when installed. */
@@ -59,6 +65,7 @@ export class OutlierExposure {
   private readonly rng: () => number;
   private readonly x: Float32Array;
   private readonly scratch = new Float32Array(INPUT);
+  private readonly prepare: ((image: Float32Array, dst: Float32Array) => void) | null;
   private next = 0;
 
   constructor(
@@ -74,8 +81,9 @@ export class OutlierExposure {
       fashion: options.fashion,
     });
     this.rng = createRng(options.seed ^ 0x0e1a);
+    this.prepare = options.prepare ?? null;
     this.pool = new Float32Array(this.poolSize * INPUT);
-    for (let i = 0; i < this.poolSize; i++) this.source.next(this.pool.subarray(i * INPUT, (i + 1) * INPUT));
+    for (let i = 0; i < this.poolSize; i++) this.draw(i);
     this.x = kernels.alloc((options.batch + options.rows) * INPUT);
     this.labels = new Uint8Array(options.batch + options.rows);
   }
@@ -86,19 +94,33 @@ export class OutlierExposure {
    */
   mix(x: Float32Array, labels: Uint8Array, n: number): Float32Array {
     for (let r = 0; r < this.refresh; r++) {
-      this.source.next(this.pool.subarray(this.next * INPUT, (this.next + 1) * INPUT));
+      this.draw(this.next);
       this.next = (this.next + 1) % this.poolSize;
     }
     this.x.set(x.subarray(0, n * INPUT));
     this.labels.set(labels.subarray(0, n));
     for (let i = n; i < n + this.rows; i++) {
       const e = Math.floor(this.rng() * this.poolSize);
-      this.scratch.set(this.pool.subarray(e * INPUT, (e + 1) * INPUT));
-      const shift = () => Math.floor(this.rng() * 5) - 2;
-      shiftImage(this.scratch, this.x.subarray(i * INPUT, (i + 1) * INPUT), 28, 28, shift(), shift());
+      const entry = this.pool.subarray(e * INPUT, (e + 1) * INPUT);
+      const dst = this.x.subarray(i * INPUT, (i + 1) * INPUT);
+      if (this.prepare) {
+        dst.set(entry);
+      } else {
+        this.scratch.set(entry);
+        const shift = () => Math.floor(this.rng() * 5) - 2;
+        shiftImage(this.scratch, dst, 28, 28, shift(), shift());
+      }
       this.labels[i] = UNIFORM_TARGET;
     }
     return this.x;
+  }
+
+  /** Draws pool entry `i` afresh (prepared as served when `prepare` is set). */
+  private draw(i: number): void {
+    const entry = this.pool.subarray(i * INPUT, (i + 1) * INPUT);
+    if (!this.prepare) return void this.source.next(entry);
+    this.source.next(this.scratch);
+    this.prepare(this.scratch, entry);
   }
 
   dispose(): void {

@@ -5,10 +5,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { DEFAULT_AUGMENT, type AugmentConfig } from './augment.ts';
 
 export type Encoding = 'f32' | 'f16' | 'int8';
 
-export interface TrainOptions {
+export interface TrainOptions extends AugmentConfig {
   data: string | null;
   hidden: number[];
   alpha: number;
@@ -28,8 +29,8 @@ export interface TrainOptions {
   threads: number;
   backend: 'wasm' | 'ts';
   augment: boolean;
-  shift: number;
   flip: boolean;
+  preprocess: boolean;
   limit: number | null;
   target: number | null;
   /** Outlier exposure's non-digits per batch (0 = off); null: `DEFAULT_OE_ROWS` on MNIST, none elsewhere. */
@@ -65,6 +66,7 @@ function number(check: (v: number) => boolean, wanted: string) {
 }
 const integer = (min: number) => number((v) => Number.isInteger(v) && v >= min, `an integer ≥ ${min}`);
 const nonNegative = number((v) => v >= 0, 'a number ≥ 0');
+const probability = number((v) => v >= 0 && v <= 1, 'a probability in [0, 1]');
 function oneOf<T extends string>(...choices: T[]) {
   return (value: string, flag: string): T => {
     if (!(choices as string[]).includes(value)) {
@@ -109,7 +111,7 @@ const FLAGS: Flag[] = [
     key: 'epochs',
     name: 'epochs',
     kind: 'string',
-    shown: '20',
+    shown: '60',
     help: 'passes over the training set',
     parse: integer(1),
   },
@@ -229,7 +231,7 @@ const FLAGS: Flag[] = [
     name: 'augment',
     kind: 'boolean',
     shown: 'on',
-    help: 'shift each training image by up to 2 pixels at random, a fresh shift each epoch',
+    help: 'change each training image at random, a fresh draw each epoch (the flags below say how)',
   },
   {
     key: 'augment',
@@ -240,12 +242,76 @@ const FLAGS: Flag[] = [
     negate: true,
   },
   {
+    key: 'rotate',
+    name: 'rotate',
+    kind: 'string',
+    shown: '15',
+    help: 'largest rotation of --augment, degrees either way',
+    parse: number((v) => v >= 0 && v <= 180, 'degrees in [0, 180]'),
+  },
+  {
+    key: 'scale',
+    name: 'scale',
+    kind: 'string',
+    shown: '0.15',
+    help: 'largest relative change of size (and half of it of aspect) of --augment',
+    parse: number((v) => v >= 0 && v < 0.9, 'a number in [0, 0.9)'),
+  },
+  {
+    key: 'shear',
+    name: 'shear',
+    kind: 'string',
+    shown: '0.3',
+    help: 'largest horizontal shear of --augment (x += shear·y)',
+    parse: number((v) => v >= 0 && v <= 2, 'a number in [0, 2]'),
+  },
+  {
     key: 'shift',
     name: 'shift',
     kind: 'string',
     shown: '2',
     help: 'largest shift in pixels of --augment, in each direction',
-    parse: integer(1),
+    parse: nonNegative,
+  },
+  {
+    key: 'elastic',
+    name: 'elastic',
+    kind: 'string',
+    shown: '0.5',
+    help: 'probability of an elastic distortion (Simard 2003; 0 = off)',
+    parse: probability,
+  },
+  {
+    key: 'elasticAlpha',
+    name: 'elastic-alpha',
+    kind: 'string',
+    shown: '34',
+    help: 'largest elastic strength α (fields smoothed with σ = 4 px)',
+    parse: nonNegative,
+  },
+  {
+    key: 'thickness',
+    name: 'thickness',
+    kind: 'string',
+    shown: '0.4',
+    help: 'probability of thicker or thinner strokes (half each)',
+    parse: probability,
+  },
+  {
+    key: 'blur',
+    name: 'blur',
+    kind: 'string',
+    shown: '0.15',
+    help: 'probability of a Gaussian blur (σ 0.5-1.1 px)',
+    parse: probability,
+  },
+  {
+    key: 'lowres',
+    name: 'lowres',
+    kind: 'string',
+    shown: '0.1',
+    help: 'probability of a low-resolution copy (12-20 px a side, scaled back up)',
+    parse: probability,
   },
   {
     key: 'flip',
@@ -253,6 +319,21 @@ const FLAGS: Flag[] = [
     kind: 'boolean',
     shown: 'off',
     help: 'also mirror each training image left-right at random (for Fashion-MNIST; never for digits)',
+  },
+  {
+    key: 'preprocess',
+    name: 'preprocess',
+    kind: 'boolean',
+    shown: 'on',
+    help: 'prepare every image as /predict does (crop to the ink, fit 20×20, centre of mass): src/data/preprocess.ts',
+  },
+  {
+    key: 'preprocess',
+    name: 'no-preprocess',
+    kind: 'boolean',
+    shown: '',
+    help: 'feed the images as they are (Fashion-MNIST: clothes fill the frame)',
+    negate: true,
   },
   {
     key: 'limit',
@@ -303,7 +384,7 @@ export const DEFAULTS: TrainOptions = {
   data: null,
   hidden: [1024, 512],
   alpha: 0.01,
-  epochs: 20,
+  epochs: 60,
   batch: 128,
   lr: 0.05,
   momentum: 0.9,
@@ -319,8 +400,9 @@ export const DEFAULTS: TrainOptions = {
   threads: availableParallelism(),
   backend: 'wasm',
   augment: true,
-  shift: 2,
+  ...DEFAULT_AUGMENT,
   flip: false,
+  preprocess: true,
   limit: null,
   target: null,
   oe: null,
@@ -373,7 +455,8 @@ export function helpText(): string {
   }
   lines.push(
     '',
-    "The origin's recipe: --init origin --lr 0.001 --batch 16 --momentum 0 --lr-schedule none --no-augment --l1 A --l2 B --val-frac 0.35",
+    "The origin's recipe: --init origin --lr 0.001 --batch 16 --momentum 0 --lr-schedule none --no-augment --no-preprocess --epochs 20 --l1 A --l2 B --val-frac 0.35",
+    'Fashion-MNIST: --data /usr/share/datasets/fashion-mnist --no-augment --no-preprocess --flip --epochs 40 --l2 0.0001 --val-frac 0.05',
     'Exit status: 0 done, 1 data or file error, 2 bad flags, 3 below --target, 130 interrupted (model still written).',
   );
   return lines.join('\n');

@@ -1,13 +1,16 @@
 /**
  * @module
  * How `npm run train` turns its flags into a training run: the seeded validation split, the network, the
- * optimizer and the batch source. One place, so the time-to-accuracy benchmark trains exactly as the script does.
- * No file system here; the caller loads the dataset and the kernels.
+ * optimizer, the batch source (augmentation and preprocessing) and the one epoch loop. One place, so the
+ * time-to-accuracy benchmark trains exactly as the script does. No file system here; the caller loads the
+ * dataset and the kernels.
  */
 import type { Kernels } from '../../src/kernels/kernels.ts';
 import { createRng, Mlp, shuffleInPlace, Trainer, type MlpSpec } from '../../src/nn/index.ts';
-import { BatchSource } from './augment.ts';
-import { splitValidation, type Dataset } from './dataset.ts';
+import type { AugmentConfig } from './augment.ts';
+import { BatchSource, prepareExamples } from './batches.ts';
+import { splitValidation, type Dataset, type Examples } from './dataset.ts';
+import { learningRate } from './lr-schedule.ts';
 import type { TrainOptions } from './train-options.ts';
 
 type Split = ReturnType<typeof splitValidation>;
@@ -19,6 +22,21 @@ export function splitForTraining(dataset: Dataset, o: TrainOptions): Split {
   );
 }
 
+/** Examples as the network sees them at serving time: prepared like `/predict` when `--preprocess` is on. */
+export function asServed(examples: Examples, o: Pick<TrainOptions, 'preprocess'>): Examples {
+  return o.preprocess ? prepareExamples(examples) : examples;
+}
+
+/** The running totals of the epoch in progress, updated after every step. */
+export interface EpochProgress {
+  /** Examples trained on so far this epoch. */
+  seen: number;
+  lossSum: number;
+  correct: number;
+  /** Steps so far this epoch. */
+  steps: number;
+}
+
 export interface TrainingRun {
   spec: MlpSpec;
   net: Mlp;
@@ -28,6 +46,28 @@ export interface TrainingRun {
   batch: number;
   stepsPerEpoch: number;
   totalSteps: number;
+  /** Steps taken so far, over all epochs (the learning-rate schedule's clock). */
+  readonly step: number;
+  /**
+   * One epoch: a fresh shuffle, then one training step per iteration, yielding the running totals after each.
+   * Stopping the iteration early (break) ends the epoch there.
+   */
+  epoch(): Generator<EpochProgress, EpochProgress>;
+  /** Frees the batch buffer and the optimizer state (the network stays the caller's). */
+  dispose(): void;
+}
+
+/** Something that appends `rows` examples to each batch (outlier exposure): `mix` returns the batch to train on. */
+export interface BatchMixer {
+  readonly rows: number;
+  readonly labels: Uint8Array;
+  mix(x: Float32Array, labels: Uint8Array, n: number): Float32Array;
+}
+
+/** The augmentation part of the flags. */
+export function augmentConfig(o: TrainOptions): AugmentConfig {
+  const { rotate, scale, shear, shift, elastic, elasticAlpha, thickness, blur, lowres } = o;
+  return { rotate, scale, shear, shift, elastic, elasticAlpha, thickness, blur, lowres };
 }
 
 /** A freshly initialised network, its optimizer and the batches of `train`, as the flags say. */
@@ -36,9 +76,10 @@ export function setUpTraining(
   train: Split['train'],
   o: TrainOptions,
   kernels: Kernels,
-  /** Rows the trainer takes on top of a batch of digits (outlier exposure's non-digits). */
-  extraRows = 0,
+  /** Rows added to every batch after the digits (outlier exposure's non-digits), or null. */
+  mixer: BatchMixer | null = null,
 ): TrainingRun {
+  const extraRows = mixer?.rows ?? 0;
   const inputSize = dataset.rows * dataset.cols;
   const spec = { sizes: [inputSize, ...o.hidden, 10], alpha: o.alpha };
   const net = Mlp.create(spec, kernels, { scheme: o.init, seed: o.seed });
@@ -55,8 +96,49 @@ export function setUpTraining(
     dataset.cols,
     batch,
     kernels.alloc(batch * inputSize),
-    o,
+    {
+      seed: o.seed,
+      augment: o.augment,
+      augmentation: augmentConfig(o),
+      flip: o.flip,
+      preprocess: o.preprocess,
+    },
   );
   const stepsPerEpoch = Math.ceil(train.count / batch);
-  return { spec, net, trainer, batches, batch, stepsPerEpoch, totalSteps: stepsPerEpoch * o.epochs };
+  const totalSteps = stepsPerEpoch * o.epochs;
+  let step = 0;
+  function* epoch(): Generator<EpochProgress, EpochProgress> {
+    batches.shuffle();
+    const progress: EpochProgress = { seen: 0, lossSum: 0, correct: 0, steps: 0 };
+    for (let start = 0; start < train.count; start += batch) {
+      const n = batches.fill(start);
+      trainer.lr = learningRate(o.lrSchedule, o.lr, step++, totalSteps);
+      const result = mixer
+        ? trainer.step(mixer.mix(batches.x, batches.labels, n), mixer.labels, n + mixer.rows)
+        : trainer.step(batches.x, batches.labels, n);
+      progress.lossSum += result.loss * n;
+      progress.correct += result.correct;
+      progress.seen += n;
+      progress.steps++;
+      yield progress;
+    }
+    return progress;
+  }
+  return {
+    spec,
+    net,
+    trainer,
+    batches,
+    batch,
+    stepsPerEpoch,
+    totalSteps,
+    get step() {
+      return step;
+    },
+    epoch,
+    dispose() {
+      kernels.free(batches.x);
+      trainer.dispose();
+    },
+  };
 }

@@ -8,6 +8,7 @@ import type { Kernels } from '../../src/kernels/kernels.ts';
 import { decodeModel } from '../../src/format/index.ts';
 import { createPredictor } from '../../src/nn/index.ts';
 import { atTemperature, calibrate, expectedCalibrationError, type CalibrationReport } from './calibrate.ts';
+import { prepareInto } from './batches.ts';
 import type { Examples } from './dataset.ts';
 import { FASHION_DIR, OutlierExposure, trainingNegatives } from './outlier-exposure.ts';
 import type { TrainOptions } from './train-options.ts';
@@ -29,7 +30,16 @@ export function startOutlierExposure(
   // A pool no larger than the training set: small smoke runs stay quick.
   const pool = Math.min(8192, options.limit ?? Infinity);
   return new OutlierExposure(
-    { seed: options.seed, rows, batch: options.batch, pool, kinds, fashion },
+    {
+      seed: options.seed,
+      rows,
+      batch: options.batch,
+      pool,
+      kinds,
+      fashion,
+      // Digits are prepared as /predict prepares them; so are the non-digits, or OE would teach the wrong inputs.
+      prepare: options.preprocess ? prepareInto : undefined,
+    },
     kernels,
   );
 }

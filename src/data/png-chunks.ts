@@ -5,7 +5,7 @@
  */
 import { crc32 } from '../format/crc32.ts';
 
-/** Why a PNG was refused; the worker maps each code to a 4xx (see `src/worker/image-input.ts`). */
+/** Why a PNG was refused; the worker maps each code to a 4xx (`PNG_ERRORS` in `src/worker/predict.ts`). */
 export type PngErrorCode =
   /** Not a PNG at all (no signature). */
   | 'NOT_PNG'

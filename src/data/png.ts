@@ -3,7 +3,7 @@
  * PNG decoding bounded before any work is done: the chunk walk (`png-chunks.ts`) checks everything it can
  * without inflating, then the image data is inflated as a stream that stops the moment it passes the exact size
  * the header implies, then `fast-png` unfilters those bytes. Pure (typed arrays, fflate, fast-png); no Node or
- * Workers APIs. Not body reading or multipart (see `src/worker/image-input.ts`).
+ * Workers APIs. Not body reading or multipart (see `src/worker/body.ts`).
  */
 import { decode as fastPngDecode, type DecodedPng } from 'fast-png';
 import { Unzlib, zlibSync } from 'fflate';

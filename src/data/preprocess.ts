@@ -2,7 +2,7 @@
  * @module
  * MNIST-style preprocessing of any image into the 28×28 input the network expects: grey levels, white ink on
  * black, the ink's bounding box fitted into 20×20 keeping the aspect ratio, centre of mass at the centre.
- * Pure (typed arrays and Math only); not PNG decoding (see `src/worker/image-input.ts`).
+ * Pure (typed arrays and Math only); not PNG decoding (see `src/data/png.ts`).
  */
 
 /** Side of the network's input image. */
@@ -67,16 +67,16 @@ export function toGray(image: RasterImage): Float32Array {
   const { width, height, channels, data, maxValue } = image;
   const n = width * height;
   const lum = new Float32Array(n);
-  const alpha = new Float32Array(n).fill(1);
   const hasAlpha = channels === 2 || channels === 4;
+  const alpha = hasAlpha ? new Float32Array(n) : null;
   for (let i = 0; i < n; i++) {
     const p = i * channels;
     const v =
       channels >= 3 ? 0.299 * data[p] + 0.587 * data[p + 1] + 0.114 * data[p + 2] : (data[p] as number);
     lum[i] = Math.min(1, Math.max(0, v / maxValue));
-    if (hasAlpha) alpha[i] = Math.min(1, Math.max(0, data[p + channels - 1] / maxValue));
+    if (alpha) alpha[i] = Math.min(1, Math.max(0, data[p + channels - 1] / maxValue));
   }
-  if (!hasAlpha) return lum;
+  if (!alpha) return lum;
   let weight = 0;
   let sum = 0;
   for (let i = 0; i < n; i++) {
@@ -89,35 +89,68 @@ export function toGray(image: RasterImage): Float32Array {
   return lum;
 }
 
-/** Median of the border pixels: the paper's grey level, robust to strokes that touch the edge. */
-function borderLevel(gray: Float32Array, width: number, height: number): number {
-  const border: number[] = [];
+/** The border pixels of an image (robust to strokes that touch the edge once sorted). */
+function borderPixels(gray: Float32Array, width: number, height: number): Float32Array {
+  const border = new Float32Array(height > 1 ? 2 * width + 2 * (height - 2) : width);
+  let k = 0;
   for (let x = 0; x < width; x++) {
-    border.push(gray[x], gray[(height - 1) * width + x]);
+    border[k++] = gray[x];
+    if (height > 1) border[k++] = gray[(height - 1) * width + x];
   }
   for (let y = 1; y < height - 1; y++) {
-    border.push(gray[y * width], gray[y * width + width - 1]);
+    border[k++] = gray[y * width];
+    border[k++] = gray[y * width + width - 1];
   }
-  border.sort((a, b) => a - b);
-  return border[border.length >> 1];
+  return border;
+}
+
+/** The paper's level and how much it varies: the median of the border pixels and their 75th-percentile distance from it. */
+function borderStats(gray: Float32Array, width: number, height: number): { level: number; spread: number } {
+  const border = borderPixels(gray, width, height);
+  border.sort();
+  const level = border[border.length >> 1];
+  for (let i = 0; i < border.length; i++) border[i] = Math.abs(border[i] - level);
+  border.sort();
+  return { level, spread: border[Math.floor(border.length * 0.75)] };
 }
 
 /**
  * Ink in [0, 1] per pixel, white-on-black: inverted when the paper (border) is light, the paper's level
- * subtracted and the rest stretched to [0, 1], noise below `INK_FLOOR` zeroed.
+ * subtracted and the rest stretched to [0, 1]. Noise is zeroed: ink below `INK_FLOOR` or below three times the paper's
+ * own variation (a noisy scan), and isolated specks (an inked pixel none of whose 8 neighbours is inked).
  */
 export function toInk(gray: Float32Array, width: number, height: number): Float32Array {
-  let paper = borderLevel(gray, width, height);
+  let { level: paper, spread } = borderStats(gray, width, height);
   const invert = paper > 0.5;
   if (invert) paper = 1 - paper;
   const range = 1 - paper;
   const ink = new Float32Array(gray.length);
   if (range < 1e-6) return ink;
+  const floor = Math.max(INK_FLOOR, (3 * spread) / range);
   for (let i = 0; i < gray.length; i++) {
     const v = ((invert ? 1 - gray[i] : gray[i]) - paper) / range;
-    ink[i] = v < INK_FLOOR ? 0 : Math.min(1, v);
+    ink[i] = v < floor ? 0 : Math.min(1, v);
   }
+  removeSpecks(ink, width, height);
   return ink;
+}
+
+/** Zeroes inked pixels none of whose 8 neighbours is inked, in place. */
+function removeSpecks(ink: Float32Array, width: number, height: number): void {
+  const specks: number[] = [];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (ink[y * width + x] === 0) continue;
+      let n = 0;
+      for (let yy = Math.max(0, y - 1); yy <= Math.min(height - 1, y + 1) && n === 0; yy++) {
+        for (let xx = Math.max(0, x - 1); xx <= Math.min(width - 1, x + 1); xx++) {
+          if ((xx !== x || yy !== y) && ink[yy * width + xx] !== 0) n++;
+        }
+      }
+      if (n === 0) specks.push(y * width + x);
+    }
+  }
+  for (const i of specks) ink[i] = 0;
 }
 
 /** Samples `src` [sh×sw] on a [th×tw] grid covering it: area averaging when shrinking, bilinear when growing. */

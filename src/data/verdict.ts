@@ -5,7 +5,7 @@
  * what outlier exposure taught it to do on non-digits) or `blank` (no ink to read). Also the model's temperature
  * applied to its probabilities. Pure (typed arrays and Math only); the worker and the benchmarks share it.
  */
-import { INK_FLOOR, toGray, toInk, type RasterImage } from './preprocess.ts';
+import { toGray, toInk, type RasterImage } from './preprocess.ts';
 
 export const VERDICTS = ['confident', 'uncertain', 'not_a_digit', 'blank'] as const;
 export type Verdict = (typeof VERDICTS)[number];
@@ -43,7 +43,8 @@ export interface Judgement {
  */
 export function inkStats(image: RasterImage): { mass: number; extent: number } {
   const { width, height } = image;
-  const ink = image.channels === 1 ? greyInk(image) : toInk(toGray(image), width, height);
+  // The preprocessing's own ink (its noise floor and speck removal included), so the two never disagree.
+  const ink = toInk(toGray(image), width, height);
   let mass = 0;
   let x0 = width;
   let y0 = height;
@@ -62,35 +63,6 @@ export function inkStats(image: RasterImage): { mass: number; extent: number } {
   }
   const extent = x1 < 0 ? 0 : Math.max(x1 - x0 + 1, y1 - y0 + 1) / Math.max(width, height);
   return { mass: mass / (width * height), extent };
-}
-
-/** `toInk(toGray(image))` for a one-channel image, with one allocation and a typed sort of the border. */
-function greyInk(image: RasterImage): Float32Array {
-  const { width, height, data, maxValue } = image;
-  const n = width * height;
-  const ink = new Float32Array(n);
-  for (let i = 0; i < n; i++) ink[i] = Math.min(1, Math.max(0, (data[i] as number) / maxValue));
-  const border = new Float32Array(height > 1 ? 2 * width + 2 * (height - 2) : width);
-  let b = 0;
-  for (let x = 0; x < width; x++) {
-    border[b++] = ink[x];
-    if (height > 1) border[b++] = ink[(height - 1) * width + x];
-  }
-  for (let y = 1; y < height - 1; y++) {
-    border[b++] = ink[y * width];
-    border[b++] = ink[y * width + width - 1];
-  }
-  border.sort();
-  let paper = border[border.length >> 1];
-  const invert = paper > 0.5;
-  if (invert) paper = 1 - paper;
-  const range = 1 - paper;
-  if (range < 1e-6) return ink.fill(0);
-  for (let i = 0; i < n; i++) {
-    const v = ((invert ? 1 - ink[i] : ink[i]) - paper) / range;
-    ink[i] = v < INK_FLOOR ? 0 : Math.min(1, v);
-  }
-  return ink;
 }
 
 /** No ink to read a digit from: an empty canvas, paper, faint noise, a few stray pixels, a pen tap. */

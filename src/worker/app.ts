@@ -1,8 +1,9 @@
 /**
  * @module
  * The route table: each route's zod schemas (which also generate `/openapi.json`), its middleware, and a handler
- * that validates, makes one call, and answers. The workflows live in named modules: `predict.ts`,
- * `fine-tune-workflow.ts`, `rollback.ts`, `model-info.ts`. Not storage, not math.
+ * that validates, makes one call, and answers. The workflows live in named modules: `predict.ts`, `model-info.ts`;
+ * every write (`/fine-tune`: `lineage-workflow.ts`, `/model/rollback`: `rollback.ts`) is one call to the lineage's
+ * model writer (`writer/model-writer.ts`), which runs them one at a time. Not storage, not math.
  */
 import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
@@ -11,7 +12,7 @@ import { jsonBody, predictBody, type BodyVariables } from './body.ts';
 import { readConfig, type Bindings } from './config.ts';
 import { docsPage } from './docs-page.ts';
 import { errorBody, handleError, validationHook } from './errors.ts';
-import type { FineTuneOutcome } from './fine-tune-workflow.ts';
+import type { LineageAnswer } from './lineage-workflow.ts';
 import { getServingModel, invalidate } from './model-cache.ts';
 import { describeServing } from './model-info.ts';
 import { ModelStore } from './model-store.ts';
@@ -20,11 +21,12 @@ import { fineTuneRateLimit, rollbackRateLimit, uploadRateLimit } from './rate-li
 import {
   ErrorResponse,
   FineTuneRequest,
-  FineTuneResponse,
+  LineageFineTuneResponse,
   Health,
   ModelInfo,
   MULTIPART_BODY,
   PNG_BODY,
+  PredictQuery,
   PredictRequest,
   PredictResponse,
   RollbackRequest,
@@ -39,7 +41,6 @@ import { writerOf } from './writer/settings.ts';
 export const MAX_PREDICT_BODY = 4 * 1024 * 1024;
 export const MAX_FINE_TUNE_BODY = 4 * 1024 * 1024;
 export const MAX_SMALL_BODY = 4 * 1024;
-export { FINE_TUNE_ATTEMPTS } from './fine-tune-workflow.ts';
 
 type AppEnv = { Bindings: Bindings; Variables: BodyVariables };
 type PredictBody = z.output<typeof PredictRequest>;
@@ -95,6 +96,7 @@ app.openapi(
     summary: 'Classify one image or a batch: JSON pixels, a PNG body, or a form with a PNG file',
     middleware: [uploadRateLimit, predictBody(MAX_PREDICT_BODY)] as const,
     request: {
+      query: PredictQuery,
       body: {
         // Not `required`: that would make the JSON validator run on PNG bodies. predictBody refuses an empty body.
         content: {
@@ -110,7 +112,8 @@ app.openapi(
       413: jsonError('Body too large (4 MiB JSON, 2 MiB upload) or image too large'),
       429: jsonError('Too many image uploads from this client; see Retry-After (JSON is not limited)'),
       415: jsonError('Not JSON, PNG or multipart; or the upload is not a PNG'),
-      422: jsonError('With preprocessing: an image without ink'),
+      404: jsonError('`?version=` names no stored version'),
+      422: jsonError('With preprocessing: an image without ink; or `?version=` names an unservable version'),
       503: jsonError('No model can be served'),
     },
   }),
@@ -121,7 +124,7 @@ app.openapi(
     const input = upload
       ? await imageInput(upload)
       : jsonInput(c.req.valid('json' as never) as PredictBody, cfg);
-    const { body, headers } = await predict(storeOf(c.env), cfg, input);
+    const { body, headers } = await predict(storeOf(c.env), cfg, input, c.req.query('version'));
     return c.json(body as never, 200, headers);
   },
 );
@@ -135,11 +138,11 @@ app.openapi(
     security: bearer,
     request: { body: { content: { 'application/json': { schema: FineTuneRequest } }, required: true } },
     responses: {
-      200: json(FineTuneResponse, 'Fine-tuned'),
+      200: json(LineageFineTuneResponse, 'Fine-tuned'),
       400: jsonError('Invalid request or over a limit'),
       401: jsonError('Missing or wrong bearer token'),
       403: jsonError('Fine-tuning is disabled (no token configured)'),
-      409: jsonError('Lost the race to a writer outside the model writer (publish script) 3 times'),
+      409: jsonError('Lost the race to a writer outside the model writer (the publish script) 3 times'),
       413: jsonError('Body too large'),
       415: jsonError('Not JSON'),
       422: jsonError('`training_diverged` (the loss stopped being finite) or `guard_refused`; nothing saved'),
@@ -148,21 +151,22 @@ app.openapi(
     },
   }),
   async (c) => {
-    const body = c.req.valid('json');
+    const { examples, pixelScale, dryRun, ...ask } = c.req.valid('json');
     // Through the lineage's model writer: fine-tunes run one at a time, so none loses a race or is retrained.
     const ctx = writerContext(c.env);
     const result = await writerOf(c.env, ctx.config.prefix).fineTune(ctx, {
       x: toInput(
-        body.examples.map((e) => e.image),
-        body.pixelScale,
+        examples.map((e) => e.image),
+        pixelScale,
       ),
-      labels: Uint8Array.from(body.examples, (e) => e.label),
-      settings: { steps: body.steps, learningRate: body.learningRate, l1: body.l1, l2: body.l2 },
-      dryRun: body.dryRun,
+      labels: Uint8Array.from(examples, (e) => e.label),
+      count: examples.length,
+      ask,
+      dryRun,
     });
-    const outcome = unwrap(result as WriterResult<FineTuneOutcome>);
-    if (outcome.version) invalidate(ctx.config.prefix);
-    return c.json(outcome, 200);
+    const answer = unwrap(result as WriterResult<LineageAnswer>);
+    if (answer.version) invalidate(ctx.config.prefix);
+    return c.json(answer, 200);
   },
 );
 
@@ -218,7 +222,6 @@ app.doc31('/openapi.json', {
       'An MNIST MLP served and fine-tuned on Cloudflare Workers. Every error is `{ error: { code, message, details } }`.',
   },
 });
-registerFeedbackRoutes(app);
 registerFeedbackRoutes(app);
 app.get('/docs', (c) => c.html(docsPage()));
 app.route('/', web);

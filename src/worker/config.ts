@@ -24,6 +24,11 @@ export interface Config {
   fineTuneMaxWork: number;
   /** The largest drop of check-set accuracy (0-1) a fine-tune may cause and still be saved. */
   guardMaxDrop: number;
+  /** The largest drop on any one class, against the parent. */
+  guardMaxClassDrop: number;
+  /** The largest drop against the lineage's root (the last published model), overall and on any one class. */
+  guardMaxLineageDrop: number;
+  guardMaxLineageClassDrop: number;
   /** The confidence a digit needs to be `confident` when a request does not say (MIN_CONFIDENCE, (0, 1]). */
   minConfidence: number;
 }
@@ -50,6 +55,9 @@ export function readConfig(env: Bindings): Config {
       num(env.FINE_TUNE_MAX_WORK, DEFAULT_FINE_TUNE_MAX_WORK, 1, MAX_EXAMPLES * MAX_STEPS),
     ),
     guardMaxDrop: num(env.GUARD_MAX_ACCURACY_DROP, 0.02, 0, 1),
+    guardMaxClassDrop: num(env.GUARD_MAX_CLASS_DROP, 0.05, 0, 1),
+    guardMaxLineageDrop: num(env.GUARD_MAX_LINEAGE_DROP, 0.03, 0, 1),
+    guardMaxLineageClassDrop: num(env.GUARD_MAX_LINEAGE_CLASS_DROP, 0.08, 0, 1),
     minConfidence: defaultMinConfidence(env.MIN_CONFIDENCE),
   };
 }

@@ -22,6 +22,7 @@ import {
   checkFigures,
   guardVerdict,
   holdOutSplit,
+  HoldOutError,
   type CheckFigures,
   type GuardBounds,
   type GuardVerdict,
@@ -45,6 +46,8 @@ export interface LineageFineTuneInput {
   settings: UpdateSettings;
   /** Share of the examples held out to show the fine-tune helped (stratified); null: none. */
   holdOut: number | null;
+  /** Whether the request asked for the slice (then an impossible one is an error, not skipped). */
+  holdOutAsked?: boolean;
   /** The parent's check set and its store name; null when the parent names none. */
   checkSet: { name: string; set: LabelledSet } | null;
   /** The parent's replay set, used when `settings.replay > 0`. */
@@ -160,14 +163,15 @@ export function runLineageFineTune(input: LineageFineTuneInput): LineageFineTune
   let trainIdx = Array.from({ length: examples.count }, (_, i) => i);
   let heldIdx: number[] = [];
   if (input.holdOut !== null) {
-    const split = holdOutSplit(
-      examples.labels,
-      examples.count,
-      input.holdOut,
-      createRng(settings.seed ^ 0x401d),
-    );
-    trainIdx = split.train;
-    heldIdx = split.held;
+    try {
+      const rng = createRng(settings.seed ^ 0x401d);
+      const split = holdOutSplit(examples.labels, examples.count, input.holdOut, rng);
+      trainIdx = split.train;
+      heldIdx = split.held;
+    } catch (err) {
+      // A default slice is skipped when the examples cannot give one (one class); an asked-for one is refused.
+      if (!(err instanceof HoldOutError) || input.holdOutAsked) throw err;
+    }
   }
   const train = heldIdx.length ? gather(examples.x, examples.labels, trainIdx) : examples;
   const held = heldIdx.length ? gather(examples.x, examples.labels, heldIdx) : null;
@@ -186,7 +190,7 @@ export function runLineageFineTune(input: LineageFineTuneInput): LineageFineTune
     });
   } catch (err) {
     if (err instanceof UpdateDiverged) {
-      throw new DivergedError(err.message, err.step || null, Number.isFinite(err.loss) ? err.loss : null);
+      throw new DivergedError(err.message, err.step || null, err.loss);
     }
     throw err;
   }

@@ -108,6 +108,17 @@ export class ModelStore {
     return `${this.prefix}versions/${version}.bin`;
   }
 
+  /** The float32 master of an int8/f16 version (models/README.md, "Master weights"). */
+  masterKey(version: string): string {
+    return `${this.prefix}versions/${version}.master.bin`;
+  }
+
+  /** The master blob of a version; null when it has none (f32 versions, older int8 ones). */
+  async getMaster(version: string): Promise<Uint8Array | null> {
+    if (!isVersionId(version)) return null;
+    return this.readBytes(this.masterKey(version));
+  }
+
   /** `relative` is what model metadata stores, e.g. `checksets/mnist-500.bin`. */
   checkSetKey(relative: string): string {
     return `${this.prefix}${relative}`;
@@ -175,10 +186,21 @@ export class ModelStore {
     return (await this.r2('head', key, () => this.bucket.head(key))) !== null;
   }
 
-  /** Stores a new immutable version (not yet current) and returns its id. */
-  async putVersion(bytes: Uint8Array, customMetadata: Record<string, string> = {}): Promise<string> {
+  /** Stores a new immutable version (not yet current), with its float32 master when given, and returns its id. */
+  async putVersion(
+    bytes: Uint8Array,
+    customMetadata: Record<string, string> = {},
+    master: Uint8Array | null = null,
+  ): Promise<string> {
     const version = newVersionId();
     const key = this.versionKey(version);
+    // The master first, so a version is never readable without the master its metadata names.
+    if (master) {
+      const masterKey = this.masterKey(version);
+      await this.r2('put', masterKey, () =>
+        this.bucket.put(masterKey, master, { httpMetadata: { contentType: 'application/octet-stream' } }),
+      );
+    }
     await this.r2('put', key, () =>
       this.bucket.put(key, bytes, {
         httpMetadata: { contentType: 'application/octet-stream' },
@@ -191,8 +213,8 @@ export class ModelStore {
   /** Removes a version that never became current (the loser of a race, or one whose pointer swap failed). */
   async deleteVersion(version: string): Promise<void> {
     if (!isVersionId(version)) return;
-    const key = this.versionKey(version);
-    await this.r2('delete', key, () => this.bucket.delete(key));
+    const keys = [this.versionKey(version), this.masterKey(version)];
+    await this.r2('delete', keys[0], () => this.bucket.delete(keys));
   }
 
   async getCheckSet(relative: string): Promise<Uint8Array | null> {
@@ -248,9 +270,12 @@ export class ModelStore {
     }
   }
 
-  /** Uploads `bytes` as a new version and makes it current. */
-  async publish(bytes: Uint8Array): Promise<{ version: string; pointer: Pointer }> {
-    const version = await this.putVersion(bytes, { source: 'publish' });
+  /** Uploads `bytes` (and its float32 master) as a new version and makes it current. */
+  async publish(
+    bytes: Uint8Array,
+    master: Uint8Array | null = null,
+  ): Promise<{ version: string; pointer: Pointer }> {
+    const version = await this.putVersion(bytes, { source: 'publish' }, master);
     const pointer = await this.pointOrDelete(version, () => this.makeCurrent(version, 'publish'));
     return { version, pointer };
   }

@@ -19,6 +19,7 @@ import { ApiError } from './errors.ts';
 import { isBlank } from '../data/verdict.ts';
 import { temperatureOf, toVerdictPredictions } from './verdicts.ts';
 import { withServingModel } from './model-cache.ts';
+import { withVersionPredictor } from './pinned.ts';
 import type { ModelStore } from './model-store.ts';
 import { decodePng, PngError, type PngErrorCode } from '../data/png.ts';
 import {
@@ -43,6 +44,8 @@ export type PredictInput =
       /** Per image: no ink to read (answered `blank`, not guessed). */
       blank: boolean[];
       minConfidence: number | null;
+      /** `preprocess` was left out: prepare the images when the answering model was trained on prepared ones. */
+      preprocessByModel: boolean;
     }
   | {
       kind: 'image';
@@ -110,7 +113,7 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
   const pixelScale = body.pixelScale ?? inferPixelScale(images);
   const x = toInput(images, pixelScale);
   const blank = blankImages(x, images.length);
-  if (body.preprocess) preprocessBatch(x, images.length, blank);
+  if (body.preprocess === true) preprocessBatch(x, images.length, blank);
   return {
     kind: 'json',
     x,
@@ -120,7 +123,24 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
     inferred: body.pixelScale === undefined,
     blank,
     minConfidence: body.minConfidence ?? null,
+    preprocessByModel: body.preprocess === undefined,
   };
+}
+
+/** Whether a model was trained on images prepared like `/predict` prepares them (its recipe's `preprocess`). */
+export function trainedOnPrepared(metadata: Record<string, unknown>): boolean {
+  const training = metadata.training;
+  return (
+    typeof training === 'object' &&
+    training !== null &&
+    (training as { preprocess?: unknown }).preprocess === true
+  );
+}
+
+/** The network's input for `metadata`'s model: JSON images left to the model's default are prepared here. */
+function inputFor(input: PredictInput, metadata: Record<string, unknown>): Float32Array {
+  if (input.kind !== 'json' || !input.preprocessByModel || !trainedOnPrepared(metadata)) return input.x;
+  return preprocessBatch(input.x.slice(), input.count, input.blank);
 }
 
 /** The answer to each refusal of the PNG decoder (the hostile corpus, `scripts/lib/hostile-corpus.ts`, agrees). */
@@ -195,20 +215,37 @@ export interface PredictAnswer {
  * older version answers.
  * @throws {ApiError} 503 when no model can be served.
  */
-export async function predict(store: ModelStore, cfg: Config, input: PredictInput): Promise<PredictAnswer> {
-  const { version, stale, predictions } = await withServingModel(
-    store,
-    cfg.revalidateMs,
-    (serving, stale) => ({
-      version: serving.version,
-      stale,
-      predictions: toVerdictPredictions(serving.predictor.predict(input.x, input.count), input.count, {
-        temperature: temperatureOf(serving.model.metadata),
-        minConfidence: input.minConfidence ?? cfg.minConfidence,
-        blank: input.blank,
-      }),
-    }),
-  );
+export async function predict(
+  store: ModelStore,
+  cfg: Config,
+  input: PredictInput,
+  /** Answer from this stored version instead of the current one (`?version=`). */
+  pinned?: string,
+): Promise<PredictAnswer> {
+  const verdicts = (probs: Float32Array, metadata: Parameters<typeof temperatureOf>[0]) =>
+    toVerdictPredictions(probs, input.count, {
+      temperature: temperatureOf(metadata),
+      minConfidence: input.minConfidence ?? cfg.minConfidence,
+      blank: input.blank,
+    });
+  const { version, stale, predictions } =
+    pinned === undefined
+      ? await withServingModel(store, cfg.revalidateMs, (serving, stale) => ({
+          version: serving.version,
+          stale,
+          predictions: verdicts(
+            serving.predictor.predict(inputFor(input, serving.model.metadata), input.count),
+            serving.model.metadata,
+          ),
+        }))
+      : await withVersionPredictor(store, pinned, (predictor, loaded) => ({
+          version: loaded.version,
+          stale: null,
+          predictions: verdicts(
+            predictor.predict(inputFor(input, loaded.model.metadata), input.count),
+            loaded.model.metadata,
+          ),
+        }));
   const headers: Record<string, string> = { 'X-Model-Version': version };
   if (stale) headers['X-Model-Stale'] = stale.code;
   if (input.kind === 'image') {

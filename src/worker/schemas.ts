@@ -90,6 +90,12 @@ function checkScale(
   }
 }
 
+export const PredictQuery = z.object({
+  version: z.string().min(1).max(100).optional().openapi({
+    description: 'Answer from this stored version instead of the current one (404 unknown, 422 unservable).',
+  }),
+});
+
 export const PredictRequest = z
   .object({
     pixelScale: PixelScale.optional().openapi({
@@ -119,12 +125,13 @@ export const PredictRequest = z
       }),
     preprocess: z
       .boolean()
-      .default(false)
+      .optional()
       .openapi({
         description:
-          'Prepare each image the way MNIST was (crop to the ink, fit 20×20, centre of mass at the centre, ' +
-          'dark-on-light inverted). Off by default for JSON (it costs ~0.2 points on MNIST-like input); ' +
-          'always on for uploaded images unless `preprocess=false`.',
+          'Prepare each image the way the model was trained (crop to the ink, fit 20×20, centre of mass at the ' +
+          'centre, dark-on-light inverted). When absent, it follows the model: on for a model trained on ' +
+          'prepared images (`metadata.training.preprocess`, the default recipe), off otherwise. Always on for ' +
+          'uploaded images unless `preprocess=false`.',
       }),
   })
   .strict()
@@ -226,8 +233,39 @@ export const FineTuneRequest = z
       .min(1)
       .max(MAX_EXAMPLES)
       .openapi({ description: `1..${MAX_EXAMPLES} labelled images; each step is one batch of all of them.` }),
-    steps: z.number().int().min(1).max(MAX_STEPS).default(10),
-    learningRate: z.number().gt(0).max(MAX_LEARNING_RATE).default(0.05),
+    method: z
+      .enum(['minibatch', 'full-batch'])
+      .optional()
+      .openapi({
+        description:
+          'minibatch (default): shuffled batches with momentum over epochs, mixed with the replay set; ' +
+          'full-batch: the plain form, `steps` steps on all examples at once.',
+      }),
+    epochs: z.number().int().min(1).max(MAX_STEPS).optional().openapi({
+      description: 'Passes over the examples. Default: as many as the work ceiling allows, at most 8.',
+    }),
+    steps: z.number().int().min(1).max(MAX_STEPS).optional().openapi({
+      description: 'Full-batch steps (implies method full-batch).',
+    }),
+    batchSize: z.number().int().min(1).max(MAX_EXAMPLES).optional(),
+    learningRate: z.number().gt(0).max(MAX_LEARNING_RATE).optional(),
+    momentum: z.number().min(0).max(0.99).optional(),
+    replay: z.number().min(0).max(4).optional().openapi({
+      description: "Rows of the model's replay set (training data) per new row in each batch; 0 = none.",
+    }),
+    anchor: z.number().min(0).max(100).optional().openapi({
+      description: "L2 pull towards the parent's weights.",
+    }),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31)
+      .optional(),
+    holdOut: z.number().min(0).max(0.5).optional().openapi({
+      description:
+        'Share of the examples held out to show the fine-tune helped (0 = none). Default 0.1 from 40 examples.',
+    }),
     l1: z
       .number()
       .min(0)
@@ -282,6 +320,76 @@ export const FineTuneResponse = z
     attempts: z.number().int().openapi({ description: 'Runs needed: more than 1 after losing a race.' }),
   })
   .openapi('FineTuneResponse');
+
+const CheckFigures = z
+  .object({ count: z.number().int(), accuracy: z.number(), perClass: z.array(z.number().nullable()) })
+  .openapi('CheckFigures');
+
+export const LineageGuard = z
+  .object({
+    passed: z.boolean(),
+    checkSet: z.string().nullable(),
+    size: z.number().int(),
+    bounds: z.object({
+      maxDrop: z.number(),
+      maxClassDrop: z.number(),
+      maxLineageDrop: z.number(),
+      maxLineageClassDrop: z.number(),
+    }),
+    parent: CheckFigures.nullable(),
+    root: CheckFigures.nullable(),
+    child: CheckFigures.nullable(),
+    checks: z.array(
+      z.object({
+        name: z.enum(['parent', 'parent-class', 'root', 'root-class', 'held-out']),
+        reference: z.number(),
+        child: z.number(),
+        drop: z.number(),
+        bound: z.number(),
+        passed: z.boolean(),
+        class: z.number().int().optional(),
+      }),
+    ),
+    reasons: z.array(z.string()),
+  })
+  .openapi('LineageGuard', {
+    description:
+      'The child against its parent and the lineage root on the check set, and on the held-out slice.',
+  });
+
+export const LineageFineTuneResponse = z
+  .object({
+    dryRun: z.boolean(),
+    version: z.string().nullable(),
+    parentVersion: z.string(),
+    rootVersion: z.string().openapi({ description: 'The published version this lineage descends from.' }),
+    depth: z.number().int(),
+    examples: z.number().int(),
+    trained: z.number().int(),
+    holdOut: z.number().nullable(),
+    settings: z.object({
+      method: z.enum(['minibatch', 'full-batch']),
+      epochs: z.number().int(),
+      batchSize: z.number().int(),
+      learningRate: z.number(),
+      momentum: z.number(),
+      schedule: z.enum(['constant', 'cosine']),
+      l1: z.number(),
+      l2: z.number(),
+      anchor: z.number(),
+      replay: z.number(),
+      seed: z.number().int(),
+    }),
+    work: z.number().int(),
+    steps: z.number().int(),
+    start: z.enum(['master', 'serving-f32', 'dequantized']),
+    before: Metrics,
+    after: Metrics,
+    heldOut: z.object({ count: z.number().int(), parent: Metrics, child: Metrics }).nullable(),
+    guard: LineageGuard,
+    attempts: z.number().int(),
+  })
+  .openapi('LineageFineTuneResponse');
 
 export const HistoryEntry = z
   .object({

@@ -228,3 +228,34 @@ describe('toGray', () => {
     expect(gray[2]).toBeCloseTo(0.114, 5);
   });
 });
+
+describe('preprocess on noisy pictures', () => {
+  const digit = grey(28, 28, ell(8, 4, 20), 255, 0);
+
+  it('should ignore isolated specks: a digit with salt pixels in the corners is prepared as without them', () => {
+    const noisy = { ...digit, data: Uint8Array.from(digit.data) };
+    for (const [x, y] of [
+      [1, 1],
+      [26, 2],
+      [2, 25],
+      [25, 26],
+    ]) {
+      (noisy.data as Uint8Array)[y * 28 + x] = 255;
+    }
+    expect(maxDiff(preprocess(noisy), preprocess(digit))).toBeLessThan(1e-6);
+  });
+
+  it('should raise the ink floor on a noisy paper, so the crop still finds the digit', () => {
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296;
+    // Paper with grain up to 35% of full scale; the digit at full ink.
+    const noisy = {
+      ...digit,
+      data: Uint8Array.from(digit.data, (v) => Math.max(v, Math.round(rand() * 90))),
+    };
+    const clean = measure(preprocess(digit));
+    const out = measure(preprocess(noisy));
+    expect(Math.abs(out.h - clean.h)).toBeLessThanOrEqual(1);
+    expect(Math.abs(out.w - clean.w)).toBeLessThanOrEqual(1);
+  });
+});

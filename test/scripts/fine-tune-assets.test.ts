@@ -1,3 +1,4 @@
+import { prepareExamples } from '../../scripts/lib/batches.ts';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,7 +107,9 @@ describe('withFineTuneAssets (the training hook)', () => {
     expect(decodeMaster(model, new Uint8Array(readFileSync(files.master))).length).toBe(model.params.length);
     const check = decodeCheckSet(new Uint8Array(readFileSync(files.checkSet)));
     expect(check.count).toBe(100); // 10% of 1000 training images
-    const { train, test } = loadDataset(MNIST_DIR, { limit: 1000 });
+    // The sets hold images as the network sees them: prepared like /predict (the default --preprocess).
+    const raw = loadDataset(MNIST_DIR, { limit: 1000 });
+    const [train, test] = [prepareExamples(raw.train), prepareExamples(raw.test)];
     const key = (px: Float32Array, i: number) =>
       Array.from(px.subarray(i * 784, (i + 1) * 784), (v) => Math.round(v * 255)).join();
     const trainKeys = new Set(Array.from({ length: train.count }, (_, i) => key(train.images, i)));

@@ -7,6 +7,7 @@ import { encodeIdx } from '../../src/data/idx.ts';
 import { decodeModel } from '../../src/format/index.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { createPredictor } from '../../src/nn/index.ts';
+import { prepareExamples } from '../../scripts/lib/batches.ts';
 import { IDX_FILES, loadDataset, MNIST_DIR } from '../../scripts/lib/dataset.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -46,9 +47,12 @@ function train(args: string[]): Promise<{ status: number; stdout: string; stderr
   });
 }
 
+/** Test accuracy of a blob on MNIST's test set as /predict would prepare it for this model (preprocessed by default). */
 function testAccuracyOf(blob: Uint8Array): number {
   const model = decodeModel(blob);
-  const { test } = loadDataset(MNIST_DIR, { limit: 1 });
+  const raw = loadDataset(MNIST_DIR, { limit: 1 }).test;
+  const preprocessed = (model.metadata.training as { preprocess?: boolean } | undefined)?.preprocess;
+  const test = preprocessed ? prepareExamples(raw) : raw;
   const predictor = createPredictor(model, createTsKernels());
   const probs = predictor.predict(test.images, test.count);
   let correct = 0;

@@ -5,7 +5,17 @@ import type { Bindings } from '../../src/worker/config.ts';
 import { argmax } from '../../src/nn/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
-import { imageAt, post, randomPixels, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
+import {
+  imageAt,
+  inkedPixels,
+  post,
+  randomPixels,
+  seed,
+  testEnv,
+  TOKEN,
+  type ErrorJson,
+  NO_GUARD,
+} from './helpers.ts';
 
 const base = env as unknown as Bindings;
 
@@ -43,7 +53,7 @@ describe('POST /predict', () => {
   it('should match the network on one image, with all ten probabilities and the version', async () => {
     const e = testEnv(base);
     const { version, net } = await seed(e);
-    const pixels = randomPixels(1, 7);
+    const pixels = inkedPixels(1, 7);
     const res = await app.request(
       '/predict',
       post({ pixelScale: '0-255', image: imageAt(pixels, 0) }, null),
@@ -67,7 +77,7 @@ describe('POST /predict', () => {
   it('should give the same answer for 0-255, 0-1 and 28 rows of 28', async () => {
     const e = testEnv(base);
     await seed(e);
-    const flat = imageAt(randomPixels(1, 8), 0);
+    const flat = imageAt(inkedPixels(1, 8), 0);
     const rows = Array.from({ length: 28 }, (_, r) => flat.slice(r * 28, r * 28 + 28));
     const answers = await Promise.all(
       [
@@ -85,7 +95,7 @@ describe('POST /predict', () => {
   it('should answer a batch of 256 in order', async () => {
     const e = testEnv(base);
     const { net } = await seed(e);
-    const pixels = randomPixels(256, 9);
+    const pixels = inkedPixels(256, 9);
     const images = Array.from({ length: 256 }, (_, i) => imageAt(pixels, i));
     const res = await app.request('/predict', post({ pixelScale: '0-255', images }, null), e);
     expect(res.status).toBe(200);
@@ -102,7 +112,7 @@ describe('POST /predict', () => {
     // 96 hidden units: wide enough that the first single image re-lays the layer [in×out] (src/nn/predictor.ts).
     const e = testEnv(base);
     const { net } = await seed(e, 5, 'f32', [784, 96, 10]);
-    const pixels = randomPixels(3, 10);
+    const pixels = inkedPixels(3, 10);
     const expected = net.predict(
       Float32Array.from(pixels, (v) => v / 255),
       3,
@@ -357,12 +367,12 @@ describe('auth on /fine-tune and /model/rollback', () => {
 
 describe('POST /fine-tune', () => {
   // 16 random images all labelled 7: learnable in a few steps by a small net.
-  const pixels = randomPixels(16, 42);
+  const pixels = inkedPixels(16, 42);
   const examples = Array.from({ length: 16 }, (_, i) => ({ image: imageAt(pixels, i), label: 7 }));
   const request = { pixelScale: '0-255', examples, steps: 20, learningRate: 0.1 };
 
   it('should evaluate without saving on a dry run', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     const res = await app.request('/fine-tune', post({ ...request, dryRun: true }), e);
     expect(res.status).toBe(200);
@@ -379,7 +389,7 @@ describe('POST /fine-tune', () => {
   });
 
   it('should save a child that predicts its examples, and serve it', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     const res = await app.request('/fine-tune', post(request), e);
     expect(res.status).toBe(200);
@@ -388,7 +398,7 @@ describe('POST /fine-tune', () => {
       parentVersion: string;
       before: { loss: number; accuracy: number };
       after: { loss: number; accuracy: number };
-      guard: { size: number; parentAccuracy: number };
+      guard: { size: number; parent: { accuracy: number } };
     }>(res);
     expect(body.parentVersion).toBe(version);
     expect(body.version).not.toBe(version);
@@ -396,7 +406,7 @@ describe('POST /fine-tune', () => {
     expect(body.after.accuracy).toBe(1);
     expect(body.before.accuracy).toBeLessThan(1);
     expect(body.guard.size).toBe(64);
-    expect(body.guard.parentAccuracy).toBe(1);
+    expect(body.guard.parent.accuracy).toBe(1);
     const read = await store.readPointer();
     expect(read!.pointer.current).toBe(body.version);
     expect(read!.pointer.history[0]).toMatchObject({
@@ -424,7 +434,7 @@ describe('POST /fine-tune', () => {
   });
 
   it('should keep the int8 encoding of an int8 parent', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     await seed(e, 5, 'int8');
     const res = await app.request('/fine-tune', post({ ...request, steps: 5 }), e);
     expect(res.status).toBe(200);
@@ -433,7 +443,7 @@ describe('POST /fine-tune', () => {
   });
 
   it('should refuse a harmful fine-tune with 422 and the figures, saving nothing', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '0.05' });
+    const e = testEnv(base, { ...NO_GUARD, GUARD_MAX_ACCURACY_DROP: '0.05' });
     const { store, version } = await seed(e);
     const listBefore = await e.MODELS.list({ prefix: e.MODEL_PREFIX });
     const res = await app.request('/fine-tune', post({ ...request, steps: 40, learningRate: 0.5 }), e);
@@ -441,17 +451,17 @@ describe('POST /fine-tune', () => {
     const err = await json<ErrorJson>(res);
     expect(err.error.code).toBe('guard_refused');
     const details = err.error.details as {
-      guard: { parentAccuracy: number; accuracy: number; passed: boolean };
+      guard: { parent: { accuracy: number }; child: { accuracy: number }; passed: boolean };
     };
     expect(details.guard.passed).toBe(false);
-    expect(details.guard.parentAccuracy - details.guard.accuracy).toBeGreaterThan(0.05);
+    expect(details.guard.parent.accuracy - details.guard.child.accuracy).toBeGreaterThan(0.05);
     expect((await store.readPointer())!.pointer.current).toBe(version);
     const listAfter = await e.MODELS.list({ prefix: e.MODEL_PREFIX });
     expect(listAfter.objects.map((o) => o.key)).toEqual(listBefore.objects.map((o) => o.key));
   });
 
   it('should account for two concurrent fine-tunes in the history', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     const small = { ...request, steps: 2 };
     const [a, b] = await Promise.all([
@@ -477,7 +487,7 @@ describe('POST /fine-tune', () => {
 
 describe('POST /model/rollback', () => {
   it('should make an earlier version current and serve it', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { version } = await seed(e);
     const ft = await json<{ version: string }>(
       await app.request(

@@ -10,7 +10,7 @@ import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import type { ModelStore } from '../../src/worker/model-store.ts';
-import { imageAt, post, randomPixels, seed, testEnv, type ErrorJson } from './helpers.ts';
+import { imageAt, post, randomPixels, seed, testEnv, type ErrorJson, NO_GUARD } from './helpers.ts';
 
 const base = env as unknown as Bindings;
 const CONCURRENT = 24;
@@ -69,7 +69,7 @@ beforeEach(() => resetModelCache());
 
 describe(`${CONCURRENT} concurrent fine-tunes of one model`, () => {
   it('should add exactly one chained version per accepted fine-tune and answer the rest 409', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     const responses = await Promise.all(
       Array.from({ length: CONCURRENT }, (_, i) => app.request('/fine-tune', request(i), e)),
@@ -88,7 +88,7 @@ describe(`${CONCURRENT} concurrent fine-tunes of one model`, () => {
   });
 
   it('should accept every one of them when clients retry on 409, and serve predictions throughout', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     let conflicts = 0;
     const client = async (i: number): Promise<Accepted> => {

@@ -14,7 +14,7 @@ import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
 import type { ModelWriter } from '../../src/worker/writer/model-writer.ts';
 import { writerOf } from '../../src/worker/writer/settings.ts';
-import { CHECK_SET, makeModel, post, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
+import { CHECK_SET, makeModel, post, seed, testEnv, TOKEN, type ErrorJson, NO_GUARD } from './helpers.ts';
 
 const base = env as unknown as Bindings;
 
@@ -254,7 +254,7 @@ describe('R2 operations throwing', () => {
 
   for (const op of ['get', 'put', 'head'] as const) {
     it(`should answer /fine-tune with 503 and change nothing when R2 ${op} fails`, async () => {
-      const { e, plain, faults } = await setup({ GUARD_MAX_ACCURACY_DROP: '1' });
+      const { e, plain, faults } = await setup(NO_GUARD);
       const before = await snapshot(plain);
       faults.throwOn.add(op);
       const res = await app.request('/fine-tune', post(FINE_TUNE), e);
@@ -271,7 +271,7 @@ describe('R2 operations throwing', () => {
   }
 
   it('should answer /fine-tune with 503 when only the pointer swap fails, leaving the pointer as it was and no blob behind', async () => {
-    const { e, plain, faults, store, version } = await setup({ GUARD_MAX_ACCURACY_DROP: '1' });
+    const { e, plain, faults, store, version } = await setup(NO_GUARD);
     const before = await snapshot(plain);
     faults.throwOn.add('put');
     faults.throwKeys = /current\.json$/;
@@ -301,7 +301,7 @@ describe('R2 operations throwing', () => {
 
 describe('fine-tune against a broken store', () => {
   it('should answer 503 and save nothing when the current model is corrupt', async () => {
-    const { e, plain, faults } = await setup({ GUARD_MAX_ACCURACY_DROP: '1' });
+    const { e, plain, faults } = await setup(NO_GUARD);
     const before = await snapshot(plain);
     faults.corrupt = { keys: versionKey, edit: (b) => b.slice(0, 100) };
     await expectError(await app.request('/fine-tune', post(FINE_TUNE), e), 503, 'model_corrupt');
@@ -309,7 +309,7 @@ describe('fine-tune against a broken store', () => {
   });
 
   it('should answer 503 and save nothing when the check set is missing or corrupt', async () => {
-    const { e, plain, faults } = await setup({ GUARD_MAX_ACCURACY_DROP: '1' });
+    const { e, plain, faults } = await setup(NO_GUARD);
     const before = await snapshot(plain);
     faults.hide = new RegExp(CHECK_SET.replace('.', '\\.'));
     await expectError(await app.request('/fine-tune', post(FINE_TUNE), e), 503, 'check_set_missing');

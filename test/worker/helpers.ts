@@ -13,6 +13,13 @@ import { ModelStore } from '../../src/worker/model-store.ts';
 export const TOKEN = 'test-token-0123456789';
 export const SIZES = [784, 32, 10];
 export const CHECK_SET = 'checksets/test-64.bin';
+/** Every guard bound at 100%: the guard cannot refuse (tests of what a fine-tune does, not of the guard). */
+export const NO_GUARD = {
+  GUARD_MAX_ACCURACY_DROP: '1',
+  GUARD_MAX_CLASS_DROP: '1',
+  GUARD_MAX_LINEAGE_DROP: '1',
+  GUARD_MAX_LINEAGE_CLASS_DROP: '1',
+};
 
 let counter = 0;
 
@@ -33,6 +40,19 @@ export function randomPixels(count: number, seed: number): Uint8Array {
   const rng = createRng(seed);
   const out = new Uint8Array(count * 784);
   for (let i = 0; i < out.length; i++) out[i] = Math.floor(rng() * 256);
+  return out;
+}
+
+/**
+ * `count` random 0-255 images on a blank 3-pixel margin, as bytes: noise the verdict reads as ink (the margin is
+ * the paper it is read against; noise up to the edges is judged `blank`, since no ink stands out from it).
+ */
+export function inkedPixels(count: number, seed: number): Uint8Array {
+  const out = randomPixels(count, seed);
+  for (let i = 0; i < out.length; i++) {
+    const [y, x] = [Math.floor((i % 784) / 28), i % 28];
+    if (y < 3 || y >= 25 || x < 3 || x >= 25) out[i] = 0;
+  }
   return out;
 }
 

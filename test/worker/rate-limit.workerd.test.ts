@@ -14,7 +14,7 @@ import {
   UPLOAD_RATE_LIMIT,
   UPLOAD_RATE_PERIOD_SECONDS,
 } from '../../src/worker/rate-limit.ts';
-import { post, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
+import { NO_GUARD, post, seed, testEnv, TOKEN, type ErrorJson } from './helpers.ts';
 
 const base = env as unknown as Bindings;
 
@@ -70,7 +70,7 @@ describe('fineTuneRateLimit', () => {
   });
 
   it('should let a valid fine-tune through after ten unauthenticated requests from its address', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     const ip = '192.0.2.30';
     // What any web page can send cross-site without a preflight: text/plain, no Authorization.

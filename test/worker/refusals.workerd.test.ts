@@ -10,7 +10,17 @@ import app from '../../src/worker/index.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
-import { imageAt, makeModel, post, randomPixels, seed, testEnv, type ErrorJson } from './helpers.ts';
+import {
+  imageAt,
+  inkedPixels,
+  makeModel,
+  NO_GUARD,
+  post,
+  randomPixels,
+  seed,
+  testEnv,
+  type ErrorJson,
+} from './helpers.ts';
 
 const base = env as unknown as Bindings;
 beforeEach(() => resetModelCache());
@@ -23,11 +33,11 @@ describe('a fine-tune whose training diverges', () => {
   // 256 random images × 8 full-batch steps at learning rate 1: a 784-64-64-10 net's loss overflows to NaN.
   const pixels = randomPixels(256, 42);
   const examples = Array.from({ length: 256 }, (_, i) => ({ image: imageAt(pixels, i), label: i % 10 }));
-  const request = { pixelScale: '0-255', examples, steps: 8, learningRate: 1 };
+  const request = { pixelScale: '0-255', examples, steps: 8, learningRate: 1, holdOut: 0, replay: 0 };
 
   for (const dryRun of [false, true]) {
     it(`should answer 422 training_diverged with the step, saving nothing${dryRun ? ' (dry run)' : ''}`, async () => {
-      const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+      const e = testEnv(base, NO_GUARD);
       const { store, version } = await seed(e, 1, 'f32', [784, 64, 64, 10]);
       const before = await keys(e);
       const { etag } = (await store.readPointer())!;
@@ -37,11 +47,11 @@ describe('a fine-tune whose training diverges', () => {
       expect(err.error.code).toBe('training_diverged');
       const details = err.error.details as {
         step: number;
-        steps: number;
+        settings: { method: string; epochs: number };
         loss: string;
         parentVersion: string;
       };
-      expect(details.steps).toBe(8);
+      expect(details.settings).toMatchObject({ method: 'full-batch', epochs: 8 });
       // The first step starts from finite weights, so its loss is finite; a step past 8 means the final weights.
       expect(details.step).toBeGreaterThan(1);
       expect(details.step).toBeLessThanOrEqual(9);
@@ -54,7 +64,7 @@ describe('a fine-tune whose training diverges', () => {
   }
 
   it('should still fine-tune the same examples at a sane learning rate', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     await seed(e, 1, 'f32', [784, 64, 64, 10]);
     const res = await app.request('/fine-tune', post({ ...request, learningRate: 0.01, dryRun: true }), e);
     expect(res.status).toBe(200);
@@ -119,7 +129,7 @@ describe('POST /predict without pixelScale', () => {
     pixelScaleInferred: boolean;
     predictions?: { probabilities: number[] }[];
   }
-  const flat = imageAt(randomPixels(1, 8), 0);
+  const flat = imageAt(inkedPixels(1, 8), 0);
 
   it('should infer 0-255 from a pixel above 1, 0-1 otherwise, and say so', async () => {
     const e = testEnv(base);
@@ -208,7 +218,7 @@ describe('rollback to the current version', () => {
 
 describe('a fine-tuned version', () => {
   it('should carry none of the accuracy figures measured on its parent', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const store = new ModelStore(e.MODELS, e.MODEL_PREFIX!);
     const { net, checkSetBytes } = makeModel(4);
     const parent = encodeModel({

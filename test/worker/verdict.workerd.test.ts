@@ -10,7 +10,7 @@ import app from '../../src/worker/app.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
-import { imageAt, post, randomPixels, seed, testEnv, type ErrorJson } from './helpers.ts';
+import { imageAt, inkedPixels, post, seed, testEnv, type ErrorJson } from './helpers.ts';
 
 const base = env as unknown as Bindings;
 beforeEach(() => resetModelCache());
@@ -22,7 +22,7 @@ interface Answer {
   probabilities: number[] | null;
 }
 
-const image = imageAt(randomPixels(1, 7), 0);
+const image = imageAt(inkedPixels(1, 7), 0);
 const predict = (e: Bindings, body: unknown) => app.request('/predict', post(body, null), e);
 
 describe('/predict verdicts', () => {

@@ -10,7 +10,16 @@ import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { writerOf } from '../../src/worker/writer/settings.ts';
-import { imageAt, post, randomPixels, seed, testEnv, TOKEN, type ErrorJson } from '../worker/helpers.ts';
+import {
+  imageAt,
+  NO_GUARD,
+  post,
+  randomPixels,
+  seed,
+  testEnv,
+  TOKEN,
+  type ErrorJson,
+} from '../worker/helpers.ts';
 
 const base = env as unknown as Bindings;
 const pixels = randomPixels(64, 5);
@@ -196,7 +205,7 @@ describe('POST /feedback/apply', () => {
   });
 
   it('should turn the pending feedback into one version and record which items it consumed', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     for (let i = 0; i < 6; i++) expect((await send(e, correction(i, i % 10), i)).status).toBe(201);
     const dropId = (await list(e)).items[5].id;
@@ -231,7 +240,7 @@ describe('POST /feedback/apply', () => {
   it('should hold a batch that contradicts confident predictions, then apply it once reviewed', async () => {
     // The random test model is never very sure: call 0.2 confident, so its answers count.
     const e = testEnv(base, {
-      GUARD_MAX_ACCURACY_DROP: '1',
+      ...NO_GUARD,
       FEEDBACK_CONFIDENT: '0.2',
       FEEDBACK_MAX_DISAGREEMENT: '0.25',
     });

@@ -8,7 +8,7 @@ import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { writerOf } from '../../src/worker/writer/settings.ts';
-import { imageAt, post, randomPixels, seed, testEnv } from '../worker/helpers.ts';
+import { imageAt, NO_GUARD, post, randomPixels, seed, testEnv } from '../worker/helpers.ts';
 
 const base = env as unknown as Bindings;
 const N = 30;
@@ -18,7 +18,7 @@ beforeEach(() => resetModelCache());
 
 describe(`${N} concurrent fine-tunes through the model writer`, () => {
   it('should accept all of them at the first attempt, as one chain, with no 409', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     const fineTunes = Array.from({ length: N }, (_, i) =>
       app.request(
@@ -63,7 +63,7 @@ describe(`${N} concurrent fine-tunes through the model writer`, () => {
   });
 
   it('should serialise a rollback with fine-tunes and refuse an unknown version with 404', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     const ft = (i: number) =>
       app.request(

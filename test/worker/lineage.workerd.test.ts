@@ -1,0 +1,260 @@
+/**
+ * The lineage guard, master weights and version pinning of issue #14, through real requests on the local bucket.
+ */
+import { env } from 'cloudflare:workers';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  decodeModel,
+  encodeMaster,
+  encodeModel,
+  withMaster,
+  type ModelMetadata,
+} from '../../src/format/index.ts';
+import { encodeCheckSet } from '../../src/format/check-set.ts';
+import type { Bindings } from '../../src/worker/config.ts';
+import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
+import { createPredictor } from '../../src/nn/index.ts';
+import app from '../../src/worker/index.ts';
+import { resetModelCache } from '../../src/worker/model-cache.ts';
+import { ModelStore } from '../../src/worker/model-store.ts';
+import {
+  CHECK_SET,
+  imageAt,
+  makeModel,
+  NO_GUARD,
+  post,
+  inkedPixels,
+  randomPixels,
+  seed,
+  testEnv,
+  type ErrorJson,
+} from './helpers.ts';
+
+const base = env as unknown as Bindings;
+/** The per-client rate limit let through: these tests make many calls from one client. */
+const unlimited = { limit: async () => ({ success: true }) };
+const envOf = (overrides: Record<string, string> = {}) =>
+  ({ ...testEnv(base, overrides), FINE_TUNE_LIMITER: unlimited }) as unknown as Bindings;
+
+interface Answer {
+  version: string | null;
+  parentVersion: string;
+  rootVersion: string;
+  depth: number;
+  start: string;
+  trained: number;
+  work: number;
+  heldOut: { count: number } | null;
+  settings: { method: string; epochs: number };
+  guard: {
+    passed: boolean;
+    checks: { name: string; drop: number; bound: number; passed: boolean }[];
+    parent: { accuracy: number };
+    root: { accuracy: number };
+    child: { accuracy: number };
+  };
+}
+
+beforeEach(() => resetModelCache());
+
+/** An int8 model published with its float32 master and the helpers' check set. */
+async function seedWithMaster(e: Bindings) {
+  const m = makeModel(3, 'int8');
+  const decoded = decodeModel(m.blob);
+  const f32 = { ...decoded, quantized: undefined, params: new Float32Array(m.net.params) };
+  const master = encodeMaster(f32);
+  const store = new ModelStore(e.MODELS, e.MODEL_PREFIX!);
+  await store.putCheckSet(CHECK_SET, m.checkSetBytes);
+  const { version } = await store.publish(encodeModel(withMaster(f32, master)), master);
+  return { store, version, master };
+}
+
+const pixels = randomPixels(64, 77);
+const digits = (n: number, label: (i: number) => number, source = pixels) =>
+  Array.from({ length: n }, (_, i) => ({ image: imageAt(source, i % 64), label: label(i) }));
+/** Noise on a blank margin, which /predict reads as ink (noise to the edges it answers `blank`). */
+const inked = inkedPixels(64, 77);
+
+describe('master weights and version pinning', () => {
+  it('should start from the parent master, store the child master, and answer from a pinned version', async () => {
+    const e = envOf(NO_GUARD);
+    const { store, version: parent } = await seedWithMaster(e);
+    const res = await app.request(
+      '/fine-tune',
+      post({ pixelScale: '0-255', examples: digits(16, () => 7, inked) }),
+      e,
+    );
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Answer;
+    expect(body).toMatchObject({ start: 'master', parentVersion: parent, rootVersion: parent, depth: 1 });
+    const childMaster = await store.getMaster(body.version!);
+    expect(childMaster).not.toBeNull();
+    const child = decodeModel((await store.getVersion(body.version!))!);
+    expect(child.encoding).toBe('int8');
+    expect(child.metadata.master).toMatchObject({ bytes: childMaster!.length });
+    expect(child.metadata.lineage).toMatchObject({ root: parent, depth: 1, checkSet: CHECK_SET });
+
+    // The next fine-tune starts from the child's master and keeps the lineage's root.
+    const next = (await (
+      await app.request('/fine-tune', post({ pixelScale: '0-255', examples: digits(8, () => 3) }), e)
+    ).json()) as Answer;
+    expect(next).toMatchObject({
+      start: 'master',
+      parentVersion: body.version,
+      rootVersion: parent,
+      depth: 2,
+    });
+
+    const images = digits(16, () => 7, inked).map((d) => d.image);
+    const ask = (query: string) =>
+      app.request(`/predict${query}`, post({ pixelScale: '0-255', images }, null), e);
+    const pinnedParent = (await (await ask(`?version=${parent}`)).json()) as {
+      modelVersion: string;
+      predictions: { digit: number }[];
+    };
+    const pinnedChild = (await (await ask(`?version=${body.version}`)).json()) as typeof pinnedParent;
+    expect(pinnedParent.modelVersion).toBe(parent);
+    expect(pinnedChild.modelVersion).toBe(body.version);
+    expect(pinnedChild.predictions.every((p) => p.digit === 7)).toBe(true);
+    expect(pinnedParent.predictions.every((p) => p.digit === 7)).toBe(false);
+
+    const unknown = await ask('?version=20990101T000000000Z-000000');
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as ErrorJson).error.code).toBe('version_not_found');
+    const broken = await store.putVersion(new Uint8Array([1, 2, 3, 4]));
+    const unservable = await ask(`?version=${broken}`);
+    expect(unservable.status).toBe(422);
+    expect(((await unservable.json()) as ErrorJson).error.code).toBe('version_unusable');
+  });
+
+  it('should accept 256 examples with the defaults, fitted to the work ceiling, holding a slice out', async () => {
+    const e = envOf(NO_GUARD);
+    await seed(e);
+    const res = await app.request(
+      '/fine-tune',
+      post({ pixelScale: '0-255', examples: digits(256, (i) => i % 10) }),
+      e,
+    );
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Answer;
+    expect(body.settings.method).toBe('minibatch');
+    expect(body.work).toBeLessThanOrEqual(2048);
+    expect(body.heldOut!.count).toBeGreaterThan(0);
+    expect(body.trained + body.heldOut!.count).toBe(256);
+    expect(body.guard.checks.map((c) => c.name)).toContain('held-out');
+  });
+});
+
+describe('bad input saves nothing', () => {
+  it('should answer 422 training_diverged, 400 hold_out_impossible and 400 for replay without a set', async () => {
+    const e = envOf(NO_GUARD);
+    const { store, version } = await seed(e);
+    const keys = async () => (await e.MODELS.list({ prefix: e.MODEL_PREFIX })).objects.map((o) => o.key);
+    const before = await keys();
+    const cases: [unknown, number, string][] = [
+      [
+        { examples: digits(16, (i) => i % 10), learningRate: 1, momentum: 0.99, epochs: 60, batchSize: 1 },
+        422,
+        'training_diverged',
+      ],
+      [{ examples: digits(60, () => 4), holdOut: 0.2 }, 400, 'hold_out_impossible'],
+      [{ examples: digits(8, (i) => i % 2), replay: 1 }, 400, 'limit_exceeded'],
+      [{ examples: digits(256, (i) => i % 10), steps: 10, holdOut: 0 }, 400, 'limit_exceeded'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await app.request('/fine-tune', post({ pixelScale: '0-255', ...(body as object) }), e);
+      const err = (await res.json()) as ErrorJson;
+      expect([res.status, err.error.code], JSON.stringify(err.error)).toEqual([status, code]);
+    }
+    expect(await keys()).toEqual(before);
+    expect((await store.readPointer())!.pointer.current).toBe(version);
+  });
+});
+
+describe('salami: chained fine-tunes cannot walk the lineage past its bound', () => {
+  it('should accept small steps until the lineage bound, then refuse with 422 and the figures', async () => {
+    // Set-up: teach the random network 64 random images in 10 classes, and publish that as the lineage root with a
+    // check set of those images labelled by it (so check-set accuracy can fall one image at a time).
+    const setup = envOf(NO_GUARD);
+    const { store } = await seed(setup);
+    const taught = await app.request(
+      '/fine-tune',
+      post({
+        pixelScale: '0-255',
+        examples: digits(64, (i) => i % 10),
+        epochs: 30,
+        holdOut: 0,
+        learningRate: 0.05,
+      }),
+      setup,
+    );
+    expect(taught.status).toBe(200);
+    const trained = decodeModel((await store.getVersion(((await taught.json()) as Answer).version!))!);
+    const kernels = createTsKernels();
+    const predictor = createPredictor(trained, kernels);
+    const probs = predictor.predict(
+      Float32Array.from(pixels, (v) => v / 255),
+      64,
+    );
+    const labels = Uint8Array.from({ length: 64 }, (_, i) => {
+      let best = 0;
+      for (let j = 1; j < 10; j++) if (probs[i * 10 + j] > probs[i * 10 + best]) best = j;
+      return best;
+    });
+    await store.putCheckSet('checksets/salami.bin', encodeCheckSet(pixels, labels));
+    const rootMeta: ModelMetadata = { ...trained.metadata, checkSet: 'checksets/salami.bin' };
+    delete rootMeta.lineage;
+    delete rootMeta.check;
+    const { version: root } = await store.publish(
+      encodeModel({ ...trained, quantized: undefined, metadata: rootMeta }),
+    );
+
+    // Per call at most 10 points overall; the lineage at most 15. Per-class bounds off (64 images are too few).
+    const e = {
+      ...setup,
+      GUARD_MAX_ACCURACY_DROP: '0.1',
+      GUARD_MAX_LINEAGE_DROP: '0.15',
+    } as unknown as Bindings;
+    // The check-set images, each called the next digit: every call unlearns a few of them.
+    const bad = {
+      pixelScale: '0-255',
+      examples: Array.from({ length: 64 }, (_, i) => ({
+        image: imageAt(pixels, i),
+        label: (labels[i] + 1) % 10,
+      })),
+      method: 'full-batch',
+      steps: 1,
+      learningRate: 0.004,
+      holdOut: 0,
+    };
+    let accepted = 0;
+    let refused: ErrorJson | null = null;
+    for (let call = 1; call <= 40 && !refused; call++) {
+      const res = await app.request('/fine-tune', post(bad), e);
+      if (res.status === 200) {
+        const body = (await res.json()) as Answer;
+        expect(body.rootVersion).toBe(root);
+        expect(body.guard.checks.find((c) => c.name === 'root')!.drop).toBeLessThanOrEqual(0.15 + 1e-9);
+        expect(body.guard.checks.find((c) => c.name === 'parent')!.drop).toBeLessThanOrEqual(0.1 + 1e-9);
+        accepted++;
+      } else {
+        expect(res.status).toBe(422);
+        refused = (await res.json()) as ErrorJson;
+      }
+    }
+    expect(accepted).toBeGreaterThanOrEqual(2);
+    expect(refused?.error.code).toBe('guard_refused');
+    const details = refused!.error.details as Answer;
+    const rootCheck = details.guard.checks.find((c) => c.name === 'root')!;
+    expect(rootCheck).toMatchObject({ passed: false, bound: 0.15 });
+    expect(rootCheck.drop).toBeGreaterThan(0.15);
+    // Each step on its own was small enough: only the lineage bound stops it.
+    expect(details.guard.checks.find((c) => c.name === 'parent')!.passed).toBe(true);
+    expect(details.depth).toBe(accepted + 1);
+    const current = decodeModel((await store.getVersion((await store.readPointer())!.pointer.current))!);
+    expect(current.metadata.lineage as { depth: number; root: string }).toMatchObject({
+      depth: accepted,
+      root,
+    });
+  });
+});

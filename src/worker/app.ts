@@ -6,10 +6,10 @@
  * model writer (`writer/model-writer.ts`), which runs them one at a time. Not storage, not math.
  */
 import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi';
-import { cors } from 'hono/cors';
 import { requireToken } from './auth.ts';
 import { jsonBody, predictBody, type BodyVariables } from './body.ts';
 import { readConfig, type Bindings } from './config.ts';
+import { publicCors } from './cors.ts';
 import { docsPage } from './docs-page.ts';
 import { errorBody, handleError, validationHook } from './errors.ts';
 import type { LineageAnswer } from './lineage-workflow.ts';
@@ -60,20 +60,7 @@ const json = <T>(schema: T, description: string) => ({
 });
 const bearer = [{ bearer: [] }];
 
-app.use(
-  '/predict',
-  cors({
-    origin: (origin, c) => {
-      const allowed = readConfig(c.env).corsOrigins;
-      if (allowed.includes('*')) return '*';
-      return allowed.includes(origin) ? origin : null;
-    },
-    allowMethods: ['POST', 'OPTIONS'],
-    allowHeaders: ['Content-Type'],
-    exposeHeaders: ['X-Model-Version'],
-    maxAge: 600,
-  }),
-);
+app.use('/predict', publicCors(['X-Model-Version']));
 
 app.openapi(
   createRoute({

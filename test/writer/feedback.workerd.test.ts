@@ -217,10 +217,20 @@ describe('POST /feedback/apply', () => {
     const answer = (await res.json()) as {
       version: string;
       parentVersion: string;
+      rootVersion: string;
+      depth: number;
+      settings: { method: string };
+      guard: { passed: boolean; checks: { name: string }[] };
       consumed: number[];
       examples: number;
     };
     expect(answer.parentVersion).toBe(version);
+    // /fine-tune's lineage workflow and guard, with its default settings.
+    expect(answer).toMatchObject({ rootVersion: version, depth: 1, settings: { method: 'minibatch' } });
+    expect(answer.guard.passed).toBe(true);
+    expect(answer.guard.checks.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['parent', 'parent-class', 'root', 'root-class']),
+    );
     expect(answer.examples).toBe(5);
     expect(answer.consumed).toHaveLength(5);
     expect(answer.consumed).not.toContain(dropId);
@@ -267,5 +277,37 @@ describe('POST /feedback/apply', () => {
     expect(reviewed.status).toBe(200);
     expect(((await reviewed.json()) as { consumed: number[] }).consumed).toHaveLength(8);
     expect((await store.readPointer())!.pointer.history).toHaveLength(2);
+  });
+
+  it('should leave the items pending and make no version when the lineage guard refuses the apply', async () => {
+    // No drop at all allowed on the check set, and corrections that contradict it: its own images, relabelled.
+    const e = testEnv(base, {
+      GUARD_MAX_ACCURACY_DROP: '0',
+      GUARD_MAX_CLASS_DROP: '0',
+      GUARD_MAX_LINEAGE_DROP: '0',
+      GUARD_MAX_LINEAGE_CLASS_DROP: '0',
+    });
+    const { store, version, checkLabels } = await seed(e);
+    const checkPixels = randomPixels(64, 1001);
+    for (let i = 0; i < 12; i++) {
+      const body = { ...correction(0, (checkLabels[i] + 1) % 10), image: imageAt(checkPixels, i) };
+      expect((await send(e, body, i)).status).toBe(201);
+    }
+    const res = await apply(e);
+    expect(res.status).toBe(422);
+    const err = ((await res.json()) as ErrorJson).error;
+    expect(err.code).toBe('guard_refused');
+    const details = err.details as { guard: { passed: boolean; reasons: string[] }; rootVersion: string };
+    expect(details.guard.passed).toBe(false);
+    expect(details.guard.reasons.length).toBeGreaterThan(0);
+    expect(details.rootVersion).toBe(version);
+    expect((await store.readPointer())!.pointer.history).toHaveLength(1);
+    const after = await list(e, '?status=pending');
+    expect(after.counts.pending.total).toBe(12);
+    expect(after.items.every((i) => i.appliedIn === null)).toBe(true);
+    const listed = (await (
+      await app.request('/feedback?limit=1', { headers: { Authorization: `Bearer ${TOKEN}` } }, e)
+    ).json()) as { applies: { outcome: string; version: string | null }[] };
+    expect(listed.applies[0]).toMatchObject({ outcome: 'refused', version: null });
   });
 });

@@ -1,72 +1,28 @@
 /**
- * Fine-tunes through the model writer: 30 at once against one lineage, from 30 clients, are all accepted, none
- * retried, as one chain of 30 versions; predictions are answered throughout; the writer's queue empties.
+ * Writes through the model writer besides concurrent fine-tunes (`test/worker/concurrency.workerd.test.ts`): a
+ * rollback queued between fine-tunes, and the scheduled apply of pending feedback (the worker's `scheduled`
+ * handler, as a cron trigger calls it), which does nothing unless turned on and enough is pending.
  */
+import { createScheduledController } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { decodeModel } from '../../src/format/index.ts';
 import type { Bindings } from '../../src/worker/config.ts';
-import app from '../../src/worker/index.ts';
+import worker from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
-import { writerOf } from '../../src/worker/writer/settings.ts';
-import { imageAt, NO_GUARD, post, randomPixels, seed, testEnv } from '../worker/helpers.ts';
+import { imageAt, NO_GUARD, post, randomPixels, seed, testEnv, TOKEN } from '../worker/helpers.ts';
 
 const base = env as unknown as Bindings;
-const N = 30;
-const pixels = randomPixels(N, 91);
+const pixels = randomPixels(8, 91);
 
 beforeEach(() => resetModelCache());
 
-describe(`${N} concurrent fine-tunes through the model writer`, () => {
-  it('should accept all of them at the first attempt, as one chain, with no 409', async () => {
-    const e = testEnv(base, NO_GUARD);
-    const { store, version } = await seed(e);
-    const fineTunes = Array.from({ length: N }, (_, i) =>
-      app.request(
-        '/fine-tune',
-        post(
-          { pixelScale: '0-255', examples: [{ image: imageAt(pixels, i), label: i % 10 }], steps: 2 },
-          undefined,
-          {
-            'CF-Connecting-IP': `10.9.0.${i}`,
-          },
-        ),
-        e,
-      ),
-    );
-    const predictions = Array.from({ length: 20 }, async (_, i) => {
-      const res = await app.request('/predict', post({ pixelScale: '0-255', image: imageAt(pixels, i) }), e);
-      return res.status;
-    });
-    const responses = await Promise.all(fineTunes);
-    expect(responses.map((r) => r.status)).toEqual(new Array(N).fill(200));
-    const answers = (await Promise.all(responses.map((r) => r.json()))) as {
-      version: string;
-      parentVersion: string;
-      attempts: number;
-    }[];
-    expect(answers.map((a) => a.attempts)).toEqual(new Array(N).fill(1));
-    expect(await Promise.all(predictions)).toEqual(new Array(20).fill(200));
-
-    const { pointer } = (await store.readPointer())!;
-    expect(pointer.history).toHaveLength(N + 1);
-    expect(pointer.history[N].version).toBe(version);
-    for (let i = 0; i < N; i++) {
-      expect(pointer.history[i].source).toBe('fine-tune');
-      expect(pointer.history[i].parent).toBe(pointer.history[i + 1].version);
-    }
-    expect(new Set(answers.map((a) => a.version))).toEqual(
-      new Set(pointer.history.slice(0, N).map((h) => h.version)),
-    );
-    const stored = await e.MODELS.list({ prefix: `${e.MODEL_PREFIX}versions/` });
-    expect(stored.objects).toHaveLength(N + 1);
-    expect(await writerOf(e, e.MODEL_PREFIX!).queueLength()).toBe(0);
-  });
-
+describe('rollback through the model writer', () => {
   it('should serialise a rollback with fine-tunes and refuse an unknown version with 404', async () => {
     const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     const ft = (i: number) =>
-      app.request(
+      worker.request(
         '/fine-tune',
         post(
           { pixelScale: '0-255', examples: [{ image: imageAt(pixels, i), label: 3 }], steps: 1 },
@@ -77,15 +33,86 @@ describe(`${N} concurrent fine-tunes through the model writer`, () => {
         ),
         e,
       );
-    const [a, back, b] = await Promise.all([
-      ft(0),
-      app.request('/model/rollback', post({ version }), e),
+    expect((await ft(0)).status).toBe(200);
+    // Queued in whatever order they arrive: each write sees the pointer the one before it left.
+    const answers = await Promise.all([
       ft(1),
+      worker.request('/model/rollback', post({ version }), e),
+      ft(2),
     ]);
-    expect([a.status, back.status, b.status]).toEqual([200, 200, 200]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
     const { pointer } = (await store.readPointer())!;
-    expect(pointer.history.map((h) => h.source)).toEqual(['fine-tune', 'rollback', 'fine-tune', 'publish']);
-    expect(pointer.history[0].parent).toBe(version);
-    expect((await app.request('/model/rollback', post({ version: 'nope-1' }), e)).status).toBe(404);
+    expect(pointer.history).toHaveLength(5);
+    expect(pointer.history.slice(3).map((h) => h.source)).toEqual(['fine-tune', 'publish']);
+    const latest = pointer.history.slice(0, 3);
+    expect(latest.map((h) => h.source).sort()).toEqual(['fine-tune', 'fine-tune', 'rollback']);
+    latest.forEach((h, i) => {
+      if (h.source === 'rollback') expect(h.version).toBe(version);
+      else expect(h.parent).toBe(pointer.history[i + 1].version);
+    });
+    expect((await worker.request('/model/rollback', post({ version: 'nope-1' }), e)).status).toBe(404);
+  });
+});
+
+describe('the scheduled apply (cron trigger)', () => {
+  const correction = (i: number) => ({
+    pixelScale: '0-255',
+    image: imageAt(pixels, i),
+    label: i % 10,
+    modelVersion: 'v1',
+  });
+  const send = (e: Bindings, i: number) =>
+    worker.request('/feedback', post(correction(i), null, { 'CF-Connecting-IP': `10.9.2.${i}` }), e);
+  async function tick(e: Bindings) {
+    await worker.scheduled(createScheduledController({ cron: '*/15 * * * *' }), e);
+  }
+  async function applied(e: Bindings) {
+    const res = await worker.request(
+      '/feedback?status=applied',
+      { headers: { Authorization: `Bearer ${TOKEN}` } },
+      e,
+    );
+    return (await res.json()) as {
+      items: { id: number; appliedIn: string | null }[];
+      counts: { pending: { total: number } };
+      applies: { outcome: string; version: string | null }[];
+    };
+  }
+
+  it('should do nothing by default (FEEDBACK_AUTO_APPLY_MIN 0), however much is pending', async () => {
+    const e = testEnv(base, NO_GUARD);
+    const { store } = await seed(e);
+    for (let i = 0; i < 4; i++) expect((await send(e, i)).status).toBe(201);
+    await tick(e);
+    expect((await store.readPointer())!.pointer.history).toHaveLength(1);
+    expect((await applied(e)).counts.pending.total).toBe(4);
+  });
+
+  it('should wait until enough is pending, then apply it all as one version through the lineage guard', async () => {
+    const e = testEnv(base, { ...NO_GUARD, FEEDBACK_AUTO_APPLY_MIN: '3' });
+    const { store, version } = await seed(e);
+    for (let i = 0; i < 2; i++) expect((await send(e, i)).status).toBe(201);
+    await tick(e);
+    expect((await store.readPointer())!.pointer.history).toHaveLength(1);
+
+    expect((await send(e, 2)).status).toBe(201);
+    await tick(e);
+    const { pointer } = (await store.readPointer())!;
+    expect(pointer.history.map((h) => [h.source, h.parent])).toEqual([
+      ['fine-tune', version],
+      ['publish', null],
+    ]);
+    const list = await applied(e);
+    expect(list.counts.pending.total).toBe(0);
+    expect(list.items).toHaveLength(3);
+    expect(list.items.every((i) => i.appliedIn === pointer.current)).toBe(true);
+    expect(list.applies[0]).toMatchObject({ outcome: 'applied', version: pointer.current });
+    // The lineage workflow made it: the child records its lineage (root: the published version).
+    const child = decodeModel((await store.getVersion(pointer.current))!);
+    expect(child.metadata.lineage).toMatchObject({ root: version, depth: 1 });
+
+    // Nothing pending any more: the next tick makes no version.
+    await tick(e);
+    expect((await store.readPointer())!.pointer.history).toHaveLength(2);
   });
 });

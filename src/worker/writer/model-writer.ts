@@ -46,6 +46,9 @@ export interface ApplyAnswer extends LineageAnswer {
   applyId: number;
 }
 
+/** Replay rows per correction in an apply (when the model has a replay set). */
+export const APPLY_REPLAY = 2;
+
 async function settle<T>(work: () => Promise<T>): Promise<WriterResult<T>> {
   try {
     return { ok: true, value: await work() };
@@ -207,10 +210,23 @@ export class ModelWriter extends DurableObject<Env> {
         { review: detailOf(checked), parentVersion: current.version },
       );
     }
-    // The same workflow and lineage guard as /fine-tune, with its default settings fitted to the work ceiling
-    // (and the default held-out slice from 40 examples on); an apply may hold more examples than one request.
-    const config = { ...ctx.config, fineTuneMaxExamples: Math.max(ctx.config.fineTuneMaxExamples, count) };
-    const job: LineageJob = { x, labels, count, ask: {}, dryRun: false };
+    // The same workflow and lineage guard as /fine-tune, with its defaults but for the replay share and the work
+    // ceiling: a batch of corrections in a new hand, trained on with 1:1 replay at /fine-tune's ceiling, lowered one
+    // digit of the check set by more than the guard allows; with 2:1 replay and its own ceiling it did not
+    // (docs/feedback.md). The default held-out slice (from 40 items on) must improve.
+    const config = {
+      ...ctx.config,
+      fineTuneMaxExamples: Math.max(ctx.config.fineTuneMaxExamples, count),
+      fineTuneMaxWork: settings.applyMaxWork,
+    };
+    const hasReplay = typeof current.model.metadata.replaySet === 'string';
+    const job: LineageJob = {
+      x,
+      labels,
+      count,
+      ask: hasReplay ? { replay: APPLY_REPLAY } : {},
+      dryRun: false,
+    };
     let answer: LineageAnswer;
     try {
       answer = await fineTuneLineage(store, config, job);

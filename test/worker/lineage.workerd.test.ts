@@ -11,6 +11,7 @@ import {
   type ModelMetadata,
 } from '../../src/format/index.ts';
 import { encodeCheckSet } from '../../src/format/check-set.ts';
+import { fromPixels, preprocess } from '../../src/data/preprocess.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { createPredictor } from '../../src/nn/index.ts';
@@ -145,6 +146,79 @@ describe('master weights and version pinning', () => {
   });
 });
 
+/** Small off-centre squares of ink in the top-left corner: what preprocessing crops, fits and re-centres. */
+function cornerDigits(n: number): number[][] {
+  return Array.from({ length: n }, (_, i) => {
+    const image = new Array<number>(784).fill(0);
+    const size = 4 + (i % 5);
+    for (let y = 1; y < 1 + size; y++) for (let x = 1; x < 1 + size + (i % 3); x++) image[y * 28 + x] = 255;
+    return image;
+  });
+}
+
+describe('examples are prepared as /predict prepares them', () => {
+  it('should train on prepared examples when the model was trained on prepared images, as sent when told', async () => {
+    const e = envOf(NO_GUARD);
+    const m = makeModel(5);
+    const decoded = decodeModel(m.blob);
+    const metadata: ModelMetadata = { ...decoded.metadata, training: { preprocess: true } };
+    const store = new ModelStore(e.MODELS, e.MODEL_PREFIX!);
+    await store.putCheckSet(CHECK_SET, m.checkSetBytes);
+    await store.publish(encodeModel({ ...decoded, quantized: undefined, metadata }));
+    const images = cornerDigits(20);
+    const labels = images.map((_, i) => i % 10);
+    const predictor = createPredictor(decoded, createTsKernels());
+    const lossOn = (x: Float32Array) => {
+      const probs = predictor.predict(x, images.length);
+      return (
+        labels.reduce((sum, l, i) => sum - Math.log(Math.max(probs[i * 10 + l], 1e-12)), 0) / labels.length
+      );
+    };
+    const raw = Float32Array.from(images.flat(), (v) => v / 255);
+    const prepared = new Float32Array(raw.length);
+    images.forEach((_, i) =>
+      prepared.set(preprocess(fromPixels(raw.subarray(i * 784, (i + 1) * 784))), i * 784),
+    );
+    const ask = (extra: object) =>
+      app.request(
+        '/fine-tune',
+        post({
+          pixelScale: '0-255',
+          examples: images.map((image, i) => ({ image, label: labels[i] })),
+          epochs: 1,
+          dryRun: true,
+          ...extra,
+        }),
+        e,
+      );
+    const byRecipe = (await (await ask({})).json()) as { before: { loss: number } };
+    expect(byRecipe.before.loss).toBeCloseTo(lossOn(prepared), 4);
+    expect(Math.abs(lossOn(prepared) - lossOn(raw))).toBeGreaterThan(1e-3);
+    const asSent = (await (await ask({ preprocess: false })).json()) as { before: { loss: number } };
+    expect(asSent.before.loss).toBeCloseTo(lossOn(raw), 4);
+
+    // An example without ink cannot be prepared: 422, nothing saved.
+    const keys = async () => (await e.MODELS.list({ prefix: e.MODEL_PREFIX })).objects.map((o) => o.key);
+    const before = await keys();
+    const res = await app.request(
+      '/fine-tune',
+      post({
+        pixelScale: '0-255',
+        examples: [
+          ...images.map((image, i) => ({ image, label: labels[i] })),
+          { image: new Array(784).fill(0), label: 3 },
+        ],
+      }),
+      e,
+    );
+    expect(res.status).toBe(422);
+    const err = (await res.json()) as ErrorJson;
+    expect(err.error).toMatchObject({ code: 'empty_image', details: { index: 20 } });
+    expect(await keys()).toEqual(before);
+    predictor.dispose();
+  });
+});
+
 describe('bad input saves nothing', () => {
   it('should answer 422 training_diverged, 400 hold_out_impossible and 400 for replay without a set', async () => {
     const e = envOf(NO_GUARD);
@@ -153,7 +227,14 @@ describe('bad input saves nothing', () => {
     const before = await keys();
     const cases: [unknown, number, string][] = [
       [
-        { examples: digits(16, (i) => i % 10), learningRate: 1, momentum: 0.99, epochs: 60, batchSize: 1 },
+        {
+          examples: digits(16, (i) => i % 10),
+          learningRate: 1,
+          momentum: 0.99,
+          epochs: 60,
+          batchSize: 1,
+          anchor: 0,
+        },
         422,
         'training_diverged',
       ],
@@ -185,6 +266,7 @@ describe('salami: chained fine-tunes cannot walk the lineage past its bound', ()
         epochs: 30,
         holdOut: 0,
         learningRate: 0.05,
+        anchor: 0,
       }),
       setup,
     );

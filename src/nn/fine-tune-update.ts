@@ -94,7 +94,7 @@ export const DEFAULT_UPDATE: UpdateSettings = {
   schedule: 'cosine',
   l1: 0,
   l2: 0,
-  anchor: 0,
+  anchor: 2,
   replay: 1,
   seed: 1,
 };

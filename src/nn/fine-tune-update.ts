@@ -89,7 +89,7 @@ export const DEFAULT_UPDATE: UpdateSettings = {
   method: 'minibatch',
   epochs: 8,
   batchSize: 16,
-  learningRate: 0.01,
+  learningRate: 0.02,
   momentum: 0.9,
   schedule: 'cosine',
   l1: 0,

@@ -210,7 +210,8 @@ export class ModelWriter extends DurableObject<Env> {
     // The same workflow and lineage guard as /fine-tune, with its default settings fitted to the work ceiling
     // (and the default held-out slice from 40 examples on); an apply may hold more examples than one request.
     const config = { ...ctx.config, fineTuneMaxExamples: Math.max(ctx.config.fineTuneMaxExamples, count) };
-    const job: LineageJob = { x, labels, count, ask: {}, dryRun: false };
+    // Stored corrections are already the network's input (prepared or not when they were posted): as they are.
+    const job: LineageJob = { x, labels, count, ask: { preprocess: false }, dryRun: false };
     let answer: LineageAnswer;
     try {
       answer = await fineTuneLineage(store, config, job);

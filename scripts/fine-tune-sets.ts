@@ -3,7 +3,7 @@
  * `npx tsx scripts/fine-tune-sets.ts models/default.bin`: writes the check set and replay set beside a model that
  * was trained before `scripts/train.ts` wrote them itself, by re-drawing its validation/training split from the
  * flags recorded in its metadata (`training.seed`, `valFrac`, `limit`, `data`, `preprocess`) exactly as training drew
- * and prepared it (for the stand-in 98.68% model, byte for byte what training wrote).
+ * and prepared it (checked on a model trained with its sets: byte for byte what training wrote).
  * Weights and blob are untouched; a model trained now gets these files from training.
  */
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -151,3 +151,20 @@ export function decodePng(bytes: Uint8Array, limits: PngLimits = DEFAULT_PNG_LIM
   const scanlines = inflateExact(layout.idat, layout.header.inflatedBytes);
   return toRaster(layout.header, unfilter(layout.header, scanlines), layout.palette);
 }
+
+/**
+ * `decodePng` with `between()` awaited after the chunk walk and after inflating, so that a caller sharing its
+ * thread (a worker isolate) can let other work run between the costly steps. Same answers, same refusals.
+ * @throws {PngError} as `decodePng`.
+ */
+export async function decodePngInSteps(
+  bytes: Uint8Array,
+  between: () => Promise<void>,
+  limits: PngLimits = DEFAULT_PNG_LIMITS,
+): Promise<RasterImage> {
+  const layout = readPngLayout(bytes, limits);
+  await between();
+  const scanlines = inflateExact(layout.idat, layout.header.inflatedBytes);
+  await between();
+  return toRaster(layout.header, unfilter(layout.header, scanlines), layout.palette);
+}

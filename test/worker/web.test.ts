@@ -19,7 +19,9 @@ describe('web', () => {
     expect(html).toMatch(/<digit-pad id="pad"[^>]*preview/);
     expect(html).toMatch(/role="status" aria-live="polite"/);
     // Every form control has a label pointing at it.
-    for (const id of ['file', 'label', 'steps', 'token']) expect(html).toContain(`<label for="${id}">`);
+    for (const id of ['file', 'label']) expect(html).toContain(`<label for="${id}">`);
+    // Corrections go to /feedback: no token on a public page.
+    expect(html).not.toContain('<label for="token">');
     // The upload form works without JavaScript: a multipart POST straight to /predict.
     expect(html).toMatch(
       /<form id="upload" action="\/predict" method="post" enctype="multipart\/form-data">/,

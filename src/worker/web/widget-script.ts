@@ -17,6 +17,8 @@
  *   default otherwise); an answer without a `verdict` (an older server) is judged against it here (default 0.9).
  * - Attributes set by the element: `value`, `confidence`, `verdict`; events: `predict` (detail: the API's answer),
  *   `change`, `clear`, `predict-error` (detail: `{ status, code, message }`).
+ * - `pad.correct(label)` sends the drawing with the right digit to `/feedback` (beside `endpoint`) as a pending
+ *   correction; resolves to the API's answer, rejects with `{ status, code, message }`.
  */
 export const WIDGET_JS = String.raw`(() => {
 'use strict';
@@ -264,6 +266,7 @@ class DigitPad extends HTMLElement {
         this.fail({ status: res.status, code: err.code, message: err.message });
         return;
       }
+      this.lastAnswer = body;
       const verdict = this.judge(body);
       this.setVerdict(verdict);
       if (verdict === 'confident') {
@@ -280,6 +283,20 @@ class DigitPad extends HTMLElement {
     } finally {
       if (seq === this.seq) this.idle();
     }
+  }
+
+  /** Sends the drawing as a correction (a pending example; a token holder applies corrections in batches). */
+  async correct(label) {
+    if (!this.ink || !this.lastAnswer) throw { status: 0, code: 'nothing_to_correct', message: 'draw a digit first' };
+    const blob = await new Promise((resolve) => this.canvas.toBlob(resolve, 'image/png'));
+    const url = new URL('feedback', new URL(this.endpoint, location.href));
+    url.searchParams.set('label', String(label));
+    url.searchParams.set('modelVersion', this.lastAnswer.modelVersion);
+    url.searchParams.set('predicted', String(this.lastAnswer.digit));
+    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: blob });
+    const body = await res.json().catch(() => null);
+    if (!res.ok) throw Object.assign({ status: res.status }, (body && body.error) || { code: 'http_' + res.status, message: 'request failed' });
+    return body;
   }
 
   /** The answer's verdict; an answer without one (an older server) is judged by its confidence here. */

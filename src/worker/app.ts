@@ -101,7 +101,9 @@ app.openapi(
       415: jsonError('Not JSON, PNG or multipart; or the upload is not a PNG'),
       404: jsonError('`?version=` names no stored version'),
       422: jsonError('With preprocessing: an image without ink; or `?version=` names an unservable version'),
-      503: jsonError('No model can be served'),
+      503: jsonError(
+        'No model can be served; or `busy`: 16 image uploads already wait here (see Retry-After)',
+      ),
     },
   }),
   async (c) => {

@@ -21,7 +21,8 @@ import { temperatureOf, toVerdictPredictions } from './verdicts.ts';
 import { withServingModel } from './model-cache.ts';
 import { withVersionPredictor } from './pinned.ts';
 import type { ModelStore } from './model-store.ts';
-import { decodePng, PngError, type PngErrorCode } from '../data/png.ts';
+import { decodePngInSteps, PngError, type PngErrorCode } from '../data/png.ts';
+import { inUploadTurn, pause } from './upload-turns.ts';
 import {
   flatImage,
   inferPixelScale,
@@ -157,12 +158,12 @@ const PNG_ERRORS: Record<PngErrorCode, readonly [400 | 413 | 415, string]> = {
 };
 
 /**
- * Decodes an uploaded PNG into a raster.
+ * Decodes an uploaded PNG into a raster, pausing between its steps (`upload-turns.ts`).
  * @throws {ApiError} 415 `unsupported_image`, 413 `image_too_large`, 400 `bad_image`.
  */
 export async function decodeImage(png: Uint8Array): Promise<RasterImage> {
   try {
-    return decodePng(png);
+    return await decodePngInSteps(png, pause);
   } catch (err) {
     if (!(err instanceof PngError)) throw err;
     const [status, code] = PNG_ERRORS[err.code];
@@ -186,11 +187,20 @@ export function toModelInput(image: RasterImage, prepare: boolean): Float32Array
   }
 }
 
-/** The input of an upload: decoded, then prepared. @throws {ApiError} as `decodeImage` and `toModelInput`. */
-export async function imageInput(upload: Upload): Promise<PredictInput> {
+/**
+ * The input of an upload: decoded, then prepared, in the isolate's upload turn and with pauses between the steps.
+ * @throws {ApiError} as `decodeImage` and `toModelInput`; 503 `busy` when too many uploads wait.
+ */
+export function imageInput(upload: Upload): Promise<PredictInput> {
+  return inUploadTurn(() => prepareUpload(upload));
+}
+
+async function prepareUpload(upload: Upload): Promise<PredictInput> {
   const image = await decodeImage(upload.png);
+  await pause();
   // Blank input is named blank, not refused: the network sees zeros and its answer is not used.
   const blank = isBlank(image);
+  await pause();
   return {
     kind: 'image',
     x: blank ? new Float32Array(SIDE * SIDE) : toModelInput(image, upload.preprocess),

@@ -262,6 +262,14 @@ export const FineTuneRequest = z
       .min(0)
       .max(2 ** 31)
       .optional(),
+    preprocess: z
+      .boolean()
+      .optional()
+      .openapi({
+        description:
+          'Prepare the examples MNIST-style as `/predict` prepares JSON images. Default: on when the model was ' +
+          'trained on prepared images (`metadata.training.preprocess`), so it learns from what it will be shown.',
+      }),
     holdOut: z.number().min(0).max(0.5).optional().openapi({
       description:
         'Share of the examples held out to show the fine-tune helped (0 = none). Default 0.1 from 40 examples.',

@@ -504,3 +504,171 @@ function quantizeRowU7(x: usize, k: i32, kp: i32, dst: usize, meta: usize, list:
   // Mostly nonzero: reading the list costs more than the few blocks it skips; count = all blocks means dense.
   store<i32>(meta, count * 4 > (kp >> 4) * 3 ? kp >> 4 : count, 8);
 }
+
+/**
+ * Bytes of scratch `linearU7PairRows` needs for rows of k inputs and `width` outputs: one quantized row with its
+ * meta and block list, the list of its nonzero input pairs, and the row's i32 accumulators.
+ */
+export function u7PairRowsScratchBytes(k: i32, width: i32): i32 {
+  const kp = (k + 15) & ~15;
+  return kp + 16 + (kp >> 4) * 4 + ((k + 1) >> 1) * 8 + ((width + 3) & ~3) * 4 + 64;
+}
+
+/**
+ * `linearU7Columns` with the weights laid out in input pairs (`int8PairRows`): qt holds, for each pair of inputs
+ * (2p, 2p+1), the n outputs' two weights side by side, so one pmaddubsw multiplies 8 outputs by both inputs of
+ * the pair. Row by row, only the pairs with a nonzero quantized input are read (an MNIST digit: about a quarter
+ * of them), each as one linear stream, two pairs per sweep over the row's i32 accumulators. Needs `rowSums`
+ * when a row's zero point is not 0 (inputs below 0). The sums are the same integers as linearU7Columns'; so
+ * are the results, bit for bit.
+ */
+export function linearU7PairRows(
+  m: i32,
+  n: i32,
+  k: i32,
+  x: usize,
+  qt: usize,
+  scale: usize,
+  bias: usize,
+  rowSums: usize,
+  y: usize,
+  scratch: usize,
+  j0: i32,
+  j1: i32,
+  leaky: bool,
+  slope: f32,
+): void {
+  const kp = (k + 15) & ~15;
+  const pairsK = (k + 1) >> 1;
+  const width = j1 - j0;
+  const xq = scratch;
+  const meta = (xq + <usize>kp + 15) & ~15;
+  const blockList = meta + 16;
+  const list = (blockList + ((<usize>(kp >> 4)) << 2) + 15) & ~15;
+  const acc = (list + ((<usize>pairsK) << 3) + 15) & ~15;
+  const stride = (<usize>n) << 1;
+  const base = qt + ((<usize>j0) << 1);
+  const slopes = f32x4.splat(leaky ? slope : 1);
+  const w16 = width & ~15;
+  for (let i = 0; i < m; i++) {
+    quantizeRowU7(x + ((<usize>i * k) << 2), k, kp, xq, meta, blockList);
+    // The nonzero pairs: their pair-row's address and the two activations as one u16 (x_2p | x_2p+1 << 8).
+    let count = 0;
+    for (let p = 0; p < pairsK; p++) {
+      const v = <i32>load<u16>(xq + ((<usize>p) << 1));
+      const at = list + ((<usize>count) << 3);
+      store<u32>(at, <u32>(base + <usize>p * stride));
+      store<i32>(at, v, 4);
+      count += i32(v != 0);
+    }
+    memory.fill(acc, 0, (<usize>width) << 2);
+    let t = 0;
+    for (; t + 1 < count; t += 2) {
+      const at = list + ((<usize>t) << 3);
+      let r0 = <usize>load<u32>(at);
+      const v0 = load<i32>(at, 4);
+      let r1 = <usize>load<u32>(at, 8);
+      const v1 = load<i32>(at, 12);
+      const s0 = i16x8.splat(<i16>v0);
+      const s1 = i16x8.splat(<i16>v1);
+      let a = acc;
+      const end = acc + ((<usize>w16) << 2);
+      // 16 outputs per step: two pairs' products added in i16 (≤ 2·2·63·128 = 32256), then widened once.
+      while (a < end) {
+        const p0 = i16x8.add(
+          i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0), s0),
+          i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r1), s1),
+        );
+        const p1 = i16x8.add(
+          i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0, 16), s0),
+          i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r1, 16), s1),
+        );
+        v128.store(a, i32x4.add(v128.load(a), i32x4.extend_low_i16x8_s(p0)));
+        v128.store(a, i32x4.add(v128.load(a, 16), i32x4.extend_high_i16x8_s(p0)), 16);
+        v128.store(a, i32x4.add(v128.load(a, 32), i32x4.extend_low_i16x8_s(p1)), 32);
+        v128.store(a, i32x4.add(v128.load(a, 48), i32x4.extend_high_i16x8_s(p1)), 48);
+        r0 += 32;
+        r1 += 32;
+        a += 64;
+      }
+      pairTail(r0, v0, w16, width, acc);
+      pairTail(r1, v1, w16, width, acc);
+    }
+    if (t < count) {
+      const at = list + ((<usize>t) << 3);
+      let r0 = <usize>load<u32>(at);
+      const v0 = load<i32>(at, 4);
+      const s0 = i16x8.splat(<i16>v0);
+      let a = acc;
+      const end = acc + ((<usize>w16) << 2);
+      while (a < end) {
+        const p0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0), s0);
+        const p1 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0, 16), s0);
+        v128.store(a, i32x4.add(v128.load(a), i32x4.extend_low_i16x8_s(p0)));
+        v128.store(a, i32x4.add(v128.load(a, 16), i32x4.extend_high_i16x8_s(p0)), 16);
+        v128.store(a, i32x4.add(v128.load(a, 32), i32x4.extend_low_i16x8_s(p1)), 32);
+        v128.store(a, i32x4.add(v128.load(a, 48), i32x4.extend_high_i16x8_s(p1)), 48);
+        r0 += 32;
+        a += 64;
+      }
+      pairTail(r0, v0, w16, width, acc);
+    }
+    // y = scale·s·(Σ − z·rowSum) + bias, 4 outputs at a time (a last group of fewer reads up to 3 accumulators
+    // past the row's, inside the scratch, and stores only its valid lanes).
+    const s = load<f32>(meta);
+    const z = i32x4.splat(load<i32>(meta, 4));
+    const zero = load<i32>(meta, 4) == 0;
+    const out = y + ((<usize>i * n + j0) << 2);
+    for (let o = 0; o < width; o += 4) {
+      const cols = min(4, width - o);
+      const j = j0 + o;
+      let d = v128.load(acc + ((<usize>o) << 2));
+      if (!zero) d = i32x4.sub(d, i32x4.mul(z, i32x4.trunc_sat_f32x4_s(loadColumns(rowSums, j, cols))));
+      const r = finish(
+        f32x4.convert_i32x4_s(d),
+        s,
+        loadColumns(scale, j, cols),
+        loadColumns(bias, j, cols),
+        leaky,
+        slopes,
+      );
+      store4(out + ((<usize>o) << 2), cols, r);
+    }
+  }
+}
+
+// acc[o] += the pair's two products for the outputs o in [from, width) (fewer than 16) of the pair-row at r.
+function pairTail(r: usize, v: i32, from: i32, width: i32, acc: usize): void {
+  const xa = v & 0xff;
+  const xb = v >> 8;
+  for (let o = from; o < width; o++) {
+    const at = r + ((<usize>(o - from)) << 1);
+    const a = acc + ((<usize>o) << 2);
+    store<i32>(a, load<i32>(a) + <i32>load<i8>(at) * xa + <i32>load<i8>(at, 1) * xb);
+  }
+}
+
+/**
+ * int8 weights q [n×k] re-laid in input pairs for `linearU7PairRows`: out[(p·n + j)·2 + e] = q[j·k + 2p + e]
+ * for the ⌈k/2⌉ pairs p, 0 past k. 32 outputs at a time, so their rows stay in cache and each pair's 64 bytes
+ * are written in order.
+ */
+export function packPairRows(n: i32, k: i32, q: usize, out: usize): void {
+  const pairs = (k + 1) >> 1;
+  for (let j0 = 0; j0 < n; j0 += 32) {
+    const j1 = min(n, j0 + 32);
+    for (let p = 0; p < pairs; p++) {
+      const c = 2 * p;
+      const odd = c + 1 < k;
+      let o = out + ((<usize>p * n + j0) << 1);
+      let src = q + <usize>j0 * k + c;
+      for (let j = j0; j < j1; j++) {
+        const lo = <u32>load<u8>(src);
+        const hi = odd ? <u32>load<u8>(src, 1) : 0;
+        store<u16>(o, <u16>(lo | (hi << 8)));
+        o += 2;
+        src += k;
+      }
+    }
+  }
+}

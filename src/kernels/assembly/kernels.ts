@@ -11,7 +11,13 @@
 export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 
 export * from './tasks';
-import { linearU7Columns, u7ScratchBytes } from './int8-u7';
+import {
+  linearU7Columns,
+  linearU7PairRows,
+  packPairRows,
+  u7PairRowsScratchBytes,
+  u7ScratchBytes,
+} from './int8-u7';
 import {
   ACTIVATION_GATE,
   ACTIVATION_LEAKY,
@@ -48,6 +54,7 @@ import {
   INT8_J0,
   INT8_J1,
   INT8_K,
+  INT8_LAYOUT,
   INT8_LEAKY,
   INT8_M,
   INT8_N,
@@ -96,6 +103,11 @@ import {
   KIND_REDUCE_ROWS,
   KIND_ROWS_PART,
   KIND_SGD,
+  KIND_PAIR_ROWS,
+  PAIRS_K,
+  PAIRS_N,
+  PAIRS_OUT,
+  PAIRS_Q,
 } from './tasks';
 
 const NN = LAYOUT_NN;
@@ -170,6 +182,28 @@ export function runTask(task: usize): void {
   } else if (kind == KIND_LINEAR_INT8) {
     int8Leaky = i32At(task, INT8_LEAKY) != 0;
     int8Slope = f32At(task, INT8_SLOPE);
+    if (i32At(task, INT8_LAYOUT) == 1) {
+      // Only the relaxed builds have the pair layout (the loader offers it only there).
+      if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+      else
+        linearU7PairRows(
+          i32At(task, INT8_M),
+          i32At(task, INT8_N),
+          i32At(task, INT8_K),
+          ptrAt(task, INT8_X),
+          ptrAt(task, INT8_Q),
+          ptrAt(task, INT8_SCALE),
+          ptrAt(task, INT8_BIAS),
+          ptrAt(task, INT8_ROW_SUMS),
+          ptrAt(task, INT8_Y),
+          ptrAt(task, INT8_SCRATCH),
+          i32At(task, INT8_J0),
+          i32At(task, INT8_J1),
+          int8Leaky,
+          int8Slope,
+        );
+      return;
+    }
     linearInt8Columns(
       i32At(task, INT8_M),
       i32At(task, INT8_N),
@@ -184,6 +218,8 @@ export function runTask(task: usize): void {
       i32At(task, INT8_J0),
       i32At(task, INT8_J1),
     );
+  } else if (kind == KIND_PAIR_ROWS) {
+    packPairRows(i32At(task, PAIRS_N), i32At(task, PAIRS_K), ptrAt(task, PAIRS_Q), ptrAt(task, PAIRS_OUT));
   } else if (kind == KIND_SGD) {
     const i0 = i32At(task, SGD_I0);
     const off = (<usize>i0) << 2;
@@ -1126,6 +1162,11 @@ function storeTile(
 export function int8ScratchBytes(m: i32, k: i32): i32 {
   if (ASC_FEATURE_RELAXED_SIMD) return u7ScratchBytes(m, k);
   return m * ((k + 7) & ~7) * 2 + m * 4 + 16;
+}
+
+/** Bytes of scratch the pair-layout int8 layer (INT8_LAYOUT 1) needs per thread for `width` outputs. */
+export function int8PairRowsScratchBytes(k: i32, width: i32): i32 {
+  return u7PairRowsScratchBytes(k, width);
 }
 
 // Each int32 lane sums k/4 products of at most 32767·128; 2048 columns keep that below 2^31.

@@ -220,13 +220,9 @@ export class ModelWriter extends DurableObject<Env> {
       fineTuneMaxWork: settings.applyMaxWork,
     };
     const hasReplay = typeof current.model.metadata.replaySet === 'string';
-    const job: LineageJob = {
-      x,
-      labels,
-      count,
-      ask: hasReplay ? { replay: APPLY_REPLAY } : {},
-      dryRun: false,
-    };
+    // Stored corrections are already the network's input (prepared or not when they were posted): as they are.
+    const ask = { preprocess: false, ...(hasReplay ? { replay: APPLY_REPLAY } : {}) };
+    const job: LineageJob = { x, labels, count, ask, dryRun: false };
     let answer: LineageAnswer;
     try {
       answer = await fineTuneLineage(store, config, job);

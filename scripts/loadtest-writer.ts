@@ -52,8 +52,10 @@ function fetch(
         res.on('error', (err) => reject(new Error(`${init.method ?? 'GET'} ${target}: ${err.message}`)));
       },
     );
-    req.setTimeout(120_000, () =>
-      req.destroy(new Error(`${init.method ?? 'GET'} ${target}: no answer in 120 s`)),
+    // Long: the last of 30 queued fine-tunes waits for the 29 before it, and under `nice` on a busy machine the
+    // server gets a small share of a core (one loaded run took 10× its CPU time in wall time).
+    req.setTimeout(600_000, () =>
+      req.destroy(new Error(`${init.method ?? 'GET'} ${target}: no answer in 600 s`)),
     );
     req.on('error', (err) => reject(new Error(`${init.method ?? 'GET'} ${target}: ${err.message}`)));
     req.end(init.body);
@@ -457,7 +459,8 @@ try {
   const guard = apply.guard as
     { passed: boolean; checks: { name: string; drop: number; bound: number }[] } | undefined;
   console.log(
-    `apply: ${applyRes.status} in ${ms(applyWall)}, version ${apply.version} from ${apply.parentVersion}, one new version on the published one: ${oneVersion}; ` +
+    `apply: ${applyRes.status} in ${ms(applyWall)}, version ${apply.version} from ${apply.parentVersion}, one new version on the published one: ${oneVersion}` +
+      `${oneVersion ? '' : ` (history ${JSON.stringify(historyAfter.slice(0, 2))})`}; ` +
       `consumed ${consumed.length}, recorded as applied in that version: ${recorded}; trained ${apply.trained}, held out ${(apply.heldOut as { count?: number } | null)?.count ?? 0}, ` +
       `settings ${JSON.stringify(apply.settings)}, work ${apply.work}; guard passed ${guard?.passed} ` +
       `(${guard?.checks.map((c) => `${c.name} ${c.drop.toFixed(3)}/${c.bound}`).join(', ')}); ` +

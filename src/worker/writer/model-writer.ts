@@ -211,9 +211,9 @@ export class ModelWriter extends DurableObject<Env> {
       );
     }
     // The same workflow and lineage guard as /fine-tune, with its defaults but for the replay share and the work
-    // ceiling: a batch of corrections in a new hand, trained on with 1:1 replay at /fine-tune's ceiling, lowered one
-    // digit of the check set by more than the guard allows; with 2:1 replay and its own ceiling it did not
-    // (docs/feedback.md). The default held-out slice (from 40 items on) must improve.
+    // ceiling: 1,000 corrections in a new hand at /fine-tune's 1:1 replay and 2,048 rows lowered one digit of the
+    // check set by 5-7 points (the guard's bound: 5); at 2:1 and 8,192 by 3-4 (docs/feedback.md). The default
+    // held-out slice (from 40 items on) must improve.
     const config = {
       ...ctx.config,
       fineTuneMaxExamples: Math.max(ctx.config.fineTuneMaxExamples, count),

@@ -193,7 +193,13 @@ async function fineTune(ip: string): Promise<{ status: number; body: Record<stri
     // /fine-tune's default settings (the lineage workflow's, fitted to the work ceiling).
     body: JSON.stringify({ pixelScale: '0-255', examples }),
   });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
+  } catch {
+    // Not JSON: wrangler dev's own 503 ("Your worker restarted mid-request"), reported as such.
+    return { status: res.status, body: { error: { code: 'not_json', message: text.slice(0, 120) } } };
+  }
 }
 
 /** Every /predict that did not answer 200 (reported, never hidden). */
@@ -205,11 +211,18 @@ async function predictLoop(until: () => boolean, concurrency = 4): Promise<numbe
     Array.from({ length: concurrency }, async (_, w) => {
       for (let k = 0; !until(); k++) {
         const t = performance.now();
-        const res = await fetch(`${url}/predict`, {
-          method: 'POST',
-          headers: headers('203.0.113.1'),
-          body: JSON.stringify({ pixelScale: '0-255', image: predictImages[(w * 13 + k) % 50] }),
-        });
+        let res;
+        try {
+          res = await fetch(`${url}/predict`, {
+            method: 'POST',
+            headers: headers('203.0.113.1'),
+            body: JSON.stringify({ pixelScale: '0-255', image: predictImages[(w * 13 + k) % 50] }),
+          });
+        } catch (err) {
+          // A connection the server dropped (wrangler dev restarting its runtime): counted, never hidden.
+          predictErrors.push((err as Error).message);
+          continue;
+        }
         const text = await res.text();
         if (res.status !== 200) predictErrors.push(`${res.status}: ${text.slice(0, 120)}`);
         else times.push(performance.now() - t);

@@ -56,8 +56,14 @@ const MAX_CAPACITY = 2 ** 31;
 const TASKS_AT = 256;
 /** Threads a call splits across at most (the task blocks below the heap). */
 const MAX_THREADS = 16;
-/** The heap starts above the task blocks; address 0 stays unused, so no view starts at a null pointer. */
-const BASE = TASKS_AT + MAX_THREADS * TASK_BYTES;
+/**
+ * Per-call scratch up to this size comes from a fixed region above the task blocks, without the allocator
+ * (one image's calls need a few KiB; their allocator round trips cost about as much as a small layer).
+ */
+const SCRATCH_BYTES = 64 * 1024;
+const SCRATCH_AT = TASKS_AT + MAX_THREADS * TASK_BYTES;
+/** The heap starts above the scratch region; address 0 stays unused, so no view starts at a null pointer. */
+const BASE = SCRATCH_AT + SCRATCH_BYTES;
 /** Unallocated bytes kept at the end: the int8 kernel reads up to 15 bytes past a weight row. */
 const SLACK = 64;
 /** Below this many flops a GEMM runs on the calling thread: a hand-off costs about a microsecond. */
@@ -121,11 +127,21 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       );
   };
 
-  /** Temporary blocks of one call, freed when it ends. */
+  /**
+   * Temporary blocks of one call, freed when it ends: from the fixed scratch region while they fit (calls do
+   * not nest, so each frame has the region to itself), else from the heap.
+   */
   class Frame {
     private readonly blocks: number[] = [];
-    /** A scratch block of `bytes`. */
+    private next = SCRATCH_AT;
+    /** A scratch block of `bytes`, 64-byte aligned. */
     scratch(bytes: number): number {
+      const size = Math.ceil(bytes / 64) * 64;
+      if (this.next + size <= BASE) {
+        const offset = this.next;
+        this.next += size;
+        return offset;
+      }
       const offset = heap.alloc(bytes);
       this.blocks.push(offset);
       return offset;
@@ -463,6 +479,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
 
 /** [0, n) split into `parts` ranges of whole 8-column panels, as even as possible. */
 function columnRanges(n: number, parts: number): [number, number][] {
+  if (parts === 1) return [[0, n]];
   const panels = Math.ceil(n / 8);
   return Array.from({ length: parts }, (_, t): [number, number] => [
     Math.floor((panels * t) / parts) * 8,

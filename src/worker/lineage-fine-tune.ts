@@ -10,7 +10,7 @@ import { fromPixels, preprocess, PreprocessError } from '../data/preprocess.ts';
 import { encodeModelDecoded, ModelFormatError, type ModelData, type ModelMetadata } from '../format/index.ts';
 import { encodeMaster, startingWeights, withMaster } from '../format/master.ts';
 import type { Kernels } from '../kernels/kernels.ts';
-import { argmax } from '../nn/classify.ts';
+import { argmax, DIGIT_CLASSES, INPUT_SIZE } from '../nn/classify.ts';
 import {
   createPredictor,
   createRng,
@@ -120,7 +120,10 @@ export function examplesAsServed<T extends { x: Float32Array; count: number }>(
   const x = new Float32Array(examples.x.length);
   for (let i = 0; i < examples.count; i++) {
     try {
-      x.set(preprocess(fromPixels(examples.x.subarray(i * 784, (i + 1) * 784))), i * 784);
+      x.set(
+        preprocess(fromPixels(examples.x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE))),
+        i * INPUT_SIZE,
+      );
     } catch (err) {
       if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') throw new EmptyExampleError(i);
       throw err;
@@ -155,13 +158,13 @@ function evaluate(
   let correct = 0;
   for (let from = 0; from < count; from += CHUNK) {
     const n = Math.min(CHUNK, count - from);
-    const probs = predictor.predict(x.subarray(from * 784, (from + n) * 784), n);
+    const probs = predictor.predict(x.subarray(from * INPUT_SIZE, (from + n) * INPUT_SIZE), n);
     for (let i = 0; i < n; i++) {
-      const best = argmax(probs, i * 10, 10);
+      const best = argmax(probs, i * DIGIT_CLASSES, DIGIT_CLASSES);
       predicted[from + i] = best;
       const label = labels[from + i];
       if (best === label) correct++;
-      loss -= Math.log(Math.max(probs[i * 10 + label], 1e-12));
+      loss -= Math.log(Math.max(probs[i * DIGIT_CLASSES + label], 1e-12));
     }
   }
   return { predicted, score: { loss: count ? loss / count : 0, accuracy: count ? correct / count : 0 } };
@@ -172,8 +175,8 @@ function gather(
   labels: Uint8Array,
   indices: number[],
 ): { x: Float32Array; labels: Uint8Array; count: number } {
-  const out = new Float32Array(indices.length * 784);
-  indices.forEach((e, i) => out.set(x.subarray(e * 784, (e + 1) * 784), i * 784));
+  const out = new Float32Array(indices.length * INPUT_SIZE);
+  indices.forEach((e, i) => out.set(x.subarray(e * INPUT_SIZE, (e + 1) * INPUT_SIZE), i * INPUT_SIZE));
   return { x: out, labels: Uint8Array.from(indices, (e) => labels[e]), count: indices.length };
 }
 

@@ -13,6 +13,7 @@ import {
   SIDE,
   type RasterImage,
 } from '../data/preprocess.ts';
+import { INPUT_SIZE } from '../nn/classify.ts';
 import type { Upload } from './body.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
@@ -63,17 +64,19 @@ export type PredictInput =
 /** Packs images into the network's input, [n×784] in [0,1]. */
 export function toInput(images: Images, scale: PixelScaleValue): Float32Array {
   const divisor = scale === '0-255' ? 255 : 1;
-  const x = new Float32Array(images.length * 784);
+  const x = new Float32Array(images.length * INPUT_SIZE);
   images.forEach((image, i) => {
     const flat = flatImage(image);
-    for (let j = 0; j < 784; j++) x[i * 784 + j] = flat[j] / divisor;
+    for (let j = 0; j < INPUT_SIZE; j++) x[i * INPUT_SIZE + j] = flat[j] / divisor;
   });
   return x;
 }
 
 /** Per image of [count×784]: whether it has no ink to read a digit from (see `isBlank`). */
 export function blankImages(x: Float32Array, count: number): boolean[] {
-  return Array.from({ length: count }, (_, i) => isBlank(fromPixels(x.subarray(i * 784, (i + 1) * 784))));
+  return Array.from({ length: count }, (_, i) =>
+    isBlank(fromPixels(x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE))),
+  );
 }
 
 /**
@@ -84,7 +87,7 @@ export function blankImages(x: Float32Array, count: number): boolean[] {
 export function preprocessBatch(x: Float32Array, count: number, skip: boolean[] = []): Float32Array {
   for (let i = 0; i < count; i++) {
     if (skip[i]) continue;
-    const image = x.subarray(i * 784, (i + 1) * 784);
+    const image = x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
     try {
       image.set(preprocess(fromPixels(image)));
     } catch (err) {

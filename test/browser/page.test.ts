@@ -15,6 +15,7 @@ import {
 import { createClient, EdgeMlpError } from '../../src/client.ts';
 import { decodeModel } from '../../src/format/index.ts';
 import { DIGIT_STROKES, drawDigit, drawStrokes, SCRIBBLE_STROKES } from './strokes.ts';
+import { UPLOAD_SIDE } from '../../src/worker/web/widget-script.ts';
 
 /** Whether the committed default model was trained with outlier exposure and calibrated (issue #13). */
 const DEFAULT_IS_CALIBRATED =
@@ -190,6 +191,28 @@ describe('digit-pad widget', () => {
     ]);
     expect(site.posts).toHaveLength(1);
     expect(Object.fromEntries(site.posts[0])).toEqual({ name: 'Ada', age: '7' });
+    await page.close();
+  });
+});
+
+describe('digit-pad sizes', () => {
+  it('should send a 1024 px pad scaled down to what the server accepts, and read its digit', async () => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 1200 } });
+    await page.goto(`${site.origin}/digit-form.html`);
+    await page.evaluate(`document.querySelector('digit-pad').setAttribute('size', '1024')`);
+    // 1024 px of canvas inside a 2 px border.
+    expect((await padCanvas(page).boundingBox())!.width).toBe(1028);
+    await page.evaluate(`(() => {
+      window.padErrors = [];
+      document.querySelector('digit-pad').addEventListener('predict-error', (e) => window.padErrors.push(e.detail));
+    })()`);
+    expect(await drawAndRead(page, 7)).toBe('7');
+    // The server says what it decoded: the upload's own size.
+    expect(await page.evaluate(`document.querySelector('digit-pad').lastAnswer.source`)).toEqual({
+      width: UPLOAD_SIDE,
+      height: UPLOAD_SIDE,
+    });
+    expect(await page.evaluate(`window.padErrors`)).toEqual([]);
     await page.close();
   });
 });

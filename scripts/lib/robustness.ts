@@ -12,7 +12,7 @@
 import { fromPixels, preprocess, resizeOnly, type RasterImage } from '../../src/data/preprocess.ts';
 import { applyTemperature, judge, type VerdictPolicy } from '../../src/data/verdict.ts';
 import type { Kernels } from '../../src/kernels/kernels.ts';
-import { createPredictor, createRng } from '../../src/nn/index.ts';
+import { argmax, createPredictor, createRng } from '../../src/nn/index.ts';
 import type { ModelData } from '../../src/format/index.ts';
 import { expectedCalibrationError } from './calibrate.ts';
 import { CORRUPTIONS, type Overlap } from './corruptions.ts';
@@ -138,10 +138,7 @@ export function evaluateRows(
       if (set.labels) {
         let correct = 0;
         for (let i = 0; i < n; i++) {
-          if (!answered[i]) continue;
-          let best = 0;
-          for (let c = 1; c < 10; c++) if (probs[i * 10 + c] > probs[i * 10 + best]) best = c;
-          if (best === set.labels[i]) correct++;
+          if (answered[i] && argmax(probs, i * 10, 10) === set.labels[i]) correct++;
         }
         accuracy.push(correct / n);
       } else accuracy.push(null);

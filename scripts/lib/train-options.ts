@@ -314,6 +314,14 @@ const FLAGS: Flag[] = [
     parse: probability,
   },
   {
+    key: 'clean',
+    name: 'clean',
+    kind: 'string',
+    shown: '0',
+    help: 'probability that --augment leaves an image as it is, so clean digits are seen too',
+    parse: probability,
+  },
+  {
     key: 'flip',
     name: 'flip',
     kind: 'boolean',

@@ -37,16 +37,16 @@ export interface AugmentConfig {
 }
 
 export const DEFAULT_AUGMENT: AugmentConfig = {
-  rotate: 15,
-  scale: 0.15,
-  shear: 0.3,
+  rotate: 12,
+  scale: 0.12,
+  shear: 0.2,
   shift: 2,
-  elastic: 0.5,
+  elastic: 0.3,
   elasticAlpha: 34,
-  thickness: 0.4,
-  blur: 0.15,
+  thickness: 0.3,
+  blur: 0.1,
   lowres: 0.1,
-  clean: 0,
+  clean: 0.35,
 };
 
 /** Smoothing of the elastic fields, pixels (Simard's σ = 4 for 28×28 digits). */

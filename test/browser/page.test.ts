@@ -297,8 +297,9 @@ describe('correction form', () => {
     expect(body.examples[0].label).toBe(1);
     expect(body.examples[0].image).toHaveLength(784);
     expect(body.dryRun).toBe(true);
+    // A dry run fine-tunes from the float32 master with replay and scores the lineage's check set: seconds under load.
     await expect
-      .poll(() => page.locator('#fix-status').textContent())
+      .poll(() => page.locator('#fix-status').textContent(), { timeout: 60_000 })
       .toBe('Dry run: accuracy on the example 1 → 1.');
     await page.close();
   });

@@ -172,7 +172,7 @@ describe('Augmenter', () => {
   });
 
   it('should keep pixels in [0, 1] with every transform at full strength', () => {
-    const all: AugmentConfig = { ...DEFAULT_AUGMENT, elastic: 1, thickness: 1, blur: 1, lowres: 1 };
+    const all: AugmentConfig = { ...DEFAULT_AUGMENT, elastic: 1, thickness: 1, blur: 1, lowres: 1, clean: 0 };
     const out = run(all, 2);
     expect(Math.min(...out)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...out)).toBeLessThanOrEqual(1);

@@ -10,11 +10,46 @@
  * - bad feedback (malformed, oversized, unlabelled, out of range): 4xx each, nothing stored.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
 import { startLocalServer } from './lib/local-server.ts';
 import { BENCH_HAND, drawInHand, NEW_HAND_SEED } from './lib/new-hand.ts';
 
 const quick = process.argv.includes('--quick');
+
+/**
+ * One HTTP request on a fresh connection. (fetch's pooled keep-alive sockets sometimes hung after a long burst:
+ * a socket idle past wrangler dev's keep-alive timeout, reused; a fresh connection per request avoids it.)
+ */
+function fetch(
+  target: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {},
+): Promise<{ status: number; text(): Promise<string>; json(): Promise<unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      target,
+      { method: init.method ?? 'GET', headers: init.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode!,
+            text: async () => text,
+            json: async () => JSON.parse(text) as unknown,
+          });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(120_000, () =>
+      req.destroy(new Error(`${init.method ?? 'GET'} ${target}: no answer in 120 s`)),
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
 const TOKEN = 'loadtest-token';
 const FINE_TUNES = 30;
 const CLIENTS = 50;
@@ -79,6 +114,8 @@ async function fineTune(ip: string): Promise<{ status: number; body: Record<stri
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+/** Every /predict that did not answer 200 (reported, never hidden). */
+const predictErrors: string[] = [];
 const predictImages = Array.from({ length: 50 }, () => toBytes(take()));
 async function predictLoop(until: () => boolean, concurrency = 4): Promise<number[]> {
   const times: number[] = [];
@@ -91,9 +128,9 @@ async function predictLoop(until: () => boolean, concurrency = 4): Promise<numbe
           headers: headers('203.0.113.1'),
           body: JSON.stringify({ pixelScale: '0-255', image: predictImages[(w * 13 + k) % 50] }),
         });
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`/predict answered ${res.status}`);
-        times.push(performance.now() - t);
+        const text = await res.text();
+        if (res.status !== 200) predictErrors.push(`${res.status}: ${text.slice(0, 120)}`);
+        else times.push(performance.now() - t);
       }
     }),
   );
@@ -291,6 +328,14 @@ try {
       ` (capped at 50 entries), review share ${(apply.review as { share?: number } | undefined)?.share}`,
   );
   console.log(`  second apply: ${again.status} ${againBody.error?.code}`);
+  console.log(
+    `/predict errors over the run: ${predictErrors.length}${predictErrors.length ? ` (${predictErrors.slice(0, 3).join(' | ')})` : ''}`,
+  );
+  if (/restarted|Reloading/i.test(server.log()))
+    console.log('note: the server reloaded during the run (a file changed?)');
+} catch (err) {
+  console.error(`failed; the server's log ends:\n${server.log().slice(-3000)}`);
+  throw err;
 } finally {
   await server.stop();
 }

@@ -1,7 +1,9 @@
 /**
  * @module
  * `npm run loadtest [-- --requests N] [--batch-size B] [--connections C] [--fine-tune-clients K] [--model FILE]
- * [--server-log FILE] [--url http://127.0.0.1:PORT --token T]`: autocannon against the local server with fine-tunes running alongside.
+ * [--server-log FILE] [--url http://127.0.0.1:PORT --token T] [--uploads [--probe-requests N]]`: autocannon against
+ * the local server with fine-tunes running alongside; `--uploads` instead measures a fifth client's `/predict`
+ * while four send the most expensive accepted upload back to back (`lib/upload-load.ts`, issue #11).
  * Without `--url` it starts its own server as `npm start` does, on a free port and a temp bucket, and stops it at
  * the end. Localhost only; not part of the unit suite.
  */
@@ -15,6 +17,7 @@ import { encodeModel, paramCount } from '../src/format/index.ts';
 import { createRng } from '../src/nn/index.ts';
 import { IDX_FILES, MNIST_DIR, readMaybeGzip } from './lib/dataset.ts';
 import { startLocalServer } from './lib/local-server.ts';
+import { printUploadLoad } from './lib/upload-load.ts';
 import { DEFAULT_MODEL } from './seed-local.ts';
 
 // autocannon ships no types; this is the part of its result used here.
@@ -69,6 +72,8 @@ function untrainedModel(path: string): void {
 interface Server {
   url: string;
   token: string | null;
+  /** The server's process group (only for a server this script started): for its workerd CPU. */
+  pgid?: number;
   /** Warnings and errors the server logged (only for a server this script started). */
   problems(): string[];
   stop(): Promise<void> | void;
@@ -105,7 +110,7 @@ async function startServer(): Promise<Server> {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { url: server.url, token, problems, stop };
+  return { url: server.url, token, pgid: server.pgid, problems, stop };
 }
 
 /** Real MNIST test digits (0-255) with their labels. */
@@ -221,6 +226,11 @@ async function main(): Promise<void> {
         body: single,
       })
     ).text();
+    if (argv.includes('--uploads')) {
+      const ok = await printUploadLoad(server, single, Number(flag('--probe-requests', '1000')));
+      if (!ok) process.exitCode = 1;
+      return;
+    }
 
     const fineTunes = server.token ? fineTuneLoad(server.url, server.token, data, FINE_TUNE_CLIENTS) : null;
     if (!fineTunes)

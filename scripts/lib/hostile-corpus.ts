@@ -7,6 +7,7 @@
  * `scripts/make-hostile-corpus.ts` writes it to files. Not a test itself.
  */
 import { DEFAULT_PNG_LIMITS, type PngErrorCode } from '../../src/data/png.ts';
+import { ADAM7 } from '../../src/data/png-chunks.ts';
 import {
   chunk,
   concat,
@@ -118,18 +119,9 @@ function patchU32(bytes: Uint8Array, offset: number, value: number): Uint8Array 
 
 /** Adam7-interlaced scanlines of a w×h 8-bit image with `ch` channels (filter 0 in every pass). */
 function adam7(width: number, height: number, ch: number, samples: ArrayLike<number>): Uint8Array {
-  const passes = [
-    [0, 0, 8, 8],
-    [4, 0, 8, 8],
-    [0, 4, 4, 8],
-    [2, 0, 4, 4],
-    [0, 2, 2, 4],
-    [1, 0, 2, 2],
-    [0, 1, 1, 2],
-  ];
   const out = new Uint8Array(4 * width * height * ch + 7 * height);
   let at = 0;
-  for (const [x0, y0, dx, dy] of passes) {
+  for (const [x0, y0, dx, dy] of ADAM7) {
     if (x0 >= width || y0 >= height) continue;
     for (let y = y0; y < height; y += dy) {
       out[at++] = 0;

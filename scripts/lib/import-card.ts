@@ -3,7 +3,7 @@
  * The model card of an imported network (`npm run import`): where the weights came from, their shapes, the test
  * accuracy measured here per encoding, and the command. Text only; the caller writes the file.
  */
-import { percent } from './model-card.ts';
+import { cardHead, otherAccuracies, percent } from './model-card.ts';
 
 export interface ImportCardInput {
   blobName: string;
@@ -24,10 +24,7 @@ export interface ImportCardInput {
 }
 
 export function renderImportCard(c: ImportCardInput): string {
-  const others = Object.entries(c.testAccuracy)
-    .filter(([encoding]) => encoding !== c.encoding)
-    .map(([encoding, accuracy]) => `${encoding} ${percent(accuracy)}`)
-    .join(', ');
+  const others = otherAccuracies(c.testAccuracy, c.encoding);
   const rows: [string, string][] = [
     [
       'Source',
@@ -49,20 +46,12 @@ export function renderImportCard(c: ImportCardInput): string {
   ];
   const training = c.sourceMetadata?.training;
   return [
-    `# Model card: ${c.blobName}`,
-    '',
-    `An MLP imported by \`scripts/import.ts\` from a safetensors state dict; the weights were not retrained here.`,
-    '',
-    '| | |',
-    '|---|---|',
-    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
-    '',
-    '## Command',
-    '',
-    '```',
-    c.command,
-    '```',
-    '',
+    ...cardHead(
+      c.blobName,
+      `An MLP imported by \`scripts/import.ts\` from a safetensors state dict; the weights were not retrained here.`,
+      rows,
+      c.command,
+    ),
     ...(training
       ? [
           '## Training (from the source metadata)',

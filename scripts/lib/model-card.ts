@@ -45,13 +45,43 @@ export interface CardInput {
 export const percent = (v: number | null, digits = 2): string =>
   v === null ? '-' : `${(v * 100).toFixed(digits)}%`;
 
+/** The test accuracies of the encodings other than `stored`, e.g. `f32 98.90%, int8 98.85%`. */
+export function otherAccuracies(testAccuracy: Record<string, number>, stored: string): string {
+  return Object.entries(testAccuracy)
+    .filter(([encoding]) => encoding !== stored)
+    .map(([encoding, accuracy]) => `${encoding} ${percent(accuracy)}`)
+    .join(', ');
+}
+
+/** The lines every card starts with: its title, where the model came from, the table of `rows`, the command. */
+export function cardHead(
+  blobName: string,
+  origin: string,
+  rows: [string, string][],
+  command: string,
+): string[] {
+  return [
+    `# Model card: ${blobName}`,
+    '',
+    origin,
+    '',
+    '| | |',
+    '|---|---|',
+    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
+    '',
+    '## Command',
+    '',
+    '```',
+    command,
+    '```',
+    '',
+  ];
+}
+
 /** Renders the card. */
 export function renderModelCard(c: CardInput): string {
   const stored = c.testAccuracy[c.encoding];
-  const others = Object.entries(c.testAccuracy)
-    .filter(([encoding]) => encoding !== c.encoding)
-    .map(([encoding, accuracy]) => `${encoding} ${percent(accuracy)}`)
-    .join(', ');
+  const others = otherAccuracies(c.testAccuracy, c.encoding);
   const rows: [string, string][] = [
     [
       'Dataset',
@@ -71,20 +101,12 @@ export function renderModelCard(c: CardInput): string {
     ['Created', c.createdAt],
   ];
   const lines = [
-    `# Model card: ${c.blobName}`,
-    '',
-    `An MLP trained by \`scripts/train.ts\` on ${c.dataset}; the epoch with the best validation accuracy was kept.`,
-    '',
-    '| | |',
-    '|---|---|',
-    ...rows.map(([k, v]) => `| ${k} | ${v} |`),
-    '',
-    '## Command',
-    '',
-    '```',
-    c.command,
-    '```',
-    '',
+    ...cardHead(
+      c.blobName,
+      `An MLP trained by \`scripts/train.ts\` on ${c.dataset}; the epoch with the best validation accuracy was kept.`,
+      rows,
+      c.command,
+    ),
     '## Settings',
     '',
     '| setting | value |',

@@ -74,7 +74,7 @@ const COLOR_TYPES: Record<number, { channels: number; depths: readonly number[] 
 };
 
 /** Adam7 passes: first column, first row, column step, row step. */
-const ADAM7 = [
+export const ADAM7 = [
   [0, 0, 8, 8],
   [4, 0, 8, 8],
   [0, 4, 4, 8],
@@ -169,7 +169,7 @@ export function readHeader(data: Uint8Array, limits: PngLimits): PngHeader {
       { width, height, inflatedBytes, ...limits },
     );
   }
-  // fast-png's Adam7 path reads whole bytes per pixel, so packed samples would come out wrong: refuse them.
+  // The Adam7 assembly (`png-unfilter.ts`) moves whole bytes per pixel: packed samples are refused, not misread.
   if (interlaced && depth < 8) {
     throw new PngError('UNSUPPORTED', `interlaced PNGs below 8 bits per sample are not supported`, { depth });
   }

@@ -2,20 +2,13 @@
  * @module
  * PNG decoding bounded before any work is done: the chunk walk (`png-chunks.ts`) checks everything it can
  * without inflating, then the image data is inflated as a stream that stops the moment it passes the exact size
- * the header implies, then `fast-png` unfilters those bytes. Pure (typed arrays, fflate, fast-png); no Node or
- * Workers APIs. Not body reading or multipart (see `src/worker/body.ts`).
+ * the header implies, then the row filters are reversed (`png-unfilter.ts`). Pure (typed arrays, fflate); no
+ * Node or Workers APIs. Not body reading or multipart (see `src/worker/body.ts`).
  */
-import { decode as fastPngDecode, type DecodedPng } from 'fast-png';
-import { Unzlib, zlibSync } from 'fflate';
+import { Unzlib } from 'fflate';
 import type { RasterImage } from './preprocess.ts';
-import {
-  DEFAULT_PNG_LIMITS,
-  PngError,
-  readPngLayout,
-  type PngHeader,
-  type PngLayout,
-  type PngLimits,
-} from './png-chunks.ts';
+import { DEFAULT_PNG_LIMITS, PngError, readPngLayout, type PngHeader, type PngLimits } from './png-chunks.ts';
+import { unfilter } from './png-unfilter.ts';
 
 export {
   DEFAULT_PNG_LIMITS,
@@ -79,35 +72,6 @@ export function inflateExact(parts: readonly Uint8Array[], expected: number): Ui
   return out;
 }
 
-/** Big-endian uint32 into `out` at `offset`. */
-function putU32(out: Uint8Array, offset: number, value: number): void {
-  out[offset] = value >>> 24;
-  out[offset + 1] = (value >>> 16) & 0xff;
-  out[offset + 2] = (value >>> 8) & 0xff;
-  out[offset + 3] = value & 0xff;
-}
-
-/**
- * A PNG that holds only what `fast-png` needs (IHDR, and one IDAT of the already inflated scanlines, stored
- * uncompressed), so its own inflate is a bounded copy and it never sees an ancillary chunk.
- */
-function minimalPng(header: PngHeader, scanlines: Uint8Array): Uint8Array {
-  const zlib = zlibSync(scanlines, { level: 0 });
-  const out = new Uint8Array(8 + 25 + 12 + zlib.length + 12);
-  out.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  putU32(out, 8, 13);
-  out.set([0x49, 0x48, 0x44, 0x52], 12); // IHDR
-  putU32(out, 16, header.width);
-  putU32(out, 20, header.height);
-  out.set([header.depth, header.colorType, 0, 0, header.interlaced ? 1 : 0], 24);
-  // CRCs are left zero: fast-png is not asked to check them, the walk already did on the original bytes.
-  putU32(out, 33, zlib.length);
-  out.set([0x49, 0x44, 0x41, 0x54], 37); // IDAT
-  out.set(zlib, 41);
-  out.set([0x49, 0x45, 0x4e, 0x44], 41 + zlib.length + 8); // IEND, after the IDAT CRC and a zero length
-  return out;
-}
-
 /** Unpacks 1/2/4-bit grey rows (each padded to a byte) into one sample per pixel. */
 function unpackBits(data: Uint8Array, width: number, height: number, depth: number): Uint8Array {
   const out = new Uint8Array(width * height);
@@ -158,31 +122,23 @@ export function expandPalette(
   return out;
 }
 
-/** The decoded pixels as a `RasterImage`: palette expanded to RGB(A), packed grey unpacked. */
-function toRaster(png: DecodedPng, palette: number[][] | undefined): RasterImage {
-  const { width, height, depth } = png;
+/** The unfiltered samples as a `RasterImage`: palette expanded to RGB(A), packed grey unpacked. */
+function toRaster(
+  header: PngHeader,
+  samples: Uint8Array | Uint16Array,
+  palette: number[][] | undefined,
+): RasterImage {
+  const { width, height, depth } = header;
   if (palette) {
-    const data = expandPalette(png.data as Uint8Array, width, height, depth, palette);
+    const data = expandPalette(samples as Uint8Array, width, height, depth, palette);
     return { width, height, channels: palette[0].length as 3 | 4, data, maxValue: 255 };
   }
-  const channels = png.channels as 1 | 2 | 3 | 4;
+  const channels = header.channels as 1 | 2 | 3 | 4;
   if (depth < 8) {
-    const data = unpackBits(png.data as Uint8Array, width, height, depth);
+    const data = unpackBits(samples as Uint8Array, width, height, depth);
     return { width, height, channels, data, maxValue: (1 << depth) - 1 };
   }
-  return { width, height, channels, data: png.data, maxValue: depth === 16 ? 65535 : 255 };
-}
-
-/** Unfilters the exact scanlines of `layout` with fast-png. */
-function decodeScanlines(layout: PngLayout, scanlines: Uint8Array): RasterImage {
-  let png: DecodedPng;
-  try {
-    png = fastPngDecode(minimalPng(layout.header, scanlines));
-  } catch (err) {
-    // Sizes are already exact, so what fast-png can still refuse is a row's filter type.
-    throw new PngError('BAD_DATA', err instanceof Error ? err.message : String(err));
-  }
-  return toRaster(png, layout.palette);
+  return { width, height, channels, data: samples, maxValue: depth === 16 ? 65535 : 255 };
 }
 
 /**
@@ -193,5 +149,22 @@ function decodeScanlines(layout: PngLayout, scanlines: Uint8Array): RasterImage 
 export function decodePng(bytes: Uint8Array, limits: PngLimits = DEFAULT_PNG_LIMITS): RasterImage {
   const layout = readPngLayout(bytes, limits);
   const scanlines = inflateExact(layout.idat, layout.header.inflatedBytes);
-  return decodeScanlines(layout, scanlines);
+  return toRaster(layout.header, unfilter(layout.header, scanlines), layout.palette);
+}
+
+/**
+ * `decodePng` with `between()` awaited after the chunk walk and after inflating, so that a caller sharing its
+ * thread (a worker isolate) can let other work run between the costly steps. Same answers, same refusals.
+ * @throws {PngError} as `decodePng`.
+ */
+export async function decodePngInSteps(
+  bytes: Uint8Array,
+  between: () => Promise<void>,
+  limits: PngLimits = DEFAULT_PNG_LIMITS,
+): Promise<RasterImage> {
+  const layout = readPngLayout(bytes, limits);
+  await between();
+  const scanlines = inflateExact(layout.idat, layout.header.inflatedBytes);
+  await between();
+  return toRaster(layout.header, unfilter(layout.header, scanlines), layout.palette);
 }

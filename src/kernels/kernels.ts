@@ -156,6 +156,32 @@ export interface Kernels {
   ): void;
 
   /**
+   * `linearInt8` with the weights in input pairs, qt = `int8PairRows(n, k, q)`: for each pair of inputs
+   * (2p, 2p+1), the n outputs' two weights side by side. A kernel then reads, row by row, only the weight pairs
+   * of the input pairs that are not zero (an image's blank pixels), each as one linear stream. `rowSums` (of q,
+   * from `int8RowSums`) is required here. Optional: kernels without a fast path for it leave it out (and
+   * `packInt8T`), and callers run `linearInt8`.
+   */
+  linearInt8T?(
+    m: number,
+    n: number,
+    k: number,
+    x: Float32Array,
+    qt: Int8Array,
+    scale: Float32Array,
+    bias: Float32Array,
+    y: Float32Array,
+    rowSums: Float32Array,
+    slope?: number,
+  ): void;
+
+  /**
+   * q [n×k] re-laid as `linearInt8T` reads it (`int8PairRows`), in a new array from `allocInt8`. Present
+   * exactly when `linearInt8T` is.
+   */
+  packInt8T?(n: number, k: number, q: Int8Array): Int8Array;
+
+  /**
    * SGD step on one parameter view, in place:
    *   g' = g + l1·sign(w) + 2·l2·w;  v = momentum·v + g';  w -= lr·v   (with momentum 0: w -= lr·g').
    * `velocity` may be null when momentum is 0.
@@ -184,4 +210,41 @@ export function int8RowSums(
     out[j] = s;
   }
   return out;
+}
+
+/**
+ * int8 weights q [n×k] re-laid in input pairs, as `Kernels.linearInt8T` takes them:
+ * out[(p·n + j)·2 + e] = q[j·k + 2p + e] for the ⌈k/2⌉ pairs p (0 past k). Writes into `out` when given.
+ * @throws RangeError when q or out is shorter than the shape needs.
+ */
+export function int8PairRows(
+  n: number,
+  k: number,
+  q: Int8Array,
+  out: Int8Array = new Int8Array(int8PairRowsLength(n, k)),
+): Int8Array {
+  const length = int8PairRowsLength(n, k);
+  if (q.length < n * k) throw new RangeError(`int8PairRows: q has ${q.length} elements, needs ${n * k}`);
+  if (out.length < length)
+    throw new RangeError(`int8PairRows: out has ${out.length} elements, needs ${length}`);
+  if (k & 1) out.fill(0, 0, length);
+  // 32 outputs at a time: their rows (32·k bytes) stay in cache, and each pair's 64 bytes are written in order.
+  const pairs = Math.ceil(k / 2);
+  for (let j0 = 0; j0 < n; j0 += 32) {
+    const j1 = Math.min(n, j0 + 32);
+    for (let p = 0; p < pairs; p++) {
+      const c = 2 * p;
+      let o = (p * n + j0) * 2;
+      for (let j = j0; j < j1; j++, o += 2) {
+        out[o] = q[j * k + c];
+        if (c + 1 < k) out[o + 1] = q[j * k + c + 1];
+      }
+    }
+  }
+  return out;
+}
+
+/** Elements of `int8PairRows(n, k, q)`: n·2·⌈k/2⌉. */
+export function int8PairRowsLength(n: number, k: number): number {
+  return n * 2 * Math.ceil(k / 2);
 }

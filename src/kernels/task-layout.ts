@@ -10,7 +10,7 @@
 /** Each group's constants, as the module exports them: `${prefix}_${FIELD}` (camelCase → UPPER_SNAKE). */
 export const TASK_LAYOUT = {
   TASK: { bytes: 128, kind: 0 },
-  KIND: { gemm: 1, rowsPart: 2, reduceRows: 3, linearInt8: 4, sgd: 5, adam: 6 },
+  KIND: { gemm: 1, rowsPart: 2, reduceRows: 3, linearInt8: 4, sgd: 5, adam: 6, pairRows: 7 },
   LAYOUT: { nn: 0, tn: 1, nt: 2 },
   ACTIVATION: { none: 0, leaky: 1, gate: 2 },
   EPILOGUE: { alpha: 0, bias: 4, activation: 8, slope: 12, gate: 16, bytes: 20 },
@@ -57,7 +57,9 @@ export const TASK_LAYOUT = {
     j1: 48,
     leaky: 52,
     slope: 56,
+    layout: 60,
   },
+  PAIRS: { n: 4, k: 8, q: 12, out: 16 },
   SGD: {
     w: 4,
     g: 8,
@@ -86,7 +88,7 @@ export const TASK_LAYOUT = {
   },
 } as const;
 
-const { TASK, KIND, EPILOGUE, GEMM, ROWS, REDUCE, INT8, SGD, ADAM } = TASK_LAYOUT;
+const { TASK, KIND, EPILOGUE, GEMM, ROWS, REDUCE, INT8, PAIRS, SGD, ADAM } = TASK_LAYOUT;
 export const TASK_BYTES = TASK.bytes;
 export const Layout = TASK_LAYOUT.LAYOUT;
 export const Activation = TASK_LAYOUT.ACTIVATION;
@@ -113,6 +115,7 @@ export type GemmFields = Omit<Fields<typeof GEMM>, 'epilogue'>;
 export type RowsFields = Fields<typeof ROWS>;
 export type ReduceFields = Omit<Fields<typeof REDUCE>, 'epilogue'>;
 export type Int8Fields = Fields<typeof INT8>;
+export type PairsFields = Fields<typeof PAIRS>;
 export type SgdFields = Fields<typeof SGD>;
 export type AdamFields = Fields<typeof ADAM>;
 
@@ -185,6 +188,16 @@ export class TaskWriter {
     v.setInt32(at + INT8.j1, f.j1, true);
     v.setInt32(at + INT8.leaky, f.leaky, true);
     v.setFloat32(at + INT8.slope, f.slope, true);
+    v.setInt32(at + INT8.layout, f.layout, true);
+  }
+
+  pairRows(at: number, f: PairsFields): void {
+    const v = this.view;
+    v.setInt32(at + TASK.kind, KIND.pairRows, true);
+    v.setInt32(at + PAIRS.n, f.n, true);
+    v.setInt32(at + PAIRS.k, f.k, true);
+    v.setInt32(at + PAIRS.q, f.q, true);
+    v.setInt32(at + PAIRS.out, f.out, true);
   }
 
   sgd(at: number, f: SgdFields): void {

@@ -3,7 +3,7 @@
  * The pure TypeScript kernels: the reference every faster implementation is tested against, and the fallback
  * where WebAssembly is not available. Written for clarity first; loop orders are the cache-friendly ones.
  */
-import type { AdamOptions, Kernels, UpdateOptions } from './kernels.ts';
+import { int8PairRows, type AdamOptions, type Kernels, type UpdateOptions } from './kernels.ts';
 
 /** c[m×n] = a[m×k] · b[k×n] (+ c). i-k-j order so the inner loop walks rows of b and c. */
 export function gemmRef(
@@ -163,6 +163,32 @@ export function linearInt8Ref(
   }
 }
 
+/** linearInt8 over weights in input pairs (`int8PairRows`), read from that layout directly. */
+export function linearInt8TRef(
+  m: number,
+  n: number,
+  k: number,
+  x: Float32Array,
+  qt: Int8Array,
+  scale: Float32Array,
+  bias: Float32Array,
+  y: Float32Array,
+  rowSums: Float32Array,
+  slope?: number,
+): void {
+  if (rowSums.length < n) {
+    throw new RangeError(`linearInt8T: rowSums has ${rowSums.length} elements, needs at least ${n}`);
+  }
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += x[i * k + p] * qt[((p >> 1) * n + j) * 2 + (p & 1)];
+      const r = s * scale[j] + bias[j];
+      y[i * n + j] = slope === undefined || r > 0 ? r : slope * r;
+    }
+  }
+}
+
 export function sgdUpdateRef(
   w: Float32Array,
   g: Float32Array,
@@ -222,6 +248,8 @@ export function createTsKernels(): Kernels {
     linearT: linearTRef,
     linearGradInput: linearGradInputRef,
     linearInt8: linearInt8Ref,
+    linearInt8T: linearInt8TRef,
+    packInt8T: (n, k, q) => int8PairRows(n, k, q),
     sgdUpdate: sgdUpdateRef,
     adamUpdate: adamUpdateRef,
   };

@@ -5,7 +5,7 @@
  * APIs; threads are plugged in through `TaskThreads`, which the Node loader provides. Every call writes task
  * blocks (`task-layout.ts`) and runs them through the module's one entry point, `runTask`.
  */
-import type { AdamOptions, Kernels, UpdateOptions } from './kernels.ts';
+import { int8PairRowsLength, type AdamOptions, type Kernels, type UpdateOptions } from './kernels.ts';
 import { FreeList } from './free-list.ts';
 import { Activation, Layout, TASK_BYTES, TaskWriter, type EpilogueFields } from './task-layout.ts';
 
@@ -46,6 +46,7 @@ interface KernelExports {
   runTask(task: number): void;
   gemmScratchBytes(m: number, k: number): number;
   int8ScratchBytes(m: number, k: number): number;
+  int8PairRowsScratchBytes(k: number, width: number): number;
 }
 
 const PAGE = 65536;
@@ -55,8 +56,14 @@ const MAX_CAPACITY = 2 ** 31;
 const TASKS_AT = 256;
 /** Threads a call splits across at most (the task blocks below the heap). */
 const MAX_THREADS = 16;
-/** The heap starts above the task blocks; address 0 stays unused, so no view starts at a null pointer. */
-const BASE = TASKS_AT + MAX_THREADS * TASK_BYTES;
+/**
+ * Per-call scratch up to this size comes from a fixed region above the task blocks, without the allocator
+ * (one image's calls need a few KiB; their allocator round trips cost about as much as a small layer).
+ */
+const SCRATCH_BYTES = 64 * 1024;
+const SCRATCH_AT = TASKS_AT + MAX_THREADS * TASK_BYTES;
+/** The heap starts above the scratch region; address 0 stays unused, so no view starts at a null pointer. */
+const BASE = SCRATCH_AT + SCRATCH_BYTES;
 /** Unallocated bytes kept at the end: the int8 kernel reads up to 15 bytes past a weight row. */
 const SLACK = 64;
 /** Below this many flops a GEMM runs on the calling thread: a hand-off costs about a microsecond. */
@@ -120,11 +127,21 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       );
   };
 
-  /** Temporary blocks of one call, freed when it ends. */
+  /**
+   * Temporary blocks of one call, freed when it ends: from the fixed scratch region while they fit (calls do
+   * not nest, so each frame has the region to itself), else from the heap.
+   */
   class Frame {
     private readonly blocks: number[] = [];
-    /** A scratch block of `bytes`. */
+    private next = SCRATCH_AT;
+    /** A scratch block of `bytes`, 64-byte aligned. */
     scratch(bytes: number): number {
+      const size = Math.ceil(bytes / 64) * 64;
+      if (this.next + size <= BASE) {
+        const offset = this.next;
+        this.next += size;
+        return offset;
+      }
       const offset = heap.alloc(bytes);
       this.blocks.push(offset);
       return offset;
@@ -229,6 +246,68 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     }
   }
 
+  /** linearInt8 (layout 0: q [n×k]) or linearInt8T (layout 1: q in input pairs, `qLength` elements). */
+  function runInt8(
+    op: string,
+    layout: 0 | 1,
+    m: number,
+    n: number,
+    k: number,
+    x: Float32Array,
+    q: Int8Array,
+    qLength: number,
+    scale: Float32Array,
+    bias: Float32Array,
+    y: Float32Array,
+    rowSums: Float32Array | undefined,
+    slope: number | undefined,
+  ): void {
+    checkShape(op, m, n, k);
+    checkLength(op, 'x', x, m * k);
+    checkLength(op, 'q', q, qLength);
+    checkLength(op, 'scale', scale, n);
+    checkLength(op, 'bias', bias, n);
+    checkLength(op, 'y', y, m * n);
+    if (rowSums) checkLength(op, 'rowSums', rowSums, n);
+    if (m === 0 || n === 0) return;
+    const frame = new Frame();
+    try {
+      const px = frame.input(x, m * k);
+      const pq = frame.input(q, qLength);
+      const ps = frame.input(scale, n);
+      const pbias = frame.input(bias, n);
+      // Only the relaxed build reads the row sums (for its activations' zero points).
+      const psums = rowSums && relaxed ? frame.input(rowSums, n) : 0;
+      withOutput(frame, y, m * n, false, (py) => {
+        const parts = partsFor(m, n, k);
+        columnRanges(n, parts).forEach(([j0, j1], t) => {
+          const scratchBytes =
+            layout === 1 ? ex.int8PairRowsScratchBytes(k, j1 - j0) : ex.int8ScratchBytes(m, k);
+          writer.linearInt8(block(t), {
+            m,
+            n,
+            k,
+            x: px,
+            q: pq,
+            scale: ps,
+            bias: pbias,
+            rowSums: psums,
+            y: py,
+            scratch: frame.scratch(scratchBytes),
+            j0,
+            j1,
+            leaky: slope === undefined ? 0 : 1,
+            slope: slope ?? 0,
+            layout,
+          });
+        });
+        runBlocks(parts);
+      });
+    } finally {
+      frame.close();
+    }
+  }
+
   /** How many threads a product of m×n×k should use. */
   function partsFor(m: number, n: number, k: number): number {
     if (!threads) return 1;
@@ -304,49 +383,30 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     },
 
     linearInt8(m, n, k, x, q, scale, bias, y, rowSums, slope) {
-      checkShape('linearInt8', m, n, k);
-      checkLength('linearInt8', 'x', x, m * k);
-      checkLength('linearInt8', 'q', q, n * k);
-      checkLength('linearInt8', 'scale', scale, n);
-      checkLength('linearInt8', 'bias', bias, n);
-      checkLength('linearInt8', 'y', y, m * n);
-      if (rowSums) checkLength('linearInt8', 'rowSums', rowSums, n);
-      if (m === 0 || n === 0) return;
-      const frame = new Frame();
-      try {
-        const px = frame.input(x, m * k);
-        const pq = frame.input(q, n * k);
-        const ps = frame.input(scale, n);
-        const pbias = frame.input(bias, n);
-        // Only the relaxed build reads the row sums (for its activations' zero points).
-        const psums = rowSums && relaxed ? frame.input(rowSums, n) : 0;
-        withOutput(frame, y, m * n, false, (py) => {
-          const scratchBytes = ex.int8ScratchBytes(m, k);
-          const parts = partsFor(m, n, k);
-          columnRanges(n, parts).forEach(([j0, j1], t) => {
-            writer.linearInt8(block(t), {
-              m,
-              n,
-              k,
-              x: px,
-              q: pq,
-              scale: ps,
-              bias: pbias,
-              rowSums: psums,
-              y: py,
-              scratch: frame.scratch(scratchBytes),
-              j0,
-              j1,
-              leaky: slope === undefined ? 0 : 1,
-              slope: slope ?? 0,
-            });
-          });
-          runBlocks(parts);
-        });
-      } finally {
-        frame.close();
-      }
+      runInt8('linearInt8', 0, m, n, k, x, q, n * k, scale, bias, y, rowSums, slope);
     },
+    // The pair layout's kernel uses the relaxed i8×i7 dot; the plain build has no fast path for it.
+    linearInt8T: relaxed
+      ? (m, n, k, x, qt, scale, bias, y, rowSums, slope) => {
+          if (!rowSums) throw new TypeError('linearInt8T: rowSums is required');
+          runInt8('linearInt8T', 1, m, n, k, x, qt, int8PairRowsLength(n, k), scale, bias, y, rowSums, slope);
+        }
+      : undefined,
+    packInt8T: relaxed
+      ? (n, k, q) => {
+          checkShape('packInt8T', 1, n, k);
+          checkLength('packInt8T', 'q', q, n * k);
+          const out = new Int8Array(buffer, heap.alloc(int8PairRowsLength(n, k)), int8PairRowsLength(n, k));
+          const frame = new Frame();
+          try {
+            writer.pairRows(block(0), { n, k, q: frame.input(q, n * k), out: out.byteOffset });
+            ex.runTask(block(0));
+          } finally {
+            frame.close();
+          }
+          return out;
+        }
+      : undefined,
 
     sgdUpdate(w, g, velocity, o: UpdateOptions) {
       const n = w.length;
@@ -419,6 +479,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
 
 /** [0, n) split into `parts` ranges of whole 8-column panels, as even as possible. */
 function columnRanges(n: number, parts: number): [number, number][] {
+  if (parts === 1) return [[0, n]];
   const panels = Math.ceil(n / 8);
   return Array.from({ length: parts }, (_, t): [number, number] => [
     Math.floor((panels * t) / parts) * 8,

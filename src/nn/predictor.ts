@@ -156,9 +156,17 @@ function transpose(a: Float32Array, rows: number, cols: number, out: Float32Arra
   }
 }
 
-/** int8 weights used directly by the kernels' integer path (no float copy of them). */
+/**
+ * int8 weights used directly by the kernels' integer path (no float copy of them). The first layer's weights
+ * are kept in input pairs instead (`Kernels.packInt8T`) when the kernels have `linearInt8T`: its input is an image,
+ * and that layout reads only the weights of nonzero pixel pairs (for MNIST digits 1.5-2x faster than the
+ * row layout, one image or a batch; for images without any blank pixel about 0.6-0.8x). One layout per layer,
+ * so no memory is added.
+ */
 class Int8Predictor extends ChunkedPredictor {
   private readonly q: Int8Array[];
+  /** Whether q[l] is in input pairs (`int8PairRows`) rather than [out×in] rows. */
+  private readonly pairs: boolean[] = [];
   private readonly scale: Float32Array[];
   private readonly bias: Float32Array[];
   /** Σ of each weight row, once per layer, for kernels that quantize activations with a zero point. */
@@ -180,8 +188,10 @@ class Int8Predictor extends ChunkedPredictor {
       if (q.length !== layer.inDim * layer.outDim || scale.length !== layer.outDim) {
         throw new RangeError(`quantized layer ${l} does not match ${layer.outDim}×${layer.inDim}`);
       }
-      const kq = kernels.allocInt8(q.length);
-      kq.set(q);
+      const pairs = l === 0 && kernels.linearInt8T !== undefined && kernels.packInt8T !== undefined;
+      const kq = pairs ? kernels.packInt8T!(layer.outDim, layer.inDim, q) : kernels.allocInt8(q.length);
+      if (!pairs) kq.set(q);
+      this.pairs.push(pairs);
       const ks = kernels.alloc(scale.length);
       ks.set(scale);
       const kb = kernels.alloc(layer.outDim);
@@ -195,7 +205,33 @@ class Int8Predictor extends ChunkedPredictor {
 
   protected layer(l: number, rows: number, x: Float32Array, y: Float32Array, slope?: number): void {
     const [k, n] = [this.spec.sizes[l], this.spec.sizes[l + 1]];
-    this.kernels.linearInt8(rows, n, k, x, this.q[l], this.scale[l], this.bias[l], y, this.rowSums[l], slope);
+    if (this.pairs[l]) {
+      this.kernels.linearInt8T!(
+        rows,
+        n,
+        k,
+        x,
+        this.q[l],
+        this.scale[l],
+        this.bias[l],
+        y,
+        this.rowSums[l],
+        slope,
+      );
+    } else {
+      this.kernels.linearInt8(
+        rows,
+        n,
+        k,
+        x,
+        this.q[l],
+        this.scale[l],
+        this.bias[l],
+        y,
+        this.rowSums[l],
+        slope,
+      );
+    }
   }
 
   protected disposeWeights(): void {

@@ -1,23 +1,23 @@
 /**
  * @module
  * The route table: each route's zod schemas (which also generate `/openapi.json`), its middleware, and a handler
- * that validates, makes one call, and answers. The workflows live in named modules: `predict.ts`,
- * `fine-tune-workflow.ts`, `rollback.ts`, `model-info.ts`. Not storage, not math.
+ * that validates, makes one call, and answers. The workflows live in named modules: `predict.ts`, `model-info.ts`;
+ * every write (`/fine-tune`: `lineage-workflow.ts`, `/model/rollback`: `rollback.ts`) is one call to the lineage's
+ * model writer (`writer/model-writer.ts`), which runs them one at a time. Not storage, not math.
  */
 import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi';
-import { cors } from 'hono/cors';
 import { requireToken } from './auth.ts';
 import { jsonBody, predictBody, type BodyVariables } from './body.ts';
 import { readConfig, type Bindings } from './config.ts';
+import { publicCors } from './cors.ts';
 import { docsPage } from './docs-page.ts';
 import { errorBody, handleError, validationHook } from './errors.ts';
-import { fineTuneLineage } from './lineage-workflow.ts';
-import { getServingModel } from './model-cache.ts';
+import type { LineageAnswer } from './lineage-workflow.ts';
+import { getServingModel, invalidate } from './model-cache.ts';
 import { describeServing } from './model-info.ts';
 import { ModelStore } from './model-store.ts';
 import { imageInput, jsonInput, predict, toInput } from './predict.ts';
 import { fineTuneRateLimit, rollbackRateLimit, uploadRateLimit } from './rate-limit.ts';
-import { rollbackTo } from './rollback.ts';
 import {
   ErrorResponse,
   FineTuneRequest,
@@ -33,13 +33,14 @@ import {
   RollbackResponse,
 } from './schemas.ts';
 import web from './web.ts';
-import { registerFeedbackRoutes } from './writer/routes.ts';
+import { unwrap, type WriterResult } from './writer/model-writer.ts';
+import { registerFeedbackRoutes, writerContext } from './writer/routes.ts';
+import { writerOf } from './writer/settings.ts';
 
 /** JSON bodies above these sizes are refused with 413 before they are parsed (uploads: `MAX_IMAGE_BODY`). */
 export const MAX_PREDICT_BODY = 4 * 1024 * 1024;
 export const MAX_FINE_TUNE_BODY = 4 * 1024 * 1024;
 export const MAX_SMALL_BODY = 4 * 1024;
-export { FINE_TUNE_ATTEMPTS } from './fine-tune-workflow.ts';
 
 type AppEnv = { Bindings: Bindings; Variables: BodyVariables };
 type PredictBody = z.output<typeof PredictRequest>;
@@ -59,20 +60,7 @@ const json = <T>(schema: T, description: string) => ({
 });
 const bearer = [{ bearer: [] }];
 
-app.use(
-  '/predict',
-  cors({
-    origin: (origin, c) => {
-      const allowed = readConfig(c.env).corsOrigins;
-      if (allowed.includes('*')) return '*';
-      return allowed.includes(origin) ? origin : null;
-    },
-    allowMethods: ['POST', 'OPTIONS'],
-    allowHeaders: ['Content-Type'],
-    exposeHeaders: ['X-Model-Version'],
-    maxAge: 600,
-  }),
-);
+app.use('/predict', publicCors(['X-Model-Version']));
 
 app.openapi(
   createRoute({
@@ -113,7 +101,9 @@ app.openapi(
       415: jsonError('Not JSON, PNG or multipart; or the upload is not a PNG'),
       404: jsonError('`?version=` names no stored version'),
       422: jsonError('With preprocessing: an image without ink; or `?version=` names an unservable version'),
-      503: jsonError('No model can be served'),
+      503: jsonError(
+        'No model can be served; or `busy`: 16 image uploads already wait here (see Retry-After)',
+      ),
     },
   }),
   async (c) => {
@@ -141,7 +131,7 @@ app.openapi(
       400: jsonError('Invalid request or over a limit'),
       401: jsonError('Missing or wrong bearer token'),
       403: jsonError('Fine-tuning is disabled (no token configured)'),
-      409: jsonError('Lost the race to move the pointer too many times'),
+      409: jsonError('Lost the race to a writer outside the model writer (the publish script) 3 times'),
       413: jsonError('Body too large'),
       415: jsonError('Not JSON'),
       422: jsonError('`training_diverged` (the loss stopped being finite) or `guard_refused`; nothing saved'),
@@ -151,7 +141,9 @@ app.openapi(
   }),
   async (c) => {
     const { examples, pixelScale, dryRun, ...ask } = c.req.valid('json');
-    const answer = await fineTuneLineage(storeOf(c.env), readConfig(c.env), {
+    // Through the lineage's model writer: fine-tunes run one at a time, so none loses a race or is retrained.
+    const ctx = writerContext(c.env);
+    const result = await writerOf(c.env, ctx.config.prefix).fineTune(ctx, {
       x: toInput(
         examples.map((e) => e.image),
         pixelScale,
@@ -161,6 +153,8 @@ app.openapi(
       ask,
       dryRun,
     });
+    const answer = unwrap(result as WriterResult<LineageAnswer>);
+    if (answer.version) invalidate(ctx.config.prefix);
     return c.json(answer, 200);
   },
 );
@@ -198,7 +192,13 @@ app.openapi(
       429: jsonError('Too many rollbacks from this client; see Retry-After'),
     },
   }),
-  async (c) => c.json(await rollbackTo(storeOf(c.env), c.req.valid('json').version), 200),
+  async (c) => {
+    const ctx = writerContext(c.env);
+    const writer = writerOf(c.env, ctx.config.prefix);
+    const outcome = unwrap(await writer.rollback(ctx, c.req.valid('json').version));
+    invalidate(ctx.config.prefix);
+    return c.json(outcome, 200);
+  },
 );
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

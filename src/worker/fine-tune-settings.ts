@@ -21,6 +21,8 @@ export interface FineTuneAsk {
   l1?: number;
   l2?: number;
   seed?: number;
+  /** Prepare the examples like `/predict` prepares JSON images; default: when the model was trained on prepared ones. */
+  preprocess?: boolean;
   /** Share of the examples held out (0 = none); default: DEFAULT_HOLD_OUT from 40 examples on, else none. */
   holdOut?: number;
 }
@@ -75,8 +77,10 @@ export function resolveFineTune(
   let settings: UpdateSettings = {
     ...DEFAULT_UPDATE,
     method,
-    // The full-batch form is the old plain SGD: no momentum or schedule unless asked for.
-    ...(fullBatch ? { momentum: 0, schedule: 'constant' as const, replay: 0, learningRate: 0.05 } : {}),
+    // The full-batch form is the old plain SGD: no momentum, schedule, replay or pull unless asked for.
+    ...(fullBatch
+      ? { momentum: 0, schedule: 'constant' as const, replay: 0, anchor: 0, learningRate: 0.05 }
+      : {}),
     ...(hasReplay || fullBatch ? {} : { replay: 0 }),
     ...defined({
       epochs,

@@ -2,7 +2,7 @@
  * @module
  * The fine-tune guard's decision, pure: given the parent's and the child's accuracy on the held-out check set
  * and the allowed drop, may the child be saved? No I/O and no math beyond the comparison; the accuracies are
- * measured by `fine-tune.ts`, and the workflow (`fine-tune-workflow.ts`) acts on the verdict.
+ * measured by `fine-tune.ts`. Superseded by the lineage guard (`lineage-guard.ts`, `lineage-workflow.ts`).
  */
 
 export interface GuardInput {

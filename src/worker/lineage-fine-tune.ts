@@ -6,10 +6,11 @@
  * kernel buffer it takes is freed before it returns. No I/O and no HTTP: the workflow reads the inputs from the
  * store, maps the typed errors thrown here to answers, and saves what this returns.
  */
+import { fromPixels, preprocess, PreprocessError } from '../data/preprocess.ts';
 import { encodeModelDecoded, ModelFormatError, type ModelData, type ModelMetadata } from '../format/index.ts';
 import { encodeMaster, startingWeights, withMaster } from '../format/master.ts';
 import type { Kernels } from '../kernels/kernels.ts';
-import { argmax } from '../nn/classify.ts';
+import { argmax, DIGIT_CLASSES, INPUT_SIZE } from '../nn/classify.ts';
 import {
   createPredictor,
   createRng,
@@ -42,7 +43,10 @@ export interface LineageFineTuneInput {
   parentVersion: string;
   /** The parent's master blob, when its metadata names one. */
   parentMaster: Uint8Array | null;
+  /** As sent, in [0, 1]: prepared here like `/predict` prepares JSON when the parent was trained on prepared images. */
   examples: { x: Float32Array; labels: Uint8Array; count: number };
+  /** Prepare the examples (MNIST-style, as `/predict` does): default by the parent's recipe; false: as sent. */
+  preprocess?: boolean;
   settings: UpdateSettings;
   /** Share of the examples held out to show the fine-tune helped (stratified); null: none. */
   holdOut: number | null;
@@ -89,6 +93,45 @@ export interface LineageFineTuneResult {
   verdict: GuardVerdict;
 }
 
+/** An example has no ink for preprocessing to read a digit from: a 422, nothing saved. */
+export class EmptyExampleError extends Error {
+  override readonly name = 'EmptyExampleError';
+  constructor(readonly index: number) {
+    super(`example ${index} is empty: nothing to read a digit from`);
+  }
+}
+
+/** Whether a model was trained on prepared images (its recipe's `training.preprocess`; as `/predict` decides). */
+export function preparesInput(model: ModelData): boolean {
+  const training = model.metadata.training as { preprocess?: unknown } | undefined;
+  return typeof training === 'object' && training !== null && training.preprocess === true;
+}
+
+/**
+ * The examples as the network sees them: a prepared copy (MNIST-style, exactly as `/predict` prepares JSON images)
+ * when `prepare`, else the same object.
+ * @throws {EmptyExampleError} for an example without ink.
+ */
+export function examplesAsServed<T extends { x: Float32Array; count: number }>(
+  examples: T,
+  prepare: boolean,
+): T {
+  if (!prepare) return examples;
+  const x = new Float32Array(examples.x.length);
+  for (let i = 0; i < examples.count; i++) {
+    try {
+      x.set(
+        preprocess(fromPixels(examples.x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE))),
+        i * INPUT_SIZE,
+      );
+    } catch (err) {
+      if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') throw new EmptyExampleError(i);
+      throw err;
+    }
+  }
+  return { ...examples, x };
+}
+
 /** The weights or the training stopped being finite: a 422, nothing saved. */
 export class DivergedError extends Error {
   override readonly name = 'DivergedError';
@@ -115,13 +158,13 @@ function evaluate(
   let correct = 0;
   for (let from = 0; from < count; from += CHUNK) {
     const n = Math.min(CHUNK, count - from);
-    const probs = predictor.predict(x.subarray(from * 784, (from + n) * 784), n);
+    const probs = predictor.predict(x.subarray(from * INPUT_SIZE, (from + n) * INPUT_SIZE), n);
     for (let i = 0; i < n; i++) {
-      const best = argmax(probs, i * 10, 10);
+      const best = argmax(probs, i * DIGIT_CLASSES, DIGIT_CLASSES);
       predicted[from + i] = best;
       const label = labels[from + i];
       if (best === label) correct++;
-      loss -= Math.log(Math.max(probs[i * 10 + label], 1e-12));
+      loss -= Math.log(Math.max(probs[i * DIGIT_CLASSES + label], 1e-12));
     }
   }
   return { predicted, score: { loss: count ? loss / count : 0, accuracy: count ? correct / count : 0 } };
@@ -132,8 +175,8 @@ function gather(
   labels: Uint8Array,
   indices: number[],
 ): { x: Float32Array; labels: Uint8Array; count: number } {
-  const out = new Float32Array(indices.length * 784);
-  indices.forEach((e, i) => out.set(x.subarray(e * 784, (e + 1) * 784), i * 784));
+  const out = new Float32Array(indices.length * INPUT_SIZE);
+  indices.forEach((e, i) => out.set(x.subarray(e * INPUT_SIZE, (e + 1) * INPUT_SIZE), i * INPUT_SIZE));
   return { x: out, labels: Uint8Array.from(indices, (e) => labels[e]), count: indices.length };
 }
 
@@ -153,12 +196,14 @@ function recordedCheck(parent: ModelData, checkSet: string): CheckFigures | null
 /**
  * Runs the fine-tune and measures it.
  * @throws {DivergedError} when the training loss or a weight is no longer finite.
+ * @throws {EmptyExampleError} when the examples are prepared and one has no ink.
  * @throws {HoldOutError} when a held-out slice is asked for and cannot be taken (one class, too few examples).
  * @throws {MasterMismatchError} when the parent's master does not belong to it.
  * @throws {RangeError} for settings the update refuses (e.g. replay without a replay set).
  */
 export function runLineageFineTune(input: LineageFineTuneInput): LineageFineTuneResult {
-  const { parent, examples, settings, checkSet, kernels } = input;
+  const { parent, settings, checkSet, kernels } = input;
+  const examples = examplesAsServed(input.examples, input.preprocess ?? preparesInput(parent));
   const start = startingWeights(parent, input.parentMaster);
   let trainIdx = Array.from({ length: examples.count }, (_, i) => i);
   let heldIdx: number[] = [];

@@ -6,6 +6,7 @@
  * own examples back, the child must do better than the parent on them. Also the stratified held-out split.
  * No model, no I/O: the workflow measures, this decides.
  */
+import { DIGIT_CLASSES } from '../nn/classify.ts';
 
 /** Accuracy of one model on the check set, overall and per class. */
 export interface CheckFigures {
@@ -69,7 +70,7 @@ export function checkFigures(
   predicted: ArrayLike<number>,
   labels: ArrayLike<number>,
   count: number,
-  classes = 10,
+  classes = DIGIT_CLASSES,
 ): CheckFigures {
   const right = new Array<number>(classes).fill(0);
   const seen = new Array<number>(classes).fill(0);

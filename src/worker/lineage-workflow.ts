@@ -12,7 +12,12 @@ import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
 import { resolveFineTune, type FineTuneAsk } from './fine-tune-settings.ts';
 import { getKernels } from './kernels.ts';
-import { DivergedError, runLineageFineTune, type LineageFineTuneResult } from './lineage-fine-tune.ts';
+import {
+  DivergedError,
+  EmptyExampleError,
+  runLineageFineTune,
+  type LineageFineTuneResult,
+} from './lineage-fine-tune.ts';
 import { HoldOutError, type GuardBounds } from './lineage-guard.ts';
 import { getCheckSet, invalidate, loadModel } from './model-cache.ts';
 import { advancePointer, type ModelStore } from './model-store.ts';
@@ -72,7 +77,8 @@ export function boundsOf(cfg: Config): GuardBounds {
 /**
  * Fine-tunes the current model and, unless a dry run, saves the child and makes it current.
  * @throws {ApiError} 400 `limit_exceeded` (over a limit, or replay asked of a model without a replay set),
- *   400 `hold_out_impossible` (a held-out slice of an empty or single-class set), 422 `training_diverged`,
+ *   400 `hold_out_impossible` (a held-out slice of an empty or single-class set), 422 `empty_image` (an example
+ *   without ink, when the examples are prepared like `/predict` prepares them), 422 `training_diverged`,
  *   422 `guard_refused` (with every figure), 409 `conflict`, 503 when the model or its sets cannot be read.
  */
 export async function fineTuneLineage(
@@ -127,6 +133,7 @@ export async function fineTuneLineage(
         parentVersion: parent.version,
         parentMaster: master,
         examples: { x: job.x, labels: job.labels, count: job.count },
+        preprocess: job.ask.preprocess,
         settings: plan.settings,
         holdOut: plan.holdOut,
         holdOutAsked: job.ask.holdOut !== undefined,
@@ -148,6 +155,9 @@ export async function fineTuneLineage(
             parentVersion: parent.version,
           },
         );
+      }
+      if (err instanceof EmptyExampleError) {
+        throw new ApiError(422, 'empty_image', `${err.message}; nothing was saved`, { index: err.index });
       }
       if (err instanceof HoldOutError) {
         throw new ApiError(400, 'hold_out_impossible', `${err.message}; send holdOut: 0 to train on all`, {

@@ -13,6 +13,7 @@ import {
   SIDE,
   type RasterImage,
 } from '../data/preprocess.ts';
+import { INPUT_SIZE } from '../nn/classify.ts';
 import type { Upload } from './body.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
@@ -21,7 +22,8 @@ import { temperatureOf, toVerdictPredictions } from './verdicts.ts';
 import { withServingModel } from './model-cache.ts';
 import { withVersionPredictor } from './pinned.ts';
 import type { ModelStore } from './model-store.ts';
-import { decodePng, PngError, type PngErrorCode } from '../data/png.ts';
+import { decodePngInSteps, PngError, type PngErrorCode } from '../data/png.ts';
+import { inUploadTurn, pause } from './upload-turns.ts';
 import {
   flatImage,
   inferPixelScale,
@@ -62,17 +64,19 @@ export type PredictInput =
 /** Packs images into the network's input, [n×784] in [0,1]. */
 export function toInput(images: Images, scale: PixelScaleValue): Float32Array {
   const divisor = scale === '0-255' ? 255 : 1;
-  const x = new Float32Array(images.length * 784);
+  const x = new Float32Array(images.length * INPUT_SIZE);
   images.forEach((image, i) => {
     const flat = flatImage(image);
-    for (let j = 0; j < 784; j++) x[i * 784 + j] = flat[j] / divisor;
+    for (let j = 0; j < INPUT_SIZE; j++) x[i * INPUT_SIZE + j] = flat[j] / divisor;
   });
   return x;
 }
 
 /** Per image of [count×784]: whether it has no ink to read a digit from (see `isBlank`). */
 export function blankImages(x: Float32Array, count: number): boolean[] {
-  return Array.from({ length: count }, (_, i) => isBlank(fromPixels(x.subarray(i * 784, (i + 1) * 784))));
+  return Array.from({ length: count }, (_, i) =>
+    isBlank(fromPixels(x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE))),
+  );
 }
 
 /**
@@ -83,7 +87,7 @@ export function blankImages(x: Float32Array, count: number): boolean[] {
 export function preprocessBatch(x: Float32Array, count: number, skip: boolean[] = []): Float32Array {
   for (let i = 0; i < count; i++) {
     if (skip[i]) continue;
-    const image = x.subarray(i * 784, (i + 1) * 784);
+    const image = x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
     try {
       image.set(preprocess(fromPixels(image)));
     } catch (err) {
@@ -157,12 +161,12 @@ const PNG_ERRORS: Record<PngErrorCode, readonly [400 | 413 | 415, string]> = {
 };
 
 /**
- * Decodes an uploaded PNG into a raster.
+ * Decodes an uploaded PNG into a raster, pausing between its steps (`upload-turns.ts`).
  * @throws {ApiError} 415 `unsupported_image`, 413 `image_too_large`, 400 `bad_image`.
  */
 export async function decodeImage(png: Uint8Array): Promise<RasterImage> {
   try {
-    return decodePng(png);
+    return await decodePngInSteps(png, pause);
   } catch (err) {
     if (!(err instanceof PngError)) throw err;
     const [status, code] = PNG_ERRORS[err.code];
@@ -186,11 +190,20 @@ export function toModelInput(image: RasterImage, prepare: boolean): Float32Array
   }
 }
 
-/** The input of an upload: decoded, then prepared. @throws {ApiError} as `decodeImage` and `toModelInput`. */
-export async function imageInput(upload: Upload): Promise<PredictInput> {
+/**
+ * The input of an upload: decoded, then prepared, in the isolate's upload turn and with pauses between the steps.
+ * @throws {ApiError} as `decodeImage` and `toModelInput`; 503 `busy` when too many uploads wait.
+ */
+export function imageInput(upload: Upload): Promise<PredictInput> {
+  return inUploadTurn(() => prepareUpload(upload));
+}
+
+async function prepareUpload(upload: Upload): Promise<PredictInput> {
   const image = await decodeImage(upload.png);
+  await pause();
   // Blank input is named blank, not refused: the network sees zeros and its answer is not used.
   const blank = isBlank(image);
+  await pause();
   return {
     kind: 'image',
     x: blank ? new Float32Array(SIDE * SIDE) : toModelInput(image, upload.preprocess),

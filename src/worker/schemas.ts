@@ -4,6 +4,7 @@
  * Not handlers. Hard maxima live here; `wrangler.toml` vars may only lower them (see `config.ts`).
  */
 import { z } from '@hono/zod-openapi';
+import { DIGIT_CLASSES, IMAGE_SIDE, INPUT_SIZE } from '../nn/classify.ts';
 
 /** Most images one `/predict` call may carry. */
 export const MAX_PREDICT_BATCH = 256;
@@ -14,7 +15,7 @@ export const MAX_STEPS = 100;
 export const MAX_LEARNING_RATE = 1;
 export const MAX_DECAY = 0.01;
 
-const PIXELS = 784;
+const PIXELS = INPUT_SIZE;
 
 export const PixelScale = z.enum(['0-255', '0-1']).openapi({
   description:
@@ -52,7 +53,7 @@ function pixelsOf(image: readonly unknown[]): readonly unknown[] {
 
 const Pixel = z.number();
 export const Image = z
-  .union([z.array(Pixel).length(PIXELS), z.array(z.array(Pixel).length(28)).length(28)], {
+  .union([z.array(Pixel).length(PIXELS), z.array(z.array(Pixel).length(IMAGE_SIDE)).length(IMAGE_SIDE)], {
     error: 'an image is 784 numbers or 28 rows of 28 numbers',
   })
   .openapi({ description: 'One 28×28 grey image: 784 numbers row-major, or 28 rows of 28.' });
@@ -79,7 +80,7 @@ function checkScale(
     const flat = pixelsOf(image);
     const i = flat.findIndex((v) => typeof v === 'number' && !(v >= 0 && v <= max));
     if (i >= 0) {
-      const at = Array.isArray(image[0]) ? [Math.floor(i / 28), i % 28] : [i];
+      const at = Array.isArray(image[0]) ? [Math.floor(i / IMAGE_SIDE), i % IMAGE_SIDE] : [i];
       ctx.addIssue({
         code: 'custom',
         path: [...path, ...at],
@@ -170,7 +171,7 @@ export const Prediction = z
       .openapi({ description: 'The calibrated probability of `digit`; null for `blank`.' }),
     probabilities: z
       .array(z.number())
-      .length(10)
+      .length(DIGIT_CLASSES)
       .nullable()
       .openapi({ description: 'Calibrated probabilities of the digits 0..9; null for `blank`.' }),
   })
@@ -187,10 +188,10 @@ export const ImagePrediction = Prediction.extend({
   source: z.object({ width: z.number().int(), height: z.number().int() }),
   input: z
     .array(z.number().int())
-    .length(784)
+    .length(INPUT_SIZE)
     .optional()
     .openapi({ description: 'With `preview=1`: the 28×28 input the model saw, 0-255.' }),
-  side: z.literal(28).optional(),
+  side: z.literal(IMAGE_SIDE).optional(),
 }).openapi('ImagePrediction', { description: 'The answer to an uploaded PNG.' });
 
 export const PredictResponse = z
@@ -262,6 +263,14 @@ export const FineTuneRequest = z
       .min(0)
       .max(2 ** 31)
       .optional(),
+    preprocess: z
+      .boolean()
+      .optional()
+      .openapi({
+        description:
+          'Prepare the examples MNIST-style as `/predict` prepares JSON images. Default: on when the model was ' +
+          'trained on prepared images (`metadata.training.preprocess`), so it learns from what it will be shown.',
+      }),
     holdOut: z.number().min(0).max(0.5).optional().openapi({
       description:
         'Share of the examples held out to show the fine-tune helped (0 = none). Default 0.1 from 40 examples.',

@@ -6,11 +6,8 @@
  * Pure: bytes in, the decoded model or an `UnservableError` out; callers map it to their own status.
  */
 import { decodeModel, ModelFormatError, type ModelData } from '../format/index.ts';
+import { DIGIT_CLASSES, INPUT_SIZE } from '../nn/classify.ts';
 import { checkSpec } from '../nn/index.ts';
-
-/** Pixels of the 28×28 input the worker sends, and the digit classes it answers. */
-export const INPUT_SIZE = 784;
-export const CLASS_COUNT = 10;
 
 export type UnservableReason = 'corrupt' | 'unsupported';
 
@@ -50,10 +47,10 @@ export function checkServable(bytes: Uint8Array): ModelData {
   } catch (err) {
     throw new UnservableError('unsupported', (err as Error).message, { sizes, alpha });
   }
-  if (sizes[0] !== INPUT_SIZE || sizes[sizes.length - 1] !== CLASS_COUNT) {
+  if (sizes[0] !== INPUT_SIZE || sizes[sizes.length - 1] !== DIGIT_CLASSES) {
     throw new UnservableError(
       'unsupported',
-      `a ${sizes.join('-')} network is not a ${INPUT_SIZE}-…-${CLASS_COUNT} digit classifier`,
+      `a ${sizes.join('-')} network is not a ${INPUT_SIZE}-…-${DIGIT_CLASSES} digit classifier`,
       { sizes, alpha },
     );
   }

@@ -12,6 +12,7 @@ import {
   type Verdict,
 } from '../data/verdict.ts';
 import type { ModelMetadata } from '../format/index.ts';
+import { DIGIT_CLASSES } from '../nn/classify.ts';
 
 export interface VerdictPrediction {
   verdict: Verdict;
@@ -44,7 +45,7 @@ export function toVerdictPredictions(
   count: number,
   options: { temperature: number; minConfidence: number; blank?: readonly boolean[] },
 ): VerdictPrediction[] {
-  applyTemperature(probs, 10, options.temperature);
+  applyTemperature(probs, DIGIT_CLASSES, options.temperature);
   const policy = { ...DEFAULT_POLICY, minConfidence: options.minConfidence };
   const out: VerdictPrediction[] = [];
   for (let i = 0; i < count; i++) {
@@ -52,7 +53,7 @@ export function toVerdictPredictions(
       out.push({ verdict: 'blank', digit: null, confidence: null, probabilities: null });
       continue;
     }
-    const row = probs.subarray(i * 10, i * 10 + 10);
+    const row = probs.subarray(i * DIGIT_CLASSES, (i + 1) * DIGIT_CLASSES);
     const j = judge(row, policy);
     out.push({
       verdict: j.verdict,

@@ -15,6 +15,7 @@ import {
 import { createClient, EdgeMlpError } from '../../src/client.ts';
 import { decodeModel } from '../../src/format/index.ts';
 import { DIGIT_STROKES, drawDigit, drawStrokes, SCRIBBLE_STROKES } from './strokes.ts';
+import { UPLOAD_SIDE } from '../../src/worker/web/widget-script.ts';
 
 /** Whether the committed default model was trained with outlier exposure and calibrated (issue #13). */
 const DEFAULT_IS_CALIBRATED =
@@ -194,6 +195,28 @@ describe('digit-pad widget', () => {
   });
 });
 
+describe('digit-pad sizes', () => {
+  it('should send a 1024 px pad scaled down to what the server accepts, and read its digit', async () => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 1200 } });
+    await page.goto(`${site.origin}/digit-form.html`);
+    await page.evaluate(`document.querySelector('digit-pad').setAttribute('size', '1024')`);
+    // 1024 px of canvas inside a 2 px border.
+    expect((await padCanvas(page).boundingBox())!.width).toBe(1028);
+    await page.evaluate(`(() => {
+      window.padErrors = [];
+      document.querySelector('digit-pad').addEventListener('predict-error', (e) => window.padErrors.push(e.detail));
+    })()`);
+    expect(await drawAndRead(page, 7)).toBe('7');
+    // The server says what it decoded: the upload's own size.
+    expect(await page.evaluate(`document.querySelector('digit-pad').lastAnswer.source`)).toEqual({
+      width: UPLOAD_SIDE,
+      height: UPLOAD_SIDE,
+    });
+    expect(await page.evaluate(`window.padErrors`)).toEqual([]);
+    await page.close();
+  });
+});
+
 describe('digit-pad verdicts', () => {
   /** The pad's form validity, as the browser sees it. */
   const validity = (page: Page) =>
@@ -272,35 +295,47 @@ describe('digit-pad verdicts', () => {
 });
 
 describe('correction form', () => {
-  it('should send the model input with the right label to /fine-tune when a token is given', async () => {
+  it('should send the model input with the right label and the answering version to /feedback', async () => {
     const page = await browser.newPage();
     await page.goto(`${worker.url}/`);
     const send = page.getByRole('button', { name: 'Send correction' });
     expect(await send.isDisabled()).toBe(true);
     await drawAndRead(page, 1);
-    await page.getByLabel('The right digit').selectOption('1');
-    await page.getByLabel('dry run').check();
-    await send.click();
-    await expect.poll(() => page.locator('#fix-status').textContent()).toBe('Enter the fine-tune token.');
-
-    await page.getByLabel('Fine-tune token').fill('wrong-token');
-    await send.click();
-    await expect.poll(() => page.locator('#fix-status').textContent()).toMatch(/^Not applied: /);
-
-    await page.getByLabel('Fine-tune token').fill(TOKEN);
-    const [request] = await Promise.all([
-      page.waitForRequest((r) => r.url().endsWith('/fine-tune')),
+    await page.getByLabel('The right digit').selectOption('4');
+    const [request, response] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith('/feedback')),
+      page.waitForResponse((r) => r.url().endsWith('/feedback')),
       send.click(),
     ]);
     const body = request.postDataJSON();
-    expect(body.examples).toHaveLength(1);
-    expect(body.examples[0].label).toBe(1);
-    expect(body.examples[0].image).toHaveLength(784);
-    expect(body.dryRun).toBe(true);
-    // A dry run fine-tunes from the float32 master with replay and scores the lineage's check set: seconds under load.
+    expect(body.label).toBe(4);
+    expect(body.predicted).toBe(1);
+    expect(body.image).toHaveLength(784);
+    expect(body.modelVersion).toMatch(/^\d{8}T/);
+    expect(response.status()).toBe(201);
+    const { id } = await response.json();
     await expect
-      .poll(() => page.locator('#fix-status').textContent(), { timeout: 60_000 })
-      .toBe('Dry run: accuracy on the example 1 → 1.');
+      .poll(() => page.locator('#fix-status').textContent())
+      .toBe(`Thanks: correction #${id} (4) is stored; corrections are applied in batches.`);
+    // The same drawing again is a duplicate: refused, and the page says so.
+    await send.click();
+    await expect.poll(() => page.locator('#fix-status').textContent()).toMatch(/^Not stored: .*already sent/);
+    await page.close();
+  });
+
+  it('should let <digit-pad> send its drawing as a correction', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${worker.url}/`);
+    await drawAndRead(page, 7);
+    const pad = page.locator('#pad');
+    const answer = await pad.evaluate((el) =>
+      (el as unknown as { correct(l: number): Promise<unknown> }).correct(1),
+    );
+    expect(answer).toMatchObject({ status: 'pending', label: 1 });
+    const again = await pad.evaluate((el) =>
+      (el as unknown as { correct(l: number): Promise<unknown> }).correct(1).catch((e: unknown) => e),
+    );
+    expect(again).toMatchObject({ status: 409, code: 'duplicate_feedback' });
     await page.close();
   });
 });

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { decodePng, DEFAULT_PNG_LIMITS, inflateExact, PngError, readPngLayout } from '../../src/data/png.ts';
 import type { RasterImage } from '../../src/data/preprocess.ts';
 import { hostilePngCases } from '../../scripts/lib/hostile-corpus.ts';
-import { chunk, ihdr, png, scanlines, zlib, zlibBomb } from '../../scripts/lib/png-build.ts';
+import { ADAM7 } from '../../src/data/png-chunks.ts';
+import { chunk, concat, ihdr, png, scanlines, zlib, zlibBomb } from '../../scripts/lib/png-build.ts';
 
 const corpus = hostilePngCases();
 
@@ -148,6 +149,38 @@ describe('decodePng on valid images', () => {
       expect(image).toMatchObject({ width: 13, height: 9, channels: ch, maxValue: 255 });
       expect(Array.from(image.data)).toEqual(expected);
       expect(Array.from(image.data)).toEqual(Array.from(decodeAsBefore(bytes).data));
+    }
+  });
+
+  it.each([
+    { name: 'grey 8-bit', colorType: 0, channels: 1, depth: 8 },
+    { name: 'grey+alpha 16-bit', colorType: 4, channels: 2, depth: 16 },
+    { name: 'RGB 8-bit', colorType: 2, channels: 3, depth: 8 },
+    { name: 'RGBA 16-bit', colorType: 6, channels: 4, depth: 16 },
+  ])('should put an interlaced $name image together from its passes under every filter', async (kind) => {
+    const { colorType, channels, depth } = kind;
+    // 1×1 and 3×2 leave passes empty; 37×23 fills every pass with ragged ends.
+    for (const [width, height] of [
+      [1, 1],
+      [3, 2],
+      [37, 23],
+    ]) {
+      for (let filter = 0; filter <= 4; filter++) {
+        const source = samples(width * height * channels, 2 ** depth - 1, width + filter);
+        const passes = ADAM7.flatMap(([x0, y0, dx, dy]) => {
+          const xs = Array.from({ length: Math.ceil(Math.max(0, width - x0) / dx) }, (_, i) => x0 + i * dx);
+          const ys = Array.from({ length: Math.ceil(Math.max(0, height - y0) / dy) }, (_, i) => y0 + i * dy);
+          if (!xs.length || !ys.length) return [];
+          const pass = ys.flatMap((y) =>
+            xs.flatMap((x) => source.slice((y * width + x) * channels, (y * width + x + 1) * channels)),
+          );
+          return [scanlines(xs.length, ys.length, depth, colorType, pass, filter)];
+        });
+        const bytes = png([ihdr(width, height, depth, colorType, 1), chunk('IDAT', zlib(concat(...passes)))]);
+        const image = await decodePng(bytes);
+        expect(image).toMatchObject({ width, height, channels, maxValue: 2 ** depth - 1 });
+        expect(Array.from(image.data)).toEqual(source);
+      }
     }
   });
 

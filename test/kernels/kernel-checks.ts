@@ -4,7 +4,7 @@
  * workerd tests (so no Node APIs here). Not a test file itself: callers wrap it in their own `describe`.
  */
 import { expect, it } from 'vitest';
-import { int8RowSums, type Kernels } from '../../src/kernels/kernels.ts';
+import { int8PairRows, int8RowSums, type Kernels } from '../../src/kernels/kernels.ts';
 import {
   adamUpdateRef,
   gemmNTRef,
@@ -12,6 +12,7 @@ import {
   gemmTNRef,
   linearGradInputRef,
   linearInt8Ref,
+  linearInt8TRef,
   linearRef,
   linearTRef,
   sgdUpdateRef,
@@ -425,6 +426,47 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
         for (let i = 0; i < m * n; i++) {
           const want = actual[i] > 0 ? actual[i] : 0.1 * actual[i];
           expect(leaky[i], `${label} leaky at ${i}`).toBeCloseTo(want, 5);
+        }
+      }
+    }
+  });
+
+  it('should give linearInt8 results, bit for bit, from the weights in input pairs (linearInt8T)', () => {
+    const kernels = make();
+    // A build without the fast path has neither method, and callers run linearInt8.
+    expect(kernels.packInt8T === undefined).toBe(kernels.linearInt8T === undefined);
+    if (!kernels.linearInt8T) return;
+    const rand = seeded(6);
+    for (const [m, n, k] of [
+      [1, 1, 1],
+      [1, 10, 513], // an odd number of inputs: the last pair is half padding
+      [1, 37, 100], // outputs not a multiple of 16 or 4
+      [1, 1024, 784], // the default first layer, split across threads when there are some
+      [3, 64, 33],
+    ]) {
+      for (const input of ['signed', 'sparse pixels'] as const) {
+        const x = input === 'signed' ? randomArray(m * k, rand) : sparsePixels(m * k, rand);
+        const q = Int8Array.from({ length: n * k }, () => Math.round(rand() * 127.5 - 0.5));
+        const qt = int8PairRows(n, k, q);
+        const packed = kernels.packInt8T!(n, k, q);
+        expect(Array.from(packed), `packInt8T ${n}x${k}`).toEqual(Array.from(qt));
+        kernels.free(packed);
+        const rowSums = int8RowSums(n, k, q);
+        const scale = Float32Array.from({ length: n }, () => 0.01 + Math.abs(rand()) * 0.01);
+        const bias = randomArray(n, rand);
+        for (const slope of [undefined, 0.1]) {
+          const label = `int8T ${m}x${n}x${k} ${input} slope ${slope}`;
+          const rows = new Float32Array(m * n).fill(NaN);
+          kernels.linearInt8(m, n, k, x, q, scale, bias, rows, rowSums, slope);
+          const pairs = new Float32Array(m * n).fill(NaN);
+          kernels.linearInt8T(m, n, k, x, qt, scale, bias, pairs, rowSums, slope);
+          expect(Array.from(pairs), label).toEqual(Array.from(rows));
+          // And the layout itself against the reference that reads it directly.
+          const expected = new Float32Array(m * n);
+          linearInt8TRef(m, n, k, x, qt, scale, bias, expected, rowSums, slope);
+          const direct = new Float32Array(m * n);
+          linearInt8Ref(m, n, k, x, q, scale, bias, direct, undefined, slope);
+          expectClose(expected, direct, 1e-5, `${label} reference layouts`);
         }
       }
     }

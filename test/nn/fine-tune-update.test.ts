@@ -45,6 +45,7 @@ function lossOf(params: Float32Array, data: ReturnType<typeof clusters>): number
 const settings = (s: Partial<UpdateSettings> = {}): UpdateSettings => ({
   ...DEFAULT_UPDATE,
   replay: 0,
+  anchor: 0,
   learningRate: 0.1,
   ...s,
 });

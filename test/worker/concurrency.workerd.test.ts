@@ -1,7 +1,8 @@
 /**
  * Many fine-tunes at once against one model (each from its own client address, so the rate limit is not what
- * stops them). Afterwards the history holds exactly one new version per accepted fine-tune, chained parent to
- * child, each stored blob trained on the parent the history names, and no blob of a lost race is left behind.
+ * stops them). They go through the lineage's model writer, which runs them one at a time: every one is accepted
+ * at its first attempt (no 409, none retrained), and the history holds exactly one new version per fine-tune,
+ * chained parent to child, each stored blob trained on the parent the history names, no stray blob left behind.
  */
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -10,10 +11,11 @@ import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import type { ModelStore } from '../../src/worker/model-store.ts';
-import { imageAt, post, randomPixels, seed, testEnv, type ErrorJson, NO_GUARD } from './helpers.ts';
+import { writerOf } from '../../src/worker/writer/settings.ts';
+import { imageAt, post, randomPixels, seed, testEnv, NO_GUARD } from './helpers.ts';
 
 const base = env as unknown as Bindings;
-const CONCURRENT = 24;
+const CONCURRENT = 30;
 
 interface Accepted {
   version: string;
@@ -67,40 +69,11 @@ async function expectOneVersionPerAccepted(
 
 beforeEach(() => resetModelCache());
 
-describe(`${CONCURRENT} concurrent fine-tunes of one model`, () => {
-  it('should add exactly one chained version per accepted fine-tune and answer the rest 409', async () => {
+describe(`${CONCURRENT} concurrent fine-tunes of one model, through the model writer`, () => {
+  it('should accept every one at its first attempt, as one chain, with no 409, predictions answered throughout', async () => {
     const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
-    const responses = await Promise.all(
-      Array.from({ length: CONCURRENT }, (_, i) => app.request('/fine-tune', request(i), e)),
-    );
-    const accepted: Accepted[] = [];
-    for (const res of responses) {
-      expect([200, 409]).toContain(res.status);
-      if (res.status === 200) accepted.push((await res.json()) as Accepted);
-      else expect(((await res.json()) as ErrorJson).error.code).toBe('conflict');
-    }
-    expect(accepted.length).toBeGreaterThan(0);
-    await expectOneVersionPerAccepted(e, store, version, accepted);
-    console.info(
-      `concurrency: ${accepted.length}/${CONCURRENT} accepted at once, attempts ${accepted.map((a) => a.attempts).join(',')}`,
-    );
-  });
-
-  it('should accept every one of them when clients retry on 409, and serve predictions throughout', async () => {
-    const e = testEnv(base, NO_GUARD);
-    const { store, version } = await seed(e);
-    let conflicts = 0;
-    const client = async (i: number): Promise<Accepted> => {
-      for (let attempt = 0; attempt < 40; attempt++) {
-        const res = await app.request('/fine-tune', request(i), e);
-        if (res.status === 200) return (await res.json()) as Accepted;
-        expect(res.status).toBe(409);
-        conflicts++;
-        await new Promise((r) => setTimeout(r, 1 + ((i * 7 + attempt * 13) % 10)));
-      }
-      throw new Error(`client ${i} never got through`);
-    };
+    const fineTunes = Array.from({ length: CONCURRENT }, (_, i) => app.request('/fine-tune', request(i), e));
     const predictions = Array.from({ length: 40 }, async (_, i) => {
       await new Promise((r) => setTimeout(r, i));
       const res = await app.request(
@@ -110,13 +83,12 @@ describe(`${CONCURRENT} concurrent fine-tunes of one model`, () => {
       );
       return res.status;
     });
-    const [accepted, predictStatuses] = await Promise.all([
-      Promise.all(Array.from({ length: CONCURRENT }, (_, i) => client(i))),
-      Promise.all(predictions),
-    ]);
-    expect(predictStatuses).toEqual(new Array(40).fill(200));
-    expect(accepted).toHaveLength(CONCURRENT);
+    const responses = await Promise.all(fineTunes);
+    expect(responses.map((r) => r.status)).toEqual(new Array(CONCURRENT).fill(200));
+    const accepted = (await Promise.all(responses.map((r) => r.json()))) as Accepted[];
+    expect(accepted.map((a) => a.attempts)).toEqual(new Array(CONCURRENT).fill(1));
+    expect(await Promise.all(predictions)).toEqual(new Array(40).fill(200));
     await expectOneVersionPerAccepted(e, store, version, accepted);
-    console.info(`concurrency: ${CONCURRENT}/${CONCURRENT} accepted with retries after ${conflicts} 409s`);
+    expect(await writerOf(e, e.MODEL_PREFIX!).queueLength()).toBe(0);
   });
 });

@@ -3,6 +3,7 @@
  * bit-flipped, re-versioned or random bytes. Each fault must give a clear 503 (or the last good model keeps
  * serving, marked stale), never a 500, never a change to the store, and recovery once the fault is gone.
  */
+import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -11,6 +12,8 @@ import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
+import type { ModelWriter } from '../../src/worker/writer/model-writer.ts';
+import { writerOf } from '../../src/worker/writer/settings.ts';
 import { CHECK_SET, makeModel, post, seed, testEnv, TOKEN, type ErrorJson, NO_GUARD } from './helpers.ts';
 
 const base = env as unknown as Bindings;
@@ -97,6 +100,10 @@ async function setup(overrides: Record<string, string> = {}) {
   const plain = testEnv(base, overrides);
   const seeded = await seed(plain);
   const e: Bindings = { ...plain, MODELS: faultyBucket(base.MODELS, faults) };
+  // Writes go through the lineage's model writer, which uses its own binding: give it the same faulty bucket.
+  await runInDurableObject(writerOf(plain, plain.MODEL_PREFIX), (writer: ModelWriter) => {
+    (writer as unknown as { env: Bindings }).env = e;
+  });
   return { e, plain, faults, ...seeded };
 }
 

@@ -9,7 +9,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { hostileCorpus } from '../../scripts/lib/hostile-corpus.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
-import { seed, testEnv, type ErrorJson } from './helpers.ts';
+import { MAX_WAITING_UPLOADS } from '../../src/worker/upload-turns.ts';
+import { imageAt, inkedPixels, post, seed, testEnv, type ErrorJson } from './helpers.ts';
 
 const e = testEnv(env as unknown as Bindings);
 const corpus = hostileCorpus();
@@ -51,5 +52,37 @@ describe('POST /predict with hostile uploads', () => {
     if (c.error) expect(json.error.code).toBe(c.error);
     else expect(json.digit).toBeTypeOf('number');
     expect(await bucketState()).toEqual(before);
+  });
+});
+
+describe('POST /predict with the costliest accepted upload from many clients at once', () => {
+  it('should take the uploads in turns, refuse past the queue with 503 busy, and answer JSON alongside', async () => {
+    const upload = corpus.find((c) => c.name.startsWith('max-gray8-') && c.status === 200)!;
+    const count = MAX_WAITING_UPLOADS + 5;
+    const uploads = Array.from({ length: count }, (_, i) =>
+      app.request(
+        '/predict',
+        {
+          method: 'POST',
+          headers: { 'Content-Type': upload.contentType, 'CF-Connecting-IP': `crowd-${i}` },
+          body: upload.body,
+        },
+        e,
+      ),
+    );
+    const json = Array.from({ length: 4 }, (_, i) =>
+      app.request('/predict', post({ image: imageAt(inkedPixels(1, i), 0) }, null), e),
+    );
+    const answers = await Promise.all(uploads);
+    const statuses = answers.map((r) => r.status);
+    // The first MAX_WAITING_UPLOADS + 1 to arrive are admitted whatever the timing.
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(MAX_WAITING_UPLOADS + 1);
+    for (const res of answers) {
+      if (res.status === 200) continue;
+      expect(res.status).toBe(503);
+      expect(res.headers.get('Retry-After')).toBe('1');
+      expect(((await res.json()) as ErrorJson).error.code).toBe('busy');
+    }
+    for (const res of await Promise.all(json)) expect(res.status).toBe(200);
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import web from '../../src/worker/web.ts';
 import { drawingPage } from '../../src/worker/web/page.ts';
-import { WIDGET_JS } from '../../src/worker/web/widget-script.ts';
+import { UPLOAD_SIDE, WIDGET_JS } from '../../src/worker/web/widget-script.ts';
+import { DEFAULT_PNG_LIMITS, readHeader } from '../../src/data/png-chunks.ts';
 
 /** The inline scripts of an HTML page. */
 function inlineScripts(html: string): string[] {
@@ -19,7 +20,9 @@ describe('web', () => {
     expect(html).toMatch(/<digit-pad id="pad"[^>]*preview/);
     expect(html).toMatch(/role="status" aria-live="polite"/);
     // Every form control has a label pointing at it.
-    for (const id of ['file', 'label', 'steps', 'token']) expect(html).toContain(`<label for="${id}">`);
+    for (const id of ['file', 'label']) expect(html).toContain(`<label for="${id}">`);
+    // Corrections go to /feedback: no token on a public page.
+    expect(html).not.toContain('<label for="token">');
     // The upload form works without JavaScript: a multipart POST straight to /predict.
     expect(html).toMatch(
       /<form id="upload" action="\/predict" method="post" enctype="multipart\/form-data">/,
@@ -60,5 +63,19 @@ describe('web', () => {
     expect(drawingPage('https://cdn.example/w.js')).toContain(
       '<script src="https://cdn.example/w.js" defer>',
     );
+  });
+
+  it('should have <digit-pad> upload at most a size the PNG limits accept, as an RGBA canvas PNG (its costliest form)', () => {
+    expect(WIDGET_JS).toContain(`const UPLOAD_SIDE = ${UPLOAD_SIDE};`);
+    const ihdr = (side: number, depth: number) => {
+      const data = new Uint8Array(13);
+      new DataView(data.buffer).setUint32(0, side);
+      new DataView(data.buffer).setUint32(4, side);
+      data.set([depth, 6, 0, 0, 0], 8);
+      return data;
+    };
+    expect(readHeader(ihdr(UPLOAD_SIDE, 8), DEFAULT_PNG_LIMITS).width).toBe(UPLOAD_SIDE);
+    // The largest pad (1024) as it is would not be.
+    expect(() => readHeader(ihdr(1024, 8), DEFAULT_PNG_LIMITS)).toThrow(/too large/);
   });
 });

@@ -4,12 +4,22 @@
  * that records which items it consumed, and held for review when it contradicts confident predictions.
  */
 import { env } from 'cloudflare:workers';
+import { encode as encodePng } from 'fast-png';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { writerOf } from '../../src/worker/writer/settings.ts';
-import { imageAt, post, randomPixels, seed, testEnv, TOKEN, type ErrorJson } from '../worker/helpers.ts';
+import {
+  imageAt,
+  NO_GUARD,
+  post,
+  randomPixels,
+  seed,
+  testEnv,
+  TOKEN,
+  type ErrorJson,
+} from '../worker/helpers.ts';
 
 const base = env as unknown as Bindings;
 const pixels = randomPixels(64, 5);
@@ -130,6 +140,51 @@ describe('POST /feedback', () => {
     expect((await list(e)).counts.pending.total).toBe(5);
   });
 
+  it('should take a PNG body (fields in the query) and a multipart form, as forms and <digit-pad> send them', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    // A 56×56 white square with a dark bar: preprocessing (on by default for uploads) inverts and centres it.
+    const data = new Uint8Array(56 * 56).fill(255);
+    for (let y = 10; y < 46; y++) for (let x = 24; x < 32; x++) data[y * 56 + x] = 0;
+    const png = encodePng({ width: 56, height: 56, data, channels: 1, depth: 8 });
+    const raw = await app.request(
+      '/feedback?label=1&modelVersion=v7&predicted=4',
+      { method: 'POST', headers: { 'Content-Type': 'image/png', ...ip(3) }, body: png },
+      e,
+    );
+    expect(raw.status).toBe(201);
+    const noLabel = new FormData();
+    noLabel.set('image', new Blob([png], { type: 'image/png' }));
+    noLabel.set('modelVersion', 'v7');
+    const missing = await app.request('/feedback', { method: 'POST', headers: ip(4), body: noLabel }, e);
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as ErrorJson).error.message).toMatch(/^label: required/);
+    // The same picture again, as a form this time: the same network input, a duplicate.
+    const dup = new FormData();
+    dup.set('image', new Blob([png], { type: 'image/png' }));
+    dup.set('label', '1');
+    dup.set('modelVersion', 'v7');
+    const again = await app.request('/feedback', { method: 'POST', headers: ip(4), body: dup }, e);
+    expect(again.status).toBe(409);
+    const blank = new FormData();
+    blank.set(
+      'image',
+      new Blob(
+        [encodePng({ width: 8, height: 8, data: new Uint8Array(64).fill(255), channels: 1, depth: 8 })],
+        { type: 'image/png' },
+      ),
+    );
+    blank.set('label', '3');
+    blank.set('modelVersion', 'v7');
+    expect((await app.request('/feedback', { method: 'POST', headers: ip(5), body: blank }, e)).status).toBe(
+      422,
+    );
+    const listed = await list(e, '?pixels=1');
+    expect(listed.items).toHaveLength(1);
+    expect(listed.items[0]).toMatchObject({ label: 1, predicted: 4, answeredBy: 'v7' });
+    expect(listed.items[0].pixels!.reduce((a, b) => a + b, 0)).toBeGreaterThan(255 * 20);
+  });
+
   it('should need the token to list, drop and apply', async () => {
     const e = testEnv(base);
     expect((await app.request('/feedback', {}, e)).status).toBe(401);
@@ -150,7 +205,7 @@ describe('POST /feedback/apply', () => {
   });
 
   it('should turn the pending feedback into one version and record which items it consumed', async () => {
-    const e = testEnv(base, { GUARD_MAX_ACCURACY_DROP: '1' });
+    const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
     for (let i = 0; i < 6; i++) expect((await send(e, correction(i, i % 10), i)).status).toBe(201);
     const dropId = (await list(e)).items[5].id;
@@ -162,10 +217,20 @@ describe('POST /feedback/apply', () => {
     const answer = (await res.json()) as {
       version: string;
       parentVersion: string;
+      rootVersion: string;
+      depth: number;
+      settings: { method: string };
+      guard: { passed: boolean; checks: { name: string }[] };
       consumed: number[];
       examples: number;
     };
     expect(answer.parentVersion).toBe(version);
+    // /fine-tune's lineage workflow and guard, with its default settings.
+    expect(answer).toMatchObject({ rootVersion: version, depth: 1, settings: { method: 'minibatch' } });
+    expect(answer.guard.passed).toBe(true);
+    expect(answer.guard.checks.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['parent', 'parent-class', 'root', 'root-class']),
+    );
     expect(answer.examples).toBe(5);
     expect(answer.consumed).toHaveLength(5);
     expect(answer.consumed).not.toContain(dropId);
@@ -185,7 +250,7 @@ describe('POST /feedback/apply', () => {
   it('should hold a batch that contradicts confident predictions, then apply it once reviewed', async () => {
     // The random test model is never very sure: call 0.2 confident, so its answers count.
     const e = testEnv(base, {
-      GUARD_MAX_ACCURACY_DROP: '1',
+      ...NO_GUARD,
       FEEDBACK_CONFIDENT: '0.2',
       FEEDBACK_MAX_DISAGREEMENT: '0.25',
     });
@@ -212,5 +277,37 @@ describe('POST /feedback/apply', () => {
     expect(reviewed.status).toBe(200);
     expect(((await reviewed.json()) as { consumed: number[] }).consumed).toHaveLength(8);
     expect((await store.readPointer())!.pointer.history).toHaveLength(2);
+  });
+
+  it('should leave the items pending and make no version when the lineage guard refuses the apply', async () => {
+    // No drop at all allowed on the check set, and corrections that contradict it: its own images, relabelled.
+    const e = testEnv(base, {
+      GUARD_MAX_ACCURACY_DROP: '0',
+      GUARD_MAX_CLASS_DROP: '0',
+      GUARD_MAX_LINEAGE_DROP: '0',
+      GUARD_MAX_LINEAGE_CLASS_DROP: '0',
+    });
+    const { store, version, checkLabels } = await seed(e);
+    const checkPixels = randomPixels(64, 1001);
+    for (let i = 0; i < 12; i++) {
+      const body = { ...correction(0, (checkLabels[i] + 1) % 10), image: imageAt(checkPixels, i) };
+      expect((await send(e, body, i)).status).toBe(201);
+    }
+    const res = await apply(e);
+    expect(res.status).toBe(422);
+    const err = ((await res.json()) as ErrorJson).error;
+    expect(err.code).toBe('guard_refused');
+    const details = err.details as { guard: { passed: boolean; reasons: string[] }; rootVersion: string };
+    expect(details.guard.passed).toBe(false);
+    expect(details.guard.reasons.length).toBeGreaterThan(0);
+    expect(details.rootVersion).toBe(version);
+    expect((await store.readPointer())!.pointer.history).toHaveLength(1);
+    const after = await list(e, '?status=pending');
+    expect(after.counts.pending.total).toBe(12);
+    expect(after.items.every((i) => i.appliedIn === null)).toBe(true);
+    const listed = (await (
+      await app.request('/feedback?limit=1', { headers: { Authorization: `Bearer ${TOKEN}` } }, e)
+    ).json()) as { applies: { outcome: string; version: string | null }[] };
+    expect(listed.applies[0]).toMatchObject({ outcome: 'refused', version: null });
   });
 });

@@ -2,7 +2,7 @@
  * The feedback rules as pure functions: caps, duplicates, the review check of a batch, the steps of an apply.
  */
 import { describe, expect, it } from 'vitest';
-import { admit, applySteps, inkOf, review } from '../../src/worker/writer/policy.ts';
+import { admit, inkOf, review } from '../../src/worker/writer/policy.ts';
 
 const caps = { perClient: 3, perLabel: 5 };
 
@@ -68,13 +68,7 @@ describe('review', () => {
   });
 });
 
-describe('applySteps and inkOf', () => {
-  it('should keep examples × steps within the work ceiling, with at least one step', () => {
-    expect(applySteps(10, 10, 2048)).toBe(10);
-    expect(applySteps(1000, 10, 2048)).toBe(2);
-    expect(applySteps(5000, 10, 2048)).toBe(1);
-  });
-
+describe('inkOf', () => {
   it('should sum the ink of an image', () => {
     expect(inkOf(new Float32Array(784))).toBe(0);
     expect(inkOf([0.5, 0.25, 0.25])).toBe(1);

@@ -12,6 +12,13 @@ export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 
 export * from './tasks';
 import {
+  linearU7Columns,
+  linearU7PairRows,
+  packPairRows,
+  u7PairRowsScratchBytes,
+  u7ScratchBytes,
+} from './int8-u7';
+import {
   ACTIVATION_GATE,
   ACTIVATION_LEAKY,
   ADAM_BETA1,
@@ -47,6 +54,7 @@ import {
   INT8_J0,
   INT8_J1,
   INT8_K,
+  INT8_LAYOUT,
   INT8_LEAKY,
   INT8_M,
   INT8_N,
@@ -95,6 +103,11 @@ import {
   KIND_REDUCE_ROWS,
   KIND_ROWS_PART,
   KIND_SGD,
+  KIND_PAIR_ROWS,
+  PAIRS_K,
+  PAIRS_N,
+  PAIRS_OUT,
+  PAIRS_Q,
 } from './tasks';
 
 const NN = LAYOUT_NN;
@@ -169,6 +182,28 @@ export function runTask(task: usize): void {
   } else if (kind == KIND_LINEAR_INT8) {
     int8Leaky = i32At(task, INT8_LEAKY) != 0;
     int8Slope = f32At(task, INT8_SLOPE);
+    if (i32At(task, INT8_LAYOUT) == 1) {
+      // Only the relaxed builds have the pair layout (the loader offers it only there).
+      if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
+      else
+        linearU7PairRows(
+          i32At(task, INT8_M),
+          i32At(task, INT8_N),
+          i32At(task, INT8_K),
+          ptrAt(task, INT8_X),
+          ptrAt(task, INT8_Q),
+          ptrAt(task, INT8_SCALE),
+          ptrAt(task, INT8_BIAS),
+          ptrAt(task, INT8_ROW_SUMS),
+          ptrAt(task, INT8_Y),
+          ptrAt(task, INT8_SCRATCH),
+          i32At(task, INT8_J0),
+          i32At(task, INT8_J1),
+          int8Leaky,
+          int8Slope,
+        );
+      return;
+    }
     linearInt8Columns(
       i32At(task, INT8_M),
       i32At(task, INT8_N),
@@ -183,6 +218,8 @@ export function runTask(task: usize): void {
       i32At(task, INT8_J0),
       i32At(task, INT8_J1),
     );
+  } else if (kind == KIND_PAIR_ROWS) {
+    packPairRows(i32At(task, PAIRS_N), i32At(task, PAIRS_K), ptrAt(task, PAIRS_Q), ptrAt(task, PAIRS_OUT));
   } else if (kind == KIND_SGD) {
     const i0 = i32At(task, SGD_I0);
     const off = (<usize>i0) << 2;
@@ -1119,23 +1156,21 @@ function storeTile(
 }
 
 /**
- * Bytes of scratch `linearInt8` needs: the quantized activations (int16 with k padded to 8, or in the relaxed
- * builds unsigned bytes with k padded to 16 and the list of each row's nonzero 16-column blocks) and each row's scale,
- * zero point (and block count).
+ * Bytes of scratch `linearInt8` needs: the quantized activations (int16 with k padded to 8) and each row's scale,
+ * or in the relaxed builds what `u7ScratchBytes` says (int8-u7.ts).
  */
 export function int8ScratchBytes(m: i32, k: i32): i32 {
-  if (ASC_FEATURE_RELAXED_SIMD) return m * ((k + 15) & ~15) + m * (((k + 15) >> 4) * 4 + 16) + 32;
+  if (ASC_FEATURE_RELAXED_SIMD) return u7ScratchBytes(m, k);
   return m * ((k + 7) & ~7) * 2 + m * 4 + 16;
+}
+
+/** Bytes of scratch the pair-layout int8 layer (INT8_LAYOUT 1) needs per thread for `width` outputs. */
+export function int8PairRowsScratchBytes(k: i32, width: i32): i32 {
+  return u7PairRowsScratchBytes(k, width);
 }
 
 // Each int32 lane sums k/4 products of at most 32767·128; 2048 columns keep that below 2^31.
 const INT8_CHUNK: i32 = 2048;
-// With byte activations a lane gains at most 4·127·128 per 16-column block: 4096 blocks stay below 2^31.
-const U7_CHUNK: i32 = 4096;
-// Largest quantized activation in the relaxed builds: 6 bits (2^6 − 1), not the 7 the i7 operand allows, so
-// that two blocks' i16 pair sums can be added before widening (see dotU7x2). 7 bits measured no more accurate
-// on the default model (99.06-99.07% either way) and 10-15% slower.
-const U7_TOP: i32 = 63;
 
 // The LeakyReLU of the current int8 task, if any; globals are per instance, so per thread.
 let int8Leaky: bool = false;
@@ -1157,12 +1192,10 @@ function int8Out4(out: usize, d0: f32, d1: f32, d2: f32, d3: f32, sc: usize, bi:
 }
 
 /**
- * Columns [j0, j1) of y[m×n] = (x · qᵀ) ⊙ scale + bias with q int8 [n×k]. The plain SIMD build quantizes each row of x to int16
- * with its own scale and multiplies 8 pairs per `i32x4.dot_i16x8_s`. The relaxed builds quantize each row of x
- * to 6-bit unsigned with a scale s and zero point z (x ≈ s·(x_q − z), x_q in [0, 63]) and multiply 16 pairs
- * per i8×i7 relaxed dot (pmaddubsw), skipping 16-column blocks of x that are all zero; y_j = scale_j·s·(Σ q_jk·x_q,k − z·Σ_k q_jk) + bias_j, where the
- * row sums Σ_k q_jk come from `rowSums` (f32, exact) or, when it is 0, are summed here as each block of rows is
- * read. The 16-byte reads past a weight row's end are multiplied by zero padding (the allocator keeps slack).
+ * Columns [j0, j1) of y[m×n] = (x · qᵀ) ⊙ scale + bias with q int8 [n×k]. The plain SIMD build quantizes each row
+ * of x to int16 with its own scale and multiplies 8 pairs per `i32x4.dot_i16x8_s`. The relaxed builds run
+ * `linearU7Columns` (int8-u7.ts): 6-bit activations with a zero point, 16 pairs per i8×i7 relaxed dot, blocked
+ * 4 weight rows × 2 activation rows, skipping all-zero 16-column blocks.
  * With int8Leaky set (KIND_LINEAR_INT8), each result r is stored as LeakyReLU(r) = r > 0 ? r : slope·r.
  */
 function linearInt8Columns(
@@ -1180,7 +1213,7 @@ function linearInt8Columns(
   j1: i32,
 ): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    linearU7Columns(m, n, k, x, q, scale, bias, rowSums, y, scratch, j0, j1);
+    linearU7Columns(m, n, k, x, q, scale, bias, rowSums, y, scratch, j0, j1, int8Leaky, int8Slope);
     return;
   }
   const kp = (k + 7) & ~7;
@@ -1250,272 +1283,6 @@ function linearInt8Columns(
       );
     }
   }
-}
-
-// The relaxed builds' linearInt8 for the output columns [j0, j1): 6-bit activations times int8 weights.
-function linearU7Columns(
-  m: i32,
-  n: i32,
-  k: i32,
-  x: usize,
-  q: usize,
-  scale: usize,
-  bias: usize,
-  rowSums: usize,
-  y: usize,
-  scratch: usize,
-  j0: i32,
-  j1: i32,
-): void {
-  const kp = (k + 15) & ~15;
-  const blocks = kp >> 4;
-  const xq = scratch;
-  // Per row i: the byte offsets of its 16-column blocks that are not all zero (i32) at lists + 4·blocks·i, and
-  // at meta + 16i the f32 scale, f32 zero point and i32 count of those blocks.
-  const lists = (xq + <usize>m * kp + 15) & ~15;
-  const meta = lists + ((<usize>m * blocks) << 2);
-  let zeroPoints = false;
-  for (let i = 0; i < m; i++) {
-    const mi = meta + ((<usize>i) << 4);
-    const list = lists + ((<usize>i * blocks) << 2);
-    quantizeRowU7(x + ((<usize>i * k) << 2), k, kp, xq + <usize>i * kp, mi, list);
-    if (load<f32>(mi, 4) != 0) zeroPoints = true;
-  }
-  // Row sums are only needed when some zero point is not 0 (never for pixels in [0, 1]).
-  const sumRows = zeroPoints && rowSums == 0;
-  // j outer: 4 weight rows (4·k bytes) stay in L1 while the quantized rows of x stream past them.
-  const jEnd = j0 + ((j1 - j0) & ~3);
-  for (let j = j0; j < jEnd; j += 4) {
-    const q0 = q + <usize>j * k;
-    const q1 = q0 + k;
-    const q2 = q1 + k;
-    const q3 = q2 + k;
-    const sc = scale + ((<usize>j) << 2);
-    const bi = bias + ((<usize>j) << 2);
-    let w0: f64 = 0;
-    let w1: f64 = 0;
-    let w2: f64 = 0;
-    let w3: f64 = 0;
-    if (zeroPoints) {
-      if (sumRows) {
-        w0 = rowSum(q0, k);
-        w1 = rowSum(q1, k);
-        w2 = rowSum(q2, k);
-        w3 = rowSum(q3, k);
-      } else {
-        const rs = rowSums + ((<usize>j) << 2);
-        w0 = load<f32>(rs);
-        w1 = load<f32>(rs, 4);
-        w2 = load<f32>(rs, 8);
-        w3 = load<f32>(rs, 12);
-      }
-    }
-    for (let i = 0; i < m; i++) {
-      const xrow = xq + <usize>i * kp;
-      const mi = meta + ((<usize>i) << 4);
-      const list = lists + ((<usize>i * blocks) << 2);
-      const count = load<i32>(mi, 8);
-      let s0: f64 = 0;
-      let s1: f64 = 0;
-      let s2: f64 = 0;
-      let s3: f64 = 0;
-      for (let c0 = 0; c0 < count; c0 += U7_CHUNK) {
-        const end = min(count, c0 + U7_CHUNK);
-        let a0 = i32x4.splat(0);
-        let a1 = i32x4.splat(0);
-        let a2 = i32x4.splat(0);
-        let a3 = i32x4.splat(0);
-        if (count == blocks) {
-          // Dense row: contiguous blocks, no list to read.
-          let p = (<usize>c0) << 4;
-          const e2 = (<usize>(end - ((end - c0) & 1))) << 4;
-          for (; p < e2; p += 32) {
-            const xv = v128.load(xrow + p);
-            const xw = v128.load(xrow + p, 16);
-            a0 = dotU7x2(v128.load(q0 + p), xv, v128.load(q0 + p, 16), xw, a0);
-            a1 = dotU7x2(v128.load(q1 + p), xv, v128.load(q1 + p, 16), xw, a1);
-            a2 = dotU7x2(v128.load(q2 + p), xv, v128.load(q2 + p, 16), xw, a2);
-            a3 = dotU7x2(v128.load(q3 + p), xv, v128.load(q3 + p, 16), xw, a3);
-          }
-          for (; p < (<usize>end) << 4; p += 16) {
-            const xv = v128.load(xrow + p);
-            a0 = dotU7(v128.load(q0 + p), xv, a0);
-            a1 = dotU7(v128.load(q1 + p), xv, a1);
-            a2 = dotU7(v128.load(q2 + p), xv, a2);
-            a3 = dotU7(v128.load(q3 + p), xv, a3);
-          }
-        } else {
-          let c = c0;
-          for (; c + 1 < end; c += 2) {
-            const p = <usize>load<i32>(list + ((<usize>c) << 2));
-            const r = <usize>load<i32>(list + ((<usize>c) << 2), 4);
-            const xv = v128.load(xrow + p);
-            const xw = v128.load(xrow + r);
-            a0 = dotU7x2(v128.load(q0 + p), xv, v128.load(q0 + r), xw, a0);
-            a1 = dotU7x2(v128.load(q1 + p), xv, v128.load(q1 + r), xw, a1);
-            a2 = dotU7x2(v128.load(q2 + p), xv, v128.load(q2 + r), xw, a2);
-            a3 = dotU7x2(v128.load(q3 + p), xv, v128.load(q3 + r), xw, a3);
-          }
-          if (c < end) {
-            const p = <usize>load<i32>(list + ((<usize>c) << 2));
-            const xv = v128.load(xrow + p);
-            a0 = dotU7(v128.load(q0 + p), xv, a0);
-            a1 = dotU7(v128.load(q1 + p), xv, a1);
-            a2 = dotU7(v128.load(q2 + p), xv, a2);
-            a3 = dotU7(v128.load(q3 + p), xv, a3);
-          }
-        }
-        s0 += laneSum(a0);
-        s1 += laneSum(a1);
-        s2 += laneSum(a2);
-        s3 += laneSum(a3);
-      }
-      const sx: f64 = load<f32>(mi);
-      const zx: f64 = load<f32>(mi, 4);
-      const o = y + ((<usize>i * n + j) << 2);
-      const d0 = <f32>((s0 - zx * w0) * sx);
-      const d1 = <f32>((s1 - zx * w1) * sx);
-      const d2 = <f32>((s2 - zx * w2) * sx);
-      const d3 = <f32>((s3 - zx * w3) * sx);
-      int8Out4(o, d0, d1, d2, d3, sc, bi);
-    }
-  }
-  for (let j = jEnd; j < j1; j++) {
-    const qj = q + <usize>j * k;
-    let wj: f64 = 0;
-    if (zeroPoints) wj = sumRows ? rowSum(qj, k) : <f64>load<f32>(rowSums + ((<usize>j) << 2));
-    for (let i = 0; i < m; i++) {
-      const xrow = xq + <usize>i * kp;
-      const mi = meta + ((<usize>i) << 4);
-      const list = lists + ((<usize>i * blocks) << 2);
-      const count = load<i32>(mi, 8);
-      let s: f64 = 0;
-      for (let c0 = 0; c0 < count; c0 += U7_CHUNK) {
-        const end = min(count, c0 + U7_CHUNK);
-        let a0 = i32x4.splat(0);
-        for (let c = c0; c < end; c++) {
-          const p = count == blocks ? (<usize>c) << 4 : <usize>load<i32>(list + ((<usize>c) << 2));
-          a0 = dotU7(v128.load(qj + p), v128.load(xrow + p), a0);
-        }
-        s += laneSum(a0);
-      }
-      const sx: f64 = load<f32>(mi);
-      const zx: f64 = load<f32>(mi, 4);
-      store<f32>(
-        y + ((<usize>i * n + j) << 2),
-        int8Out(
-          <f32>((s - zx * wj) * sx * load<f32>(scale + ((<usize>j) << 2))) +
-            load<f32>(bias + ((<usize>j) << 2)),
-        ),
-      );
-    }
-  }
-}
-
-/**
- * acc + the dot products of 4-byte groups of int8 w and u7 x (x's top bit clear), as
- * `i32x4.relaxed_dot_i8x16_i7x16_add_s` defines it. Spelled as the i16 pair dot (pmaddubsw) widened by pairs
- * (pmaddwd with ones) because Node 20's V8 (11.3) gets the fused form wrong: it returns twice the dot product
- * and drops acc. This form lowers to the same instructions.
- */
-function dotU7(w: v128, x: v128, acc: v128): v128 {
-  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(w, x)));
-}
-
-/**
- * dotU7 of two blocks at once, their i16 pair sums added before widening: one widening per 32 products. Safe
- * because activations stop at U7_TOP = 63: a pair sum is at most 2·63·128 = 16128, two of them 32256 < 2^15.
- */
-function dotU7x2(w: v128, x: v128, w2: v128, x2: v128, acc: v128): v128 {
-  const pairs = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(w, x), i16x8.relaxed_dot_i8x16_i7x16_s(w2, x2));
-  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(pairs));
-}
-
-// Σ of one int8 weight row of k values.
-function rowSum(row: usize, k: i32): f64 {
-  let acc = i32x4.splat(0);
-  const k16 = k & ~15;
-  let p = 0;
-  // 2^16 columns per i32 lane at most 4·128·... well below 2^31 for any k that fits in memory: 128·k/4 < 2^31.
-  for (; p < k16; p += 16)
-    acc = i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(v128.load(row + p))));
-  let s = laneSum(acc);
-  for (; p < k; p++) s += <f64>load<i8>(row + p);
-  return s;
-}
-
-/**
- * Asymmetric 6-bit quantization of one row: the range [min(0, min x), max(0, max x)] maps onto [0, U7_TOP = 63]
- * with step s and integer zero point z, x_q = clamp(round(x/s) + z, 0, 63), zero padded to kp (padding adds nothing to a
- * dot product). Each |x − s·(x_q − z)| ≤ s/2. Stores s and z as f32 at meta and meta + 4, and at meta + 8 the
- * count of 16-column blocks not all zero, whose byte offsets go to `list`. An all-zero row gets s = 0, a row
- * holding NaN or ±Infinity s = NaN (the whole row of y becomes NaN, as float math would).
- */
-function quantizeRowU7(x: usize, k: i32, kp: i32, dst: usize, meta: usize, list: usize): void {
-  let vmin = f32x4.splat(0);
-  let vmax = f32x4.splat(0);
-  const k4 = k & ~3;
-  let p = 0;
-  for (; p < k4; p += 4) {
-    const v = v128.load(x + ((<usize>p) << 2));
-    vmin = f32x4.min(vmin, v);
-    vmax = f32x4.max(vmax, v);
-  }
-  let lo = min(
-    min(f32x4.extract_lane(vmin, 0), f32x4.extract_lane(vmin, 1)),
-    min(f32x4.extract_lane(vmin, 2), f32x4.extract_lane(vmin, 3)),
-  );
-  let hi = max(
-    max(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1)),
-    max(f32x4.extract_lane(vmax, 2), f32x4.extract_lane(vmax, 3)),
-  );
-  for (; p < k; p++) {
-    const v = load<f32>(x + ((<usize>p) << 2));
-    lo = min(lo, v);
-    hi = max(hi, v);
-  }
-  // f32x4.min/max propagate NaN, so one NaN makes lo or hi NaN; ±Infinity makes the range infinite.
-  const finite = isFinite(hi - lo);
-  memory.fill(dst, 0, <usize>kp);
-  if (!finite || hi == lo) {
-    store<f32>(meta, finite ? 0 : NaN);
-    store<f32>(meta, 0, 4);
-    store<i32>(meta, 0, 8);
-    return;
-  }
-  const step: f32 = (hi - lo) / <f32>U7_TOP;
-  const inv: f32 = <f32>U7_TOP / (hi - lo);
-  const z: f32 = min<f32>(<f32>U7_TOP, nearest(-lo * inv));
-  store<f32>(meta, step);
-  store<f32>(meta, z, 4);
-  const iv = f32x4.splat(inv);
-  const zv = f32x4.splat(z);
-  const top = i8x16.splat(<i8>U7_TOP);
-  const k16 = k & ~15;
-  p = 0;
-  for (; p < k16; p += 16) {
-    const src = x + ((<usize>p) << 2);
-    const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(madd(v128.load(src), iv, zv)));
-    const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(madd(v128.load(src, 16), iv, zv)));
-    const c = i32x4.trunc_sat_f32x4_s(f32x4.nearest(madd(v128.load(src, 32), iv, zv)));
-    const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(madd(v128.load(src, 48), iv, zv)));
-    const packed = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(a, b), i16x8.narrow_i32x4_s(c, d));
-    v128.store(dst + <usize>p, i8x16.min_u(packed, top));
-  }
-  for (; p < k; p++) {
-    const v = <i32>nearest(load<f32>(x + ((<usize>p) << 2)) * inv + z);
-    store<u8>(dst + <usize>p, <u8>min(U7_TOP, max(0, v)));
-  }
-  // Blocks of zeros add nothing to a dot product: with z = 0 (pixels) the blank margins of an image are skipped.
-  let count = 0;
-  for (p = 0; p < kp; p += 16) {
-    if (v128.any_true(v128.load(dst + <usize>p))) {
-      store<i32>(list + ((<usize>count) << 2), p);
-      count++;
-    }
-  }
-  // Mostly nonzero: reading the list costs more than the few blocks it skips; count = all blocks means dense.
-  store<i32>(meta, count * 4 > (kp >> 4) * 3 ? kp >> 4 : count, 8);
 }
 
 function laneSum(v: v128): f64 {

@@ -25,6 +25,8 @@ export const KIND_LINEAR_INT8: i32 = 4;
 export const KIND_SGD: i32 = 5;
 /** An Adam step over n elements. */
 export const KIND_ADAM: i32 = 6;
+/** int8 weights [n×k] re-laid in input pairs (`int8PairRows`), for the pair layout of KIND_LINEAR_INT8. */
+export const KIND_PAIR_ROWS: i32 = 7;
 
 // GEMM layouts: which operand is stored transposed.
 /** c = a·b, a [m×k], b [k×n]. */
@@ -101,6 +103,13 @@ export const INT8_J0: i32 = 44;
 export const INT8_J1: i32 = 48;
 export const INT8_LEAKY: i32 = 52; // i32, 1: through LeakyReLU
 export const INT8_SLOPE: i32 = 56; // f32
+export const INT8_LAYOUT: i32 = 60; // i32, 0: q [n×k] rows; 1: q in input pairs (int8PairRows), relaxed builds only
+
+// KIND_PAIR_ROWS: out[(p·n + j)·2 + e] = q[j·k + 2p + e], 0 past k.
+export const PAIRS_N: i32 = 4;
+export const PAIRS_K: i32 = 8;
+export const PAIRS_Q: i32 = 12; // u32 pointer, q [n×k] i8
+export const PAIRS_OUT: i32 = 16; // u32 pointer, n·2·⌈k/2⌉ i8
 
 // KIND_SGD: w -= lr·(momentum ? v = μv + g' : g') with g' = g + l1·sign(w) + l2x2·w, elements [i0, i1).
 export const SGD_W: i32 = 4; // u32 pointer

@@ -1,7 +1,7 @@
 /**
  * @module
  * The HTML of `GET /`: a drawing pad (the `<digit-pad>` element from `/widget.js`), probability bars, the 28×28
- * input the model saw, a plain PNG upload form, and a correction sent to `/fine-tune`. No framework, no CDN.
+ * input the model saw, a plain PNG upload form, and a correction sent to `/feedback`. No framework, no CDN.
  */
 
 const STYLE = `
@@ -34,6 +34,7 @@ const correction = document.getElementById('correction');
 const fixFields = document.getElementById('fix-fields');
 const fixStatus = document.getElementById('fix-status');
 let lastInput = null;
+let lastAnswer = null;
 
 for (let d = 0; d < 10; d++) {
   const li = document.createElement('li');
@@ -76,6 +77,7 @@ function show(result) {
     result.input.forEach((v, i) => { img.data.set([v, v, v, 255], i * 4); });
     preview.putImageData(img, 0, 0);
   }
+  lastAnswer = result;
   fixFields.disabled = !lastInput;
   correction.label.value = String(result.digit);
 }
@@ -121,29 +123,25 @@ document.getElementById('upload').addEventListener('submit', async (e) => {
 correction.addEventListener('submit', async (e) => {
   e.preventDefault();
   const label = Number(correction.label.value);
-  const token = correction.token.value.trim();
-  if (!lastInput) { fixStatus.textContent = 'Draw a digit first.'; return; }
-  if (!token) { fixStatus.textContent = 'Enter the fine-tune token.'; correction.token.focus(); return; }
+  if (!lastInput || !lastAnswer) { fixStatus.textContent = 'Draw a digit first.'; return; }
   fixStatus.textContent = 'Sending…';
-  const res = await fetch('/fine-tune', {
+  const res = await fetch('/feedback', {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + token },
+    headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({
       pixelScale: '0-255',
-      examples: [{ image: lastInput, label }],
-      steps: Number(correction.steps.value),
-      learningRate: 0.01,
-      dryRun: correction.dryRun.checked,
+      image: lastInput,
+      label,
+      modelVersion: lastAnswer.modelVersion,
+      predicted: lastAnswer.digit,
     }),
   });
   const json = await res.json().catch(() => ({}));
   if (!res.ok) {
-    fixStatus.textContent = 'Not applied: ' + (json.error ? json.error.message : res.status);
+    fixStatus.textContent = 'Not stored: ' + (json.error ? json.error.message : res.status);
     return;
   }
-  fixStatus.textContent = (json.dryRun ? 'Dry run: ' : 'Saved as version ' + json.version + ': ') +
-    'accuracy on the example ' + json.before.accuracy + ' → ' + json.after.accuracy + '.';
-  if (!json.dryRun) pad.predict();
+  fixStatus.textContent = 'Thanks: correction #' + json.id + ' (' + label + ') is stored; corrections are applied in batches.';
 });
 `;
 
@@ -196,11 +194,6 @@ export function drawingPage(widgetSrc = '/widget.js'): string {
       <legend>Wrong answer? Teach the model</legend>
       <label for="label">The right digit</label>
       <select id="label" name="label">${Array.from({ length: 10 }, (_, d) => `<option>${d}</option>`).join('')}</select>
-      <label for="steps">Steps</label>
-      <input id="steps" name="steps" type="number" min="1" max="100" value="10" size="4">
-      <label for="token">Fine-tune token</label>
-      <input id="token" name="token" type="password" autocomplete="off">
-      <label><input type="checkbox" name="dryRun"> dry run</label>
       <button type="submit">Send correction</button>
       <p id="fix-status" class="status" role="status" aria-live="polite"></p>
     </fieldset>

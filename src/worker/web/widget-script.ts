@@ -17,13 +17,24 @@
  *   default otherwise); an answer without a `verdict` (an older server) is judged against it here (default 0.9).
  * - Attributes set by the element: `value`, `confidence`, `verdict`; events: `predict` (detail: the API's answer),
  *   `change`, `clear`, `predict-error` (detail: `{ status, code, message }`).
+ * - `size` may be 56-1024 px; the drawing is sent at most `UPLOAD_SIDE` px a side (scaled down, smoothed), which the
+ *   server's PNG limits always accept (an RGBA canvas past ~362 px a side exceeds them: 413 `image_too_large`).
+ * - `pad.correct(label)` sends the drawing with the right digit to `/feedback` (beside `endpoint`) as a pending
+ *   correction; resolves to the API's answer, rejects with `{ status, code, message }`.
  */
+/**
+ * The largest side the pad uploads: a 256×256 RGBA PNG is 2^18 bytes of scanlines, half the decoder's limit, and
+ * far more than the 20×20 the digit is fitted to (`test/worker/web.test.ts` checks the limits accept it).
+ */
+export const UPLOAD_SIDE = 256;
+
 export const WIDGET_JS = String.raw`(() => {
 'use strict';
 if (customElements.get('digit-pad')) return;
 const SCRIPT = document.currentScript;
 const DEFAULT_ENDPOINT = new URL('/predict', SCRIPT && SCRIPT.src ? SCRIPT.src : location.href).href;
 const LIVE_MS = 300;
+const UPLOAD_SIDE = ${UPLOAD_SIDE};
 const KEY_STEP = 1 / 28;
 const DEFAULT_MIN_CONFIDENCE = 0.9;
 const UNSURE = 'Not sure, please write it again.';
@@ -243,6 +254,21 @@ class DigitPad extends HTMLElement {
     if (!this.queued) this.removeAttribute('aria-busy');
   }
 
+  /** The drawing as a PNG the server accepts: the canvas itself, or scaled down to UPLOAD_SIDE when larger. */
+  pngBlob() {
+    let source = this.canvas;
+    if (this.size > UPLOAD_SIDE) {
+      source = document.createElement('canvas');
+      source.width = UPLOAD_SIDE;
+      source.height = UPLOAD_SIDE;
+      const c = source.getContext('2d');
+      c.imageSmoothingEnabled = true;
+      c.imageSmoothingQuality = 'high';
+      c.drawImage(this.canvas, 0, 0, UPLOAD_SIDE, UPLOAD_SIDE);
+    }
+    return new Promise((resolve) => source.toBlob(resolve, 'image/png'));
+  }
+
   /** Sends the drawing to the API; answers that arrive after a newer request or a clear are dropped. */
   async predict() {
     clearTimeout(this.timer);
@@ -250,7 +276,7 @@ class DigitPad extends HTMLElement {
     if (!this.ink) return this.idle();
     const seq = ++this.seq;
     this.lastSent = Date.now();
-    const blob = await new Promise((resolve) => this.canvas.toBlob(resolve, 'image/png'));
+    const blob = await this.pngBlob();
     const url = new URL(this.endpoint, location.href);
     if (this.hasAttribute('preview')) url.searchParams.set('preview', '1');
     if (this.minConfidence !== null) url.searchParams.set('minConfidence', String(this.minConfidence));
@@ -264,6 +290,7 @@ class DigitPad extends HTMLElement {
         this.fail({ status: res.status, code: err.code, message: err.message });
         return;
       }
+      this.lastAnswer = body;
       const verdict = this.judge(body);
       this.setVerdict(verdict);
       if (verdict === 'confident') {
@@ -280,6 +307,20 @@ class DigitPad extends HTMLElement {
     } finally {
       if (seq === this.seq) this.idle();
     }
+  }
+
+  /** Sends the drawing as a correction (a pending example; a token holder applies corrections in batches). */
+  async correct(label) {
+    if (!this.ink || !this.lastAnswer) throw { status: 0, code: 'nothing_to_correct', message: 'draw a digit first' };
+    const blob = await this.pngBlob();
+    const url = new URL('feedback', new URL(this.endpoint, location.href));
+    url.searchParams.set('label', String(label));
+    url.searchParams.set('modelVersion', this.lastAnswer.modelVersion);
+    url.searchParams.set('predicted', String(this.lastAnswer.digit));
+    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: blob });
+    const body = await res.json().catch(() => null);
+    if (!res.ok) throw Object.assign({ status: res.status }, (body && body.error) || { code: 'http_' + res.status, message: 'request failed' });
+    return body;
   }
 
   /** The answer's verdict; an answer without one (an older server) is judged by its confidence here. */

@@ -9,12 +9,13 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { getKernels } from '../kernels.ts';
-import { invalidate, loadModel } from '../model-cache.ts';
+import { fineTuneLineage, type LineageAnswer, type LineageJob } from '../lineage-workflow.ts';
+import { loadModel } from '../model-cache.ts';
 import { ModelStore, StoreError } from '../model-store.ts';
+import { rollbackTo } from '../rollback.ts';
 import { createPredictor } from '../../nn/index.ts';
 import { FeedbackStore, type FeedbackStatus, type NewFeedback } from './feedback-store.ts';
-import { admit, applySteps, review, type Review } from './policy.ts';
-import { runFineTune, type FineTuneAnswer, type FineTuneJob } from './run-fine-tune.ts';
+import { admit, review, type Review } from './policy.ts';
 import type { FeedbackSettings } from './settings.ts';
 
 /** An ApiError as plain data, so it survives the RPC boundary. */
@@ -38,7 +39,7 @@ export interface ApplyOptions {
   reviewed: boolean;
 }
 
-export interface ApplyAnswer extends FineTuneAnswer {
+export interface ApplyAnswer extends LineageAnswer {
   /** Ids of the feedback items the new version consumed. */
   consumed: number[];
   review: Review;
@@ -62,7 +63,8 @@ async function settle<T>(work: () => Promise<T>): Promise<WriterResult<T>> {
       };
     }
     if (err instanceof StoreError) {
-      const status = err.code === 'conflict' ? 409 : 503;
+      // As `handleError` maps them (errors.ts).
+      const status = err.code === 'conflict' || err.code === 'already_current' ? 409 : 503;
       return {
         ok: false,
         error: { status, code: err.code, message: err.message, details: null, headers: {} },
@@ -108,29 +110,14 @@ export class ModelWriter extends DurableObject<Env> {
     return this.queued;
   }
 
-  fineTune(ctx: WriterContext, job: FineTuneJob): Promise<WriterResult<FineTuneAnswer>> {
-    return settle(() => this.serially(() => runFineTune(this.store(ctx), job, ctx.config)));
+  /** `/fine-tune`: the lineage workflow (settings, lineage guard, master), after every write queued before it. */
+  fineTune(ctx: WriterContext, job: LineageJob): Promise<WriterResult<LineageAnswer>> {
+    return settle(() => this.serially(() => fineTuneLineage(this.store(ctx), ctx.config, job)));
   }
 
   /** Makes an earlier stored version current. */
   rollback(ctx: WriterContext, version: string) {
-    return settle(() =>
-      this.serially(async () => {
-        const store = this.store(ctx);
-        if (!(await store.hasVersion(version))) {
-          throw new ApiError(404, 'version_not_found', `no stored model version ${version}`, { version });
-        }
-        try {
-          await loadModel(store, version);
-        } catch (err) {
-          if (err instanceof ApiError) throw new ApiError(422, 'version_unusable', err.message, err.details);
-          throw err;
-        }
-        const pointer = await store.makeCurrent(version, 'rollback');
-        invalidate(store.prefix);
-        return { version, previousVersion: pointer.history[0].parent, history: pointer.history };
-      }),
-    );
+    return settle(() => this.serially(() => rollbackTo(this.store(ctx), version)));
   }
 
   /** Stores one correction as pending, unless a cap or the duplicate rule refuses it. Never touches the model. */
@@ -220,21 +207,14 @@ export class ModelWriter extends DurableObject<Env> {
         { review: detailOf(checked), parentVersion: current.version },
       );
     }
-    const job: FineTuneJob = {
-      x,
-      labels,
-      count,
-      settings: {
-        steps: applySteps(count, settings.applySteps, ctx.config.fineTuneMaxWork),
-        learningRate: settings.applyLearningRate,
-        l1: 0,
-        l2: 0,
-      },
-      dryRun: false,
-    };
-    let answer: FineTuneAnswer;
+    // The same workflow and lineage guard as /fine-tune, with its default settings fitted to the work ceiling
+    // (and the default held-out slice from 40 examples on); an apply may hold more examples than one request.
+    const config = { ...ctx.config, fineTuneMaxExamples: Math.max(ctx.config.fineTuneMaxExamples, count) };
+    // Stored corrections are already the network's input (prepared or not when they were posted): as they are.
+    const job: LineageJob = { x, labels, count, ask: { preprocess: false }, dryRun: false };
+    let answer: LineageAnswer;
     try {
-      answer = await runFineTune(store, job, ctx.config);
+      answer = await fineTuneLineage(store, config, job);
     } catch (err) {
       if (err instanceof ApiError && err.code === 'guard_refused') {
         this.feedback.recordApply(
@@ -257,7 +237,17 @@ export class ModelWriter extends DurableObject<Env> {
         version: answer.version,
         parent: answer.parentVersion,
         examples: count,
-        detail: { guard: answer.guard, before: answer.before, after: answer.after, steps: answer.steps },
+        detail: {
+          rootVersion: answer.rootVersion,
+          depth: answer.depth,
+          trained: answer.trained,
+          settings: answer.settings,
+          work: answer.work,
+          before: answer.before,
+          after: answer.after,
+          heldOut: answer.heldOut,
+          guard: answer.guard,
+        },
       },
       ids,
       'applied',

@@ -119,8 +119,3 @@ export function review(
     hold: share > policy.maxDisagreement + 1e-9,
   };
 }
-
-/** SGD steps for an apply of `count` examples: as many as configured, within the work ceiling (examples × steps). */
-export function applySteps(count: number, steps: number, maxWork: number): number {
-  return Math.max(1, Math.min(steps, Math.floor(maxWork / Math.max(1, count))));
-}

@@ -7,10 +7,10 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { cors } from 'hono/cors';
 import { createMiddleware } from 'hono/factory';
 import { MIN_INK } from '../../data/preprocess.ts';
 import { requireToken } from '../auth.ts';
+import { publicCors } from '../cors.ts';
 import { readConfig, type Bindings } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { isImageRequest, type BodyVariables } from '../body.ts';
@@ -214,19 +214,7 @@ const json = <T>(schema: T) => ({ content: { 'application/json': { schema } }, r
 
 export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
   // Forms on other origins send corrections too: the same CORS rule as /predict.
-  app.use(
-    '/feedback',
-    cors({
-      origin: (origin, c) => {
-        const allowed = readConfig(c.env).corsOrigins;
-        if (allowed.includes('*')) return '*';
-        return allowed.includes(origin) ? origin : null;
-      },
-      allowMethods: ['POST', 'OPTIONS'],
-      allowHeaders: ['Content-Type'],
-      maxAge: 600,
-    }),
-  );
+  app.use('/feedback', publicCors());
   app.on('POST', '/feedback', feedbackRateLimit('|feedback'), limitBody, feedbackContentType, feedbackUpload);
   app.on('GET', '/feedback', requireToken);
   for (const path of ['/feedback/drop', '/feedback/apply']) {

@@ -3,7 +3,7 @@
  * The zod schemas of the feedback routes (they validate requests and generate `/openapi.json`).
  */
 import { z } from '@hono/zod-openapi';
-import { FineTuneResponse, Image, PixelScale } from '../schemas.ts';
+import { Image, LineageFineTuneResponse, PixelScale } from '../schemas.ts';
 
 const Digit = z.number().int().min(0).max(9);
 const Version = z
@@ -120,7 +120,7 @@ export const ApplyRequest = z
   .strict()
   .openapi('FeedbackApplyRequest');
 
-export const ApplyResponse = FineTuneResponse.extend({
+export const ApplyResponse = LineageFineTuneResponse.extend({
   consumed: z
     .array(z.number().int())
     .openapi({ description: 'Ids of the feedback items the version consumed.' }),

@@ -20,8 +20,6 @@ export interface FeedbackSettings {
   caps: PendingCaps;
   review: ReviewPolicy;
   applyMaxExamples: number;
-  applySteps: number;
-  applyLearningRate: number;
   /** The scheduled trigger applies once this many are pending; 0 = never. */
   autoApplyMin: number;
 }
@@ -43,8 +41,6 @@ export function readFeedbackSettings(env: Bindings): FeedbackSettings {
       maxDisagreement: num(e.FEEDBACK_MAX_DISAGREEMENT, 0.5, 0, 1),
     },
     applyMaxExamples: Math.floor(num(e.FEEDBACK_APPLY_MAX_EXAMPLES, 1024, 1, MAX_APPLY_EXAMPLES)),
-    applySteps: Math.floor(num(e.FEEDBACK_APPLY_STEPS, 10, 1, 100)),
-    applyLearningRate: num(e.FEEDBACK_APPLY_LEARNING_RATE, 0.05, 1e-6, 1),
     autoApplyMin: Math.floor(num(e.FEEDBACK_AUTO_APPLY_MIN, 0, 0, MAX_APPLY_EXAMPLES)),
   };
 }

@@ -1,0 +1,118 @@
+/**
+ * Writes through the model writer besides concurrent fine-tunes (`test/worker/concurrency.workerd.test.ts`): a
+ * rollback queued between fine-tunes, and the scheduled apply of pending feedback (the worker's `scheduled`
+ * handler, as a cron trigger calls it), which does nothing unless turned on and enough is pending.
+ */
+import { createScheduledController } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { decodeModel } from '../../src/format/index.ts';
+import type { Bindings } from '../../src/worker/config.ts';
+import worker from '../../src/worker/index.ts';
+import { resetModelCache } from '../../src/worker/model-cache.ts';
+import { imageAt, NO_GUARD, post, randomPixels, seed, testEnv, TOKEN } from '../worker/helpers.ts';
+
+const base = env as unknown as Bindings;
+const pixels = randomPixels(8, 91);
+
+beforeEach(() => resetModelCache());
+
+describe('rollback through the model writer', () => {
+  it('should serialise a rollback with fine-tunes and refuse an unknown version with 404', async () => {
+    const e = testEnv(base, NO_GUARD);
+    const { store, version } = await seed(e);
+    const ft = (i: number) =>
+      worker.request(
+        '/fine-tune',
+        post(
+          { pixelScale: '0-255', examples: [{ image: imageAt(pixels, i), label: 3 }], steps: 1 },
+          undefined,
+          {
+            'CF-Connecting-IP': `10.9.1.${i}`,
+          },
+        ),
+        e,
+      );
+    expect((await ft(0)).status).toBe(200);
+    // Queued in whatever order they arrive: each write sees the pointer the one before it left.
+    const answers = await Promise.all([
+      ft(1),
+      worker.request('/model/rollback', post({ version }), e),
+      ft(2),
+    ]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
+    const { pointer } = (await store.readPointer())!;
+    expect(pointer.history).toHaveLength(5);
+    expect(pointer.history.slice(3).map((h) => h.source)).toEqual(['fine-tune', 'publish']);
+    const latest = pointer.history.slice(0, 3);
+    expect(latest.map((h) => h.source).sort()).toEqual(['fine-tune', 'fine-tune', 'rollback']);
+    latest.forEach((h, i) => {
+      if (h.source === 'rollback') expect(h.version).toBe(version);
+      else expect(h.parent).toBe(pointer.history[i + 1].version);
+    });
+    expect((await worker.request('/model/rollback', post({ version: 'nope-1' }), e)).status).toBe(404);
+  });
+});
+
+describe('the scheduled apply (cron trigger)', () => {
+  const correction = (i: number) => ({
+    pixelScale: '0-255',
+    image: imageAt(pixels, i),
+    label: i % 10,
+    modelVersion: 'v1',
+  });
+  const send = (e: Bindings, i: number) =>
+    worker.request('/feedback', post(correction(i), null, { 'CF-Connecting-IP': `10.9.2.${i}` }), e);
+  async function tick(e: Bindings) {
+    await worker.scheduled(createScheduledController({ cron: '*/15 * * * *' }), e);
+  }
+  async function applied(e: Bindings) {
+    const res = await worker.request(
+      '/feedback?status=applied',
+      { headers: { Authorization: `Bearer ${TOKEN}` } },
+      e,
+    );
+    return (await res.json()) as {
+      items: { id: number; appliedIn: string | null }[];
+      counts: { pending: { total: number } };
+      applies: { outcome: string; version: string | null }[];
+    };
+  }
+
+  it('should do nothing by default (FEEDBACK_AUTO_APPLY_MIN 0), however much is pending', async () => {
+    const e = testEnv(base, NO_GUARD);
+    const { store } = await seed(e);
+    for (let i = 0; i < 4; i++) expect((await send(e, i)).status).toBe(201);
+    await tick(e);
+    expect((await store.readPointer())!.pointer.history).toHaveLength(1);
+    expect((await applied(e)).counts.pending.total).toBe(4);
+  });
+
+  it('should wait until enough is pending, then apply it all as one version through the lineage guard', async () => {
+    const e = testEnv(base, { ...NO_GUARD, FEEDBACK_AUTO_APPLY_MIN: '3' });
+    const { store, version } = await seed(e);
+    for (let i = 0; i < 2; i++) expect((await send(e, i)).status).toBe(201);
+    await tick(e);
+    expect((await store.readPointer())!.pointer.history).toHaveLength(1);
+
+    expect((await send(e, 2)).status).toBe(201);
+    await tick(e);
+    const { pointer } = (await store.readPointer())!;
+    expect(pointer.history.map((h) => [h.source, h.parent])).toEqual([
+      ['fine-tune', version],
+      ['publish', null],
+    ]);
+    const list = await applied(e);
+    expect(list.counts.pending.total).toBe(0);
+    expect(list.items).toHaveLength(3);
+    expect(list.items.every((i) => i.appliedIn === pointer.current)).toBe(true);
+    expect(list.applies[0]).toMatchObject({ outcome: 'applied', version: pointer.current });
+    // The lineage workflow made it: the child records its lineage (root: the published version).
+    const child = decodeModel((await store.getVersion(pointer.current))!);
+    expect(child.metadata.lineage).toMatchObject({ root: version, depth: 1 });
+
+    // Nothing pending any more: the next tick makes no version.
+    await tick(e);
+    expect((await store.readPointer())!.pointer.history).toHaveLength(2);
+  });
+});

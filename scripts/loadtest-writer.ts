@@ -1,7 +1,12 @@
 /**
  * @module
- * `npm run loadtest:writer [-- --quick]`: the model writer under load, against `npm start` (wrangler dev, local R2
- * and Durable Object, the committed default model). Measures, in one run:
+ * `npm run loadtest:writer [-- --quick] [--split-writer]`: the model writer under load, against `npm start`
+ * (wrangler dev, local R2 and Durable Object, the committed default model). With `--split-writer` the writer runs
+ * in a second `wrangler dev` (its own workerd process, found through a private dev registry, same local bucket),
+ * as a deployed Durable Object runs apart from the isolates that answer `/predict`: locally one workerd process
+ * runs the worker, the writer and the R2 emulation on one thread, so any CPU the writer spends delays every
+ * request. Each phase starts from the published model (a rollback through the writer), so the lineage guard's
+ * bounds against the root are the same for all. Measures, in one run:
  * - 30 fine-tunes one after the other (uncontended), then 30 at once from 30 clients: statuses, the version chain,
  *   and the workerd process CPU of each burst (from /proc: the fine-tunes' whole cost, retrains included);
  * - /predict latency at rest and during a burst of 30 concurrent fine-tunes;
@@ -9,13 +14,17 @@
  *   bent, none of them in training): statuses, counted back with GET /feedback, then one apply;
  * - bad feedback (malformed, oversized, unlabelled, out of range): 4xx each, nothing stored.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
-import { startLocalServer } from './lib/local-server.ts';
+import { freePort, startLocalServer } from './lib/local-server.ts';
 import { BENCH_HAND, drawInHand, NEW_HAND_SEED } from './lib/new-hand.ts';
+import { seedLocal } from './seed-local.ts';
 
 const quick = process.argv.includes('--quick');
+const split = process.argv.includes('--split-writer');
 
 /**
  * One HTTP request on a fresh connection. (fetch's pooled keep-alive sockets sometimes hung after a long burst:
@@ -40,13 +49,15 @@ function fetch(
             json: async () => JSON.parse(text) as unknown,
           });
         });
-        res.on('error', reject);
+        res.on('error', (err) => reject(new Error(`${init.method ?? 'GET'} ${target}: ${err.message}`)));
       },
     );
-    req.setTimeout(120_000, () =>
-      req.destroy(new Error(`${init.method ?? 'GET'} ${target}: no answer in 120 s`)),
+    // Long: the last of 30 queued fine-tunes waits for the 29 before it, and under `nice` on a busy machine the
+    // server gets a small share of a core (one loaded run took 10× its CPU time in wall time).
+    req.setTimeout(600_000, () =>
+      req.destroy(new Error(`${init.method ?? 'GET'} ${target}: no answer in 600 s`)),
     );
-    req.on('error', reject);
+    req.on('error', (err) => reject(new Error(`${init.method ?? 'GET'} ${target}: ${err.message}`)));
     req.end(init.body);
   });
 }
@@ -57,8 +68,8 @@ const FEEDBACK = quick ? 200 : 1000;
 const EXAMPLES_PER_FINE_TUNE = 8;
 
 const TICK = 100; // USER_HZ
-/** utime + stime of every workerd process in the server's process group, in ms. */
-function serverCpuMs(pgid: number): number {
+/** utime + stime of every workerd process in the servers' process groups, in ms. */
+function serverCpuMs(pgids: number[]): number {
   let ticks = 0;
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     let stat: string;
@@ -70,7 +81,7 @@ function serverCpuMs(pgid: number): number {
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // After comm: state(0) ppid(1) pgrp(2) … utime(11) stime(12)
-    if (Number(fields[2]) !== pgid || !comm.includes('workerd')) continue;
+    if (!pgids.includes(Number(fields[2])) || !comm.includes('workerd')) continue;
     ticks += Number(fields[11]) + Number(fields[12]);
   }
   return (ticks * 1000) / TICK;
@@ -90,11 +101,81 @@ const toBytes = (i: number) => Array.from(drawn.subarray(i * 784, (i + 1) * 784)
 let next = 0;
 const take = () => next++;
 
-const server = await startLocalServer({
-  command: ['node_modules/.bin/tsx', 'scripts/start.ts'],
-  env: { FINE_TUNE_TOKEN: TOKEN },
-});
-const { url, pgid } = server;
+interface Servers {
+  url: string;
+  pgids: number[];
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** `npm start` as a user runs it: one wrangler dev, one workerd process. */
+async function startOne(): Promise<Servers> {
+  const server = await startLocalServer({
+    command: ['node_modules/.bin/tsx', 'scripts/start.ts'],
+    env: { FINE_TUNE_TOKEN: TOKEN },
+  });
+  return { url: server.url, pgids: [server.pgid], log: server.log, stop: server.stop };
+}
+
+/**
+ * The worker and its writer in two wrangler dev processes on one seeded bucket: the app's `MODEL_WRITER` names
+ * the writer worker (`script_name`), which holds the class and its migration.
+ */
+async function startSplit(): Promise<Servers> {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-mlp-split-'));
+  const persistTo = join(dir, 'bucket');
+  const config = readFileSync('wrangler.toml', 'utf8').replace(
+    /^main = .*$/m,
+    `main = ${JSON.stringify(resolve('src/worker/index.ts'))}`,
+  );
+  const app = config
+    .replace('class_name = "ModelWriter"\n', 'class_name = "ModelWriter"\nscript_name = "edge-mlp-writer"\n')
+    .replace(/\[\[migrations\]\][^[]*/, '');
+  writeFileSync(join(dir, 'app.toml'), app);
+  writeFileSync(join(dir, 'writer.toml'), config.replace(/^name = "edge-mlp"$/m, 'name = "edge-mlp-writer"'));
+  await seedLocal({ persistTo });
+  const env = {
+    FINE_TUNE_TOKEN: TOKEN,
+    WRANGLER_REGISTRY_PATH: join(dir, 'registry'),
+    WRANGLER_SEND_METRICS: 'false',
+    CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  };
+  const dev = async (name: string) => [
+    'node_modules/.bin/wrangler',
+    'dev',
+    '-c',
+    join(dir, name),
+    '--ip',
+    '127.0.0.1',
+    '--show-interactive-dev-session=false',
+    '--inspector-port',
+    String(await freePort()),
+  ];
+  const writer = await startLocalServer({ command: await dev('writer.toml'), env, persistTo });
+  const server = await startLocalServer({ command: await dev('app.toml'), env, persistTo });
+  // The app finds the writer through the registry; wait until it answers through it.
+  for (let i = 0; ; i++) {
+    const res = await fetch(`${server.url}/feedback?limit=1`, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
+    if (res.status === 200) break;
+    if (i > 120) throw new Error(`the app never reached its writer: ${res.status} ${await res.text()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url: server.url,
+    pgids: [server.pgid, writer.pgid],
+    log: () => `${server.log()}\n--- writer ---\n${writer.log()}`,
+    stop: async () => {
+      await server.stop();
+      await writer.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const server = split ? await startSplit() : await startOne();
+const { url, pgids } = server;
 const headers = (ip: string, token = false) => ({
   'Content-Type': 'application/json',
   'CF-Connecting-IP': ip,
@@ -109,9 +190,16 @@ async function fineTune(ip: string): Promise<{ status: number; body: Record<stri
   const res = await fetch(`${url}/fine-tune`, {
     method: 'POST',
     headers: headers(ip, true),
-    body: JSON.stringify({ pixelScale: '0-255', examples, steps: 10, learningRate: 0.01 }),
+    // /fine-tune's default settings (the lineage workflow's, fitted to the work ceiling).
+    body: JSON.stringify({ pixelScale: '0-255', examples }),
   });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
+  } catch {
+    // Not JSON: wrangler dev's own 503 ("Your worker restarted mid-request"), reported as such.
+    return { status: res.status, body: { error: { code: 'not_json', message: text.slice(0, 120) } } };
+  }
 }
 
 /** Every /predict that did not answer 200 (reported, never hidden). */
@@ -123,11 +211,18 @@ async function predictLoop(until: () => boolean, concurrency = 4): Promise<numbe
     Array.from({ length: concurrency }, async (_, w) => {
       for (let k = 0; !until(); k++) {
         const t = performance.now();
-        const res = await fetch(`${url}/predict`, {
-          method: 'POST',
-          headers: headers('203.0.113.1'),
-          body: JSON.stringify({ pixelScale: '0-255', image: predictImages[(w * 13 + k) % 50] }),
-        });
+        let res;
+        try {
+          res = await fetch(`${url}/predict`, {
+            method: 'POST',
+            headers: headers('203.0.113.1'),
+            body: JSON.stringify({ pixelScale: '0-255', image: predictImages[(w * 13 + k) % 50] }),
+          });
+        } catch (err) {
+          // A connection the server dropped (wrangler dev restarting its runtime): counted, never hidden.
+          predictErrors.push((err as Error).message);
+          continue;
+        }
         const text = await res.text();
         if (res.status !== 200) predictErrors.push(`${res.status}: ${text.slice(0, 120)}`);
         else times.push(performance.now() - t);
@@ -137,6 +232,8 @@ async function predictLoop(until: () => boolean, concurrency = 4): Promise<numbe
   return times.sort((a, b) => a - b);
 }
 
+const countOf = (items: (string | undefined)[]) =>
+  items.reduce<Record<string, number>>((m, k) => ((m[k ?? '?'] = (m[k ?? '?'] ?? 0) + 1), m), {});
 const statusCount = (statuses: number[]) =>
   Object.entries(statuses.reduce<Record<number, number>>((m, s) => ((m[s] = (m[s] ?? 0) + 1), m), {}))
     .map(([s, n]) => `${n} × ${s}`)
@@ -148,9 +245,21 @@ async function history(): Promise<{ version: string; parent: string | null; sour
     .history;
 }
 
+let rollbacks = 0;
+/** Makes the published model current again (through the writer), so the next phase starts a fresh lineage. */
+async function toRoot(root: string): Promise<void> {
+  if ((await history())[0].version === root) return;
+  const res = await fetch(`${url}/model/rollback`, {
+    method: 'POST',
+    headers: headers(`198.18.9.${rollbacks++}`, true),
+    body: JSON.stringify({ version: root }),
+  });
+  if (res.status !== 200) throw new Error(`rollback to ${root}: ${res.status} ${await res.text()}`);
+}
+
 try {
+  const root = (await history())[0].version;
   // Warm up: the model cached in the worker and in the writer, the kernels compiled.
-  for (let i = 0; i < 20; i++) await predictLoop(() => true);
   const warm = await fineTune('198.18.0.250');
   if (warm.status !== 200) throw new Error(`warm-up fine-tune: ${warm.status} ${JSON.stringify(warm.body)}`);
   await predictLoop(
@@ -165,18 +274,20 @@ try {
   const rest = await predictLoop(() => restLeft-- <= 0);
 
   // 30 uncontended fine-tunes: one after the other.
-  let cpu0 = serverCpuMs(pgid);
+  await toRoot(root);
+  let cpu0 = serverCpuMs(pgids);
   const sequential: number[] = [];
   for (let i = 0; i < FINE_TUNES; i++) sequential.push((await fineTune(`198.18.1.${i}`)).status);
-  const sequentialCpu = serverCpuMs(pgid) - cpu0;
+  const sequentialCpu = serverCpuMs(pgids) - cpu0;
 
   // 30 at once, nothing else running: their CPU.
+  await toRoot(root);
   const before = (await history())[0].version;
-  cpu0 = serverCpuMs(pgid);
+  cpu0 = serverCpuMs(pgids);
   let t0 = performance.now();
   const burst = await Promise.all(Array.from({ length: FINE_TUNES }, (_, i) => fineTune(`198.18.2.${i}`)));
   const burstWall = performance.now() - t0;
-  const burstCpu = serverCpuMs(pgid) - cpu0;
+  const burstCpu = serverCpuMs(pgids) - cpu0;
 
   // The chain those 30 made: each parent the version before it, one entry per accepted fine-tune.
   const accepted = burst
@@ -191,6 +302,7 @@ try {
     accepted.every((a) => added.some((e) => e.version === a.version));
 
   // 30 at once again, with predictions running throughout.
+  await toRoot(root);
   let done = false;
   t0 = performance.now();
   const during = predictLoop(() => done);
@@ -199,9 +311,11 @@ try {
   const duringTimes = await during;
   const burst2Wall = performance.now() - t0;
 
-  // 1,000 corrections from 50 clients, 50 in flight.
+  // 1,000 corrections from 50 clients, 50 in flight, with predictions running throughout.
   const fb: { status: number; id?: number; code?: string }[] = [];
   const queue = Array.from({ length: FEEDBACK }, (_, k) => k);
+  let fbDone = false;
+  const duringFeedback = predictLoop(() => fbDone);
   t0 = performance.now();
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
@@ -223,6 +337,8 @@ try {
     }),
   );
   const feedbackWall = performance.now() - t0;
+  fbDone = true;
+  const duringFeedbackTimes = await duringFeedback;
   const stored = fb.filter((r) => r.status === 201).map((r) => r.id!);
   const refused = fb.filter((r) => r.status >= 400 && r.status < 500);
 
@@ -273,8 +389,8 @@ try {
     await fetch(`${url}/feedback?limit=1`, { headers: { Authorization: `Bearer ${TOKEN}` } })
   ).json()) as { counts: { pending: { total: number } } };
 
-  // One apply.
-  const historyBefore = (await history()).length;
+  // One apply, on the published model.
+  await toRoot(root);
   t0 = performance.now();
   const applyRes = await fetch(`${url}/feedback/apply`, {
     method: 'POST',
@@ -291,11 +407,39 @@ try {
     body: '{}',
   });
   const againBody = (await again.json()) as { error?: { code: string } };
+  // Which version consumed which items: every consumed id listed as applied in the new version.
+  const appliedIn = new Map<number, string | null>();
+  for (let after = 0; ;) {
+    const res = await fetch(`${url}/feedback?status=applied&limit=200&after=${after}`, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
+    const page = (await res.json()) as {
+      items: { id: number; appliedIn: string | null }[];
+      next: number | null;
+    };
+    for (const item of page.items) appliedIn.set(item.id, item.appliedIn);
+    if (page.next === null) break;
+    after = page.next;
+  }
+  const recorded = consumed.filter((id) => appliedIn.get(id) === apply.version).length;
+  const oneVersion =
+    historyAfter[0].version === apply.version &&
+    historyAfter[0].parent === root &&
+    historyAfter[1].version === root;
 
   const restP99 = quantile(rest, 0.99);
   const duringP99 = quantile(duringTimes, 0.99);
   console.log(`# model writer load test (${quick ? 'quick' : 'full'}), ${new Date().toISOString()}`);
-  console.log(`fine-tunes: ${EXAMPLES_PER_FINE_TUNE} examples × 10 steps each, default model`);
+  const settings = (accepted[0] as { settings?: Record<string, unknown> } | undefined)?.settings;
+  console.log(
+    `${split ? 'worker and writer in two workerd processes (--split-writer)' : 'one workerd process (npm start)'}; ` +
+      `load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+  );
+  console.log(
+    `fine-tunes: ${EXAMPLES_PER_FINE_TUNE} examples each, /fine-tune's defaults (${JSON.stringify(settings)}), default model; each phase from the published model`,
+  );
   console.log(
     `  ${FINE_TUNES} one after the other: ${statusCount(sequential)}; workerd CPU ${ms(sequentialCpu)}`,
   );
@@ -306,14 +450,17 @@ try {
   console.log(
     `  ${FINE_TUNES} at once with predictions running: ${statusCount(burst2.map((r) => r.status))}; wall ${ms(burst2Wall)}`,
   );
+  const refusedCodes = [...burst, ...burst2]
+    .filter((r) => r.status !== 200)
+    .map((r) => (r.body as { error?: { code: string } }).error?.code);
+  if (refusedCodes.length) console.log(`  refusals: ${JSON.stringify(countOf(refusedCodes))}`);
   console.log(
-    `/predict: at rest p50 ${ms(quantile(rest, 0.5))} p99 ${ms(restP99)} (n=${rest.length}); during the burst p50 ` +
-      `${ms(quantile(duringTimes, 0.5))} p99 ${ms(duringP99)} (n=${duringTimes.length}) = ${(duringP99 / restP99).toFixed(2)}× at rest`,
+    `/predict: at rest p50 ${ms(quantile(rest, 0.5))} p99 ${ms(restP99)} (n=${rest.length}); during the fine-tune burst p50 ` +
+      `${ms(quantile(duringTimes, 0.5))} p99 ${ms(duringP99)} (n=${duringTimes.length}) = ${(duringP99 / restP99).toFixed(2)}× at rest; ` +
+      `during the feedback burst p50 ${ms(quantile(duringFeedbackTimes, 0.5))} p99 ${ms(quantile(duringFeedbackTimes, 0.99))} ` +
+      `(n=${duringFeedbackTimes.length}) = ${(quantile(duringFeedbackTimes, 0.99) / restP99).toFixed(2)}× at rest`,
   );
-  const codes = refused.reduce<Record<string, number>>(
-    (m, r) => ((m[r.code!] = (m[r.code!] ?? 0) + 1), m),
-    {},
-  );
+  const codes = countOf(refused.map((r) => r.code));
   console.log(
     `feedback: ${FEEDBACK} posts from ${CLIENTS} clients in ${ms(feedbackWall)}: ${statusCount(fb.map((r) => r.status))}` +
       `${refused.length ? ` (${JSON.stringify(codes)})` : ''}; lost: ${FEEDBACK - stored.length - refused.length}`,
@@ -322,10 +469,18 @@ try {
     `  counted back: ${listed.length} pending listed (counts say ${counts?.pending.total}), same ids as the 201s: ${same}`,
   );
   console.log(`  bad input: ${badResults.join('; ')}; pending after: ${afterBad.counts.pending.total}`);
+  const guard = apply.guard as
+    { passed: boolean; checks: { name: string; drop: number; bound: number }[] } | undefined;
   console.log(
-    `apply: ${applyRes.status} in ${ms(applyWall)}, version ${apply.version} from ${apply.parentVersion}, consumed ${consumed.length}, ` +
-      `steps ${apply.steps}, guard ${JSON.stringify(apply.guard)}, history +${historyAfter.length - historyBefore}` +
-      ` (capped at 50 entries), review share ${(apply.review as { share?: number } | undefined)?.share}`,
+    `apply: ${applyRes.status} in ${ms(applyWall)}, version ${apply.version} from ${apply.parentVersion}, one new version on the published one: ${oneVersion}` +
+      `${oneVersion ? '' : ` (history ${JSON.stringify(historyAfter.slice(0, 2))})`}; ` +
+      `consumed ${consumed.length}, recorded as applied in that version: ${recorded}; trained ${apply.trained}, held out ${(apply.heldOut as { count?: number } | null)?.count ?? 0}, ` +
+      `settings ${JSON.stringify(apply.settings)}, work ${apply.work}; guard passed ${guard?.passed} ` +
+      `(${guard?.checks.map((c) => `${c.name} ${c.drop.toFixed(3)}/${c.bound}`).join(', ')}); ` +
+      `review share ${(apply.review as { share?: number } | undefined)?.share}` +
+      (applyRes.status === 200
+        ? ''
+        : `; ${JSON.stringify((apply as { error?: unknown }).error).slice(0, 600)}`),
   );
   console.log(`  second apply: ${again.status} ${againBody.error?.code}`);
   console.log(
@@ -337,5 +492,7 @@ try {
   console.error(`failed; the server's log ends:\n${server.log().slice(-3000)}`);
   throw err;
 } finally {
+  // LOADTEST_LOG=file keeps the server's whole log (wrangler and workerd) for a look afterwards.
+  if (process.env.LOADTEST_LOG) writeFileSync(process.env.LOADTEST_LOG, server.log());
   await server.stop();
 }

@@ -31,6 +31,8 @@ export interface LocalServerOptions {
   env?: Record<string, string>;
   /** How long to wait for `/health` before giving up. */
   startupMs?: number;
+  /** A bucket folder shared with another server (kept on stop); default: a fresh one, deleted on stop. */
+  persistTo?: string;
 }
 
 export interface LocalServer {
@@ -51,7 +53,7 @@ export interface LocalServer {
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
   const { command = ['npm', 'start', '--'], model, env = {}, startupMs = 240_000 } = options;
   const port = await freePort();
-  const persistTo = mkdtempSync(join(tmpdir(), 'edge-mlp-server-'));
+  const persistTo = options.persistTo ?? mkdtempSync(join(tmpdir(), 'edge-mlp-server-'));
   const args = [...command.slice(1), '--port', String(port), '--persist-to', persistTo];
   if (model) args.push('--model', model);
   // Its own process group, so the whole tree is stopped together.
@@ -71,7 +73,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
       if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
     }
-    rmSync(persistTo, { recursive: true, force: true });
+    if (!options.persistTo) rmSync(persistTo, { recursive: true, force: true });
   };
   const deadline = Date.now() + startupMs;
   let problem = `not healthy after ${startupMs} ms`;

@@ -205,33 +205,20 @@ class Int8Predictor extends ChunkedPredictor {
 
   protected layer(l: number, rows: number, x: Float32Array, y: Float32Array, slope?: number): void {
     const [k, n] = [this.spec.sizes[l], this.spec.sizes[l + 1]];
-    if (this.pairs[l]) {
-      this.kernels.linearInt8T!(
-        rows,
-        n,
-        k,
-        x,
-        this.q[l],
-        this.scale[l],
-        this.bias[l],
-        y,
-        this.rowSums[l],
-        slope,
-      );
-    } else {
-      this.kernels.linearInt8(
-        rows,
-        n,
-        k,
-        x,
-        this.q[l],
-        this.scale[l],
-        this.bias[l],
-        y,
-        this.rowSums[l],
-        slope,
-      );
-    }
+    const linear = this.pairs[l] ? this.kernels.linearInt8T! : this.kernels.linearInt8;
+    linear.call(
+      this.kernels,
+      rows,
+      n,
+      k,
+      x,
+      this.q[l],
+      this.scale[l],
+      this.bias[l],
+      y,
+      this.rowSums[l],
+      slope,
+    );
   }
 
   protected disposeWeights(): void {

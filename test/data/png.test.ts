@@ -1,6 +1,15 @@
 import { convertIndexedToRgb, decode as fastPngDecode, encode as fastPngEncode } from 'fast-png';
 import { describe, expect, it } from 'vitest';
-import { decodePng, DEFAULT_PNG_LIMITS, inflateExact, PngError, readPngLayout } from '../../src/data/png.ts';
+import {
+  decodePng,
+  decodePngInSteps,
+  DEFAULT_PNG_LIMITS,
+  inflateExact,
+  INFLATE_STEP,
+  PngError,
+  readPngLayout,
+  STEPS_PER_TURN,
+} from '../../src/data/png.ts';
 import type { RasterImage } from '../../src/data/preprocess.ts';
 import { hostilePngCases } from '../../scripts/lib/hostile-corpus.ts';
 import { ADAM7 } from '../../src/data/png-chunks.ts';
@@ -84,6 +93,31 @@ describe('decodePng over the hostile corpus', () => {
       `hostile corpus: peak RSS growth ${(peakGrowth / 2 ** 20).toFixed(1)} MiB over ${corpus.length} cases`,
     );
     expect(peakGrowth).toBeLessThan(64 * 2 ** 20);
+  });
+});
+
+describe('decodePngInSteps', () => {
+  const settle = (p: Promise<unknown>) =>
+    p.then(
+      (v) => ({ v }),
+      (e: unknown) => ({ e }),
+    );
+
+  it('should answer every corpus case as decodePng does', async () => {
+    for (const c of corpus) {
+      const sync = await settle(Promise.resolve().then(() => decodePng(c.body)));
+      const stepped = await settle(decodePngInSteps(c.body, async () => {}));
+      expect(stepped, c.name).toEqual(sync);
+    }
+  });
+
+  it('should pause after the walk, every few inflate steps and after inflating', async () => {
+    const noise = corpus.find((c) => c.name.startsWith('max-gray8-') && c.decoder === 'accepted')!;
+    let pauses = 0;
+    await decodePngInSteps(noise.body, async () => void pauses++);
+    const steps = Math.ceil(readPngLayout(noise.body).idat[0].length / INFLATE_STEP);
+    expect(pauses).toBe(2 + Math.floor(steps / STEPS_PER_TURN));
+    expect(pauses).toBeGreaterThan(5);
   });
 });
 

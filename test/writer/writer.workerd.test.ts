@@ -1,7 +1,8 @@
 /**
  * Writes through the model writer besides concurrent fine-tunes (`test/worker/concurrency.workerd.test.ts`): a
  * rollback queued between fine-tunes, and the scheduled apply of pending feedback (the worker's `scheduled`
- * handler, as a cron trigger calls it), which does nothing unless turned on and enough is pending.
+ * handler, as a cron trigger calls it), which does nothing unless turned on and enough is pending; the pointer's
+ * compare-and-swap against a writer outside it (the publish script); and `/predict`, which never calls it.
  */
 import { createScheduledController } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
@@ -10,7 +11,10 @@ import { decodeModel } from '../../src/format/index.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import worker from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
-import { imageAt, NO_GUARD, post, randomPixels, seed, testEnv, TOKEN } from '../worker/helpers.ts';
+import { readConfig } from '../../src/worker/config.ts';
+import { fineTuneLineage } from '../../src/worker/lineage-workflow.ts';
+import { ModelStore } from '../../src/worker/model-store.ts';
+import { imageAt, makeModel, NO_GUARD, post, randomPixels, seed, testEnv, TOKEN } from '../worker/helpers.ts';
 
 const base = env as unknown as Bindings;
 const pixels = randomPixels(8, 91);
@@ -51,6 +55,72 @@ describe('rollback through the model writer', () => {
       else expect(h.parent).toBe(pointer.history[i + 1].version);
     });
     expect((await worker.request('/model/rollback', post({ version: 'nope-1' }), e)).status).toBe(404);
+  });
+});
+
+describe('the compare-and-swap safety net', () => {
+  it('should retrain on the new weights when a writer outside the model writer moved the pointer', async () => {
+    const e = testEnv(base, NO_GUARD);
+    const { store } = await seed(e);
+    // The publish script, racing: it publishes another model just before the fine-tune swaps the pointer.
+    let outside: string | null = null;
+    const racing = new Proxy(base.MODELS, {
+      get(target, prop) {
+        if (prop !== 'put') {
+          const value = Reflect.get(target, prop, target) as unknown;
+          return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+        }
+        return async (key: string, value: unknown, options?: R2PutOptions) => {
+          if (outside === null && key === store.pointerKey() && options?.onlyIf) {
+            outside = (await store.publish(makeModel(7).blob)).version;
+          }
+          return target.put(key, value as string, options);
+        };
+      },
+    });
+    const answer = await fineTuneLineage(new ModelStore(racing, store.prefix), readConfig(e), {
+      x: Float32Array.from(pixels.subarray(0, 784), (v) => v / 255),
+      labels: Uint8Array.of(3),
+      count: 1,
+      ask: { steps: 1 },
+      dryRun: false,
+    });
+    expect(outside).not.toBeNull();
+    expect(answer.attempts).toBe(2);
+    expect(answer.parentVersion).toBe(outside);
+    const { pointer } = (await store.readPointer())!;
+    expect(pointer.history.map((h) => h.source)).toEqual(['fine-tune', 'publish', 'publish']);
+    expect(pointer.history[0].parent).toBe(outside);
+    expect(pointer.history[1].version).toBe(outside);
+    // The blob of the lost attempt was deleted: the seed, the outside version and the child remain.
+    expect((await e.MODELS.list({ prefix: `${store.prefix}versions/` })).objects).toHaveLength(3);
+  });
+});
+
+describe('/predict and the writer', () => {
+  it('should answer predictions without ever calling the writer', async () => {
+    const e = testEnv(base);
+    const { version } = await seed(e);
+    const calls: string[] = [];
+    const noWriter = {
+      idFromName: (name: string) => (calls.push(`idFromName ${name}`), base.MODEL_WRITER.idFromName(name)),
+      get: () => {
+        calls.push('get');
+        throw new Error('the writer was called');
+      },
+    };
+    const env2 = { ...e, MODEL_WRITER: noWriter } as unknown as Bindings;
+    for (let i = 0; i < 3; i++) {
+      const res = await worker.request(
+        '/predict',
+        post({ pixelScale: '0-255', image: imageAt(pixels, i) }),
+        env2,
+      );
+      expect(res.status).toBe(200);
+      expect(res.headers.get('X-Model-Version')).toBe(version);
+    }
+    expect((await worker.request('/model', {}, env2)).status).toBe(200);
+    expect(calls).toEqual([]);
   });
 });
 

@@ -182,28 +182,6 @@ export function runTask(task: usize): void {
   } else if (kind == KIND_LINEAR_INT8) {
     int8Leaky = i32At(task, INT8_LEAKY) != 0;
     int8Slope = f32At(task, INT8_SLOPE);
-    if (i32At(task, INT8_LAYOUT) == 1) {
-      // Only the relaxed builds have the pair layout (the loader offers it only there).
-      if (!ASC_FEATURE_RELAXED_SIMD) unreachable();
-      else
-        linearU7PairRows(
-          i32At(task, INT8_M),
-          i32At(task, INT8_N),
-          i32At(task, INT8_K),
-          ptrAt(task, INT8_X),
-          ptrAt(task, INT8_Q),
-          ptrAt(task, INT8_SCALE),
-          ptrAt(task, INT8_BIAS),
-          ptrAt(task, INT8_ROW_SUMS),
-          ptrAt(task, INT8_Y),
-          ptrAt(task, INT8_SCRATCH),
-          i32At(task, INT8_J0),
-          i32At(task, INT8_J1),
-          int8Leaky,
-          int8Slope,
-        );
-      return;
-    }
     linearInt8Columns(
       i32At(task, INT8_M),
       i32At(task, INT8_N),
@@ -217,6 +195,7 @@ export function runTask(task: usize): void {
       ptrAt(task, INT8_SCRATCH),
       i32At(task, INT8_J0),
       i32At(task, INT8_J1),
+      i32At(task, INT8_LAYOUT),
     );
   } else if (kind == KIND_PAIR_ROWS) {
     packPairRows(i32At(task, PAIRS_N), i32At(task, PAIRS_K), ptrAt(task, PAIRS_Q), ptrAt(task, PAIRS_OUT));
@@ -1195,7 +1174,8 @@ function int8Out4(out: usize, d0: f32, d1: f32, d2: f32, d3: f32, sc: usize, bi:
  * Columns [j0, j1) of y[m×n] = (x · qᵀ) ⊙ scale + bias with q int8 [n×k]. The plain SIMD build quantizes each row
  * of x to int16 with its own scale and multiplies 8 pairs per `i32x4.dot_i16x8_s`. The relaxed builds run
  * `linearU7Columns` (int8-u7.ts): 6-bit activations with a zero point, 16 pairs per i8×i7 relaxed dot, blocked
- * 4 weight rows × 2 activation rows, skipping all-zero 16-column blocks.
+ * 4 weight rows × 2 activation rows, skipping all-zero 16-column blocks; with `layout` 1 (q in input pairs,
+ * INT8_LAYOUT) `linearU7PairRows`.
  * With int8Leaky set (KIND_LINEAR_INT8), each result r is stored as LeakyReLU(r) = r > 0 ? r : slope·r.
  */
 function linearInt8Columns(
@@ -1211,11 +1191,16 @@ function linearInt8Columns(
   scratch: usize,
   j0: i32,
   j1: i32,
+  layout: i32,
 ): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    linearU7Columns(m, n, k, x, q, scale, bias, rowSums, y, scratch, j0, j1, int8Leaky, int8Slope);
+    if (layout == 1)
+      linearU7PairRows(m, n, k, x, q, scale, bias, rowSums, y, scratch, j0, j1, int8Leaky, int8Slope);
+    else linearU7Columns(m, n, k, x, q, scale, bias, rowSums, y, scratch, j0, j1, int8Leaky, int8Slope);
     return;
   }
+  // Only the relaxed builds have the pair layout (the loader offers it only there).
+  if (layout != 0) unreachable();
   const kp = (k + 7) & ~7;
   const xq = scratch;
   const xs = (xq + ((<usize>m * kp) << 1) + 15) & ~15;

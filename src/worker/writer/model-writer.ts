@@ -46,6 +46,9 @@ export interface ApplyAnswer extends LineageAnswer {
   applyId: number;
 }
 
+/** Replay rows per correction in an apply (when the model has a replay set). */
+export const APPLY_REPLAY = 2;
+
 async function settle<T>(work: () => Promise<T>): Promise<WriterResult<T>> {
   try {
     return { ok: true, value: await work() };
@@ -207,11 +210,19 @@ export class ModelWriter extends DurableObject<Env> {
         { review: detailOf(checked), parentVersion: current.version },
       );
     }
-    // The same workflow and lineage guard as /fine-tune, with its default settings fitted to the work ceiling
-    // (and the default held-out slice from 40 examples on); an apply may hold more examples than one request.
-    const config = { ...ctx.config, fineTuneMaxExamples: Math.max(ctx.config.fineTuneMaxExamples, count) };
+    // The same workflow and lineage guard as /fine-tune, with its defaults but for the replay share and the work
+    // ceiling: 1,000 corrections in a new hand at /fine-tune's 1:1 replay and 2,048 rows lowered one digit of the
+    // check set by 5-7 points (the guard's bound: 5); at 2:1 and 8,192 by 3-4 (docs/feedback.md). The default
+    // held-out slice (from 40 items on) must improve.
+    const config = {
+      ...ctx.config,
+      fineTuneMaxExamples: Math.max(ctx.config.fineTuneMaxExamples, count),
+      fineTuneMaxWork: settings.applyMaxWork,
+    };
+    const hasReplay = typeof current.model.metadata.replaySet === 'string';
     // Stored corrections are already the network's input (prepared or not when they were posted): as they are.
-    const job: LineageJob = { x, labels, count, ask: { preprocess: false }, dryRun: false };
+    const ask = { preprocess: false, ...(hasReplay ? { replay: APPLY_REPLAY } : {}) };
+    const job: LineageJob = { x, labels, count, ask, dryRun: false };
     let answer: LineageAnswer;
     try {
       answer = await fineTuneLineage(store, config, job);

@@ -15,11 +15,15 @@ export const FEEDBACK_RATE_PERIOD_SECONDS = 60;
 export const MAX_FEEDBACK_BODY = 256 * 1024;
 /** Hard ceiling on the examples of one apply (its memory: activations of the whole batch). */
 export const MAX_APPLY_EXAMPLES = 1024;
+/** Hard ceiling on the work of one apply (rows through the network, replay included: its CPU, ~5 s at 8192). */
+export const MAX_APPLY_WORK = 16384;
 
 export interface FeedbackSettings {
   caps: PendingCaps;
   review: ReviewPolicy;
   applyMaxExamples: number;
+  /** The work ceiling of one apply (in place of `FINE_TUNE_MAX_WORK`, which bounds one request). */
+  applyMaxWork: number;
   /** The scheduled trigger applies once this many are pending; 0 = never. */
   autoApplyMin: number;
 }
@@ -41,6 +45,7 @@ export function readFeedbackSettings(env: Bindings): FeedbackSettings {
       maxDisagreement: num(e.FEEDBACK_MAX_DISAGREEMENT, 0.5, 0, 1),
     },
     applyMaxExamples: Math.floor(num(e.FEEDBACK_APPLY_MAX_EXAMPLES, 1024, 1, MAX_APPLY_EXAMPLES)),
+    applyMaxWork: Math.floor(num(e.FEEDBACK_APPLY_MAX_WORK, 8192, 1, MAX_APPLY_WORK)),
     autoApplyMin: Math.floor(num(e.FEEDBACK_AUTO_APPLY_MIN, 0, 0, MAX_APPLY_EXAMPLES)),
   };
 }

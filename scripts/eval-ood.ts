@@ -13,6 +13,7 @@ import { applyTemperature, DEFAULT_POLICY, isBlank, judge, type VerdictPolicy } 
 import { decodeModel } from '../src/format/index.ts';
 import { createPredictor, Mlp, Workspace } from '../src/nn/index.ts';
 import { expectedCalibrationError, negativeLogLikelihood } from './lib/calibrate.ts';
+import { prepareInto } from './lib/batches.ts';
 import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
 import { loadKernels } from './lib/kernels-node.ts';
 import {
@@ -83,11 +84,20 @@ for (const path of values.model!) {
   const model = decodeModel(new Uint8Array(bytes));
   const calibration = model.metadata.calibration as { temperature?: number } | undefined;
   const temperature = calibration?.temperature ?? 1;
+  // As JSON /predict serves it: prepared like its training images when it was trained on prepared ones.
+  // (src/worker/predict.ts's trainedOnPrepared; not imported, since the worker's modules load its wasm.)
+  const training = model.metadata.training as { preprocess?: unknown } | undefined;
+  const prepared = training?.preprocess === true;
   const predictor = createPredictor(model, kernels);
   const net = Mlp.fromParams({ sizes: model.sizes, alpha: model.alpha }, kernels, model.params);
   const ws = new Workspace(kernels, model.sizes, 500);
-  const run = (x: Float32Array) => {
-    const n = x.length / 784;
+  const run = (input: Float32Array) => {
+    const n = input.length / 784;
+    const x = prepared ? new Float32Array(input.length) : input;
+    if (prepared) {
+      for (let i = 0; i < n; i++)
+        prepareInto(input.subarray(i * 784, (i + 1) * 784), x.subarray(i * 784, (i + 1) * 784));
+    }
     const probs = new Float32Array(n * 10);
     const logits = new Float32Array(n * 10);
     for (let s = 0; s < n; s += 500) {
@@ -113,7 +123,9 @@ for (const path of values.model!) {
     return a === l;
   }).length;
 
-  console.log(`### ${path} (${model.encoding}, temperature ${temperature})\n`);
+  console.log(
+    `### ${path} (${model.encoding}, temperature ${temperature}, ${prepared ? 'inputs preprocessed' : 'inputs as they are'} as /predict serves it)\n`,
+  );
   console.log(
     `MNIST test: accuracy ${pct(accuracy / labels.length)}; ECE ${pct(expectedCalibrationError(digits.raw, labels))} ` +
       `uncalibrated, ${pct(expectedCalibrationError(digits.probs, labels))} calibrated; NLL ` +

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_POLICY } from '../src/data/verdict.ts';
 import { decodeModel, type ModelData } from '../src/format/index.ts';
 import { parseIdxImages, parseIdxLabels } from '../src/data/idx.ts';
 import { browserSets, CHROMIUM } from './lib/browser-digits.ts';
@@ -17,7 +18,9 @@ import { IDX_FILES, MNIST_DIR, readMaybeGzip } from './lib/dataset.ts';
 import { loadKernels } from './lib/kernels-node.ts';
 import {
   corruptionSets,
+  ECE_METRIC,
   evaluateRows,
+  flaggedMetric,
   renderTable,
   type ModelColumn,
   type RobustnessSet,
@@ -87,12 +90,13 @@ const model = readModel(values.model!);
 const baseline = readModel(values.baseline!);
 const columns: ModelColumn[] = [
   { name: 'old, as served before', model: baseline, pipeline: 'served-before' },
-  { name: 'old, preprocess', model: baseline, pipeline: 'preprocess' },
-  { name: 'new, raw', model, pipeline: 'raw' },
+  { name: 'old, preprocess', model: baseline, pipeline: 'preprocess', metrics: false },
+  { name: 'new, raw', model, pipeline: 'raw', metrics: false },
   { name: 'new, preprocess (as served)', model, pipeline: 'preprocess' },
 ];
 const kernels = await loadKernels({ backend: 'wasm', threads: 1 });
-const rows = evaluateRows(sets, columns, kernels);
+const metrics = [ECE_METRIC, flaggedMetric(DEFAULT_POLICY)];
+const rows = evaluateRows(sets, columns, kernels, metrics);
 await kernels.dispose();
 console.log(
   `Models: old = \`${values.baseline}\` (${baseline.encoding}), new = \`${values.model}\` (${model.encoding}); seed ${seed}. ` +
@@ -100,5 +104,5 @@ console.log(
     `uploads (preprocessed); "raw": preprocess false for every picture (uploads plainly resized); "preprocess": ` +
     `src/data/preprocess.ts for every picture, the new default.\n`,
 );
-console.log(renderTable(rows, columns));
+console.log(renderTable(rows, columns, metrics));
 console.error(`eval-robustness: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -17,7 +17,7 @@ import { MAX_HEADER_BYTES, SafetensorsError } from '../src/format/safetensors.ts
 import { safetensorsToModel } from '../src/format/state-dict.ts';
 import { DatasetError, loadDataset, MNIST_DIR } from './lib/dataset.ts';
 import { renderImportCard } from './lib/import-card.ts';
-import { CliError, readBounded, runCli, servedAccuracy, writeAtomically } from './lib/interop.ts';
+import { asServed, CliError, readBounded, runCli, servedAccuracy, writeAtomically } from './lib/interop.ts';
 import { loadKernels } from './lib/kernels-node.ts';
 import { percent } from './lib/model-card.ts';
 
@@ -137,9 +137,11 @@ async function main(): Promise<void> {
     if (encoding === 'int8' && imported.quantized) model.quantized = imported.quantized;
     return model;
   };
+  // Scored on the test images as /predict will feed them to this model (prepared when its recipe prepared).
+  const servedTest = asServed(base, dataset.test);
   const score = (encoding: ModelData['encoding']) => {
     try {
-      return servedAccuracy(draft(encoding, { dataset: dataset.name, createdAt }), dataset.test, kernels);
+      return servedAccuracy(draft(encoding, { dataset: dataset.name, createdAt }), servedTest, kernels);
     } catch (error) {
       if (error instanceof ModelFormatError)
         throw new CliError(`${args.file}: as ${encoding}: ${error.message}`);

@@ -8,7 +8,7 @@ import { basename, dirname, relative } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Kernels } from '../src/kernels/kernels.ts';
 import { decodeModel, encodeModel, type ModelData, type ModelMetadata } from '../src/format/index.ts';
-import { createPredictor } from '../src/nn/index.ts';
+import { countCorrect, createPredictor, DIGIT_CLASSES } from '../src/nn/index.ts';
 import { DatasetError, loadDataset, MNIST_DIR, type Dataset, type Examples } from './lib/dataset.ts';
 import { withFineTuneAssets } from './lib/fine-tune-assets.ts';
 import { loadKernels, type LoadedKernels } from './lib/kernels-node.ts';
@@ -325,12 +325,7 @@ function blobAccuracy(blob: Uint8Array, test: Examples, kernels: Kernels): numbe
   for (let start = 0; start < test.count; start += chunk) {
     const n = Math.min(chunk, test.count - start);
     const probs = predictor.predict(test.images.subarray(start * inputSize, (start + n) * inputSize), n);
-    for (let i = 0; i < n; i++) {
-      const row = probs.subarray(i * 10, i * 10 + 10);
-      let arg = 0;
-      for (let c = 1; c < 10; c++) if (row[c] > row[arg]) arg = c;
-      if (arg === test.labels[start + i]) correct++;
-    }
+    correct += countCorrect(probs, test.labels.subarray(start, start + n), n, DIGIT_CLASSES);
   }
   predictor.dispose();
   return correct / test.count;

@@ -32,18 +32,21 @@ export interface AugmentConfig {
   blur: number;
   /** Probability of a low-resolution copy (down to 12-20 px a side, back up to 28). */
   lowres: number;
+  /** Probability that an image is left as it is (none of the above), so the clean digits are seen too. */
+  clean: number;
 }
 
 export const DEFAULT_AUGMENT: AugmentConfig = {
-  rotate: 15,
-  scale: 0.15,
-  shear: 0.3,
+  rotate: 12,
+  scale: 0.12,
+  shear: 0.2,
   shift: 2,
-  elastic: 0.5,
+  elastic: 0.3,
   elasticAlpha: 34,
-  thickness: 0.4,
-  blur: 0.15,
+  thickness: 0.3,
+  blur: 0.1,
   lowres: 0.1,
+  clean: 0.35,
 };
 
 /** Smoothing of the elastic fields, pixels (Simard's σ = 4 for 28×28 digits). */
@@ -292,6 +295,10 @@ export class Augmenter {
   /** Writes a randomly changed copy of `src` into `dst` (both [side×side]; they may not alias). */
   apply(src: Float32Array, dst: Float32Array): void {
     const { config: c, side } = this;
+    if (c.clean > 0 && this.rng() < c.clean) {
+      if (src !== dst) dst.set(src);
+      return;
+    }
     const s = 1 + this.uniform(-c.scale, c.scale);
     const aspect = 1 + this.uniform(-c.scale, c.scale) / 2;
     const m = affineOf(

@@ -144,6 +144,7 @@ export class BatchSource {
         ...(a.thickness > 0 ? [`stroke width p ${a.thickness}`] : []),
         ...(a.blur > 0 ? [`blur p ${a.blur}`] : []),
         ...(a.lowres > 0 ? [`low resolution p ${a.lowres}`] : []),
+        ...(a.clean > 0 ? [`${a.clean * 100}% left clean`] : []),
       );
     }
     if (this.options.flip) parts.push('left-right flips');

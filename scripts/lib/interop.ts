@@ -7,7 +7,17 @@ import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { decodeModel, encodeModel, type ModelData } from '../../src/format/index.ts';
 import type { Kernels } from '../../src/kernels/kernels.ts';
 import { createPredictor } from '../../src/nn/index.ts';
+import { prepareExamples } from './batches.ts';
 import type { Examples } from './dataset.ts';
+
+/**
+ * `examples` as JSON /predict feeds them to a model with this metadata: prepared by `src/data/preprocess.ts` when
+ * its recipe trained on prepared images (`metadata.training.preprocess`), else as they are.
+ */
+export function asServed(metadata: ModelData['metadata'], examples: Examples): Examples {
+  const training = metadata.training as { preprocess?: unknown } | undefined;
+  return training?.preprocess === true ? prepareExamples(examples) : examples;
+}
 
 /** A user-facing failure: printed as one line `<script>: <message>`, exit with `status`. */
 export class CliError extends Error {

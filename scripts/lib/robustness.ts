@@ -10,9 +10,11 @@
  * accuracy. No file system here.
  */
 import { fromPixels, preprocess, resizeOnly, type RasterImage } from '../../src/data/preprocess.ts';
+import { applyTemperature, judge, type VerdictPolicy } from '../../src/data/verdict.ts';
 import type { Kernels } from '../../src/kernels/kernels.ts';
-import { createPredictor, createRng } from '../../src/nn/index.ts';
+import { argmax, createPredictor, createRng } from '../../src/nn/index.ts';
 import type { ModelData } from '../../src/format/index.ts';
+import { expectedCalibrationError } from './calibrate.ts';
 import { CORRUPTIONS, type Overlap } from './corruptions.ts';
 import type { Examples } from './dataset.ts';
 
@@ -91,6 +93,8 @@ export interface ModelColumn {
   name: string;
   model: ModelData;
   pipeline: Pipeline;
+  /** Whether the row metrics are computed for this column too (default true). */
+  metrics?: boolean;
 }
 
 export interface RowResult {
@@ -101,7 +105,10 @@ export interface RowResult {
   metrics: string[][];
 }
 
-/** Runs every set through every column; `metrics` add columns (after each model's accuracy). */
+/**
+ * Runs every set through every column, probabilities calibrated by each model's temperature as `/predict`
+ * serves them; `metrics` add columns (after each model's accuracy).
+ */
 export function evaluateRows(
   sets: RobustnessSet[],
   columns: ModelColumn[],
@@ -126,17 +133,18 @@ export function evaluateRows(
         const m = Math.min(chunk, n - s);
         probs.set(predictors[k].predict(x.subarray(s * 784, (s + m) * 784), m), s * 10);
       }
+      // Calibrated as /predict serves them (argmax unchanged), so the metrics see what a client sees.
+      applyTemperature(probs, 10, column.model.metadata.calibration?.temperature ?? 1);
       if (set.labels) {
         let correct = 0;
         for (let i = 0; i < n; i++) {
-          if (!answered[i]) continue;
-          let best = 0;
-          for (let c = 1; c < 10; c++) if (probs[i * 10 + c] > probs[i * 10 + best]) best = c;
-          if (best === set.labels[i]) correct++;
+          if (answered[i] && argmax(probs, i * 10, 10) === set.labels[i]) correct++;
         }
         accuracy.push(correct / n);
       } else accuracy.push(null);
-      extra.push(metrics.map((metric) => metric.compute(probs, set.labels, answered)));
+      extra.push(
+        column.metrics === false ? [] : metrics.map((metric) => metric.compute(probs, set.labels, answered)),
+      );
     });
     return { set, accuracy, metrics: extra };
   });
@@ -151,7 +159,8 @@ const pct = (v: number | null) => (v === null ? '–' : `${(v * 100).toFixed(2)}
  * and extra rows (the clean row is shown but not averaged).
  */
 export function renderTable(rows: RowResult[], columns: ModelColumn[], metrics: RowMetric[] = []): string {
-  const heads = columns.flatMap((c) => [c.name, ...metrics.map((m) => `${c.name} ${m.name}`)]);
+  const shown = (c: ModelColumn) => (c.metrics === false ? [] : metrics);
+  const heads = columns.flatMap((c) => [c.name, ...shown(c).map((m) => `${c.name} ${m.name}`)]);
   const lines = [
     `| set | n | overlap with training augmentation | ${heads.join(' | ')} |`,
     `| --- | --- | --- | ${heads.map(() => '---').join(' | ')} |`,
@@ -163,12 +172,52 @@ export function renderTable(rows: RowResult[], columns: ModelColumn[], metrics: 
     );
   }
   const averaged = rows.filter((r) => r.set.overlap !== 'clean' && r.set.labels);
-  const means = columns.flatMap((_, k) => [
+  const means = columns.flatMap((c, k) => [
     pct(averaged.reduce((s, r) => s + (r.accuracy[k] ?? 0), 0) / Math.max(1, averaged.length)),
-    ...metrics.map(() => ''),
+    ...shown(c).map(() => ''),
   ]);
   lines.push(
     `| **mean of the ${averaged.length} non-clean rows** | | | ${means.map((m) => (m ? `**${m}**` : '')).join(' | ')} |`,
   );
   return lines.join('\n');
+}
+
+/** Expected calibration error (15 bins) of the answered pictures of a labelled row, as /predict calibrates them. */
+export const ECE_METRIC: RowMetric = {
+  name: 'ECE',
+  compute(probs, labels, answered) {
+    if (!labels) return '–';
+    const keep = answered.flatMap((a, i) => (a ? [i] : []));
+    const p = new Float32Array(keep.length * 10);
+    keep.forEach((i, k) => p.set(probs.subarray(i * 10, i * 10 + 10), k * 10));
+    return pct(
+      expectedCalibrationError(
+        p,
+        keep.map((i) => labels[i]),
+      ),
+    );
+  },
+};
+
+/**
+ * The share of a row's pictures that the verdict does not answer with a confident digit (uncertain, not a digit,
+ * or refused as blank), under `policy`; on a labelled row also the accuracy of the digits it does answer.
+ */
+export function flaggedMetric(policy: VerdictPolicy): RowMetric {
+  return {
+    name: 'flagged (accepted acc.)',
+    compute(probs, labels, answered) {
+      let flagged = 0;
+      let accepted = 0;
+      let right = 0;
+      answered.forEach((a, i) => {
+        const j = a ? judge(probs.subarray(i * 10, i * 10 + 10), policy) : null;
+        if (!j || j.verdict !== 'confident') return void flagged++;
+        accepted++;
+        if (labels && j.digit === labels[i]) right++;
+      });
+      const share = pct(flagged / Math.max(1, answered.length));
+      return labels ? `${share} (${pct(right / Math.max(1, accepted))})` : share;
+    },
+  };
 }

@@ -66,8 +66,8 @@ export interface BatchMixer {
 
 /** The augmentation part of the flags. */
 export function augmentConfig(o: TrainOptions): AugmentConfig {
-  const { rotate, scale, shear, shift, elastic, elasticAlpha, thickness, blur, lowres } = o;
-  return { rotate, scale, shear, shift, elastic, elasticAlpha, thickness, blur, lowres };
+  const { rotate, scale, shear, shift, elastic, elasticAlpha, thickness, blur, lowres, clean } = o;
+  return { rotate, scale, shear, shift, elastic, elasticAlpha, thickness, blur, lowres, clean };
 }
 
 /** A freshly initialised network, its optimizer and the batches of `train`, as the flags say. */

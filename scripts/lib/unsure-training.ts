@@ -14,7 +14,7 @@ import { FASHION_DIR, OutlierExposure, trainingNegatives } from './outlier-expos
 import type { TrainOptions } from './train-options.ts';
 
 /** Non-digits per batch on MNIST by default (other datasets: none; the negatives are drawn as non-digits). */
-export const DEFAULT_OE_ROWS = 32;
+export const DEFAULT_OE_ROWS = 16;
 
 /** The outlier-exposure mixer the flags ask for, or null (off, or not MNIST and not asked for). */
 export function startOutlierExposure(

@@ -25,6 +25,7 @@ const OFF: AugmentConfig = {
   thickness: 0,
   blur: 0,
   lowres: 0,
+  clean: 0,
 };
 
 /** A bar 16 px long and 2 px wide through the centre, horizontal. */
@@ -150,6 +151,20 @@ describe('Augmenter', () => {
     return out;
   };
 
+  it('should leave about the share `clean` asks of the images exactly as they are', () => {
+    const strong: AugmentConfig = { ...OFF, rotate: 30, shift: 2, clean: 0.3 };
+    const aug = new Augmenter(strong, 7);
+    const src = bar();
+    const dst = new Float32Array(S * S);
+    let unchanged = 0;
+    for (let i = 0; i < 1000; i++) {
+      aug.apply(src, dst);
+      if (dst.every((v, j) => v === src[j])) unchanged++;
+    }
+    expect(unchanged).toBeGreaterThan(250);
+    expect(unchanged).toBeLessThan(350);
+  });
+
   it('should give the same images for the same seed and different ones for another', () => {
     const a = run(DEFAULT_AUGMENT, 5);
     expect(run(DEFAULT_AUGMENT, 5)).toEqual(a);
@@ -157,7 +172,7 @@ describe('Augmenter', () => {
   });
 
   it('should keep pixels in [0, 1] with every transform at full strength', () => {
-    const all: AugmentConfig = { ...DEFAULT_AUGMENT, elastic: 1, thickness: 1, blur: 1, lowres: 1 };
+    const all: AugmentConfig = { ...DEFAULT_AUGMENT, elastic: 1, thickness: 1, blur: 1, lowres: 1, clean: 0 };
     const out = run(all, 2);
     expect(Math.min(...out)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...out)).toBeLessThanOrEqual(1);

@@ -93,6 +93,8 @@ describe('withFineTuneAssets (the training hook)', () => {
       '16',
       '--encoding',
       'int8',
+      '--val-frac',
+      '0.1',
     ];
     await new Promise<void>((done, fail) =>
       execFile(

@@ -17,6 +17,7 @@ import {
   withMaster,
   type ModelData,
 } from '../../src/format/index.ts';
+import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { makeModel } from '../format/fixtures.ts';
 import { loadDataset, MNIST_DIR } from '../../scripts/lib/dataset.ts';
 import { argmaxRows, predictExamples } from '../../scripts/lib/interop.ts';
@@ -220,7 +221,7 @@ describe.skipIf(!peers.numpy)('the exported safetensors in Python (numpy, or PyT
     ['int8 default model (--keep-int8)', DEFAULT_BLOB, 'py-keep-int8', ['--keep-int8']],
     ['f32 model', F32_BLOB, 'py-f32', []],
   ])(
-    `should predict the same digits as the served model on ${PEER_IMAGES} MNIST test images: %s`,
+    `should predict the same digits as our float reference on ${PEER_IMAGES} MNIST test images: %s`,
     async (_, blob, name, flags) => {
       const file = join(work, `${name}.safetensors`);
       expect((await cli('export', blob, '--out', file, ...flags)).status).toBe(0);
@@ -233,8 +234,20 @@ describe.skipIf(!peers.numpy)('the exported safetensors in Python (numpy, or PyT
       expect(result.status, result.stderr).toBe(0);
       const python = JSON.parse(result.stdout) as { engine: string; digits: number[] };
       expect(python.engine).toBe(peers.torch ? 'torch' : 'numpy');
-      const ours = servedDigits(decodeModel(new Uint8Array(readFileSync(blob))));
-      expect(python.digits).toEqual([...ours]);
+      const model = decodeModel(new Uint8Array(readFileSync(blob)));
+      // The peer computes with float activations, as our TypeScript reference does: the same digits. (The served
+      // wasm int8 kernels also quantize the activations, which moves ~0.2% of digits: see the ONNX test.)
+      const referenceProbs = predictExamples(model, mnistTest, createTsKernels(), PEER_IMAGES);
+      const reference = argmaxRows(referenceProbs, PEER_IMAGES, 10);
+      // Only a dead heat may part them (the dequantized export rounds the scales in another order).
+      const partings = python.digits.flatMap((d, k) => (d === reference[k] ? [] : [k]));
+      for (const k of partings) {
+        const row = referenceProbs.subarray(k * 10, k * 10 + 10);
+        expect(row[reference[k]] - row[python.digits[k]], `image ${k}`).toBeLessThan(1e-2);
+      }
+      expect(partings.length).toBeLessThanOrEqual(PEER_IMAGES * 0.005);
+      const served = servedDigits(model);
+      expect(served.filter((d, i) => d !== reference[i]).length).toBeLessThanOrEqual(PEER_IMAGES * 0.005);
     },
   );
 });

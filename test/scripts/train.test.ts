@@ -83,8 +83,8 @@ describe('scripts/train.ts', () => {
     expect(model.metadata.validationAccuracy).toBeGreaterThan(0.5);
     const training = model.metadata.training as Record<string, unknown>;
     expect(training).toMatchObject({
-      trainCount: 900,
-      validationCount: 100,
+      trainCount: 950,
+      validationCount: 50,
       testCount: 10000,
       lr: 0.05,
       seed: 7,

@@ -214,8 +214,15 @@ function bilinear(
  * @throws {PreprocessError} `EMPTY_IMAGE` when there is no ink (blank canvas), `BAD_IMAGE` on inconsistent sizes.
  */
 export function preprocess(image: RasterImage): Float32Array {
-  const { width, height } = image;
-  const ink = toInk(toGray(image), width, height);
+  return preprocessInk(toInk(toGray(image), image.width, image.height), image.width, image.height);
+}
+
+/**
+ * `preprocess` from the image's ink map (`toInk(toGray(image), width, height)`), for callers that already made
+ * it (the verdict's blank test reads the same map).
+ * @throws {PreprocessError} `EMPTY_IMAGE` when there is no ink.
+ */
+export function preprocessInk(ink: Float32Array, width: number, height: number): Float32Array {
   let x0 = width;
   let y0 = height;
   let x1 = -1;

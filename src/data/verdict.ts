@@ -42,9 +42,16 @@ export interface Judgement {
  * fraction of the area, `extent` the ink's bounding box's larger side as a fraction of the image's.
  */
 export function inkStats(image: RasterImage): { mass: number; extent: number } {
-  const { width, height } = image;
   // The preprocessing's own ink (its noise floor and speck removal included), so the two never disagree.
-  const ink = toInk(toGray(image), width, height);
+  return inkStatsOf(toInk(toGray(image), image.width, image.height), image.width, image.height);
+}
+
+/** `inkStats` from an ink map made by `toInk` (shared with `preprocessInk`, so it is made once per image). */
+export function inkStatsOf(
+  ink: Float32Array,
+  width: number,
+  height: number,
+): { mass: number; extent: number } {
   let mass = 0;
   let x0 = width;
   let y0 = height;
@@ -67,7 +74,12 @@ export function inkStats(image: RasterImage): { mass: number; extent: number } {
 
 /** No ink to read a digit from: an empty canvas, paper, faint noise, a few stray pixels, a pen tap. */
 export function isBlank(image: RasterImage): boolean {
-  const { mass, extent } = inkStats(image);
+  return isBlankInk(toInk(toGray(image), image.width, image.height), image.width, image.height);
+}
+
+/** `isBlank` from the image's ink map (`toInk(toGray(image), …)`). */
+export function isBlankInk(ink: Float32Array, width: number, height: number): boolean {
+  const { mass, extent } = inkStatsOf(ink, width, height);
   return mass < BLANK_INK || extent < BLANK_EXTENT;
 }
 

@@ -9,15 +9,18 @@ import {
   fromPixels,
   preprocess,
   PreprocessError,
+  preprocessInk,
   resizeOnly,
   SIDE,
+  toGray,
+  toInk,
   type RasterImage,
 } from '../data/preprocess.ts';
-import { INPUT_SIZE } from '../nn/classify.ts';
+import { IMAGE_SIDE, INPUT_SIZE } from '../nn/classify.ts';
 import type { Upload } from './body.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
-import { isBlank } from '../data/verdict.ts';
+import { isBlankInk } from '../data/verdict.ts';
 import { temperatureOf, toVerdictPredictions } from './verdicts.ts';
 import { withServingModel } from './model-cache.ts';
 import { withVersionPredictor } from './pinned.ts';
@@ -45,6 +48,8 @@ export type PredictInput =
       inferred: boolean;
       /** Per image: no ink to read (answered `blank`, not guessed). */
       blank: boolean[];
+      /** The images' ink maps [count×784] (`toInk`), made once for the blank test and the preparation. */
+      ink: Float32Array;
       minConfidence: number | null;
       /** `preprocess` was left out: prepare the images when the answering model was trained on prepared ones. */
       preprocessByModel: boolean;
@@ -72,10 +77,20 @@ export function toInput(images: Images, scale: PixelScaleValue): Float32Array {
   return x;
 }
 
-/** Per image of [count×784]: whether it has no ink to read a digit from (see `isBlank`). */
-export function blankImages(x: Float32Array, count: number): boolean[] {
+/** The ink maps of [count×784] images (`toInk`, as `preprocess` and the blank test read them). */
+export function inkMaps(x: Float32Array, count: number): Float32Array {
+  const ink = new Float32Array(count * INPUT_SIZE);
+  for (let i = 0; i < count; i++) {
+    const image = fromPixels(x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE));
+    ink.set(toInk(toGray(image), IMAGE_SIDE, IMAGE_SIDE), i * INPUT_SIZE);
+  }
+  return ink;
+}
+
+/** Per image of the ink maps [count×784]: whether it has no ink to read a digit from (see `isBlank`). */
+export function blankImages(ink: Float32Array, count: number): boolean[] {
   return Array.from({ length: count }, (_, i) =>
-    isBlank(fromPixels(x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE))),
+    isBlankInk(ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE), IMAGE_SIDE, IMAGE_SIDE),
   );
 }
 
@@ -84,12 +99,22 @@ export function blankImages(x: Float32Array, count: number): boolean[] {
  * Images marked in `skip` (blank ones) are left as they are.
  * @throws {ApiError} 422 `empty_image` naming the first image without ink that was not skipped.
  */
-export function preprocessBatch(x: Float32Array, count: number, skip: boolean[] = []): Float32Array {
+export function preprocessBatch(
+  x: Float32Array,
+  count: number,
+  skip: boolean[] = [],
+  ink?: Float32Array,
+): Float32Array {
   for (let i = 0; i < count; i++) {
     if (skip[i]) continue;
     const image = x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
     try {
-      image.set(preprocess(fromPixels(image)));
+      // The ink maps, when given, are these images' own (`inkMaps`): the same result without making them again.
+      image.set(
+        ink
+          ? preprocessInk(ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE), IMAGE_SIDE, IMAGE_SIDE)
+          : preprocess(fromPixels(image)),
+      );
     } catch (err) {
       if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') {
         throw new ApiError(422, 'empty_image', `image ${i} is empty: nothing to read a digit from`, {
@@ -116,8 +141,9 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
   }
   const pixelScale = body.pixelScale ?? inferPixelScale(images);
   const x = toInput(images, pixelScale);
-  const blank = blankImages(x, images.length);
-  if (body.preprocess === true) preprocessBatch(x, images.length, blank);
+  const ink = inkMaps(x, images.length);
+  const blank = blankImages(ink, images.length);
+  if (body.preprocess === true) preprocessBatch(x, images.length, blank, ink);
   return {
     kind: 'json',
     x,
@@ -126,6 +152,7 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
     pixelScale,
     inferred: body.pixelScale === undefined,
     blank,
+    ink,
     minConfidence: body.minConfidence ?? null,
     preprocessByModel: body.preprocess === undefined,
   };
@@ -144,7 +171,7 @@ export function trainedOnPrepared(metadata: Record<string, unknown>): boolean {
 /** The network's input for `metadata`'s model: JSON images left to the model's default are prepared here. */
 function inputFor(input: PredictInput, metadata: Record<string, unknown>): Float32Array {
   if (input.kind !== 'json' || !input.preprocessByModel || !trainedOnPrepared(metadata)) return input.x;
-  return preprocessBatch(input.x.slice(), input.count, input.blank);
+  return preprocessBatch(input.x.slice(), input.count, input.blank, input.ink);
 }
 
 /** The answer to each refusal of the PNG decoder (the hostile corpus, `scripts/lib/hostile-corpus.ts`, agrees). */
@@ -178,13 +205,28 @@ export async function decodeImage(png: Uint8Array): Promise<RasterImage> {
  * The network's input for one image: MNIST-style preprocessing, or a plain resize to 28×28 when turned off.
  * @throws {ApiError} 422 `empty_image` when preprocessing finds no ink.
  */
-export function toModelInput(image: RasterImage, prepare: boolean): Float32Array {
+export function toModelInput(image: RasterImage, prepare: boolean, ink?: Float32Array): Float32Array {
   try {
-    return prepare ? preprocess(image) : resizeOnly(image);
+    if (!prepare) return resizeOnly(image);
+    // The picture's ink map, when the caller made it already (`inkOf`), is not made again.
+    return ink ? preprocessInk(ink, image.width, image.height) : preprocess(image);
   } catch (err) {
     if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') {
       throw new ApiError(422, 'empty_image', 'the image is empty: draw or upload a digit', null);
     }
+    if (err instanceof PreprocessError) throw new ApiError(400, 'bad_image', err.message);
+    throw err;
+  }
+}
+
+/**
+ * The picture's ink map (`toInk(toGray(image))`), as the blank test and `preprocess` read it.
+ * @throws {ApiError} 400 `bad_image` on an inconsistent picture.
+ */
+function inkOf(image: RasterImage): Float32Array {
+  try {
+    return toInk(toGray(image), image.width, image.height);
+  } catch (err) {
     if (err instanceof PreprocessError) throw new ApiError(400, 'bad_image', err.message);
     throw err;
   }
@@ -201,12 +243,14 @@ export function imageInput(upload: Upload): Promise<PredictInput> {
 async function prepareUpload(upload: Upload): Promise<PredictInput> {
   const image = await decodeImage(upload.png);
   await pause();
-  // Blank input is named blank, not refused: the network sees zeros and its answer is not used.
-  const blank = isBlank(image);
+  // Blank input is named blank, not refused: the network sees zeros and its answer is not used. One ink map
+  // serves the blank test and the preparation.
+  const ink = inkOf(image);
+  const blank = isBlankInk(ink, image.width, image.height);
   await pause();
   return {
     kind: 'image',
-    x: blank ? new Float32Array(SIDE * SIDE) : toModelInput(image, upload.preprocess),
+    x: blank ? new Float32Array(SIDE * SIDE) : toModelInput(image, upload.preprocess, ink),
     count: 1,
     preprocessed: upload.preprocess,
     preview: upload.preview,

@@ -5,6 +5,7 @@ import {
   DEFAULT_POLICY,
   inkStats,
   isBlank,
+  isBlankInk,
   isConfidenceThreshold,
   judge,
 } from '../../src/data/verdict.ts';
@@ -129,5 +130,37 @@ describe('inkStats fast path', () => {
       };
       expect(inkStats(rgb).mass).toBeCloseTo(mass, 4);
     }
+  });
+});
+
+describe('one ink map for the blank test and the preparation', () => {
+  it('should give what isBlank and preprocess give from the picture itself', async () => {
+    const { preprocess, preprocessInk, toGray, toInk, PreprocessError } =
+      await import('../../src/data/preprocess.ts');
+    const pictures = [
+      Array.from({ length: 784 }, (_, i) => (i % 28 > 8 && i % 28 < 12 && i > 100 && i < 650 ? 0.9 : 0)),
+      Array.from({ length: 784 }, (_, i) =>
+        Math.hypot((i % 28) - 12, Math.floor(i / 28) - 15) < 6 ? 0.1 : 1,
+      ),
+      Array.from({ length: 784 }, (_, i) => ((i * 37) % 101) / 400),
+      Array.from({ length: 784 }, () => 0),
+    ];
+    let prepared = 0;
+    for (const pixels of pictures) {
+      const img = fromPixels(Float32Array.from(pixels));
+      const ink = toInk(toGray(img), 28, 28);
+      expect(isBlankInk(ink, 28, 28)).toBe(isBlank(img));
+      let direct: Float32Array | null = null;
+      try {
+        direct = preprocess(img);
+      } catch (error) {
+        expect(error).toBeInstanceOf(PreprocessError);
+        expect(() => preprocessInk(ink, 28, 28)).toThrow(PreprocessError);
+        continue;
+      }
+      expect(preprocessInk(ink, 28, 28)).toEqual(direct);
+      prepared++;
+    }
+    expect(prepared).toBeGreaterThanOrEqual(2);
   });
 });

@@ -19,11 +19,25 @@ export {
 } from './png-chunks.ts';
 
 /**
- * Compressed bytes handed to the inflater at a time. Deflate expands at most ~1032:1, so one step overshoots the
- * expected size by at most ~4 MiB before the count is checked (a 1 GB bomb stops within a few ms); smaller steps
- * cost more per byte (fflate allocates and copies its 32 KiB window at every step).
+ * The most compressed bytes handed to the inflater at a time. Deflate expands at most ~1032:1, so one step of this
+ * size can overshoot by ~4 MiB before the count is checked; smaller steps cost more per byte (fflate allocates and
+ * copies its 32 KiB window at every step). Steps shrink when little output is left to expect (`inflateStep`).
  */
 export const INFLATE_STEP = 4096;
+/** The fewest compressed bytes handed to the inflater at a time. */
+export const MIN_INFLATE_STEP = 256;
+/** How far past the expected size one step may inflate, at most (deflate's ratio ≤ 1032:1 bounds it). */
+export const INFLATE_SLACK = 256 * 1024;
+
+/**
+ * The compressed bytes to feed next when `remaining` output bytes are still expected: no more than can inflate to
+ * `remaining + INFLATE_SLACK`, so a bomb allocates a few hundred KiB before it is refused, not megabytes. Used for
+ * the first step and after any step that inflated 64:1 or more; steps that inflate like image data stay full.
+ */
+export function inflateStep(remaining: number): number {
+  const bound = Math.floor((Math.max(0, remaining) + INFLATE_SLACK) / 1032);
+  return Math.min(INFLATE_STEP, Math.max(MIN_INFLATE_STEP, bound));
+}
 
 /**
  * Inflates the IDAT stream to exactly `expected` bytes, fed `INFLATE_STEP` bytes at a time so that it stops as
@@ -40,10 +54,10 @@ export function inflateExact(parts: readonly Uint8Array[], expected: number): Ui
   return step.value;
 }
 
-/** `INFLATE_STEP`s fed between two pauses of `decodePngInSteps` (32 KiB: ~1 ms of workerd CPU on noise). */
-export const STEPS_PER_TURN = 8;
+/** Compressed bytes fed between two pauses of `decodePngInSteps` (32 KiB: ~1 ms of workerd CPU on noise). */
+export const BYTES_PER_TURN = 8 * INFLATE_STEP;
 
-/** `inflateExact` as a generator that yields every `STEPS_PER_TURN` steps; returns the scanlines. */
+/** `inflateExact` as a generator that yields every `BYTES_PER_TURN` compressed bytes; returns the scanlines. */
 function* inflating(parts: readonly Uint8Array[], expected: number): Generator<void, Uint8Array, void> {
   const out = new Uint8Array(expected);
   let size = 0;
@@ -59,11 +73,21 @@ function* inflating(parts: readonly Uint8Array[], expected: number): Generator<v
     size += chunk.length;
   });
   try {
-    let steps = 0;
+    let fed = 0;
+    // Full steps while the data inflates like an image's (< 64:1); bounded ones while it inflates like a bomb.
+    let ratio = Infinity;
     for (const part of parts) {
-      for (let at = 0; at < part.length; at += INFLATE_STEP) {
-        inflater.push(part.subarray(at, at + INFLATE_STEP));
-        if (++steps % STEPS_PER_TURN === 0) yield;
+      for (let at = 0; at < part.length;) {
+        const step = ratio < 64 ? INFLATE_STEP : inflateStep(expected - size);
+        const before = size;
+        inflater.push(part.subarray(at, at + step));
+        ratio = (size - before) / step;
+        at += step;
+        fed += step;
+        if (fed >= BYTES_PER_TURN) {
+          fed = 0;
+          yield;
+        }
       }
     }
     inflater.push(new Uint8Array(0), true);
@@ -167,7 +191,7 @@ export function decodePng(bytes: Uint8Array, limits: PngLimits = DEFAULT_PNG_LIM
 }
 
 /**
- * `decodePng` with `between()` awaited after the chunk walk, every `STEPS_PER_TURN` steps of inflating and after
+ * `decodePng` with `between()` awaited after the chunk walk, every `BYTES_PER_TURN` compressed bytes of inflating and after
  * it, so that a caller sharing its thread (a worker isolate) can let other work run between the costly steps.
  * Same answers, same refusals.
  * @throws {PngError} as `decodePng`.

@@ -10,6 +10,8 @@ export interface PythonPeers {
   python: string;
   numpy: boolean;
   torch: boolean;
+  /** torch imports and the PyTorch peer's trainer is beside the repo (`../shared/peers/torch_mlp.py`). */
+  torchPeer: boolean;
 }
 
 const probe = (python: string, module: string): Promise<boolean> =>
@@ -31,5 +33,5 @@ export async function pythonPeers(root: string): Promise<PythonPeers> {
     );
   }
   if (torch && !peerScript) console.warn(`skipping the PyTorch-trained import: no ${peersDir}`);
-  return { python, numpy, torch: torch && peerScript };
+  return { python, numpy, torch, torchPeer: torch && peerScript };
 }

@@ -252,31 +252,34 @@ describe.skipIf(!peers.numpy)('the exported safetensors in Python (numpy, or PyT
   );
 });
 
-describe.skipIf(!peers.torch)('a network trained by the PyTorch peer (../shared/peers/torch_mlp.py)', () => {
-  it('should import from safetensors and serve with its PyTorch test accuracy (within 0.1 point)', async () => {
-    const file = join(work, 'torch.safetensors');
-    // A short run (1 epoch on 15,000 images) keeps this to seconds; the network and update are the peer's.
-    const trained = await run(peers.python, [
-      'scripts/peers/train_torch_safetensors.py',
-      file,
-      '--limit',
-      '15000',
-      '--epochs',
-      '1',
-    ]);
-    expect(trained.status, trained.stderr).toBe(0);
-    const torch = JSON.parse(trained.stdout) as { test_accuracy: number };
-    console.log(`torch peer: ${trained.stdout.trim()}`);
-    const out = join(work, 'torch.bin');
-    const imported = await cli('import', file, '--out', out, '--encoding', 'f32');
-    expect(imported.status, imported.stderr).toBe(0);
-    expect(imported.stdout).toContain('using 0.01'); // a plain PyTorch file carries no slope
-    const served = decodeModel(new Uint8Array(readFileSync(out)));
-    const digits = servedDigits(served, mnistTest.count);
-    const accuracy = digits.filter((d, i) => d === mnistTest.labels[i]).length / mnistTest.count;
-    console.log(`torch-trained import: PyTorch ${torch.test_accuracy}, served here ${accuracy}`);
-    expect(torch.test_accuracy).toBeGreaterThan(0.9); // it did learn
-    expect(Math.abs(accuracy - torch.test_accuracy)).toBeLessThanOrEqual(0.001);
-    expect(served.metadata.testAccuracy).toBe(accuracy);
-  }, 180_000);
-});
+describe.skipIf(!peers.torchPeer)(
+  'a network trained by the PyTorch peer (../shared/peers/torch_mlp.py)',
+  () => {
+    it('should import from safetensors and serve with its PyTorch test accuracy (within 0.1 point)', async () => {
+      const file = join(work, 'torch.safetensors');
+      // A short run (1 epoch on 15,000 images) keeps this to seconds; the network and update are the peer's.
+      const trained = await run(peers.python, [
+        'scripts/peers/train_torch_safetensors.py',
+        file,
+        '--limit',
+        '15000',
+        '--epochs',
+        '1',
+      ]);
+      expect(trained.status, trained.stderr).toBe(0);
+      const torch = JSON.parse(trained.stdout) as { test_accuracy: number };
+      console.log(`torch peer: ${trained.stdout.trim()}`);
+      const out = join(work, 'torch.bin');
+      const imported = await cli('import', file, '--out', out, '--encoding', 'f32');
+      expect(imported.status, imported.stderr).toBe(0);
+      expect(imported.stdout).toContain('using 0.01'); // a plain PyTorch file carries no slope
+      const served = decodeModel(new Uint8Array(readFileSync(out)));
+      const digits = servedDigits(served, mnistTest.count);
+      const accuracy = digits.filter((d, i) => d === mnistTest.labels[i]).length / mnistTest.count;
+      console.log(`torch-trained import: PyTorch ${torch.test_accuracy}, served here ${accuracy}`);
+      expect(torch.test_accuracy).toBeGreaterThan(0.9); // it did learn
+      expect(Math.abs(accuracy - torch.test_accuracy)).toBeLessThanOrEqual(0.001);
+      expect(served.metadata.testAccuracy).toBe(accuracy);
+    }, 180_000);
+  },
+);

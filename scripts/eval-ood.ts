@@ -18,7 +18,7 @@ import {
   judge,
   type VerdictPolicy,
 } from '../src/data/verdict.ts';
-import { decodeModel } from '../src/format/index.ts';
+import { decodeModel, trainedOnPrepared } from '../src/format/index.ts';
 import { createPredictor, Mlp, Workspace } from '../src/nn/index.ts';
 import { expectedCalibrationError, negativeLogLikelihood } from './lib/calibrate.ts';
 import { prepareInto } from './lib/batches.ts';
@@ -93,9 +93,7 @@ for (const path of values.model!) {
   const calibration = model.metadata.calibration as { temperature?: number } | undefined;
   const temperature = calibration?.temperature ?? 1;
   // As JSON /predict serves it: prepared like its training images when it was trained on prepared ones.
-  // (src/worker/predict.ts's trainedOnPrepared; not imported, since the worker's modules load its wasm.)
-  const training = model.metadata.training as { preprocess?: unknown } | undefined;
-  const prepared = training?.preprocess === true;
+  const prepared = trainedOnPrepared(model.metadata);
   const predictor = createPredictor(model, kernels);
   const net = Mlp.fromParams({ sizes: model.sizes, alpha: model.alpha }, kernels, model.params);
   const ws = new Workspace(kernels, model.sizes, 500);

@@ -4,7 +4,7 @@
  * failures, and scoring a model on a test set as the Worker serves it. Not the format code (that is `src/format`).
  */
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { decodeModel, encodeModel, type ModelData } from '../../src/format/index.ts';
+import { decodeModel, encodeModel, trainedOnPrepared, type ModelData } from '../../src/format/index.ts';
 import type { Kernels } from '../../src/kernels/kernels.ts';
 import { createPredictor } from '../../src/nn/index.ts';
 import { prepareExamples } from './batches.ts';
@@ -15,8 +15,7 @@ import type { Examples } from './dataset.ts';
  * its recipe trained on prepared images (`metadata.training.preprocess`), else as they are.
  */
 export function asServed(metadata: ModelData['metadata'], examples: Examples): Examples {
-  const training = metadata.training as { preprocess?: unknown } | undefined;
-  return training?.preprocess === true ? prepareExamples(examples) : examples;
+  return trainedOnPrepared(metadata) ? prepareExamples(examples) : examples;
 }
 
 /** A user-facing failure: printed as one line `<script>: <message>`, exit with `status`. */

@@ -88,3 +88,16 @@ export function serializeMetadata(metadata: ModelMetadata): Uint8Array {
   if (problem) throw formatError('BAD_METADATA', -1, problem);
   return utf8Encoder.encode(text);
 }
+
+/**
+ * Whether a model's recipe trained it on images prepared like `/predict` prepares them (`training.preprocess`):
+ * then JSON images, fine-tune examples and test sets are prepared before they reach it.
+ */
+export function trainedOnPrepared(metadata: Record<string, unknown>): boolean {
+  const training = metadata.training;
+  return (
+    typeof training === 'object' &&
+    training !== null &&
+    (training as { preprocess?: unknown }).preprocess === true
+  );
+}

@@ -7,7 +7,13 @@
  * store, maps the typed errors thrown here to answers, and saves what this returns.
  */
 import { fromPixels, preprocess, PreprocessError } from '../data/preprocess.ts';
-import { encodeModelDecoded, ModelFormatError, type ModelData, type ModelMetadata } from '../format/index.ts';
+import {
+  encodeModelDecoded,
+  ModelFormatError,
+  trainedOnPrepared,
+  type ModelData,
+  type ModelMetadata,
+} from '../format/index.ts';
 import { encodeMaster, startingWeights, withMaster } from '../format/master.ts';
 import type { Kernels } from '../kernels/kernels.ts';
 import { argmax, DIGIT_CLASSES, INPUT_SIZE } from '../nn/classify.ts';
@@ -103,8 +109,7 @@ export class EmptyExampleError extends Error {
 
 /** Whether a model was trained on prepared images (its recipe's `training.preprocess`; as `/predict` decides). */
 export function preparesInput(model: ModelData): boolean {
-  const training = model.metadata.training as { preprocess?: unknown } | undefined;
-  return typeof training === 'object' && training !== null && training.preprocess === true;
+  return trainedOnPrepared(model.metadata);
 }
 
 /**

@@ -21,6 +21,7 @@ import type { Upload } from './body.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
 import { isBlankInk } from '../data/verdict.ts';
+import { trainedOnPrepared } from '../format/index.ts';
 import { temperatureOf, toVerdictPredictions } from './verdicts.ts';
 import { withServingModel } from './model-cache.ts';
 import { withVersionPredictor } from './pinned.ts';
@@ -156,16 +157,6 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Pr
     minConfidence: body.minConfidence ?? null,
     preprocessByModel: body.preprocess === undefined,
   };
-}
-
-/** Whether a model was trained on images prepared like `/predict` prepares them (its recipe's `preprocess`). */
-export function trainedOnPrepared(metadata: Record<string, unknown>): boolean {
-  const training = metadata.training;
-  return (
-    typeof training === 'object' &&
-    training !== null &&
-    (training as { preprocess?: unknown }).preprocess === true
-  );
 }
 
 /** The network's input for `metadata`'s model: JSON images left to the model's default are prepared here. */

@@ -39,9 +39,16 @@ export interface PhaseResult {
 export interface UploadLoadReport {
   /** The upload chosen as the most expensive accepted one, and its measured cost alone. */
   upload: { name: string; bytes: number; medianWallMs: number; cpuMsPerRequest: number };
-  /** Every accepted candidate's median wall time alone (ms), the basis of the choice. */
-  candidates: { name: string; medianWallMs: number }[];
+  /** Every accepted candidate's median wall time and workerd CPU per request alone (ms); CPU is the basis of the choice. */
+  candidates: { name: string; medianWallMs: number; cpuMsPerRequest: number }[];
   phases: PhaseResult[];
+}
+
+interface Ranked {
+  c: HostileCase;
+  wall: number;
+  /** workerd CPU ms per request (NaN when not measured). */
+  cpu: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -68,13 +75,15 @@ const freshAddress = () => `10.200.${(fresh >> 8) & 255}.${fresh++ & 255}`;
 
 /**
  * The accepted `max-*` uploads of the hostile corpus, each sent `repeats` times alone from fresh addresses
- * (so no limit answers), slowest median wall time first: wall time alone is the cost the server spends on it.
+ * (so no limit answers), costliest first: by workerd CPU per request when its pids are known (what an upload
+ * takes from everyone else), else by median wall time alone.
  */
-async function rankUploads(url: string, repeats: number): Promise<{ c: HostileCase; wall: number }[]> {
-  const ranked: { c: HostileCase; wall: number }[] = [];
+async function rankUploads(url: string, repeats: number, pids: number[]): Promise<Ranked[]> {
+  const ranked: Ranked[] = [];
   for (const c of hostilePngCases().filter((k) => k.name.startsWith('max-') && k.status === 200)) {
     for (let i = 0; i < 3; i++) await send(url, c, freshAddress());
     const times: number[] = [];
+    const cpu0 = cpuMsOf(pids);
     for (let i = 0; i < repeats; i++) {
       const t0 = performance.now();
       const status = await send(url, c, freshAddress());
@@ -82,9 +91,10 @@ async function rankUploads(url: string, repeats: number): Promise<{ c: HostileCa
       times.push(performance.now() - t0);
     }
     times.sort((a, b) => a - b);
-    ranked.push({ c, wall: times[times.length >> 1] });
+    const cpu = pids.length ? (cpuMsOf(pids) - cpu0) / repeats : NaN;
+    ranked.push({ c, wall: times[times.length >> 1], cpu });
   }
-  return ranked.sort((a, b) => b.wall - a.wall);
+  return ranked.sort((a, b) => (pids.length ? b.cpu - a.cpu : b.wall - a.wall));
 }
 
 /** The fifth client: `count` `/predict` requests one after another, each timed. */
@@ -218,7 +228,7 @@ async function phase(
 
 /** The whole measurement: the costliest accepted upload chosen, then the three phases. */
 export async function runUploadLoad(options: UploadLoadOptions): Promise<UploadLoadReport> {
-  const ranked = await rankUploads(options.url, 15);
+  const ranked = await rankUploads(options.url, 15, options.workerdPids);
   const upload = ranked[0].c;
   // Its CPU alone, from /proc: 20 requests back to back from fresh addresses.
   const cpu0 = cpuMsOf(options.workerdPids);
@@ -248,7 +258,11 @@ export async function runUploadLoad(options: UploadLoadOptions): Promise<UploadL
   ];
   return {
     upload: { name: upload.name, bytes: upload.body.length, medianWallMs: ranked[0].wall, cpuMsPerRequest },
-    candidates: ranked.map((r) => ({ name: r.c.name, medianWallMs: Math.round(r.wall * 10) / 10 })),
+    candidates: ranked.map((r) => ({
+      name: r.c.name,
+      medianWallMs: Math.round(r.wall * 10) / 10,
+      cpuMsPerRequest: Math.round(r.cpu * 10) / 10,
+    })),
     phases,
   };
 }
@@ -260,7 +274,7 @@ export function formatUploadLoad(report: UploadLoadReport): string {
     `most expensive accepted upload: ${report.upload.name} (${report.upload.bytes} bytes), ` +
       `${report.upload.medianWallMs.toFixed(1)} ms wall alone (median), ` +
       `${report.upload.cpuMsPerRequest.toFixed(1)} ms workerd CPU per request alone`,
-    `candidates (median wall ms alone): ${report.candidates.map((c) => `${c.name} ${c.medianWallMs}`).join(', ')}`,
+    `candidates (workerd CPU ms per request / median wall ms, alone): ${report.candidates.map((c) => `${c.name} ${c.cpuMsPerRequest}/${c.medianWallMs}`).join(', ')}`,
     '',
     '| phase | probe requests | probe p50 ms | probe p99 ms | p99 / at rest | probe max ms | probe failures | attack answers | attacks/s | workerd CPU (cores) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |',

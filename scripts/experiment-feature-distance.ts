@@ -8,8 +8,9 @@
  * Fitted on the model's own training split (re-drawn from its metadata's seed and validation fraction), prepared
  * as `/predict` prepares it; every threshold is chosen on the validation split. MNIST test and the held-out
  * negatives (eval-ood's seeds and kinds) are only reported. Prints Markdown. `--layer 1` takes the first hidden
- * layer instead (from the dequantized float network); `--cache DIR` keeps each fit (the eigendecomposition takes
- * 15 s for 512 dims, minutes for 1024); `--budget` is the share of validation digits a combined rule may flag.
+ * layer instead (from the dequantized float network), `--layer 0` the prepared pixels; `--cache DIR` keeps each
+ * fit (the eigendecomposition takes 15 s for 512 dims, minutes for 1024); `--budget` is the share of validation
+ * digits a combined rule may flag.
  * Findings: docs/benchmarks.md, "A distance on the penultimate features".
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -37,7 +37,7 @@ import {
   FEEDBACK_RATE_PERIOD_SECONDS,
   MAX_FEEDBACK_BODY,
   readFeedbackSettings,
-  writerOf,
+  callWriter,
 } from './settings.ts';
 
 type AppEnv = { Bindings: Bindings; Variables: BodyVariables };
@@ -184,14 +184,15 @@ async function store(c: C, correction: Correction) {
   }
   const pixels = Uint8Array.from(x, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
   const ctx = writerContext(c.env);
-  const result = await writerOf(c.env, ctx.config.prefix).addFeedback(ctx, {
+  const item = {
     pixels,
     digest: await hex(pixels),
     label: correction.label,
     predicted: correction.predicted,
     answeredBy: correction.modelVersion,
     client: await hex(clientKey(c.req.raw, ctx.config.prefix), 24),
-  });
+  };
+  const result = await callWriter(c.env, ctx.config.prefix, (writer) => writer.addFeedback(ctx, item));
   const { id } = unwrap(result);
   return c.json(
     { id, status: 'pending' as const, label: correction.label, modelVersion: correction.modelVersion },
@@ -274,12 +275,13 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
     async (c) => {
       const q = c.req.valid('query');
       const ctx = writerContext(c.env);
-      const list = await writerOf(c.env, ctx.config.prefix).listFeedback({
+      const query = {
         statuses: [...new Set(q.status.split(','))] as FeedbackStatus[],
         after: q.after,
         limit: q.limit,
         pixels: q.pixels === '1',
-      });
+      };
+      const list = await callWriter(c.env, ctx.config.prefix, (writer) => writer.listFeedback(query));
       const applies = list.applies.map((a) => ({ ...a, detail: JSON.parse(a.detail) as unknown }));
       return c.json({ ...list, applies }, 200);
     },
@@ -305,7 +307,7 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
     async (c) => {
       const { ids } = c.req.valid('json');
       const ctx = writerContext(c.env);
-      return c.json(await writerOf(c.env, ctx.config.prefix).dropFeedback(ids), 200);
+      return c.json(await callWriter(c.env, ctx.config.prefix, (writer) => writer.dropFeedback(ids)), 200);
     },
   );
 
@@ -343,9 +345,9 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         }
         reviewed = parsed.data.reviewed;
       }
-      const result = (await writerOf(c.env, ctx.config.prefix).applyFeedback(ctx, {
-        reviewed,
-      })) as WriterResult<ApplyAnswer>;
+      const result = (await callWriter(c.env, ctx.config.prefix, (writer) =>
+        writer.applyFeedback(ctx, { reviewed }),
+      )) as WriterResult<ApplyAnswer>;
       const answer = unwrap(result);
       invalidate(ctx.config.prefix);
       const { indices: _indices, ...review } = answer.review;

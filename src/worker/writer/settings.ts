@@ -25,6 +25,7 @@ export const MAX_APPLY_WORK = 16384;
 export interface FeedbackSettings {
   caps: PendingCaps;
   review: ReviewPolicy;
+  /** `FEEDBACK_APPLY_MAX_EXAMPLES`, lowered to the apply's work ceiling when that is smaller. */
   applyMaxExamples: number;
   /** The work ceiling of one apply (in place of `FINE_TUNE_MAX_WORK`, which bounds one request). */
   applyMaxWork: number;
@@ -39,6 +40,7 @@ function num(value: string | undefined, fallback: number, min: number, max: numb
 
 export function readFeedbackSettings(env: Bindings): FeedbackSettings {
   const e = env as unknown as Record<string, string | undefined>;
+  const applyMaxWork = Math.floor(num(e.FEEDBACK_APPLY_MAX_WORK, 8192, 1, MAX_APPLY_WORK));
   return {
     caps: {
       perClient: Math.floor(num(e.FEEDBACK_MAX_PENDING_PER_CLIENT, 50, 1, 100_000)),
@@ -48,8 +50,12 @@ export function readFeedbackSettings(env: Bindings): FeedbackSettings {
       confident: num(e.FEEDBACK_CONFIDENT, 0.95, 0, 1),
       maxDisagreement: num(e.FEEDBACK_MAX_DISAGREEMENT, 0.5, 0, 1),
     },
-    applyMaxExamples: Math.floor(num(e.FEEDBACK_APPLY_MAX_EXAMPLES, 1024, 1, MAX_APPLY_EXAMPLES)),
-    applyMaxWork: Math.floor(num(e.FEEDBACK_APPLY_MAX_WORK, 8192, 1, MAX_APPLY_WORK)),
+    // At most the work ceiling, as FINE_TUNE_MAX_EXAMPLES (config.ts): one epoch of a full batch always fits.
+    applyMaxExamples: Math.min(
+      applyMaxWork,
+      Math.floor(num(e.FEEDBACK_APPLY_MAX_EXAMPLES, 1024, 1, MAX_APPLY_EXAMPLES)),
+    ),
+    applyMaxWork,
     autoApplyMin: Math.floor(num(e.FEEDBACK_AUTO_APPLY_MIN, 0, 0, MAX_APPLY_EXAMPLES)),
   };
 }

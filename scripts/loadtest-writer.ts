@@ -1,11 +1,13 @@
 /**
  * @module
- * `npm run loadtest:writer [-- --quick] [--split-writer]`: the model writer under load, against `npm start`
+ * `npm run loadtest:writer [-- --quick] [--split-writer [--writer-nice N]]`: the model writer under load, against `npm start`
  * (wrangler dev, local R2 and Durable Object, the committed default model). With `--split-writer` the writer runs
  * in a second `wrangler dev` (its own workerd process, found through a private dev registry, same local bucket),
  * as a deployed Durable Object runs apart from the isolates that answer `/predict`: locally one workerd process
  * runs the worker, the writer and the R2 emulation on one thread, so any CPU the writer spends delays every
- * request. Each phase starts from the published model (a rollback through the writer), so the lineage guard's
+ * request. `--writer-nice N` runs that second process at nice N: on a machine of 2 cores it otherwise takes one of
+ * the two from the isolate answering `/predict`, which a deployed Durable Object (its own isolate, usually on
+ * another machine) does not; the figure is printed with the setting. Each phase starts from the published model (a rollback through the writer), so the lineage guard's
  * bounds against the root are the same for all. Measures, in one run:
  * - 30 fine-tunes one after the other (uncontended), then 30 at once from 30 clients: statuses, the version chain,
  *   and the workerd process CPU of each burst (from /proc: the fine-tunes' whole cost, retrains included);
@@ -14,6 +16,7 @@
  *   bent, none of them in training): statuses, counted back with GET /feedback, then one apply;
  * - bad feedback (malformed, oversized, unlabelled, out of range): 4xx each, nothing stored.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
@@ -25,6 +28,10 @@ import { seedLocal } from './seed-local.ts';
 
 const quick = process.argv.includes('--quick');
 const split = process.argv.includes('--split-writer');
+const niceAt = process.argv.indexOf('--writer-nice');
+const writerNice = niceAt > 0 ? Number(process.argv[niceAt + 1]) : 0;
+if (!Number.isInteger(writerNice) || writerNice < 0 || writerNice > 19 || (writerNice && !split))
+  throw new Error('--writer-nice takes an integer in [0, 19] and needs --split-writer');
 
 /**
  * One HTTP request on a fresh connection. (fetch's pooled keep-alive sockets sometimes hung after a long burst:
@@ -66,6 +73,10 @@ const FINE_TUNES = 30;
 const CLIENTS = 50;
 const FEEDBACK = quick ? 200 : 1000;
 const EXAMPLES_PER_FINE_TUNE = 8;
+/** wrangler.toml's MODEL_REVALIDATE_SECONDS (5 when unset): how stale `GET /model`'s pointer may be. */
+const REVALIDATE_MS =
+  Number(/^MODEL_REVALIDATE_SECONDS\s*=\s*"(\d+)"/m.exec(readFileSync('wrangler.toml', 'utf8'))?.[1] ?? 5) *
+  1000;
 
 const TICK = 100; // USER_HZ
 /** utime + stime of every workerd process in the servers' process groups, in ms. */
@@ -152,6 +163,7 @@ async function startSplit(): Promise<Servers> {
     String(await freePort()),
   ];
   const writer = await startLocalServer({ command: await dev('writer.toml'), env, persistTo });
+  if (writerNice) execFileSync('renice', ['-n', String(writerNice), '-g', String(writer.pgid)]);
   const server = await startLocalServer({ command: await dev('app.toml'), env, persistTo });
   // The app finds the writer through the registry; wait until it answers through it.
   for (let i = 0; ; i++) {
@@ -245,10 +257,19 @@ async function history(): Promise<{ version: string; parent: string | null; sour
     .history;
 }
 
+/**
+ * The history once the worker's cached pointer has caught up: `GET /model` answers from it, revalidated every
+ * MODEL_REVALIDATE_SECONDS, so right after a write the newest versions may not be listed yet (a stale read).
+ */
+async function settledHistory(): ReturnType<typeof history> {
+  await new Promise((r) => setTimeout(r, REVALIDATE_MS + 500));
+  return history();
+}
+
 let rollbacks = 0;
 /** Makes the published model current again (through the writer), so the next phase starts a fresh lineage. */
 async function toRoot(root: string): Promise<void> {
-  if ((await history())[0].version === root) return;
+  if ((await settledHistory())[0].version === root) return;
   const res = await fetch(`${url}/model/rollback`, {
     method: 'POST',
     headers: headers(`198.18.9.${rollbacks++}`, true),
@@ -270,7 +291,7 @@ try {
   );
 
   // Predictions at rest.
-  let restLeft = quick ? 200 : 600;
+  let restLeft = quick ? 200 : 2000;
   const rest = await predictLoop(() => restLeft-- <= 0);
 
   // 30 uncontended fine-tunes: one after the other.
@@ -282,7 +303,7 @@ try {
 
   // 30 at once, nothing else running: their CPU.
   await toRoot(root);
-  const before = (await history())[0].version;
+  const before = (await settledHistory())[0].version;
   cpu0 = serverCpuMs(pgids);
   let t0 = performance.now();
   const burst = await Promise.all(Array.from({ length: FINE_TUNES }, (_, i) => fineTune(`198.18.2.${i}`)));
@@ -293,7 +314,7 @@ try {
   const accepted = burst
     .filter((r) => r.status === 200)
     .map((r) => r.body as { version: string; attempts: number });
-  const h = await history();
+  const h = await settledHistory();
   const added = h.slice(0, accepted.length);
   const chained =
     h[accepted.length].version === before &&
@@ -400,7 +421,7 @@ try {
   const applyWall = performance.now() - t0;
   const apply = (await applyRes.json()) as Record<string, unknown>;
   const consumed = (apply.consumed as number[] | undefined) ?? [];
-  const historyAfter = await history();
+  const historyAfter = await settledHistory();
   const again = await fetch(`${url}/feedback/apply`, {
     method: 'POST',
     headers: headers('192.0.2.251', true),
@@ -432,7 +453,7 @@ try {
   console.log(`# model writer load test (${quick ? 'quick' : 'full'}), ${new Date().toISOString()}`);
   const settings = (accepted[0] as { settings?: Record<string, unknown> } | undefined)?.settings;
   console.log(
-    `${split ? 'worker and writer in two workerd processes (--split-writer)' : 'one workerd process (npm start)'}; ` +
+    `${split ? `worker and writer in two workerd processes (--split-writer${writerNice ? `, writer at nice ${writerNice}` : ''})` : 'one workerd process (npm start)'}; ` +
       `load average ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}`,
@@ -447,6 +468,19 @@ try {
     `  ${FINE_TUNES} at once: ${statusCount(burst.map((r) => r.status))}; attempts ${[...new Set(accepted.map((a) => a.attempts))].join('/')}; ` +
       `one chain: ${chained}; wall ${ms(burstWall)}; workerd CPU ${ms(burstCpu)} = ${(burstCpu / sequentialCpu).toFixed(2)}× the uncontended`,
   );
+  if (!chained) {
+    // Why not, in full: the history's newest entries against the versions the 200s named.
+    process.exitCode = 1;
+    const entry = (e: { version: string; parent: string | null; source: string }) =>
+      `${e.version} <- ${e.parent} (${e.source})`;
+    console.log(`  not one chain; before: ${before}; accepted: ${accepted.map((a) => a.version).join(', ')}`);
+    console.log(
+      `  history, newest first:\n    ${h
+        .slice(0, accepted.length + 3)
+        .map(entry)
+        .join('\n    ')}`,
+    );
+  }
   console.log(
     `  ${FINE_TUNES} at once with predictions running: ${statusCount(burst2.map((r) => r.status))}; wall ${ms(burst2Wall)}`,
   );

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { getPlatformProxy } from 'wrangler';
+import { experimental_readRawConfig, getPlatformProxy } from 'wrangler';
 import { parseIdxImages, parseIdxLabels } from '../../src/data/idx.ts';
 import { decodeMaster, encodeModel } from '../../src/format/index.ts';
 import { encodeCheckSet } from '../../src/format/check-set.ts';
@@ -31,6 +31,7 @@ export interface BucketHandle {
  */
 export async function openBucket(options: { persistTo?: string; remote?: boolean }): Promise<BucketHandle> {
   let configPath = 'wrangler.toml';
+  if (!options.remote) configPath = bucketOnlyConfig(configPath);
   if (options.remote) {
     const toml = readFileSync(configPath, 'utf8').replace(/(bucket_name\s*=\s*"[^"]*")/, '$1\nremote = true');
     mkdirSync('.wrangler', { recursive: true });
@@ -47,6 +48,27 @@ export async function openBucket(options: { persistTo?: string; remote?: boolean
     store: new ModelStore(proxy.env.MODELS, proxy.env.MODEL_PREFIX ?? 'models/'),
     dispose: () => proxy.dispose(),
   };
+}
+
+/**
+ * A copy of the config with only what the bucket needs (its binding and `MODEL_PREFIX`), `.wrangler/bucket-only.json`: the
+ * whole one also declares the writer Durable Object and the token secret, which `getPlatformProxy` cannot run and
+ * warns about four times on every `npm start` ("will not work in local development", "no such Durable Object
+ * class is exported", "missing required secrets"), alarming and untrue for the server that follows. The bucket is
+ * named as in the config, so the local data is the same that `wrangler dev` reads.
+ */
+function bucketOnlyConfig(configPath: string): string {
+  const { rawConfig } = experimental_readRawConfig({ config: configPath });
+  const config = {
+    name: `${rawConfig.name ?? 'edge-mlp'}-bucket`,
+    compatibility_date: rawConfig.compatibility_date,
+    r2_buckets: rawConfig.r2_buckets,
+    vars: { MODEL_PREFIX: rawConfig.vars?.MODEL_PREFIX ?? 'models/' },
+  };
+  mkdirSync('.wrangler', { recursive: true });
+  const path = join('.wrangler', 'bucket-only.json');
+  writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
+  return path;
 }
 
 /** 500 labelled MNIST test images (every 20th) in the check-set format. */

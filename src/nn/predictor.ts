@@ -17,8 +17,11 @@ export interface PredictorSource {
 
 export interface Predictor {
   readonly spec: MlpSpec;
-  /** Class probabilities [batch×classes] for x [batch×inputSize] (pixels in [0, 1]). */
-  predict(x: Float32Array, batch: number): Float32Array;
+  /**
+   * Class probabilities [batch×classes] for x [batch×inputSize] (pixels in [0, 1]). With `features`
+   * [batch×penultimate], the last hidden layer's activations (after its LeakyReLU) are copied there too.
+   */
+  predict(x: Float32Array, batch: number, features?: Float32Array): Float32Array;
   dispose(): void;
 }
 
@@ -46,7 +49,7 @@ abstract class ChunkedPredictor implements Predictor {
   protected abstract layer(l: number, rows: number, x: Float32Array, y: Float32Array, slope?: number): void;
   protected abstract disposeWeights(): void;
 
-  predict(x: Float32Array, batch: number): Float32Array {
+  predict(x: Float32Array, batch: number, features?: Float32Array): Float32Array {
     const { sizes, alpha } = this.spec;
     const d = sizes[0];
     const classes = sizes[sizes.length - 1];
@@ -59,6 +62,10 @@ abstract class ChunkedPredictor implements Predictor {
       for (let l = 0; l <= last; l++) {
         // Hidden layers store their LeakyReLU as the product is stored (no extra pass over the activations).
         this.layer(l, rows, this.acts[l], this.acts[l + 1], l < last ? alpha : undefined);
+      }
+      if (features) {
+        const f = sizes[last];
+        features.set(this.acts[last].subarray(0, rows * f), start * f);
       }
       softmax(probs.subarray(start * classes), this.acts[last + 1], rows, classes);
     }
@@ -108,9 +115,9 @@ class F32Predictor extends ChunkedPredictor {
     this.transposed = layers.map(() => false);
   }
 
-  override predict(x: Float32Array, batch: number): Float32Array {
+  override predict(x: Float32Array, batch: number, features?: Float32Array): Float32Array {
     if (batch === 1 && !this.relaid) this.transposeWideLayers();
-    return super.predict(x, batch);
+    return super.predict(x, batch, features);
   }
 
   protected layer(l: number, rows: number, x: Float32Array, y: Float32Array, slope?: number): void {

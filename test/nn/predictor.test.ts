@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ModelData } from '../../src/format/index.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { createWasmKernels } from '../../src/kernels/wasm-kernels.ts';
-import { createPredictor, Mlp } from '../../src/nn/index.ts';
+import { createPredictor, Mlp, Workspace } from '../../src/nn/index.ts';
 import { randomModelData } from '../../scripts/lib/bench-ours.ts';
 import { compileBuild } from '../../scripts/lib/kernels-node.ts';
 
@@ -88,6 +88,29 @@ describe('createPredictor', () => {
       expect(maxDiff(predictor.predict(xs, batch), expected), `${build} batch, re-laid`).toBeLessThan(1e-6);
       predictor.dispose();
       expect(wasm.usedBytes()).toBe(0);
+    }
+  });
+
+  it('should copy the last hidden layer’s activations into `features`, across chunks, probabilities unchanged', () => {
+    const kernels = createTsKernels();
+    // 70 rows: more than one chunk of the int8 predictor (64), so the copy's offsets are exercised.
+    const rows = 70;
+    const xs = images(rows);
+    for (const encoding of ['int8', 'f32'] as const) {
+      const data = decodedModel(encoding);
+      const float = Mlp.fromParams({ sizes: SIZES, alpha: ALPHA }, kernels, data.params);
+      const ws = new Workspace(kernels, SIZES, rows);
+      float.forward(ws, xs, rows);
+      const hidden = ws.acts[SIZES.length - 2].slice(0, rows * SIZES[2]);
+      expect(hidden.some((v) => v < 0)).toBe(true); // after the LeakyReLU, its negative slope kept
+      const predictor = createPredictor(data, kernels);
+      const features = new Float32Array(rows * SIZES[2]).fill(NaN);
+      const probs = predictor.predict(xs, rows, features);
+      expect(maxDiff(features, hidden)).toBeLessThan(1e-4);
+      expect(maxDiff(probs, predictor.predict(xs, rows))).toBe(0);
+      predictor.dispose();
+      float.dispose();
+      ws.dispose();
     }
   });
 });

@@ -6,20 +6,17 @@
 import { env } from 'cloudflare:workers';
 import { encode as encodePng } from 'fast-png';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { encodeModel } from '../../src/format/index.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
-import { ModelStore } from '../../src/worker/model-store.ts';
 import { writerOf } from '../../src/worker/writer/settings.ts';
 import {
   imageAt,
-  makeModel,
   NO_GUARD,
   post,
+  publishTrained,
   randomPixels,
   seed,
-  SIZES,
   testEnv,
   TOKEN,
   type ErrorJson,
@@ -326,19 +323,7 @@ describe('POST /feedback (JSON) without preprocess', () => {
   /** What a lineage whose model was trained with `training` stores for the bar, sent with `extra`. */
   async function stored(training: Record<string, unknown> | null, extra: Record<string, unknown>) {
     const e = testEnv(base);
-    const { net } = makeModel(3);
-    const blob = encodeModel({
-      sizes: SIZES,
-      alpha: 0.01,
-      encoding: 'f32',
-      params: new Float32Array(net.params),
-      metadata: {
-        dataset: 'synthetic',
-        createdAt: new Date().toISOString(),
-        ...(training ? { training } : {}),
-      },
-    });
-    await new ModelStore(e.MODELS, e.MODEL_PREFIX!).publish(blob);
+    await publishTrained(e, training);
     const res = await send(e, { ...correction(0, 1), image: offCentre, ...extra });
     expect(res.status).toBe(201);
     return (await list(e, '?pixels=1')).items[0].pixels!;
@@ -350,6 +335,15 @@ describe('POST /feedback (JSON) without preprocess', () => {
     expect(byDefault).not.toEqual(offCentre);
     // An explicit field always wins: the page sends /predict's network input with `preprocess: false`.
     expect(await stored({ preprocess: true }, { preprocess: false })).toEqual(offCentre);
+  });
+
+  it('should answer 503 no_model when no model is published to decide, and store when the request says', async () => {
+    const e = testEnv(base);
+    const res = await send(e, { ...correction(0, 1), image: offCentre });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as ErrorJson).error.code).toBe('no_model');
+    expect((await send(e, { ...correction(0, 1), image: offCentre, preprocess: false })).status).toBe(201);
+    expect((await list(e)).counts.pending.total).toBe(1);
   });
 
   it('should store the image as sent for a model trained on raw images, or one that does not say', async () => {

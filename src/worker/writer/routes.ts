@@ -143,6 +143,9 @@ const jsonError = (description: string) => ({
   content: { 'application/json': { schema: ErrorResponse } },
   description,
 });
+const writerDown = jsonError(
+  '`writer_unavailable`: the model writer failed under the request (see Retry-After)',
+);
 const bearer = [{ bearer: [] }];
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 
@@ -175,6 +178,9 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         415: jsonError('Not JSON, PNG or a form'),
         422: jsonError('The image has no ink'),
         429: jsonError('Rate limit, or too much pending from this client or for this label'),
+        503: jsonError(
+          '`writer_unavailable` (see Retry-After); `no_model` when no model is published and JSON says no `preprocess`',
+        ),
       },
     }),
     async (c) => {
@@ -196,6 +202,7 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         400: jsonError('Invalid query'),
         401: jsonError('Missing or wrong bearer token'),
         403: jsonError('Disabled (no token configured)'),
+        503: writerDown,
       },
     }),
     async (c) => {
@@ -228,6 +235,7 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         400: jsonError('Invalid request'),
         401: jsonError('Missing or wrong bearer token'),
         403: jsonError('Disabled (no token configured)'),
+        503: writerDown,
       },
     }),
     async (c) => {
@@ -250,7 +258,9 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         401: jsonError('Missing or wrong bearer token'),
         403: jsonError('Disabled (no token configured)'),
         422: jsonError('Nothing pending, held for review, or refused by the guard (nothing saved)'),
-        503: jsonError('The current model or its check set cannot be read'),
+        503: jsonError(
+          'The current model or its check set cannot be read; or `writer_unavailable` (see Retry-After)',
+        ),
       },
     }),
     async (c) => {

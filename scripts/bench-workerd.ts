@@ -1,17 +1,18 @@
 /**
  * @module
- * `npx tsx scripts/bench-workerd.ts [--requests N]`: the Worker's own CPU for `/predict`, measured inside
- * workerd (`wrangler dev` on the committed default model, local R2), where its timers cannot be used (they
- * only advance on I/O): the CPU time the kernel accounts to the workerd processes (every thread's
- * `/proc/<pid>/task/<tid>/schedstat`, nanoseconds) around a request or a run of requests.
- * - the first `/predict` of the isolate (the server is started and waited for on `/docs`, which touches no
+ * `npx tsx scripts/bench-workerd.ts [--iterations N] [--rounds R] [--requests N]`: the Worker's own CPU for
+ * `/predict`, measured inside workerd (`wrangler dev` on the committed default model, local R2), where its timers
+ * cannot be used (they only advance on I/O): the CPU time the kernel accounts to the workerd processes (every
+ * thread's `/proc/<pid>/task/<tid>/schedstat`, nanoseconds) around a request or a run of requests.
+ * - the first `/predict` of a fresh isolate (the server is started and waited for on `/docs`, which touches no
  *   model): fetching the blob from the local R2 bucket (emulated in workerd, so counted here too), decoding
  *   it, building the predictor, one image, the answer;
- * - per request, medians of rounds of N sequential requests of the same size (one 0-255 JSON image):
- *   `/health` (the HTTP layer alone), a body that is not JSON (+ parsing, refused), a JSON image with its last
- *   pixel out of range (+ validation of all 784 values, refused), a valid image (+ inference and the answer).
- *   The differences split a request into its pieces; they include the error answers' cost, so they are
- *   approximations, stated as such.
+ * - the pieces of `/predict` for one 0-255 JSON image, each run N times inside the isolate by the bench entry
+ *   (`lib/bench-workerd-entry.ts`: the Worker plus `/__bench/run`): the CPU of a call with N iterations minus a
+ *   call with none, over N, medians of R rounds. `app` is the whole request through Hono as served; `handler`
+ *   the route's work without Hono's routing and middleware; the rest its parts. The HTTP layer of `wrangler
+ *   dev` (miniflare's entry worker and proxy, ~2 ms a request) is outside all of them;
+ * - per HTTP request, for reference: `/health` and a valid JSON image, sequential requests.
  * Not part of `npm run bench` (it starts a server). Linux only (`/proc`).
  */
 import { spawn } from 'node:child_process';
@@ -19,16 +20,22 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { seedLocal } from './seed-local.ts';
 import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
 import { freePort } from './lib/local-server.ts';
 import { workerdPids } from './lib/process-stats.ts';
 import { median } from './lib/bench-stats.ts';
 
 const { values } = parseArgs({
-  options: { requests: { type: 'string', default: '500' }, rounds: { type: 'string', default: '5' } },
+  options: {
+    iterations: { type: 'string', default: '2000' },
+    rounds: { type: 'string', default: '5' },
+    requests: { type: 'string', default: '300' },
+  },
 });
-const requests = Number(values.requests);
+const iterations = Number(values.iterations);
 const rounds = Number(values.rounds);
+const requests = Number(values.requests);
 
 /** Nanoseconds on CPU of every thread of the processes. */
 function cpuNs(pids: readonly number[]): number {
@@ -52,24 +59,22 @@ function cpuNs(pids: readonly number[]): number {
 }
 
 const { test } = loadDataset(MNIST_DIR);
-const imageBody = (i: number, last?: number) => {
-  const image = Array.from(test.images.subarray(i * 784, (i + 1) * 784), (v) => Math.round(v * 255));
-  if (last !== undefined) image[783] = last;
-  return JSON.stringify({ pixelScale: '0-255', image });
-};
-const valid = Array.from({ length: 64 }, (_, i) => imageBody(i));
-const badPixel = Array.from({ length: 64 }, (_, i) => imageBody(i, 256));
-// Not JSON, the same size: parsing fails at its end.
-const notJson = valid.map((b) => b.slice(0, -1) + ']');
+// One 0-255 JSON image per body, as a web form sends it (no `pixelScale`: inferred; no `preprocess`: the model's).
+const bodies = Array.from({ length: 64 }, (_, i) =>
+  JSON.stringify({
+    image: Array.from(test.images.subarray(i * 784, (i + 1) * 784), (v) => Math.round(v * 255)),
+  }),
+);
 
-/** `npm start`'s server (seeded local R2, wrangler dev), in its own process group, ready when `/docs` answers. */
+/** The bench entry under `wrangler dev` on a freshly seeded local bucket, ready when `/docs` answers. */
 async function startServer(): Promise<{ url: string; pgid: number; stop(): void }> {
   const port = await freePort();
   const persistTo = mkdtempSync(join(tmpdir(), 'edge-mlp-bench-workerd-'));
-  const child = spawn('npx', ['tsx', 'scripts/start.ts', '--port', String(port), '--persist-to', persistTo], {
-    detached: true,
-    stdio: 'ignore',
-  });
+  await seedLocal({ persistTo });
+  const args = ['dev', 'scripts/lib/bench-workerd-entry.ts', '--port', String(port), '--ip', '127.0.0.1'];
+  args.push('--persist-to', persistTo, '--show-interactive-dev-session=false');
+  const env = { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', ...process.env };
+  const child = spawn('node_modules/.bin/wrangler', args, { detached: true, stdio: 'ignore', env });
   const stop = () => {
     if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
     rmSync(persistTo, { recursive: true, force: true });
@@ -87,6 +92,31 @@ async function startServer(): Promise<{ url: string; pgid: number; stop(): void 
   throw new Error('bench-workerd: the server did not answer /docs within 240 s');
 }
 
+/** Workerd's CPU in ns for `fn`, less what the processes burn idle over the same wall time. */
+async function cpuOf(pids: number[], idleNsPerMs: number, fn: () => Promise<unknown>): Promise<number> {
+  const c0 = cpuNs(pids);
+  const t0 = performance.now();
+  await fn();
+  return cpuNs(pids) - c0 - idleNsPerMs * (performance.now() - t0);
+}
+
+const PIECES = [
+  ['read', 'the body as text (Request.text())'],
+  ['read-bytes', 'the body as bytes, then TextDecoder (for comparison)'],
+  ['read-json', 'Request.json() (for comparison)'],
+  ['parse', 'JSON.parse of the text'],
+  ['validate', "zod PredictRequest (safeParseAsync, as zod-openapi's validator calls it)"],
+  ['input', 'jsonInput: pixels to [0, 1], ink map, blank test'],
+  ['prepare', 'preprocessing (the model was trained on prepared images)'],
+  ['infer', "the network (predictor.predict, int8): the network's own time"],
+  ['verdict', 'temperature and verdict'],
+  ['answer', "the answer's JSON text"],
+  ['handler', 'the route without Hono: read, parse, validate, input, predict(), answer text'],
+  ['request', 'making the Request (subtracted from app and handler)'],
+  ['app', 'the whole request through Hono (app.fetch), as served'],
+  ['health', 'GET /health through Hono, for reference'],
+] as const;
+
 const server = await startServer();
 try {
   const pids = workerdPids(server.pgid);
@@ -97,46 +127,77 @@ try {
   const idle0 = cpuNs(pids);
   await new Promise((r) => setTimeout(r, 1000));
   const idleNsPerMs = (cpuNs(pids) - idle0) / 1000;
-  const c0 = cpuNs(pids);
   const t0 = performance.now();
-  const first = await post(valid[0]);
-  const firstText = await first.text();
-  const firstWallMs = performance.now() - t0;
-  const firstCpuMs = (cpuNs(pids) - c0 - idleNsPerMs * firstWallMs) / 1e6;
-  if (first.status !== 200) throw new Error(`first /predict: ${first.status} ${firstText}`);
+  let firstText = '';
+  let firstStatus = 0;
+  const firstNs = await cpuOf(pids, idleNsPerMs, async () => {
+    const res = await post(bodies[0]);
+    firstStatus = res.status;
+    firstText = await res.text();
+  });
+  if (firstStatus !== 200) throw new Error(`first /predict: ${firstStatus} ${firstText}`);
   console.log(
-    `  first /predict: ${firstCpuMs.toFixed(1)} ms CPU (wall ${firstWallMs.toFixed(1)} ms; idle CPU ${(idleNsPerMs / 1e3).toFixed(1)} µs/ms subtracted)`,
+    `  first /predict of a fresh isolate: ${(firstNs / 1e6).toFixed(1)} ms CPU (wall ${(performance.now() - t0).toFixed(1)} ms; idle CPU ${(idleNsPerMs / 1e3).toFixed(1)} µs/ms subtracted)`,
+  );
+
+  const handed = await fetch(`${server.url}/__bench/bodies`, {
+    method: 'POST',
+    body: JSON.stringify(bodies),
+  });
+  if (handed.status !== 200) throw new Error(`/__bench/bodies: ${handed.status} ${await handed.text()}`);
+  const runPiece = async (piece: string, n: number) => {
+    const res = await fetch(`${server.url}/__bench/run?piece=${piece}&n=${n}`, { method: 'POST' });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`${piece}: ${res.status} ${text}`);
+  };
+  const perImage = new Map<string, number[]>();
+  for (let r = 0; r < rounds; r++) {
+    for (const [piece] of PIECES) {
+      await runPiece(piece, 200); // warm
+      const empty = await cpuOf(pids, idleNsPerMs, () => runPiece(piece, 0));
+      const full = await cpuOf(pids, idleNsPerMs, () => runPiece(piece, iterations));
+      perImage.set(piece, [...(perImage.get(piece) ?? []), (full - empty) / iterations / 1e3]);
+    }
+  }
+  const us = (piece: string) => median(perImage.get(piece)!);
+  for (const [piece, what] of PIECES)
+    console.log(`  ${piece.padEnd(8)} ${us(piece).toFixed(1).padStart(7)} µs  ${what}`);
+  const sum = ['read', 'parse', 'validate', 'input', 'prepare', 'infer', 'verdict', 'answer'].reduce(
+    (a, p) => a + us(p),
+    0,
+  );
+  const handler = us('handler') - us('request');
+  const served = us('app') - us('request');
+  console.log(
+    `  so, per image: parts ${sum.toFixed(1)} µs, handler ${handler.toFixed(1)} µs = ${(handler / us('infer')).toFixed(2)}x ` +
+      `the network, through Hono ${served.toFixed(1)} µs = ${(served / us('infer')).toFixed(2)}x ` +
+      `(medians of ${rounds} rounds of ${iterations}; less the Request's making)`,
   );
 
   const kinds: [string, (i: number) => Promise<Response>, number][] = [
     ['GET /health', () => fetch(`${server.url}/health`), 200],
-    ['not JSON (400)', (i) => post(notJson[i % 64]), 400],
-    ['last pixel out of range (400)', (i) => post(badPixel[i % 64]), 400],
-    ['valid JSON image (200)', (i) => post(valid[i % 64]), 200],
+    ['valid JSON image (200)', (i) => post(bodies[i % 64]), 200],
   ];
   const perRequest = new Map<string, number[]>();
   for (let r = 0; r < rounds; r++) {
     for (const [name, send, status] of kinds) {
       for (let i = 0; i < 20; i++) await (await send(i)).arrayBuffer(); // warm
-      const start = cpuNs(pids);
-      const wall = performance.now();
-      for (let i = 0; i < requests; i++) {
-        const res = await send(i);
-        await res.arrayBuffer();
-        if (res.status !== status) throw new Error(`${name}: ${res.status}, expected ${status}`);
-      }
-      const us = (cpuNs(pids) - start - idleNsPerMs * (performance.now() - wall)) / 1e3 / requests;
-      perRequest.set(name, [...(perRequest.get(name) ?? []), us]);
+      const ns = await cpuOf(pids, idleNsPerMs, async () => {
+        for (let i = 0; i < requests; i++) {
+          const res = await send(i);
+          await res.arrayBuffer();
+          if (res.status !== status) throw new Error(`${name}: ${res.status}, expected ${status}`);
+        }
+      });
+      perRequest.set(name, [...(perRequest.get(name) ?? []), ns / 1e3 / requests]);
     }
   }
-  const med = (name: string) => median(perRequest.get(name)!);
-  for (const [name] of kinds) console.log(`  ${name}: ${med(name).toFixed(1)} µs CPU per request`);
-  const [health, parse, validate, full] = kinds.map(([name]) => med(name));
-  console.log(
-    `  so: HTTP layer ${health.toFixed(1)} µs, + parsing ~${(parse - health).toFixed(1)} µs, ` +
-      `+ validation ~${(validate - parse).toFixed(1)} µs, + inference and answer ~${(full - validate).toFixed(1)} µs ` +
-      `(medians of ${rounds} rounds of ${requests}; load ${loadavg()[0].toFixed(2)} at the end)`,
-  );
+  for (const [name] of kinds) {
+    console.log(
+      `  over HTTP, ${name}: ${median(perRequest.get(name)!).toFixed(1)} µs CPU per request (wrangler dev's layer included)`,
+    );
+  }
+  console.log(`  load ${loadavg()[0].toFixed(2)} at the end`);
 } finally {
   server.stop();
 }

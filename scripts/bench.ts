@@ -136,7 +136,8 @@ async function main(): Promise<void> {
     workerCosts.push(w);
     log(
       `  worker /predict ${model} (${w.encoding}): parse ${w.parseUs.toFixed(1)} us, validate ${w.validateUs.toFixed(1)} us, ` +
-        `pack ${w.packUs.toFixed(1)} us, infer ${w.inferUs.toFixed(1)} us, answer ${w.answerUs.toFixed(1)} us, ` +
+        `input ${w.inputUs.toFixed(1)} us, prepare ${w.prepareUs.toFixed(1)} us, infer ${w.inferUs.toFixed(1)} us, ` +
+        `verdict and answer ${w.answerUs.toFixed(1)} us, ` +
         `all ${w.totalUs.toFixed(1)} us; first request ${w.firstRequestMs.toFixed(1)} ms CPU; ${w.modelBytes} bytes`,
     );
   }
@@ -294,9 +295,10 @@ function renderTable(r: Report): string {
     add(`worker /predict, one JSON image (${w.encoding} model): all`, cells(w.totalUs), none, false, us);
     add(`  … JSON.parse of the ${w.bodyBytes}-byte body`, cells(w.parseUs), none, false, us);
     add(`  … zod validation`, cells(w.validateUs), none, false, us);
-    add(`  … packing the input`, cells(w.packUs), none, false, us);
+    add(`  … the input (pixels, ink map, blank test)`, cells(w.inputUs), none, false, us);
+    add(`  … preparation (the model's default)`, cells(w.prepareUs), none, false, us);
     add(`  … inference`, cells(w.inferUs), none, false, us);
-    add(`  … the answer's JSON`, cells(w.answerUs), none, false, us);
+    add(`  … the verdict and the answer's JSON`, cells(w.answerUs), none, false, us);
     add(
       `worker's first request (decode, predictor, first image), CPU`,
       cells(w.firstRequestMs),

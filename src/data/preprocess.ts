@@ -67,6 +67,11 @@ export function toGray(image: RasterImage): Float32Array {
   const { width, height, channels, data, maxValue } = image;
   const n = width * height;
   const lum = new Float32Array(n);
+  if (channels === 1) {
+    // Grey without alpha (the JSON API's pixels, most PNGs): the same values by a loop without the other cases.
+    for (let i = 0; i < n; i++) lum[i] = Math.min(1, Math.max(0, (data[i] as number) / maxValue));
+    return lum;
+  }
   const hasAlpha = channels === 2 || channels === 4;
   const alpha = hasAlpha ? new Float32Array(n) : null;
   for (let i = 0; i < n; i++) {
@@ -107,6 +112,11 @@ function borderPixels(gray: Float32Array, width: number, height: number): Float3
 /** The paper's level and how much it varies: the median of the border pixels and their 75th-percentile distance from it. */
 function borderStats(gray: Float32Array, width: number, height: number): { level: number; spread: number } {
   const border = borderPixels(gray, width, height);
+  // A uniform border (an MNIST-style image's black margin, a clean scan's paper) needs no sorting: its median is
+  // its value and the spread 0, as the sorts below would find.
+  let uniform = true;
+  for (let i = 1; i < border.length && uniform; i++) uniform = border[i] === border[0];
+  if (uniform) return { level: border[0], spread: 0 };
   border.sort();
   const level = border[border.length >> 1];
   for (let i = 0; i < border.length; i++) border[i] = Math.abs(border[i] - level);
@@ -127,9 +137,22 @@ export function toInk(gray: Float32Array, width: number, height: number): Float3
   const ink = new Float32Array(gray.length);
   if (range < 1e-6) return ink;
   const floor = Math.max(INK_FLOOR, (3 * spread) / range);
-  for (let i = 0; i < gray.length; i++) {
-    const v = ((invert ? 1 - gray[i] : gray[i]) - paper) / range;
-    ink[i] = v < floor ? 0 : Math.min(1, v);
+  if (!invert && paper === 0 && range === 1) {
+    // Black paper (an MNIST-style image): v = (g − 0) / 1 is g itself.
+    for (let i = 0; i < gray.length; i++) {
+      const v = gray[i];
+      ink[i] = v < floor ? 0 : Math.min(1, v);
+    }
+  } else if (invert) {
+    for (let i = 0; i < gray.length; i++) {
+      const v = (1 - gray[i] - paper) / range;
+      ink[i] = v < floor ? 0 : Math.min(1, v);
+    }
+  } else {
+    for (let i = 0; i < gray.length; i++) {
+      const v = (gray[i] - paper) / range;
+      ink[i] = v < floor ? 0 : Math.min(1, v);
+    }
   }
   removeSpecks(ink, width, height);
   return ink;
@@ -137,74 +160,144 @@ export function toInk(gray: Float32Array, width: number, height: number): Float3
 
 /** Zeroes inked pixels none of whose 8 neighbours is inked, in place. */
 function removeSpecks(ink: Float32Array, width: number, height: number): void {
+  if (width <= 30) return removeSpecksNarrow(ink, width, height);
   const specks: number[] = [];
   for (let y = 0; y < height; y++) {
+    const ya = y > 0 ? y - 1 : 0;
+    const yb = y < height - 1 ? y + 1 : y;
     for (let x = 0; x < width; x++) {
-      if (ink[y * width + x] === 0) continue;
-      let n = 0;
-      for (let yy = Math.max(0, y - 1); yy <= Math.min(height - 1, y + 1) && n === 0; yy++) {
-        for (let xx = Math.max(0, x - 1); xx <= Math.min(width - 1, x + 1); xx++) {
-          if ((xx !== x || yy !== y) && ink[yy * width + xx] !== 0) n++;
+      const at = y * width + x;
+      if (ink[at] === 0) continue;
+      const xa = x > 0 ? x - 1 : 0;
+      const xb = x < width - 1 ? x + 1 : x;
+      let inked = false;
+      for (let yy = ya; yy <= yb && !inked; yy++) {
+        for (let i = yy * width + xa, end = yy * width + xb; i <= end; i++) {
+          if (i !== at && ink[i] !== 0) {
+            inked = true;
+            break;
+          }
         }
       }
-      if (n === 0) specks.push(y * width + x);
+      if (!inked) specks.push(at);
     }
   }
   for (const i of specks) ink[i] = 0;
 }
 
+/**
+ * `removeSpecks` for images at most 30 pixels wide (the JSON API's 28×28): each row's inked pixels as the bits
+ * of one integer, so a pixel's 8 neighbours are two masks of the rows around it and one of its own row.
+ */
+function removeSpecksNarrow(ink: Float32Array, width: number, height: number): void {
+  const rows = new Int32Array(height + 2);
+  for (let y = 0; y < height; y++) {
+    let bits = 0;
+    for (let x = 0; x < width; x++) if (ink[y * width + x] !== 0) bits |= 1 << x;
+    rows[y + 1] = bits;
+  }
+  for (let y = 0; y < height; y++) {
+    const own = rows[y + 1];
+    if (own === 0) continue;
+    const around = rows[y] | rows[y + 2];
+    for (let x = 0; x < width; x++) {
+      const bit = 1 << x;
+      if ((own & bit) === 0) continue;
+      const window = x === 0 ? 3 : 7 << (x - 1);
+      if ((around & window) === 0 && (own & window & ~bit) === 0) ink[y * width + x] = 0;
+    }
+  }
+}
+
 /** Samples `src` [sh×sw] on a [th×tw] grid covering it: area averaging when shrinking, bilinear when growing. */
 export function resample(src: Float32Array, sw: number, sh: number, tw: number, th: number): Float32Array {
-  const out = new Float32Array(tw * th);
   const sx = sw / tw;
   const sy = sh / th;
+  return sx >= 1 && sy >= 1 ? areaResample(src, sw, sh, tw, th) : bilinearResample(src, sw, sh, tw, th);
+}
+
+/**
+ * The source pixels each target pixel of one axis covers, and their weights: target `t` covers source pixels
+ * `first[t]` .. `first[t] + count[t] - 1` with `weights` from `start[t]` on (the covered part of each pixel).
+ */
+function coverage(size: number, targets: number) {
+  const step = size / targets;
+  const first = new Int32Array(targets);
+  const count = new Int32Array(targets);
+  const start = new Int32Array(targets + 1);
+  const weights: number[] = [];
+  for (let t = 0; t < targets; t++) {
+    const p0 = t * step;
+    const p1 = p0 + step;
+    first[t] = Math.floor(p0);
+    start[t] = weights.length;
+    for (let p = Math.floor(p0); p < p1 - 1e-9; p++) weights.push(Math.min(p + 1, p1) - Math.max(p, p0));
+    count[t] = weights.length - start[t];
+  }
+  start[targets] = weights.length;
+  return { step, first, count, start, weights: Float64Array.from(weights) };
+}
+
+/**
+ * Mean of `src` over each target pixel's rectangle, partial pixels weighted by their covered area. The weights of
+ * a row and a column are worked out once per axis; each sum is the same products in the same order as a direct
+ * computation per pixel, so the results are the same numbers.
+ */
+function areaResample(src: Float32Array, sw: number, sh: number, tw: number, th: number): Float32Array {
+  const out = new Float32Array(tw * th);
+  if (sw === tw && sh === th) {
+    // One source pixel per target pixel with weight 1: each mean is (0 + 1·1·v) / (1·1).
+    for (let i = 0; i < out.length; i++) out[i] = 0 + src[i];
+    return out;
+  }
+  const cx = coverage(sw, tw);
+  const cy = coverage(sh, th);
+  const area = cx.step * cy.step;
   for (let ty = 0; ty < th; ty++) {
+    const y0 = cy.first[ty];
     for (let tx = 0; tx < tw; tx++) {
-      out[ty * tw + tx] =
-        sx >= 1 && sy >= 1
-          ? areaAverage(src, sw, tx * sx, ty * sy, sx, sy)
-          : bilinear(src, sw, sh, tx, ty, sx, sy);
+      const x0 = cx.first[tx];
+      let sum = 0;
+      for (let j = 0; j < cy.count[ty]; j++) {
+        const wy = cy.weights[cy.start[ty] + j];
+        const row = (y0 + j) * sw + x0;
+        for (let k = 0; k < cx.count[tx]; k++) sum += cx.weights[cx.start[tx] + k] * wy * src[row + k];
+      }
+      out[ty * tw + tx] = sum / area;
     }
   }
   return out;
 }
 
-/** Mean of `src` over the rectangle [x0, x0+w) × [y0, y0+h), partial pixels weighted by their covered area. */
-function areaAverage(src: Float32Array, sw: number, x0: number, y0: number, w: number, h: number): number {
-  let sum = 0;
-  const x1 = x0 + w;
-  const y1 = y0 + h;
-  for (let y = Math.floor(y0); y < y1 - 1e-9; y++) {
-    const wy = Math.min(y + 1, y1) - Math.max(y, y0);
-    for (let x = Math.floor(x0); x < x1 - 1e-9; x++) {
-      const wx = Math.min(x + 1, x1) - Math.max(x, x0);
-      sum += wx * wy * src[y * sw + x];
+/** Bilinear samples, pixel centres mapped to pixel centres, edges clamped; each axis's positions worked out once. */
+function bilinearResample(src: Float32Array, sw: number, sh: number, tw: number, th: number): Float32Array {
+  const out = new Float32Array(tw * th);
+  const sx = sw / tw;
+  const sy = sh / th;
+  const x0s = new Int32Array(tw);
+  const x1s = new Int32Array(tw);
+  const axs = new Float64Array(tw);
+  for (let tx = 0; tx < tw; tx++) {
+    const fx = Math.min(sw - 1, Math.max(0, (tx + 0.5) * sx - 0.5));
+    x0s[tx] = Math.floor(fx);
+    x1s[tx] = Math.min(sw - 1, x0s[tx] + 1);
+    axs[tx] = fx - x0s[tx];
+  }
+  for (let ty = 0; ty < th; ty++) {
+    const fy = Math.min(sh - 1, Math.max(0, (ty + 0.5) * sy - 0.5));
+    const y0 = Math.floor(fy);
+    const y1 = Math.min(sh - 1, y0 + 1);
+    const ay = fy - y0;
+    for (let tx = 0; tx < tw; tx++) {
+      const x0 = x0s[tx];
+      const x1 = x1s[tx];
+      const ax = axs[tx];
+      const top = src[y0 * sw + x0] * (1 - ax) + src[y0 * sw + x1] * ax;
+      const bottom = src[y1 * sw + x0] * (1 - ax) + src[y1 * sw + x1] * ax;
+      out[ty * tw + tx] = top * (1 - ay) + bottom * ay;
     }
   }
-  return sum / (w * h);
-}
-
-function bilinear(
-  src: Float32Array,
-  sw: number,
-  sh: number,
-  tx: number,
-  ty: number,
-  sx: number,
-  sy: number,
-): number {
-  // Pixel centres map to pixel centres; edges clamp.
-  const fx = Math.min(sw - 1, Math.max(0, (tx + 0.5) * sx - 0.5));
-  const fy = Math.min(sh - 1, Math.max(0, (ty + 0.5) * sy - 0.5));
-  const x0 = Math.floor(fx);
-  const y0 = Math.floor(fy);
-  const x1 = Math.min(sw - 1, x0 + 1);
-  const y1 = Math.min(sh - 1, y0 + 1);
-  const ax = fx - x0;
-  const ay = fy - y0;
-  const top = src[y0 * sw + x0] * (1 - ax) + src[y0 * sw + x1] * ax;
-  const bottom = src[y1 * sw + x0] * (1 - ax) + src[y1 * sw + x1] * ax;
-  return top * (1 - ay) + bottom * ay;
+  return out;
 }
 
 /**
@@ -245,8 +338,9 @@ export function preprocessInk(ink: Float32Array, width: number, height: number):
   const bw = x1 - x0 + 1;
   const bh = y1 - y0 + 1;
   const box = new Float32Array(bw * bh);
-  for (let y = 0; y < bh; y++)
-    box.set(ink.subarray((y0 + y) * width + x0, (y0 + y) * width + x1 + 1), y * bw);
+  for (let y = 0, o = 0; y < bh; y++) {
+    for (let i = (y0 + y) * width + x0, end = i + bw; i < end; i++) box[o++] = ink[i];
+  }
   const scale = FIT / Math.max(bw, bh);
   const tw = Math.max(1, Math.round(bw * scale));
   const th = Math.max(1, Math.round(bh * scale));

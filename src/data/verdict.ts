@@ -93,12 +93,16 @@ export function applyTemperature(probs: Float32Array, classes: number, temperatu
   }
   if (temperature === 1) return probs;
   const inv = 1 / temperature;
+  const logs = new Float64Array(classes);
   for (let row = 0; row < probs.length; row += classes) {
     let max = -Infinity;
-    for (let j = 0; j < classes; j++) max = Math.max(max, Math.log(probs[row + j]));
+    for (let j = 0; j < classes; j++) {
+      logs[j] = Math.log(probs[row + j]);
+      max = Math.max(max, logs[j]);
+    }
     let sum = 0;
     for (let j = 0; j < classes; j++) {
-      const v = Math.exp((Math.log(probs[row + j]) - max) * inv);
+      const v = Math.exp((logs[j] - max) * inv);
       probs[row + j] = v;
       sum += v;
     }

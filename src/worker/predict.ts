@@ -4,9 +4,7 @@
  * serving model predicts it inside `withServingModel`, and the answer is shaped for what was sent. Not body
  * reading (`body.ts`) and not PNG decoding (`png.ts`).
  */
-import type { z } from '@hono/zod-openapi';
 import {
-  fromPixels,
   preprocess,
   PreprocessError,
   preprocessInk,
@@ -16,45 +14,23 @@ import {
   toInk,
   type RasterImage,
 } from '../data/preprocess.ts';
-import { IMAGE_SIDE, INPUT_SIZE } from '../nn/classify.ts';
 import type { Upload } from './body.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
 import { isBlankInk } from '../data/verdict.ts';
-import { trainedOnPrepared } from '../format/index.ts';
+import { jsonModelInput, type JsonInput } from './json-input.ts';
 import { temperatureOf, toVerdictPredictions } from './verdicts.ts';
 import { withServingModel } from './model-cache.ts';
 import { withVersionPredictor } from './pinned.ts';
 import type { ModelStore } from './model-store.ts';
 import { decodePngInSteps, PngError, type PngErrorCode } from '../data/png.ts';
 import { inUploadTurn, pause } from './upload-turns.ts';
-import {
-  flatImage,
-  inferPixelScale,
-  type Image,
-  type PixelScaleValue,
-  type PredictRequest,
-} from './schemas.ts';
 
-type Images = z.infer<typeof Image>[];
+export { jsonInput, preprocessBatch, toInput } from './json-input.ts';
 
 /** What goes through the network, and what the answer must say about it. */
 export type PredictInput =
-  | {
-      kind: 'json';
-      x: Float32Array;
-      count: number;
-      single: boolean;
-      pixelScale: PixelScaleValue;
-      inferred: boolean;
-      /** Per image: no ink to read (answered `blank`, not guessed). */
-      blank: boolean[];
-      /** The images' ink maps [count×784] (`toInk`), made once for the blank test and the preparation. */
-      ink: Float32Array;
-      minConfidence: number | null;
-      /** `preprocess` was left out: prepare the images when the answering model was trained on prepared ones. */
-      preprocessByModel: boolean;
-    }
+  | JsonInput
   | {
       kind: 'image';
       x: Float32Array;
@@ -67,102 +43,9 @@ export type PredictInput =
       minConfidence: number | null;
     };
 
-/** Packs images into the network's input, [n×784] in [0,1]. */
-export function toInput(images: Images, scale: PixelScaleValue): Float32Array {
-  const divisor = scale === '0-255' ? 255 : 1;
-  const x = new Float32Array(images.length * INPUT_SIZE);
-  images.forEach((image, i) => {
-    const flat = flatImage(image);
-    for (let j = 0; j < INPUT_SIZE; j++) x[i * INPUT_SIZE + j] = flat[j] / divisor;
-  });
-  return x;
-}
-
-/** The ink maps of [count×784] images (`toInk`, as `preprocess` and the blank test read them). */
-export function inkMaps(x: Float32Array, count: number): Float32Array {
-  const ink = new Float32Array(count * INPUT_SIZE);
-  for (let i = 0; i < count; i++) {
-    const image = fromPixels(x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE));
-    ink.set(toInk(toGray(image), IMAGE_SIDE, IMAGE_SIDE), i * INPUT_SIZE);
-  }
-  return ink;
-}
-
-/** Per image of the ink maps [count×784]: whether it has no ink to read a digit from (see `isBlank`). */
-export function blankImages(ink: Float32Array, count: number): boolean[] {
-  return Array.from({ length: count }, (_, i) =>
-    isBlankInk(ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE), IMAGE_SIDE, IMAGE_SIDE),
-  );
-}
-
-/**
- * Preprocesses a batch of 28×28 images in place, [count×784] in [0, 1]: the JSON API's `preprocess: true`.
- * Images marked in `skip` (blank ones) are left as they are.
- * @throws {ApiError} 422 `empty_image` naming the first image without ink that was not skipped.
- */
-export function preprocessBatch(
-  x: Float32Array,
-  count: number,
-  skip: boolean[] = [],
-  ink?: Float32Array,
-): Float32Array {
-  for (let i = 0; i < count; i++) {
-    if (skip[i]) continue;
-    const image = x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
-    try {
-      // The ink maps, when given, are these images' own (`inkMaps`): the same result without making them again.
-      image.set(
-        ink
-          ? preprocessInk(ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE), IMAGE_SIDE, IMAGE_SIDE)
-          : preprocess(fromPixels(image)),
-      );
-    } catch (err) {
-      if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') {
-        throw new ApiError(422, 'empty_image', `image ${i} is empty: nothing to read a digit from`, {
-          index: i,
-        });
-      }
-      throw err;
-    }
-  }
-  return x;
-}
-
-/**
- * The input of a validated JSON body; the pixel scale is the declared one, else inferred from the pixels.
- * @throws {ApiError} 400 `limit_exceeded` past the deployment's batch size, 422 `empty_image` when preprocessing.
- */
-export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): PredictInput {
-  const images = body.image ? [body.image] : body.images!;
-  if (images.length > cfg.predictMaxBatch) {
-    throw new ApiError(400, 'limit_exceeded', `at most ${cfg.predictMaxBatch} images per request`, {
-      max: cfg.predictMaxBatch,
-      got: images.length,
-    });
-  }
-  const pixelScale = body.pixelScale ?? inferPixelScale(images);
-  const x = toInput(images, pixelScale);
-  const ink = inkMaps(x, images.length);
-  const blank = blankImages(ink, images.length);
-  if (body.preprocess === true) preprocessBatch(x, images.length, blank, ink);
-  return {
-    kind: 'json',
-    x,
-    count: images.length,
-    single: body.image !== undefined,
-    pixelScale,
-    inferred: body.pixelScale === undefined,
-    blank,
-    ink,
-    minConfidence: body.minConfidence ?? null,
-    preprocessByModel: body.preprocess === undefined,
-  };
-}
-
-/** The network's input for `metadata`'s model: JSON images left to the model's default are prepared here. */
+/** The network's input for `metadata`'s model (JSON images left to the model's default are prepared for it). */
 function inputFor(input: PredictInput, metadata: Record<string, unknown>): Float32Array {
-  if (input.kind !== 'json' || !input.preprocessByModel || !trainedOnPrepared(metadata)) return input.x;
-  return preprocessBatch(input.x.slice(), input.count, input.blank, input.ink);
+  return input.kind === 'json' ? jsonModelInput(input, metadata) : input.x;
 }
 
 /** The answer to each refusal of the PNG decoder (the hostile corpus, `scripts/lib/hostile-corpus.ts`, agrees). */

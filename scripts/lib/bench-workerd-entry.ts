@@ -1,0 +1,106 @@
+/**
+ * @module
+ * The Worker with one extra route, `POST /__bench/run?piece=NAME&n=N`, for `scripts/bench-workerd.ts`: runs one
+ * piece of `/predict`'s work for one JSON image N times inside this isolate, with the code the Worker runs (the
+ * real app, its zod schema, the serving model from local R2). workerd's clocks stop while a request runs, so the
+ * bench reads the CPU the kernel accounts to workerd around a call with N and one with N = 0: the difference over
+ * N is the piece's CPU per image, without the HTTP layer of `wrangler dev`. `POST /__bench/bodies` first hands
+ * over the request bodies (a JSON list of JSON texts). Only `wrangler dev` of the bench runs this entry.
+ */
+import worker, { ModelWriter } from '../../src/worker/index.ts';
+import app from '../../src/worker/app.ts';
+import { readConfig } from '../../src/worker/config.ts';
+import { validationHook } from '../../src/worker/errors.ts';
+import { ModelStore } from '../../src/worker/model-store.ts';
+import { jsonInput, jsonModelInput as inputFor } from '../../src/worker/json-input.ts';
+import { predict } from '../../src/worker/predict.ts';
+import { withServingModel } from '../../src/worker/model-cache.ts';
+import { PredictRequest } from '../../src/worker/schemas.ts';
+import { temperatureOf, toVerdictPredictions } from '../../src/worker/verdicts.ts';
+
+export { ModelWriter };
+
+type Body = Parameters<typeof jsonInput>[0];
+type Input = ReturnType<typeof jsonInput>;
+
+let bodies: string[] = [];
+const URL_PREDICT = 'http://bench.local/predict';
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/** The request the runtime would hand the Worker. */
+const request = (i: number) => {
+  const body = bodies[i % bodies.length];
+  // Content-Length as a client sends it (the body limit reads a body without one chunk by chunk); ASCII bodies.
+  const headers = { ...JSON_HEADERS, 'content-length': String(body.length) };
+  return new Request(URL_PREDICT, { method: 'POST', body, headers });
+};
+
+/** One step of the pieces, each a function of the body's index; async ones are awaited. */
+function pieces(env: Env, ctx: ExecutionContext) {
+  const cfg = readConfig(env);
+  const store = new ModelStore(env.MODELS, cfg.prefix);
+  const parsed = bodies.map((b) => JSON.parse(b) as unknown);
+  const valid = parsed.map((p) => PredictRequest.parse(p) as Body);
+  const inputs: Input[] = valid.map((v) => jsonInput(v, cfg));
+  return withServingModel(store, cfg.revalidateMs, (serving) => {
+    const xs = inputs.map((inp) => inputFor(inp, serving.model.metadata));
+    const probs = xs.map((x) => serving.predictor.predict(x, 1).slice());
+    const temperature = temperatureOf(serving.model.metadata);
+    const verdicts = (p: Float32Array, inp: Input) =>
+      toVerdictPredictions(p, 1, { temperature, minConfidence: cfg.minConfidence, blank: inp.blank });
+    const n = bodies.length;
+    const table: Record<string, (i: number) => unknown> = {
+      request: (i) => request(i),
+      read: (i) => request(i).text(),
+      'read-bytes': async (i) => new TextDecoder().decode(await request(i).arrayBuffer()),
+      'read-json': (i) => request(i).json(),
+      parse: (i) => JSON.parse(bodies[i % n]),
+      validate: async (i) => validationHook(await PredictRequest.safeParseAsync(parsed[i % n])),
+      input: (i) => jsonInput(valid[i % n], cfg),
+      prepare: (i) => inputFor(inputs[i % n], serving.model.metadata),
+      infer: (i) => serving.predictor.predict(xs[i % n], 1),
+      verdict: (i) => verdicts(probs[i % n].slice(), inputs[i % n]),
+      answer: (i) =>
+        JSON.stringify({ ...verdicts(probs[i % n].slice(), inputs[i % n])[0], modelVersion: 'v' }),
+      // The route's work after Hono: body text, parse, validate, input, prepare + infer + verdict, the answer.
+      handler: async (i) => {
+        const result = await PredictRequest.safeParseAsync(JSON.parse(await request(i).text()));
+        validationHook(result);
+        const input = jsonInput(result.data as Body, cfg);
+        return JSON.stringify((await predict(store, cfg, input)).body);
+      },
+      // All of it through Hono (routing, CORS, body middleware, zod-openapi's validator, c.json), as served.
+      app: (i) => app.fetch(request(i), env, ctx),
+      health: () => app.fetch(new Request('http://bench.local/health'), env, ctx),
+    };
+    return table;
+  });
+}
+
+async function run(url: URL, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const table = await pieces(env, ctx);
+  const name = url.searchParams.get('piece') ?? '';
+  const piece = table[name];
+  if (!piece) return new Response(`pieces: ${Object.keys(table).join(' ')}`, { status: 404 });
+  const n = Number(url.searchParams.get('n') ?? '0');
+  let sink = 0;
+  for (let i = 0; i < n; i++) {
+    let out = piece(i);
+    if (out instanceof Promise) out = await out;
+    if (out instanceof Response) sink += out.status;
+  }
+  return Response.json({ piece: name, n, sink });
+}
+
+export default {
+  async fetch(req, env, ctx) {
+    const url = new URL(req.url);
+    if (req.method === 'POST' && url.pathname === '/__bench/bodies') {
+      bodies = (await req.json()) as string[];
+      return Response.json({ bodies: bodies.length });
+    }
+    if (req.method === 'POST' && url.pathname === '/__bench/run') return run(url, env, ctx);
+    return worker.fetch(req, env, ctx);
+  },
+  scheduled: worker.scheduled,
+} satisfies ExportedHandler<Env>;

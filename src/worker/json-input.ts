@@ -1,0 +1,146 @@
+/**
+ * @module
+ * A validated JSON body of `/predict` as the network's input: pixels to [0, 1] in the declared or inferred scale,
+ * one ink map per image for the blank test and the preparation, and the preparation itself when asked for or
+ * when the answering model was trained on prepared images. Pure (no bindings, no kernels), so the benchmarks run
+ * it as the Worker does. Not validation (`schemas.ts`) and not prediction (`predict.ts`).
+ */
+import type { z } from '@hono/zod-openapi';
+import { fromPixels, preprocess, PreprocessError, preprocessInk, toGray, toInk } from '../data/preprocess.ts';
+import { isBlankInk } from '../data/verdict.ts';
+import { trainedOnPrepared } from '../format/metadata.ts';
+import { IMAGE_SIDE, INPUT_SIZE } from '../nn/classify.ts';
+import type { Config } from './config.ts';
+import { ApiError } from './errors.ts';
+import {
+  flatImage,
+  inferPixelScale,
+  type Image,
+  type PixelScaleValue,
+  type PredictRequest,
+} from './schemas.ts';
+
+type Images = z.infer<typeof Image>[];
+
+/** A JSON body's images as the network's input, and what the answer must say about them. */
+export interface JsonInput {
+  kind: 'json';
+  x: Float32Array;
+  count: number;
+  single: boolean;
+  pixelScale: PixelScaleValue;
+  inferred: boolean;
+  /** Per image: no ink to read (answered `blank`, not guessed). */
+  blank: boolean[];
+  /** The images' ink maps [count×784] (`toInk`), made once for the blank test and the preparation. */
+  ink: Float32Array;
+  minConfidence: number | null;
+  /** `preprocess` was left out: prepare the images when the answering model was trained on prepared ones. */
+  preprocessByModel: boolean;
+}
+
+/** Packs images into the network's input, [n×784] in [0,1]. */
+export function toInput(images: Images, scale: PixelScaleValue): Float32Array {
+  const divisor = scale === '0-255' ? 255 : 1;
+  const x = new Float32Array(images.length * INPUT_SIZE);
+  for (let i = 0; i < images.length; i++) {
+    const flat = flatImage(images[i]);
+    for (let j = 0; j < INPUT_SIZE; j++) x[i * INPUT_SIZE + j] = flat[j] / divisor;
+  }
+  return x;
+}
+
+/** The ink maps of [count×784] images (`toInk`, as `preprocess` and the blank test read them). */
+export function inkMaps(x: Float32Array, count: number): Float32Array {
+  const ink = new Float32Array(count * INPUT_SIZE);
+  for (let i = 0; i < count; i++) {
+    const pixels = x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
+    // On pixels in [0, 1] (every validated JSON image) `toGray` only copies them: its clamp changes nothing and
+    // the −0 it turns into +0 makes no difference to `toInk`'s result. So they go to `toInk` as they are.
+    const gray = inUnitRange(pixels) ? pixels : toGray(fromPixels(pixels));
+    ink.set(toInk(gray, IMAGE_SIDE, IMAGE_SIDE), i * INPUT_SIZE);
+  }
+  return ink;
+}
+
+function inUnitRange(pixels: Float32Array): boolean {
+  for (let i = 0; i < pixels.length; i++) if (!(pixels[i] >= 0 && pixels[i] <= 1)) return false;
+  return true;
+}
+
+/** Per image of the ink maps [count×784]: whether it has no ink to read a digit from (see `isBlank`). */
+export function blankImages(ink: Float32Array, count: number): boolean[] {
+  return Array.from({ length: count }, (_, i) =>
+    isBlankInk(ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE), IMAGE_SIDE, IMAGE_SIDE),
+  );
+}
+
+/**
+ * Preprocesses a batch of 28×28 images in place, [count×784] in [0, 1]: the JSON API's `preprocess: true`.
+ * Images marked in `skip` (blank ones) are left as they are.
+ * @throws {ApiError} 422 `empty_image` naming the first image without ink that was not skipped.
+ */
+export function preprocessBatch(
+  x: Float32Array,
+  count: number,
+  skip: boolean[] = [],
+  ink?: Float32Array,
+): Float32Array {
+  for (let i = 0; i < count; i++) {
+    if (skip[i]) continue;
+    const image = x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
+    try {
+      // The ink maps, when given, are these images' own (`inkMaps`): the same result without making them again.
+      image.set(
+        ink
+          ? preprocessInk(ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE), IMAGE_SIDE, IMAGE_SIDE)
+          : preprocess(fromPixels(image)),
+      );
+    } catch (err) {
+      if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') {
+        throw new ApiError(422, 'empty_image', `image ${i} is empty: nothing to read a digit from`, {
+          index: i,
+        });
+      }
+      throw err;
+    }
+  }
+  return x;
+}
+
+/**
+ * The input of a validated JSON body; the pixel scale is the declared one, else inferred from the pixels.
+ * @throws {ApiError} 400 `limit_exceeded` past the deployment's batch size, 422 `empty_image` when preprocessing.
+ */
+export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): JsonInput {
+  const images = body.image ? [body.image] : body.images!;
+  if (images.length > cfg.predictMaxBatch) {
+    throw new ApiError(400, 'limit_exceeded', `at most ${cfg.predictMaxBatch} images per request`, {
+      max: cfg.predictMaxBatch,
+      got: images.length,
+    });
+  }
+  const pixelScale = body.pixelScale ?? inferPixelScale(images);
+  const x = toInput(images, pixelScale);
+  const ink = inkMaps(x, images.length);
+  const blank = blankImages(ink, images.length);
+  if (body.preprocess === true) preprocessBatch(x, images.length, blank, ink);
+  return {
+    kind: 'json',
+    x,
+    count: images.length,
+    single: body.image !== undefined,
+    pixelScale,
+    inferred: body.pixelScale === undefined,
+    blank,
+    ink,
+    minConfidence: body.minConfidence ?? null,
+    preprocessByModel: body.preprocess === undefined,
+  };
+}
+
+/** The network's input for `metadata`'s model: images left to the model's default are prepared for it here. */
+export function jsonModelInput(input: JsonInput, metadata: Record<string, unknown>): Float32Array {
+  if (!input.preprocessByModel || !trainedOnPrepared(metadata)) return input.x;
+  return preprocessBatch(input.x.slice(), input.count, input.blank, input.ink);
+}

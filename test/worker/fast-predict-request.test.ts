@@ -1,0 +1,105 @@
+/**
+ * `fastPredictRequest` (the hand-checked common `/predict` body) accepts only what `PredictRequest` accepts and
+ * returns the same data; everything else is left to zod. Checked on valid MNIST bodies in every form and on
+ * thousands of bodies with one thing wrong.
+ */
+import { describe, expect, it } from 'vitest';
+import { loadDataset, MNIST_DIR } from '../../scripts/lib/dataset.ts';
+import { fastPredictRequest, PredictRequest } from '../../src/worker/schemas.ts';
+
+const { test } = loadDataset(MNIST_DIR, { limit: 1 });
+const image = (i: number, scale = 255) =>
+  Array.from(test.images.subarray(i * 784, (i + 1) * 784), (v) => (scale === 255 ? Math.round(v * 255) : v));
+const rows = (flat: unknown[]) => Array.from({ length: 28 }, (_, r) => flat.slice(r * 28, r * 28 + 28));
+
+/** A small seeded generator (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The fast path agrees with zod: null, or zod accepts too and its data is the same JSON. */
+function agrees(body: unknown): boolean | null {
+  const fast = fastPredictRequest(body);
+  const zod = PredictRequest.safeParse(body);
+  if (fast === null) return null;
+  return zod.success && JSON.stringify(zod.data) === JSON.stringify(fast);
+}
+
+describe('fastPredictRequest', () => {
+  it('takes the common bodies (flat or rows, either scale, with the optional settings) and equals zod', () => {
+    const bodies: unknown[] = [];
+    for (let i = 0; i < 50; i++) {
+      bodies.push({ image: image(i) }, { image: rows(image(i)), pixelScale: '0-255' });
+      bodies.push({ image: image(i, 1), pixelScale: '0-1', minConfidence: 0.5, preprocess: false });
+      bodies.push({ preprocess: true, image: rows(image(i, 1)), minConfidence: 1 });
+    }
+    for (const body of bodies) expect(agrees(JSON.parse(JSON.stringify(body)))).toBe(true);
+  });
+
+  it('leaves every body with one thing wrong to zod, or agrees with it', () => {
+    const rand = random(17);
+    const pix = (b: Record<string, unknown>) => (Array.isArray(b.image) ? (b.image as unknown[]) : []);
+    const pick = <T>(list: T[]) => list[Math.floor(rand() * list.length)];
+    const wrongs: ((b: Record<string, unknown>) => void)[] = [
+      (b) => (b.pixelScale = pick(['0-256', 1, null, '0-1', '0-255'])),
+      (b) => (b.minConfidence = pick([0, -1, 1.5, '0.5', null, 0.9, 1])),
+      (b) => (b.preprocess = pick([1, 'true', null, true])),
+      (b) => (b.images = [b.image]),
+      (b) => (b.extra = 1),
+      (b) => delete b.image,
+      (b) => (b.image = pix(b).slice(1)),
+      (b) => (b.image = [...pix(b), 0]),
+      (b) =>
+        (b.image = pix(b).map((v, i) =>
+          i === Math.floor(rand() * 784) ? pick([256, -1, 1.5, '7', null, [1], 255]) : v,
+        )),
+      (b) => (b.image = rows(pix(b))),
+      (b) => (b.image = rows(pix(b)).map((r, i) => (i === 3 ? [...r, 0] : r))),
+      (b) => (b.image = rows(pix(b)).map((r, i) => (i === 5 ? 7 : r))),
+      (b) => (b.image = rows(pix(b)).slice(0, 27)),
+      (b) => (b.image = pix(b).map((v) => (typeof v === 'number' ? v / 255 : v))),
+      (b) => (b.image = 'pixels'),
+    ];
+    let fastTaken = 0;
+    let refused = 0;
+    for (let t = 0; t < 3000; t++) {
+      const body: Record<string, unknown> = { image: image(t % 200, rand() < 0.7 ? 255 : 1) };
+      if (rand() < 0.5) body.pixelScale = rand() < 0.5 ? '0-255' : '0-1';
+      const count = 1 + Math.floor(rand() * 2);
+      for (let w = 0; w < count; w++) wrongs[Math.floor(rand() * wrongs.length)](body);
+      const parsed = JSON.parse(JSON.stringify(body)) as unknown;
+      const verdict = agrees(parsed);
+      if (verdict === null) {
+        if (!PredictRequest.safeParse(parsed).success) refused++;
+        continue;
+      }
+      expect(verdict).toBe(true);
+      fastTaken++;
+    }
+    // Both outcomes occur, so the comparison above was made on both kinds of body.
+    expect(fastTaken).toBeGreaterThan(100);
+    expect(refused).toBeGreaterThan(100);
+  });
+
+  it("is what the route's validator runs (safeParseAsync): zod's data on valid bodies, zod's issues on others", async () => {
+    const valid = JSON.parse(JSON.stringify({ image: image(3) })) as unknown;
+    const invalid = { image: [...image(3).slice(1), 300] };
+    const fast = await PredictRequest.safeParseAsync(valid);
+    expect(fast.success && JSON.stringify(fast.data)).toBe(JSON.stringify(PredictRequest.parse(valid)));
+    const refused = await PredictRequest.safeParseAsync(invalid);
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues).toEqual(PredictRequest.safeParse(invalid).error?.issues);
+  });
+
+  it('refuses what is not a plain object', () => {
+    for (const v of [null, 7, 'x', [image(0)], Object.create({ image: image(0) })])
+      expect(fastPredictRequest(v)).toBeNull();
+  });
+});

@@ -6,16 +6,20 @@
 import { env } from 'cloudflare:workers';
 import { encode as encodePng } from 'fast-png';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { encodeModel } from '../../src/format/index.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
+import { ModelStore } from '../../src/worker/model-store.ts';
 import { writerOf } from '../../src/worker/writer/settings.ts';
 import {
   imageAt,
+  makeModel,
   NO_GUARD,
   post,
   randomPixels,
   seed,
+  SIZES,
   testEnv,
   TOKEN,
   type ErrorJson,
@@ -309,5 +313,47 @@ describe('POST /feedback/apply', () => {
       await app.request('/feedback?limit=1', { headers: { Authorization: `Bearer ${TOKEN}` } }, e)
     ).json()) as { applies: { outcome: string; version: string | null }[] };
     expect(listed.applies[0]).toMatchObject({ outcome: 'refused', version: null });
+  });
+});
+
+describe('POST /feedback (JSON) without preprocess', () => {
+  /** A small off-centre bar, which preprocessing crops, fits and re-centres. */
+  const offCentre = Array.from({ length: 784 }, (_, i) => {
+    const [y, x] = [Math.floor(i / 28), i % 28];
+    return y >= 1 && y < 12 && x >= 2 && x < 4 ? 255 : 0;
+  });
+
+  /** What a lineage whose model was trained with `training` stores for the bar, sent with `extra`. */
+  async function stored(training: Record<string, unknown> | null, extra: Record<string, unknown>) {
+    const e = testEnv(base);
+    const { net } = makeModel(3);
+    const blob = encodeModel({
+      sizes: SIZES,
+      alpha: 0.01,
+      encoding: 'f32',
+      params: new Float32Array(net.params),
+      metadata: {
+        dataset: 'synthetic',
+        createdAt: new Date().toISOString(),
+        ...(training ? { training } : {}),
+      },
+    });
+    await new ModelStore(e.MODELS, e.MODEL_PREFIX!).publish(blob);
+    const res = await send(e, { ...correction(0, 1), image: offCentre, ...extra });
+    expect(res.status).toBe(201);
+    return (await list(e, '?pixels=1')).items[0].pixels!;
+  }
+
+  it('should prepare the image, as /predict does, when the model was trained on prepared images', async () => {
+    const byDefault = await stored({ preprocess: true }, {});
+    expect(byDefault).toEqual(await stored({ preprocess: true }, { preprocess: true }));
+    expect(byDefault).not.toEqual(offCentre);
+    // An explicit field always wins: the page sends /predict's network input with `preprocess: false`.
+    expect(await stored({ preprocess: true }, { preprocess: false })).toEqual(offCentre);
+  });
+
+  it('should store the image as sent for a model trained on raw images, or one that does not say', async () => {
+    expect(await stored({ preprocess: false }, {})).toEqual(offCentre);
+    expect(await stored(null, {})).toEqual(offCentre);
   });
 });

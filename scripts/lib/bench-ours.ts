@@ -165,8 +165,8 @@ export interface FineTuneFigures {
 }
 
 /**
- * 64 examples × 10 full-batch SGD steps through the calls `src/worker/fine-tune.ts` makes (that module is
- * bound to the Worker's bundled .wasm, so it cannot be imported in Node): score the parent, train a copy,
+ * 64 examples × 10 full-batch SGD steps through the calls the first `/fine-tune` made (its module was bound to
+ * the Worker's bundled .wasm, so it could not be imported in Node): score the parent, train a copy,
  * encode it in the parent's encoding, decode and score the child. No check set (the guard's extra scoring).
  */
 export function benchFineTune(

@@ -16,7 +16,7 @@ import type { TrainOptions } from './train-options.ts';
 type Split = ReturnType<typeof splitValidation>;
 
 /** The training and validation parts of `dataset.train`, split by the `--seed`'s own shuffle. */
-export function splitForTraining(dataset: Dataset, o: TrainOptions): Split {
+export function splitForTraining(dataset: Dataset, o: Pick<TrainOptions, 'valFrac' | 'seed'>): Split {
   return splitValidation(dataset.train, o.valFrac, (order) =>
     shuffleInPlace(order, createRng(o.seed ^ 0x5eed)),
   );

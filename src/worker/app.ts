@@ -35,7 +35,7 @@ import {
 import web from './web.ts';
 import { unwrap, type WriterResult } from './writer/model-writer.ts';
 import { registerFeedbackRoutes, writerContext } from './writer/routes.ts';
-import { writerOf } from './writer/settings.ts';
+import { callWriter } from './writer/settings.ts';
 
 /** JSON bodies above these sizes are refused with 413 before they are parsed (uploads: `MAX_IMAGE_BODY`). */
 export const MAX_PREDICT_BODY = 4 * 1024 * 1024;
@@ -136,14 +136,16 @@ app.openapi(
       415: jsonError('Not JSON'),
       422: jsonError('`training_diverged` (the loss stopped being finite) or `guard_refused`; nothing saved'),
       429: jsonError('Too many fine-tunes from this client; see Retry-After'),
-      503: jsonError('The current model or its check set cannot be read'),
+      503: jsonError(
+        'The current model or its check set cannot be read; or `writer_unavailable` (see Retry-After)',
+      ),
     },
   }),
   async (c) => {
     const { examples, pixelScale, dryRun, ...ask } = c.req.valid('json');
     // Through the lineage's model writer: fine-tunes run one at a time, so none loses a race or is retrained.
     const ctx = writerContext(c.env);
-    const result = await writerOf(c.env, ctx.config.prefix).fineTune(ctx, {
+    const job = {
       x: toInput(
         examples.map((e) => e.image),
         pixelScale,
@@ -152,7 +154,8 @@ app.openapi(
       count: examples.length,
       ask,
       dryRun,
-    });
+    };
+    const result = await callWriter(c.env, ctx.config.prefix, (writer) => writer.fineTune(ctx, job));
     const answer = unwrap(result as WriterResult<LineageAnswer>);
     if (answer.version) invalidate(ctx.config.prefix);
     return c.json(answer, 200);
@@ -190,12 +193,15 @@ app.openapi(
       404: jsonError('No such version'),
       422: jsonError('The version exists but cannot be served; nothing changed'),
       429: jsonError('Too many rollbacks from this client; see Retry-After'),
+      503: jsonError('`writer_unavailable`: the model writer failed under the request (see Retry-After)'),
     },
   }),
   async (c) => {
     const ctx = writerContext(c.env);
-    const writer = writerOf(c.env, ctx.config.prefix);
-    const outcome = unwrap(await writer.rollback(ctx, c.req.valid('json').version));
+    const { version } = c.req.valid('json');
+    const outcome = unwrap(
+      await callWriter(c.env, ctx.config.prefix, (writer) => writer.rollback(ctx, version)),
+    );
     invalidate(ctx.config.prefix);
     return c.json(outcome, 200);
   },

@@ -18,6 +18,7 @@ export interface Config {
   /** `*` or exact origins. */
   corsOrigins: string[];
   predictMaxBatch: number;
+  /** `FINE_TUNE_MAX_EXAMPLES`, lowered to the work ceiling when that is smaller. */
   fineTuneMaxExamples: number;
   fineTuneMaxSteps: number;
   /** Ceiling on examples × steps, the CPU a fine-tune may spend. */
@@ -41,6 +42,9 @@ function num(value: string | undefined, fallback: number, min: number, max: numb
 }
 
 export function readConfig(env: Bindings): Config {
+  const fineTuneMaxWork = Math.floor(
+    num(env.FINE_TUNE_MAX_WORK, DEFAULT_FINE_TUNE_MAX_WORK, 1, MAX_EXAMPLES * MAX_STEPS),
+  );
   return {
     prefix: env.MODEL_PREFIX ?? 'models/',
     revalidateMs: num(env.MODEL_REVALIDATE_SECONDS, 5, 0, 3600) * 1000,
@@ -49,11 +53,14 @@ export function readConfig(env: Bindings): Config {
       .map((s) => s.trim())
       .filter(Boolean),
     predictMaxBatch: Math.floor(num(env.PREDICT_MAX_BATCH, MAX_PREDICT_BATCH, 1, MAX_PREDICT_BATCH)),
-    fineTuneMaxExamples: Math.floor(num(env.FINE_TUNE_MAX_EXAMPLES, MAX_EXAMPLES, 1, MAX_EXAMPLES)),
-    fineTuneMaxSteps: Math.floor(num(env.FINE_TUNE_MAX_STEPS, MAX_STEPS, 1, MAX_STEPS)),
-    fineTuneMaxWork: Math.floor(
-      num(env.FINE_TUNE_MAX_WORK, DEFAULT_FINE_TUNE_MAX_WORK, 1, MAX_EXAMPLES * MAX_STEPS),
+    // Never more examples than the work ceiling: the defaults fit the work to the ceiling down to one epoch
+    // without replay, so every request within the limits is accepted with the defaults.
+    fineTuneMaxExamples: Math.min(
+      fineTuneMaxWork,
+      Math.floor(num(env.FINE_TUNE_MAX_EXAMPLES, MAX_EXAMPLES, 1, MAX_EXAMPLES)),
     ),
+    fineTuneMaxSteps: Math.floor(num(env.FINE_TUNE_MAX_STEPS, MAX_STEPS, 1, MAX_STEPS)),
+    fineTuneMaxWork,
     guardMaxDrop: num(env.GUARD_MAX_ACCURACY_DROP, 0.02, 0, 1),
     guardMaxClassDrop: num(env.GUARD_MAX_CLASS_DROP, 0.05, 0, 1),
     guardMaxLineageDrop: num(env.GUARD_MAX_LINEAGE_DROP, 0.03, 0, 1),

@@ -20,7 +20,7 @@ import {
 } from './lineage-fine-tune.ts';
 import { HoldOutError, type GuardBounds } from './lineage-guard.ts';
 import { getCheckSet, invalidate, loadModel } from './model-cache.ts';
-import { advancePointer, type ModelStore } from './model-store.ts';
+import { advancePointer, newVersionId, type ModelStore } from './model-store.ts';
 
 /** Lost compare-and-swap races retried on the new weights before answering 409. */
 export const LINEAGE_ATTEMPTS = 3;
@@ -32,6 +32,21 @@ export interface LineageJob {
   count: number;
   ask: FineTuneAsk;
   dryRun: boolean;
+}
+
+/**
+ * What a caller may do around the pointer swap (the model writer records and resolves its write intents here).
+ * Both run synchronously, so nothing else happens between them and the swap's own awaits.
+ */
+export interface PublishHooks {
+  /**
+   * The child is about to be stored as `version` and the pointer swapped to it: the moment to record what that
+   * means, before anything is written to R2.
+   */
+  beforeWrite?(version: string, answer: LineageAnswer): void;
+  /** The swap's outcome, once known: published, or lost to another writer (its blob is then deleted). Not
+   * called when the swap threw, since its outcome is then unknown. */
+  afterSwap?(version: string, published: boolean): void;
 }
 
 /** What `/fine-tune` answers (and, with `error`, what a refusal carries in its details). */
@@ -85,6 +100,7 @@ export async function fineTuneLineage(
   store: ModelStore,
   cfg: Config,
   job: LineageJob,
+  hooks: PublishHooks = {},
 ): Promise<LineageAnswer> {
   if (job.count > cfg.fineTuneMaxExamples) {
     throw new ApiError(
@@ -217,13 +233,17 @@ export async function fineTuneLineage(
     }
     if (job.dryRun) return answer;
 
-    const version = await store.putVersion(
+    const version = newVersionId();
+    hooks.beforeWrite?.(version, { ...answer, version });
+    await store.putVersion(
       result.bytes,
       { source: 'fine-tune', parent: parent.version, root: result.rootVersion },
       result.masterBytes,
+      version,
     );
     const next = advancePointer(read.pointer, version, parent.version, 'fine-tune');
     const swapped = await store.pointOrDelete(version, () => store.swapPointer(read.etag, next));
+    hooks.afterSwap?.(version, swapped !== null);
     if (swapped !== null) {
       invalidate(store.prefix);
       return { ...answer, version };

@@ -186,13 +186,16 @@ export class ModelStore {
     return (await this.r2('head', key, () => this.bucket.head(key))) !== null;
   }
 
-  /** Stores a new immutable version (not yet current), with its float32 master when given, and returns its id. */
+  /**
+   * Stores a new immutable version (not yet current), with its float32 master when given, and returns its id
+   * (`version` when the caller chose it beforehand, e.g. to record it first).
+   */
   async putVersion(
     bytes: Uint8Array,
     customMetadata: Record<string, string> = {},
     master: Uint8Array | null = null,
+    version = newVersionId(),
   ): Promise<string> {
-    const version = newVersionId();
     const key = this.versionKey(version);
     // The master first, so a version is never readable without the master its metadata names.
     if (master) {
@@ -257,15 +260,24 @@ export class ModelStore {
     throw new StoreError('conflict', `the pointer kept moving; gave up after ${attempts} attempts`);
   }
 
+  /** Whether the pointer names `version`, as current or in its history (a publish read back). */
+  async pointerNames(version: string): Promise<boolean> {
+    const read = await this.readPointer();
+    return read !== null && read.pointer.history.some((h) => h.version === version);
+  }
+
   /**
    * Runs `pointTo`, the pointer write that makes the just-stored `version` reachable. If it throws, the version
-   * is deleted (best effort: R2 may be what failed) so no unreferenced blob is left, and the error rethrown.
+   * is deleted (best effort: R2 may be what failed) so no unreferenced blob is left, and the error rethrown;
+   * unless the write landed and only its answer was lost: a version the pointer names (or may name, when the
+   * pointer cannot be read back) is never deleted.
    */
   async pointOrDelete<T>(version: string, pointTo: () => Promise<T>): Promise<T> {
     try {
       return await pointTo();
     } catch (err) {
-      await this.deleteVersion(version).catch(() => {});
+      const named = await this.pointerNames(version).catch(() => true);
+      if (!named) await this.deleteVersion(version).catch(() => {});
       throw err;
     }
   }

@@ -311,6 +311,8 @@ describe('correction form', () => {
     expect(body.label).toBe(4);
     expect(body.predicted).toBe(1);
     expect(body.image).toHaveLength(784);
+    // The image is /predict's network input: stored as it is, not prepared a second time.
+    expect(body.preprocess).toBe(false);
     expect(body.modelVersion).toMatch(/^\d{8}T/);
     expect(response.status()).toBe(201);
     const { id } = await response.json();

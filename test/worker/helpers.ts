@@ -88,6 +88,23 @@ export function makeModel(
   return { net, blob, checkSetBytes: encodeCheckSet(checkPixels, labels), checkLabels: labels };
 }
 
+/** Publishes a random model whose recipe says `training` (null: says nothing), e.g. `{ preprocess: true }`. */
+export async function publishTrained(env: Bindings, training: Record<string, unknown> | null, seedValue = 3) {
+  const { net } = makeModel(seedValue);
+  const blob = encodeModel({
+    sizes: SIZES,
+    alpha: 0.01,
+    encoding: 'f32',
+    params: new Float32Array(net.params),
+    metadata: {
+      dataset: 'synthetic',
+      createdAt: new Date().toISOString(),
+      ...(training ? { training } : {}),
+    },
+  });
+  return new ModelStore(env.MODELS, env.MODEL_PREFIX!).publish(blob);
+}
+
 /** Publishes a fresh model (and its check set) into the env's store; returns the version. */
 export async function seed(
   env: Bindings,

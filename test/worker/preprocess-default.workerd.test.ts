@@ -4,12 +4,10 @@
  */
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { encodeModel } from '../../src/format/index.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
-import { ModelStore } from '../../src/worker/model-store.ts';
-import { makeModel, post, testEnv } from './helpers.ts';
+import { post, publishTrained, testEnv } from './helpers.ts';
 
 const base = env as unknown as Bindings;
 beforeEach(() => resetModelCache());
@@ -19,22 +17,6 @@ const offCentre = Array.from({ length: 784 }, (_, i) => {
   const [y, x] = [Math.floor(i / 28), i % 28];
   return y >= 1 && y < 12 && x >= 2 && x < 4 ? 255 : 0;
 });
-
-async function publish(e: Bindings, training: Record<string, unknown> | null): Promise<void> {
-  const { net } = makeModel(3);
-  const blob = encodeModel({
-    sizes: [784, 32, 10],
-    alpha: 0.01,
-    encoding: 'f32',
-    params: new Float32Array(net.params),
-    metadata: {
-      dataset: 'synthetic',
-      createdAt: new Date().toISOString(),
-      ...(training ? { training } : {}),
-    },
-  });
-  await new ModelStore(e.MODELS, e.MODEL_PREFIX!).publish(blob);
-}
 
 async function probabilities(e: Bindings, body: Record<string, unknown>): Promise<number[]> {
   const res = await app.request(
@@ -49,7 +31,7 @@ async function probabilities(e: Bindings, body: Record<string, unknown>): Promis
 describe('POST /predict (JSON) without preprocess', () => {
   it('should prepare the images when the model was trained on prepared ones', async () => {
     const e = testEnv(base, { MODEL_PREFIX: 'prep-on/' });
-    await publish(e, { preprocess: true });
+    await publishTrained(e, { preprocess: true });
     const left = await probabilities(e, {});
     expect(left).toEqual(await probabilities(e, { preprocess: true }));
     expect(left).not.toEqual(await probabilities(e, { preprocess: false }));
@@ -62,7 +44,7 @@ describe('POST /predict (JSON) without preprocess', () => {
     ] as const) {
       resetModelCache();
       const e = testEnv(base, { MODEL_PREFIX: prefix });
-      await publish(e, training);
+      await publishTrained(e, training);
       const left = await probabilities(e, {});
       expect(left).toEqual(await probabilities(e, { preprocess: false }));
       expect(left).not.toEqual(await probabilities(e, { preprocess: true }));

@@ -14,6 +14,7 @@ import {
   imageAt,
   NO_GUARD,
   post,
+  publishTrained,
   randomPixels,
   seed,
   testEnv,
@@ -309,5 +310,44 @@ describe('POST /feedback/apply', () => {
       await app.request('/feedback?limit=1', { headers: { Authorization: `Bearer ${TOKEN}` } }, e)
     ).json()) as { applies: { outcome: string; version: string | null }[] };
     expect(listed.applies[0]).toMatchObject({ outcome: 'refused', version: null });
+  });
+});
+
+describe('POST /feedback (JSON) without preprocess', () => {
+  /** A small off-centre bar, which preprocessing crops, fits and re-centres. */
+  const offCentre = Array.from({ length: 784 }, (_, i) => {
+    const [y, x] = [Math.floor(i / 28), i % 28];
+    return y >= 1 && y < 12 && x >= 2 && x < 4 ? 255 : 0;
+  });
+
+  /** What a lineage whose model was trained with `training` stores for the bar, sent with `extra`. */
+  async function stored(training: Record<string, unknown> | null, extra: Record<string, unknown>) {
+    const e = testEnv(base);
+    await publishTrained(e, training);
+    const res = await send(e, { ...correction(0, 1), image: offCentre, ...extra });
+    expect(res.status).toBe(201);
+    return (await list(e, '?pixels=1')).items[0].pixels!;
+  }
+
+  it('should prepare the image, as /predict does, when the model was trained on prepared images', async () => {
+    const byDefault = await stored({ preprocess: true }, {});
+    expect(byDefault).toEqual(await stored({ preprocess: true }, { preprocess: true }));
+    expect(byDefault).not.toEqual(offCentre);
+    // An explicit field always wins: the page sends /predict's network input with `preprocess: false`.
+    expect(await stored({ preprocess: true }, { preprocess: false })).toEqual(offCentre);
+  });
+
+  it('should answer 503 no_model when no model is published to decide, and store when the request says', async () => {
+    const e = testEnv(base);
+    const res = await send(e, { ...correction(0, 1), image: offCentre });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as ErrorJson).error.code).toBe('no_model');
+    expect((await send(e, { ...correction(0, 1), image: offCentre, preprocess: false })).status).toBe(201);
+    expect((await list(e)).counts.pending.total).toBe(1);
+  });
+
+  it('should store the image as sent for a model trained on raw images, or one that does not say', async () => {
+    expect(await stored({ preprocess: false }, {})).toEqual(offCentre);
+    expect(await stored(null, {})).toEqual(offCentre);
   });
 });

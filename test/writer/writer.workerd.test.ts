@@ -4,7 +4,7 @@
  * handler, as a cron trigger calls it), which does nothing unless turned on and enough is pending; the pointer's
  * compare-and-swap against a writer outside it (the publish script); and `/predict`, which never calls it.
  */
-import { createScheduledController } from 'cloudflare:test';
+import { createScheduledController, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { decodeModel } from '../../src/format/index.ts';
@@ -12,9 +12,21 @@ import type { Bindings } from '../../src/worker/config.ts';
 import worker from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
 import { readConfig } from '../../src/worker/config.ts';
-import { fineTuneLineage } from '../../src/worker/lineage-workflow.ts';
+import { fineTuneLineage, LINEAGE_ATTEMPTS } from '../../src/worker/lineage-workflow.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
-import { imageAt, makeModel, NO_GUARD, post, randomPixels, seed, testEnv, TOKEN } from '../worker/helpers.ts';
+import type { ModelWriter } from '../../src/worker/writer/model-writer.ts';
+import { writerOf } from '../../src/worker/writer/settings.ts';
+import {
+  imageAt,
+  makeModel,
+  NO_GUARD,
+  post,
+  randomPixels,
+  seed,
+  testEnv,
+  TOKEN,
+  type ErrorJson,
+} from '../worker/helpers.ts';
 
 const base = env as unknown as Bindings;
 const pixels = randomPixels(8, 91);
@@ -94,6 +106,75 @@ describe('the compare-and-swap safety net', () => {
     expect(pointer.history[1].version).toBe(outside);
     // The blob of the lost attempt was deleted: the seed, the outside version and the child remain.
     expect((await e.MODELS.list({ prefix: `${store.prefix}versions/` })).objects).toHaveLength(3);
+  });
+});
+
+/**
+ * `real`, but before each compare-and-swap of the pointer a writer outside the model writer (the publish script)
+ * publishes another model, so the swap loses; `outside` collects what it published.
+ */
+function alwaysRacing(real: R2Bucket, store: ModelStore, outside: string[]): R2Bucket {
+  return new Proxy(real, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (prop !== 'put') return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      return async (key: string, body: unknown, options?: R2PutOptions) => {
+        if (key === store.pointerKey() && options?.onlyIf) {
+          outside.push((await store.publish(makeModel(20 + outside.length).blob)).version);
+        }
+        return target.put(key, body as string, options);
+      };
+    },
+  });
+}
+
+describe('the compare-and-swap safety net, losing every race', () => {
+  const unlimited = { limit: async () => ({ success: true }) };
+  const envOf = () => ({ ...testEnv(base, NO_GUARD), FINE_TUNE_LIMITER: unlimited }) as unknown as Bindings;
+
+  async function raceTheWriter(e: Bindings, store: ModelStore): Promise<string[]> {
+    const outside: string[] = [];
+    await runInDurableObject(writerOf(e, e.MODEL_PREFIX), (writer: ModelWriter) => {
+      (writer as unknown as { env: Bindings }).env = {
+        ...e,
+        MODELS: alwaysRacing(base.MODELS, store, outside),
+      };
+    });
+    return outside;
+  }
+
+  it('should answer /fine-tune 409 conflict after 3 lost races, keeping only the outside versions', async () => {
+    const e = envOf();
+    const { store, version } = await seed(e);
+    const outside = await raceTheWriter(e, store);
+    const body = { pixelScale: '0-255', examples: [{ image: imageAt(pixels, 0), label: 3 }], steps: 1 };
+    const res = await worker.request('/fine-tune', post(body), e);
+    const error = ((await res.json()) as ErrorJson).error;
+    expect(res.status, JSON.stringify(error)).toBe(409);
+    expect(error.code).toBe('conflict');
+    // Each attempt retrained on the weights the outside writer had just published, and lost again.
+    expect(outside).toHaveLength(LINEAGE_ATTEMPTS);
+    const { pointer } = (await store.readPointer())!;
+    expect(pointer.current).toBe(outside[outside.length - 1]);
+    expect(pointer.history.map((h) => h.source)).toEqual(['publish', 'publish', 'publish', 'publish']);
+    // The three lost children were deleted: the seed and the outside versions remain.
+    const listed = await e.MODELS.list({ prefix: `${store.prefix}versions/` });
+    expect(listed.objects.map((o) => o.key).sort()).toEqual(
+      [version, ...outside].map((v) => store.versionKey(v)).sort(),
+    );
+  });
+
+  it('should answer /model/rollback 409 conflict when the pointer keeps moving', async () => {
+    const e = envOf();
+    const { store, version } = await seed(e);
+    await store.publish(makeModel(9).blob);
+    const outside = await raceTheWriter(e, store);
+    const res = await worker.request('/model/rollback', post({ version }), e);
+    const error = ((await res.json()) as ErrorJson).error;
+    expect(res.status, JSON.stringify(error)).toBe(409);
+    expect(error.code).toBe('conflict');
+    expect(outside.length).toBeGreaterThanOrEqual(3);
+    expect((await store.readPointer())!.pointer.current).toBe(outside[outside.length - 1]);
   });
 });
 

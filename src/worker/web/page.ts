@@ -134,6 +134,8 @@ correction.addEventListener('submit', async (e) => {
       label,
       modelVersion: lastAnswer.modelVersion,
       predicted: lastAnswer.digit,
+      // lastInput is the network input /predict answered with: store it as it is.
+      preprocess: false,
     }),
   });
   const json = await res.json().catch(() => ({}));

@@ -14,10 +14,11 @@ import { publicCors } from '../cors.ts';
 import { readConfig, type Bindings } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import { isImageRequest, type BodyVariables } from '../body.ts';
-import { decodeImage, preprocessBatch, toModelInput } from '../predict.ts';
 import { invalidate } from '../model-cache.ts';
 import { clientKey } from '../rate-limit.ts';
-import { ErrorResponse, flatImage } from '../schemas.ts';
+import { ModelStore } from '../model-store.ts';
+import { ErrorResponse } from '../schemas.ts';
+import { jsonCorrection, readUpload, type Correction } from './correction.ts';
 import type { ApplyAnswer, WriterContext, WriterResult } from './model-writer.ts';
 import { unwrap } from './model-writer.ts';
 import type { FeedbackStatus } from './feedback-store.ts';
@@ -37,19 +38,11 @@ import {
   FEEDBACK_RATE_PERIOD_SECONDS,
   MAX_FEEDBACK_BODY,
   readFeedbackSettings,
-  writerOf,
+  callWriter,
 } from './settings.ts';
 
 type AppEnv = { Bindings: Bindings; Variables: BodyVariables };
 type C = Context<AppEnv>;
-
-/** A correction read from any accepted body, as the network's input. */
-interface Correction {
-  x: Float32Array;
-  label: number;
-  modelVersion: string;
-  predicted: number | null;
-}
 
 export function writerContext(env: Bindings): WriterContext {
   return { config: readConfig(env), feedback: readFeedbackSettings(env) };
@@ -116,82 +109,23 @@ const feedbackContentType = createMiddleware<AppEnv>(async (c, next) => {
   return next();
 });
 
-/** Field `name` of an upload (form field, else query string) as a digit 0-9; absent is null. */
-function digitField(value: string | null, name: string, required: boolean): number | null {
-  if (value === null || value === '') {
-    if (required)
-      throw new ApiError(400, 'validation_error', `${name}: required (a digit 0-9)`, { field: name });
-    return null;
-  }
-  if (!/^[0-9]$/.test(value.trim())) {
-    throw new ApiError(
-      400,
-      'validation_error',
-      `${name}: must be one digit 0-9, got ${JSON.stringify(value.slice(0, 20))}`,
-      {
-        field: name,
-      },
-    );
-  }
-  return Number(value.trim());
-}
-
-/** Reads a PNG body or a multipart form with an `image` file and `label`, `modelVersion`, `predicted` fields. */
-async function readUpload(c: C): Promise<Correction> {
-  const type = (c.req.header('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
-  const query = new URL(c.req.url).searchParams;
-  const fields = new Map<string, string>();
-  for (const [k, v] of query) fields.set(k, v);
-  let png: Uint8Array;
-  if (type === 'multipart/form-data') {
-    let form: FormData;
-    try {
-      form = await c.req.raw.formData();
-    } catch {
-      throw new ApiError(400, 'bad_form', 'the multipart/form-data body cannot be parsed');
-    }
-    const file = form.get('image');
-    if (!file || typeof file === 'string') {
-      throw new ApiError(400, 'missing_image', 'the form has no file field named `image` (a PNG)');
-    }
-    png = new Uint8Array(await (file as Blob).arrayBuffer());
-    for (const key of ['label', 'modelVersion', 'predicted', 'preprocess']) {
-      const value = form.get(key);
-      if (typeof value === 'string') fields.set(key, value);
-    }
-  } else {
-    png = new Uint8Array(await c.req.arrayBuffer());
-  }
-  const label = digitField(fields.get('label') ?? null, 'label', true)!;
-  const predicted = digitField(fields.get('predicted') ?? null, 'predicted', false);
-  const modelVersion = fields.get('modelVersion') ?? '';
-  if (!/^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$/.test(modelVersion)) {
-    throw new ApiError(400, 'validation_error', 'modelVersion: required, the version that answered', {
-      field: 'modelVersion',
-    });
-  }
-  const prep = fields.get('preprocess');
-  const prepare = prep === undefined || !['0', 'false', 'no', 'off'].includes(prep.toLowerCase());
-  const x = toModelInput(await decodeImage(png), prepare);
-  return { x, label, modelVersion, predicted };
-}
-
 /** Stores one correction through the writer; 201 with its id. */
-async function store(c: C, correction: Correction) {
+async function storeCorrection(c: C, correction: Correction) {
   const { x } = correction;
   if (inkOf(x) < MIN_INK) {
     throw new ApiError(422, 'empty_image', 'the image has no ink: nothing to learn from; nothing was stored');
   }
   const pixels = Uint8Array.from(x, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
   const ctx = writerContext(c.env);
-  const result = await writerOf(c.env, ctx.config.prefix).addFeedback(ctx, {
+  const item = {
     pixels,
     digest: await hex(pixels),
     label: correction.label,
     predicted: correction.predicted,
     answeredBy: correction.modelVersion,
     client: await hex(clientKey(c.req.raw, ctx.config.prefix), 24),
-  });
+  };
+  const result = await callWriter(c.env, ctx.config.prefix, (writer) => writer.addFeedback(ctx, item));
   const { id } = unwrap(result);
   return c.json(
     { id, status: 'pending' as const, label: correction.label, modelVersion: correction.modelVersion },
@@ -202,13 +136,16 @@ async function store(c: C, correction: Correction) {
 /** Uploads are answered here; JSON goes on to the documented route. */
 const feedbackUpload = createMiddleware<AppEnv>(async (c, next) => {
   if (c.req.method !== 'POST' || !isImageRequest(c.req.raw)) return next();
-  return store(c, await readUpload(c));
+  return storeCorrection(c, await readUpload(c.req));
 });
 
 const jsonError = (description: string) => ({
   content: { 'application/json': { schema: ErrorResponse } },
   description,
 });
+const writerDown = jsonError(
+  '`writer_unavailable`: the model writer failed under the request (see Retry-After)',
+);
 const bearer = [{ bearer: [] }];
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 
@@ -241,19 +178,15 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         415: jsonError('Not JSON, PNG or a form'),
         422: jsonError('The image has no ink'),
         429: jsonError('Rate limit, or too much pending from this client or for this label'),
+        503: jsonError(
+          '`writer_unavailable` (see Retry-After); `no_model` when no model is published and JSON says no `preprocess`',
+        ),
       },
     }),
     async (c) => {
-      const body = c.req.valid('json');
-      const divisor = body.pixelScale === '0-255' ? 255 : 1;
-      const x = Float32Array.from(flatImage(body.image), (v) => v / divisor);
-      if (body.preprocess) preprocessBatch(x, 1);
-      return store(c, {
-        x,
-        label: body.label,
-        modelVersion: body.modelVersion,
-        predicted: body.predicted ?? null,
-      });
+      const cfg = readConfig(c.env);
+      const store = new ModelStore(c.env.MODELS, cfg.prefix);
+      return storeCorrection(c, await jsonCorrection(c.req.valid('json'), store, cfg));
     },
   );
 
@@ -269,17 +202,19 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         400: jsonError('Invalid query'),
         401: jsonError('Missing or wrong bearer token'),
         403: jsonError('Disabled (no token configured)'),
+        503: writerDown,
       },
     }),
     async (c) => {
       const q = c.req.valid('query');
       const ctx = writerContext(c.env);
-      const list = await writerOf(c.env, ctx.config.prefix).listFeedback({
+      const query = {
         statuses: [...new Set(q.status.split(','))] as FeedbackStatus[],
         after: q.after,
         limit: q.limit,
         pixels: q.pixels === '1',
-      });
+      };
+      const list = await callWriter(c.env, ctx.config.prefix, (writer) => writer.listFeedback(query));
       const applies = list.applies.map((a) => ({ ...a, detail: JSON.parse(a.detail) as unknown }));
       return c.json({ ...list, applies }, 200);
     },
@@ -300,12 +235,13 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         400: jsonError('Invalid request'),
         401: jsonError('Missing or wrong bearer token'),
         403: jsonError('Disabled (no token configured)'),
+        503: writerDown,
       },
     }),
     async (c) => {
       const { ids } = c.req.valid('json');
       const ctx = writerContext(c.env);
-      return c.json(await writerOf(c.env, ctx.config.prefix).dropFeedback(ids), 200);
+      return c.json(await callWriter(c.env, ctx.config.prefix, (writer) => writer.dropFeedback(ids)), 200);
     },
   );
 
@@ -322,7 +258,9 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         401: jsonError('Missing or wrong bearer token'),
         403: jsonError('Disabled (no token configured)'),
         422: jsonError('Nothing pending, held for review, or refused by the guard (nothing saved)'),
-        503: jsonError('The current model or its check set cannot be read'),
+        503: jsonError(
+          'The current model or its check set cannot be read; or `writer_unavailable` (see Retry-After)',
+        ),
       },
     }),
     async (c) => {
@@ -343,9 +281,9 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         }
         reviewed = parsed.data.reviewed;
       }
-      const result = (await writerOf(c.env, ctx.config.prefix).applyFeedback(ctx, {
-        reviewed,
-      })) as WriterResult<ApplyAnswer>;
+      const result = (await callWriter(c.env, ctx.config.prefix, (writer) =>
+        writer.applyFeedback(ctx, { reviewed }),
+      )) as WriterResult<ApplyAnswer>;
       const answer = unwrap(result);
       invalidate(ctx.config.prefix);
       const { indices: _indices, ...review } = answer.review;

@@ -5,16 +5,22 @@
  */
 import { readConfig, type Bindings } from '../config.ts';
 import type { ApplyAnswer, WriterResult } from './model-writer.ts';
-import { readFeedbackSettings, writerOf } from './settings.ts';
+import { callWriter, readFeedbackSettings } from './settings.ts';
 
 export async function scheduled(_controller: ScheduledController, env: Bindings): Promise<void> {
   const feedback = readFeedbackSettings(env);
   if (feedback.autoApplyMin <= 0) return;
   const config = readConfig(env);
-  const result = (await writerOf(env, config.prefix).autoApply({
-    config,
-    feedback,
-  })) as WriterResult<ApplyAnswer> | null;
+  let result: WriterResult<ApplyAnswer> | null;
+  try {
+    result = (await callWriter(env, config.prefix, (writer) =>
+      writer.autoApply({ config, feedback }),
+    )) as WriterResult<ApplyAnswer> | null;
+  } catch (err) {
+    // The next tick tries again; open write intents are concluded when the writer restarts.
+    console.warn(`scheduled apply not made: ${(err as Error).message}`);
+    return;
+  }
   if (result === null) return;
   if (result.ok) {
     console.info(

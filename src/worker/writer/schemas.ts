@@ -20,9 +20,15 @@ export const FeedbackRequest = z
     label: Digit.openapi({ description: 'The right digit.' }),
     modelVersion: Version.openapi({ description: 'The version that answered (`modelVersion` of /predict).' }),
     predicted: Digit.optional().openapi({ description: 'What that version answered, if the form kept it.' }),
-    preprocess: z.boolean().default(false).openapi({
-      description: 'Prepare the image the MNIST way first, as `/predict` would with the same flag.',
-    }),
+    preprocess: z
+      .boolean()
+      .optional()
+      .openapi({
+        description:
+          'Prepare the image the MNIST way first, as `/predict` would with the same flag. Default as `/predict`: on ' +
+          'when the current model was trained on prepared images (`metadata.training.preprocess`), off otherwise. ' +
+          'Send `false` when the image already is the network input (the page sends `input` from `/predict`).',
+      }),
   })
   .strict()
   .superRefine((v: { pixelScale?: unknown; image?: unknown }, ctx) => {

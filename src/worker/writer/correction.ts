@@ -1,0 +1,106 @@
+/**
+ * @module
+ * A correction as `POST /feedback` receives it, read into the network's input: a PNG body or form (prepared
+ * unless `preprocess=false`, as `/predict` prepares uploads), or JSON pixels (prepared, when the request does not
+ * say, exactly when `/predict`'s JSON default would: when the current model was trained on prepared images).
+ * Not storage, not policy.
+ */
+import type { z } from '@hono/zod-openapi';
+import type { HonoRequest } from 'hono';
+import type { Config } from '../config.ts';
+import { ApiError } from '../errors.ts';
+import { trainedOnPrepared } from '../../format/index.ts';
+import { getServingModel } from '../model-cache.ts';
+import type { ModelStore } from '../model-store.ts';
+import { decodeImage, preprocessBatch, toModelInput } from '../predict.ts';
+import { flatImage } from '../schemas.ts';
+import type { FeedbackRequest } from './schemas.ts';
+
+/** A correction read from any accepted body, as the network's input. */
+export interface Correction {
+  x: Float32Array;
+  label: number;
+  modelVersion: string;
+  predicted: number | null;
+}
+
+/** Field `name` of an upload (form field, else query string) as a digit 0-9; absent is null. */
+function digitField(value: string | null, name: string, required: boolean): number | null {
+  if (value === null || value === '') {
+    if (required)
+      throw new ApiError(400, 'validation_error', `${name}: required (a digit 0-9)`, { field: name });
+    return null;
+  }
+  if (!/^[0-9]$/.test(value.trim())) {
+    throw new ApiError(
+      400,
+      'validation_error',
+      `${name}: must be one digit 0-9, got ${JSON.stringify(value.slice(0, 20))}`,
+      {
+        field: name,
+      },
+    );
+  }
+  return Number(value.trim());
+}
+
+/** Reads a PNG body or a multipart form with an `image` file and `label`, `modelVersion`, `predicted` fields. */
+export async function readUpload(req: HonoRequest): Promise<Correction> {
+  const type = (req.header('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
+  const query = new URL(req.url).searchParams;
+  const fields = new Map<string, string>();
+  for (const [k, v] of query) fields.set(k, v);
+  let png: Uint8Array;
+  if (type === 'multipart/form-data') {
+    let form: FormData;
+    try {
+      form = await req.raw.formData();
+    } catch {
+      throw new ApiError(400, 'bad_form', 'the multipart/form-data body cannot be parsed');
+    }
+    const file = form.get('image');
+    if (!file || typeof file === 'string') {
+      throw new ApiError(400, 'missing_image', 'the form has no file field named `image` (a PNG)');
+    }
+    png = new Uint8Array(await (file as Blob).arrayBuffer());
+    for (const key of ['label', 'modelVersion', 'predicted', 'preprocess']) {
+      const value = form.get(key);
+      if (typeof value === 'string') fields.set(key, value);
+    }
+  } else {
+    png = new Uint8Array(await req.arrayBuffer());
+  }
+  const label = digitField(fields.get('label') ?? null, 'label', true)!;
+  const predicted = digitField(fields.get('predicted') ?? null, 'predicted', false);
+  const modelVersion = fields.get('modelVersion') ?? '';
+  if (!/^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$/.test(modelVersion)) {
+    throw new ApiError(400, 'validation_error', 'modelVersion: required, the version that answered', {
+      field: 'modelVersion',
+    });
+  }
+  const prep = fields.get('preprocess');
+  const prepare = prep === undefined || !['0', 'false', 'no', 'off'].includes(prep.toLowerCase());
+  const x = toModelInput(await decodeImage(png), prepare);
+  return { x, label, modelVersion, predicted };
+}
+
+/**
+ * A validated JSON correction as the network's input. Without `preprocess`, the image is prepared when the
+ * current model was trained on prepared images, as `/predict` prepares a JSON image left to its default, so
+ * the stored example is what the model is shown (and an apply trains on it as stored).
+ * @throws {ApiError} 422 `empty_image` when it is prepared and has no ink; 503 when no model can be served and
+ *   the request did not say whether to prepare.
+ */
+export async function jsonCorrection(
+  body: z.output<typeof FeedbackRequest>,
+  store: ModelStore,
+  cfg: Config,
+): Promise<Correction> {
+  const divisor = body.pixelScale === '0-255' ? 255 : 1;
+  const x = Float32Array.from(flatImage(body.image), (v) => v / divisor);
+  const prepare =
+    body.preprocess ??
+    trainedOnPrepared((await getServingModel(store, cfg.revalidateMs)).serving.model.metadata);
+  if (prepare) preprocessBatch(x, 1);
+  return { x, label: body.label, modelVersion: body.modelVersion, predicted: body.predicted ?? null };
+}

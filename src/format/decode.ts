@@ -137,25 +137,52 @@ export function decodeModel(bytes: Uint8Array): ModelData & { formatVersion: num
   const { offset: metadataAt, length } = layout.metadata;
   const metadata = parseMetadata(bytes.subarray(metadataAt, metadataAt + length), metadataAt);
 
+  const model = { formatVersion: version, sizes, alpha, encoding, metadata } as ModelData & {
+    formatVersion: number;
+  };
+  if (encoding === 'int8') {
+    // Every byte is checked now; the float copy of the weights (`params`, dequantized) is made when first read.
+    // A predictor does not read it (it runs the int8 weights and takes `bias` from each layer), so serving an
+    // int8 model never makes it: 5.3 MB and a cold loop over every weight less in a fresh isolate's first request.
+    const quantized = layout.layers.map((layer) => readInt8(view, layer));
+    let params: Float32Array | null = null;
+    Object.defineProperty(model, 'params', {
+      enumerable: true,
+      configurable: true,
+      get: () => (params ??= dequantize(sizes, layout.layers, quantized)),
+      set: (value: Float32Array) => {
+        params = value;
+      },
+    });
+    model.quantized = quantized;
+    return model;
+  }
   const params = new Float32Array(paramCount(sizes));
-  const quantized: ModelData['quantized'] = encoding === 'int8' ? [] : undefined;
   for (const layer of layout.layers) {
     if (encoding === 'f32') readF32(view, layer.weight, params, layer.paramOffset);
-    else if (encoding === 'f16') readF16(view, layer.weight, params, layer.paramOffset);
-    else quantized!.push(readInt8(view, layer, params));
+    else readF16(view, layer.weight, params, layer.paramOffset);
     readF32(view, layer.bias, params, layer.biasParamOffset);
   }
-
-  const model: ModelData & { formatVersion: number } = {
-    formatVersion: version,
-    sizes,
-    alpha,
-    encoding,
-    params,
-    metadata,
-  };
-  if (quantized) model.quantized = quantized;
+  model.params = params;
   return model;
+}
+
+/** The flat float parameters of int8 layers: each weight q·scale of its row, each bias as stored. */
+function dequantize(
+  sizes: number[],
+  layers: readonly LayerLayout[],
+  quantized: { q: Int8Array; scale: Float32Array; bias: Float32Array }[],
+): Float32Array {
+  const out = new Float32Array(paramCount(sizes));
+  layers.forEach(({ inSize, outSize, paramOffset, biasParamOffset }, l) => {
+    const { q, scale, bias } = quantized[l];
+    for (let r = 0, i = 0; r < outSize; r++) {
+      const s = scale[r];
+      for (const end = i + inSize; i < end; i++) out[paramOffset + i] = q[i] * s;
+    }
+    out.set(bias, biasParamOffset);
+  });
+  return out;
 }
 
 const nonFinite = (at: number, section: Section, index: number, value: number) =>
@@ -206,13 +233,12 @@ function readF16(view: DataView, section: Section, out: Float32Array, start: num
   }
 }
 
-/** Reads one int8 layer's q and scales, and writes the dequantized weight `q·scale` into `out`. */
+/** Reads one int8 layer's q, scales and biases, checking every value. */
 function readInt8(
   view: DataView,
   layer: LayerLayout,
-  out: Float32Array,
-): { q: Int8Array; scale: Float32Array } {
-  const { inSize, outSize, weight, paramOffset } = layer;
+): { q: Int8Array; scale: Float32Array; bias: Float32Array } {
+  const { outSize, weight } = layer;
   const scales = layer.scale!;
   const scale = new Float32Array(outSize);
   readF32(view, scales, scale, 0);
@@ -235,9 +261,7 @@ function readInt8(
       `${weight.name}[${bad}] is -128, expected -127 to 127`,
     );
   }
-  for (let r = 0, i = 0; r < outSize; r++) {
-    const s = scale[r];
-    for (const end = i + inSize; i < end; i++) out[paramOffset + i] = q[i] * s;
-  }
-  return { q, scale };
+  const bias = new Float32Array(outSize);
+  readF32(view, layer.bias, bias, 0);
+  return { q, scale, bias };
 }

@@ -208,10 +208,11 @@ export function stateDictToModel(
   }
 
   const params = new Float32Array(paramCount(sizes));
-  const quantized: { q: Int8Array; scale: Float32Array }[] = [];
+  const quantized: { q: Int8Array; scale: Float32Array; bias: Float32Array }[] = [];
   let at = 0;
   for (const { i, float, q, scale, bias, inSize, outSize } of layers) {
     const n = outSize * inSize;
+    let layerQ: { q: Int8Array; scale: Float32Array } | null = null;
     if (float) {
       params.set(readFloats(`${i}.weight`, float), at);
     } else {
@@ -236,9 +237,10 @@ export function stateDictToModel(
         }
         params[at + k] = qs[k] * s[Math.floor(k / inSize)];
       }
-      quantized.push({ q: qs, scale: s });
+      layerQ = { q: qs, scale: s };
     }
     params.set(readFloats(`${i}.bias`, bias), at + n);
+    if (layerQ) quantized.push({ ...layerQ, bias: params.slice(at + n, at + n + outSize) });
     at += n + outSize;
   }
 

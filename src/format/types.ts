@@ -46,6 +46,11 @@ export interface ModelData {
    * Per layer, set by decode for int8. Encode uses it if present (so encode(decode(b)) is byte-identical; the
    * weights in `params` are then ignored), else it quantizes `params`.
    */
-  quantized?: { q: Int8Array; scale: Float32Array }[];
+  quantized?: {
+    q: Int8Array;
+    scale: Float32Array;
+    /** The layer's biases (as in `params`); set by decode, so that int8 inference need not read `params`. */
+    bias?: Float32Array;
+  }[];
   metadata: ModelMetadata;
 }

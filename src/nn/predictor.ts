@@ -12,7 +12,8 @@ export interface PredictorSource {
   sizes: number[];
   alpha: number;
   params: Float32Array;
-  quantized?: { q: Int8Array; scale: Float32Array }[];
+  /** int8 layers; with `bias`, `params` is not read (a decoded blob makes its float copy only when read). */
+  quantized?: { q: Int8Array; scale: Float32Array; bias?: Float32Array }[];
 }
 
 export interface Predictor {
@@ -191,8 +192,12 @@ class Int8Predictor extends ChunkedPredictor {
     this.bias = [];
     this.rowSums = [];
     layers.forEach((layer, l) => {
-      const { q, scale } = quantized[l];
-      if (q.length !== layer.inDim * layer.outDim || scale.length !== layer.outDim) {
+      const { q, scale, bias } = quantized[l];
+      if (
+        q.length !== layer.inDim * layer.outDim ||
+        scale.length !== layer.outDim ||
+        (bias && bias.length !== layer.outDim)
+      ) {
         throw new RangeError(`quantized layer ${l} does not match ${layer.outDim}×${layer.inDim}`);
       }
       const pairs = l === 0 && kernels.linearInt8T !== undefined && kernels.packInt8T !== undefined;
@@ -202,7 +207,7 @@ class Int8Predictor extends ChunkedPredictor {
       const ks = kernels.alloc(scale.length);
       ks.set(scale);
       const kb = kernels.alloc(layer.outDim);
-      kb.set(model.params.subarray(layer.biasOffset, layer.biasOffset + layer.outDim));
+      kb.set(bias ?? model.params.subarray(layer.biasOffset, layer.biasOffset + layer.outDim));
       this.q.push(kq);
       this.scale.push(ks);
       this.bias.push(kb);

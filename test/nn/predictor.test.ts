@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ModelData } from '../../src/format/index.ts';
+import { decodeModel, encodeModel, type ModelData } from '../../src/format/index.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { createWasmKernels } from '../../src/kernels/wasm-kernels.ts';
 import { createPredictor, Mlp, Workspace } from '../../src/nn/index.ts';
@@ -112,5 +112,29 @@ describe('createPredictor', () => {
       float.dispose();
       ws.dispose();
     }
+  });
+});
+
+describe('an int8 predictor from a decoded blob', () => {
+  it('should not read the float copy of the weights (made only when read), and predict as from it', () => {
+    const blob = encodeModel(decodedModel());
+    const eager = decodedModel();
+    const lazy = decodeModel(blob);
+    Object.defineProperty(lazy, 'params', {
+      get: () => {
+        throw new Error('params was read');
+      },
+    });
+    const kernels = createTsKernels();
+    const x = images(5);
+    const fromLazy = createPredictor(lazy, kernels).predict(x, 5);
+    expect(Array.from(fromLazy)).toEqual(Array.from(createPredictor(eager, kernels).predict(x, 5)));
+  });
+
+  it('should dequantize `params` on first read: each weight q·scale, the biases as stored', () => {
+    const model = decodedModel();
+    const decoded = decodeModel(encodeModel(model));
+    expect(Array.from(decoded.params)).toEqual(Array.from(model.params));
+    expect(decoded.params).toBe(decoded.params); // made once
   });
 });

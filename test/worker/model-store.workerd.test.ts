@@ -84,6 +84,30 @@ describe('ModelStore', () => {
     expect((await real.list({ prefix })).objects).toEqual([]);
   });
 
+  it('should keep the blob when the pointer write landed but its answer was lost', async () => {
+    const real = (env as unknown as Bindings).MODELS;
+    const prefix = `store-test-${Date.now()}-${n++}/`;
+    // R2 that writes the pointer, then fails the call (a timeout after the write, as a caller sees it).
+    const bucket = {
+      get: real.get.bind(real),
+      head: real.head.bind(real),
+      list: real.list.bind(real),
+      delete: real.delete.bind(real),
+      put: async (key: string, value: never, options?: R2PutOptions) => {
+        const written = await real.put(key, value, options);
+        if (key.endsWith('current.json')) throw new Error('injected lost answer');
+        return written;
+      },
+    } as unknown as R2Bucket;
+    await expect(new ModelStore(bucket, prefix).publish(new Uint8Array([1]))).rejects.toThrowError(
+      StoreError,
+    );
+    // The pointer names the version, so its blob must still be there (deleting it would leave the pointer dangling).
+    const store = new ModelStore(real, prefix);
+    const { pointer } = (await store.readPointer())!;
+    expect(await store.getVersion(pointer.current)).toEqual(new Uint8Array([1]));
+  });
+
   it('should reject a pointer that is not JSON with a named error', async () => {
     const store = fresh();
     await (env as unknown as Bindings).MODELS.put(store.pointerKey(), '{not json');

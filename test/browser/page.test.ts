@@ -319,9 +319,11 @@ describe('correction form', () => {
     await expect
       .poll(() => page.locator('#fix-status').textContent())
       .toBe(`Thanks: correction #${id} (4) is stored; corrections are applied in batches.`);
-    // The same drawing again is a duplicate: refused, and the page says so.
+    // The same drawing again is a duplicate: stored once, and the page says it already is.
     await send.click();
-    await expect.poll(() => page.locator('#fix-status').textContent()).toMatch(/^Not stored: .*already sent/);
+    await expect
+      .poll(() => page.locator('#fix-status').textContent())
+      .toBe(`Already stored: you sent this drawing before, as correction #${id} (4).`);
     await page.close();
   });
 

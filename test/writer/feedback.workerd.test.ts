@@ -118,10 +118,20 @@ describe('POST /feedback', () => {
   it('should refuse a duplicate image with 409, whatever its label', async () => {
     const e = testEnv(base);
     await seed(e);
-    expect((await send(e, correction(2, 4))).status).toBe(201);
+    const first = await send(e, correction(2, 4));
+    expect(first.status).toBe(201);
+    const { id } = (await first.json()) as { id: number };
     const again = await send(e, correction(2, 5), 2);
     expect(again.status).toBe(409);
-    expect(((await again.json()) as ErrorJson).error.code).toBe('duplicate_feedback');
+    const theirs = ((await again.json()) as ErrorJson).error;
+    expect(theirs).toMatchObject({ code: 'duplicate_feedback', details: { sameClient: false } });
+    // Its sender (a retry after a 503 whose first try was stored, say) learns that it is stored, and as what.
+    const retry = await send(e, correction(2, 4));
+    expect(retry.status).toBe(409);
+    expect(((await retry.json()) as ErrorJson).error).toMatchObject({
+      code: 'duplicate_feedback',
+      details: { id, sameClient: true, label: 4, status: 'pending' },
+    });
     expect((await list(e)).counts.pending.total).toBe(1);
   });
 

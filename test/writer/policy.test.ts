@@ -17,21 +17,30 @@ function probs(digits: number[], p: number[]): Float32Array {
 
 describe('admit', () => {
   it('should store a correction under both caps', () => {
-    expect(admit(7, { client: 2, label: 4, duplicate: false }, caps)).toBeNull();
+    expect(admit(7, { client: 2, label: 4, duplicate: null }, caps)).toBeNull();
   });
 
-  it('should refuse a duplicate first, with 409', () => {
-    const r = admit(7, { client: 9, label: 9, duplicate: true }, caps);
-    expect(r).toMatchObject({ status: 409, code: 'duplicate_feedback' });
+  it('should refuse a duplicate first, with 409, telling only its sender that it is stored', () => {
+    const copy = { id: 12, label: 7, status: 'pending' };
+    const mine = admit(7, { client: 9, label: 9, duplicate: { ...copy, sameClient: true } }, caps);
+    expect(mine).toMatchObject({
+      status: 409,
+      code: 'duplicate_feedback',
+      details: { id: 12, sameClient: true },
+    });
+    expect(mine!.message).toMatch(/stored as #12/);
+    const theirs = admit(7, { client: 0, label: 0, duplicate: { ...copy, sameClient: false } }, caps);
+    expect(theirs).toMatchObject({ status: 409, code: 'duplicate_feedback', details: { sameClient: false } });
+    expect(JSON.stringify(theirs)).not.toMatch(/12/);
   });
 
   it('should refuse at the per-client cap, then at the per-label cap, with 429', () => {
-    expect(admit(7, { client: 3, label: 0, duplicate: false }, caps)).toMatchObject({
+    expect(admit(7, { client: 3, label: 0, duplicate: null }, caps)).toMatchObject({
       status: 429,
       code: 'client_pending_cap',
       details: { pending: 3, max: 3 },
     });
-    expect(admit(7, { client: 0, label: 5, duplicate: false }, caps)).toMatchObject({
+    expect(admit(7, { client: 0, label: 5, duplicate: null }, caps)).toMatchObject({
       status: 429,
       code: 'label_pending_cap',
       details: { label: 7, max: 5 },

@@ -139,6 +139,11 @@ correction.addEventListener('submit', async (e) => {
     }),
   });
   const json = await res.json().catch(() => ({}));
+  const copy = json.error && json.error.code === 'duplicate_feedback' ? json.error.details : null;
+  if (copy && copy.sameClient) {
+    fixStatus.textContent = 'Already stored: you sent this drawing before, as correction #' + copy.id + ' (' + copy.label + ').';
+    return;
+  }
   if (!res.ok) {
     fixStatus.textContent = 'Not stored: ' + (json.error ? json.error.message : res.status);
     return;

@@ -4,6 +4,7 @@
  * correction (the 28×28 network input as bytes, its label, who sent it); `applies` records each apply and which
  * version consumed which rows. Synchronous like the SQL API; not policy (see `policy.ts`), not HTTP.
  */
+import type { StoredCopy } from './policy.ts';
 
 export type FeedbackStatus = 'pending' | 'held' | 'applied' | 'dropped';
 export const STATUSES: FeedbackStatus[] = ['pending', 'held', 'applied', 'dropped'];
@@ -93,7 +94,22 @@ export class FeedbackStore {
         `SELECT COUNT(*) AS n FROM feedback WHERE label = ? AND status IN ('pending', 'held')`,
         label,
       ),
-      duplicate: one(`SELECT COUNT(*) AS n FROM feedback WHERE digest = ?`, digest) > 0,
+      duplicate: this.copyOf(digest, client),
+    };
+  }
+
+  /** The stored item with this image, if any, and whether `client` sent it. */
+  private copyOf(digest: string, client: string): StoredCopy | null {
+    const rows = this.sql
+      .exec('SELECT id, client, label, status FROM feedback WHERE digest = ?', digest)
+      .toArray();
+    if (!rows.length) return null;
+    const r = rows[0];
+    return {
+      id: Number(r.id),
+      sameClient: r.client === client,
+      label: Number(r.label),
+      status: String(r.status),
     };
   }
 

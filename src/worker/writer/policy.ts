@@ -25,18 +25,30 @@ export interface PendingCounts {
   client: number;
   /** Pending items with this label. */
   label: number;
-  /** Whether the same image is already stored (any status). */
-  duplicate: boolean;
+  /** The same image, when already stored (any status); `sameClient` when this client sent it. */
+  duplicate: StoredCopy | null;
+}
+
+/** What a duplicate refusal may say of the stored copy: all of it to its sender, nothing to anyone else. */
+export interface StoredCopy {
+  id: number;
+  sameClient: boolean;
+  label: number;
+  status: string;
 }
 
 /** Decides whether one correction may be stored; null when it may. */
 export function admit(label: number, counts: PendingCounts, caps: PendingCaps): Refusal | null {
-  if (counts.duplicate) {
+  const copy = counts.duplicate;
+  if (copy) {
+    // Its sender learns it is stored (a retry after a 503 whose first try was stored lands here), others do not.
     return {
       status: 409,
       code: 'duplicate_feedback',
-      message: 'this image was already sent as feedback; it is stored once',
-      details: {},
+      message: copy.sameClient
+        ? `you already sent this image: it is stored as #${copy.id} (label ${copy.label}, ${copy.status}), once`
+        : 'this image was already sent as feedback; it is stored once',
+      details: copy.sameClient ? { ...copy } : { sameClient: false },
     };
   }
   if (counts.client >= caps.perClient) {

@@ -16,21 +16,10 @@ import {
   type RasterImage,
 } from '../../src/data/preprocess.ts';
 import { applyTemperature } from '../../src/data/verdict.ts';
+import { createRng } from '../../src/nn/rng.ts';
 import * as reference from './preprocess-reference.ts';
 
 const { test } = loadDataset(MNIST_DIR, { limit: 1 });
-
-/** A small seeded generator (mulberry32), so failures repeat. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Bytes of `a` and `b` equal: same floats, signs of zero and NaNs included. */
 function sameBits(a: Float32Array, b: Float32Array): boolean {
@@ -106,7 +95,7 @@ describe('the preprocessing equals the direct code it replaced, bit for bit', ()
   });
 
   it('on MNIST images shrunk, grown and shifted (both resampling branches, uneven borders)', () => {
-    const rand = random(7);
+    const rand = createRng(7);
     for (let i = 0; i < 300; i++) {
       const src = test.images.slice(i * 784, (i + 1) * 784);
       const side = 8 + Math.floor(rand() * 90);
@@ -126,7 +115,7 @@ describe('the preprocessing equals the direct code it replaced, bit for bit', ()
   });
 
   it('on pictures of every channel layout, size, paper and noise level', () => {
-    const rand = random(11);
+    const rand = createRng(11);
     for (let i = 0; i < 400; i++) {
       const channels = (1 + (i % 4)) as 1 | 2 | 3 | 4;
       const width = 3 + Math.floor(rand() * 120);
@@ -138,7 +127,7 @@ describe('the preprocessing equals the direct code it replaced, bit for bit', ()
   });
 
   it("makes the same ink from pixels in [0, 1] without toGray (the JSON path's shortcut), −0 included", () => {
-    const rand = random(13);
+    const rand = createRng(13);
     for (let i = 0; i < 500; i++) {
       const x = test.images.slice(i * 784, (i + 1) * 784);
       // Some −0 pixels, some inverted images (light paper), some with ink on the border.
@@ -161,7 +150,7 @@ describe('the preprocessing equals the direct code it replaced, bit for bit', ()
   });
 
   it('resamples random arrays identically at every scale, including 1:1', () => {
-    const rand = random(3);
+    const rand = createRng(3);
     for (let i = 0; i < 500; i++) {
       const [sw, sh] = [1 + Math.floor(rand() * 60), 1 + Math.floor(rand() * 60)];
       const [tw, th] = i % 5 === 0 ? [sw, sh] : [1 + Math.floor(rand() * 60), 1 + Math.floor(rand() * 60)];
@@ -171,7 +160,7 @@ describe('the preprocessing equals the direct code it replaced, bit for bit', ()
   });
 
   it('applies a temperature with the same numbers as computing each logarithm twice', () => {
-    const rand = random(5);
+    const rand = createRng(5);
     for (const t of [0.5, 0.6939, 1.7]) {
       const probs = Float32Array.from({ length: 10 * 50 }, () => rand() + 1e-6);
       for (let r = 0; r < probs.length; r += 10) {

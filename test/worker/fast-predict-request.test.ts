@@ -5,24 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadDataset, MNIST_DIR } from '../../scripts/lib/dataset.ts';
+import { createRng } from '../../src/nn/rng.ts';
 import { fastPredictRequest, PredictRequest } from '../../src/worker/schemas.ts';
 
 const { test } = loadDataset(MNIST_DIR, { limit: 1 });
 const image = (i: number, scale = 255) =>
   Array.from(test.images.subarray(i * 784, (i + 1) * 784), (v) => (scale === 255 ? Math.round(v * 255) : v));
 const rows = (flat: unknown[]) => Array.from({ length: 28 }, (_, r) => flat.slice(r * 28, r * 28 + 28));
-
-/** A small seeded generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The fast path agrees with zod: null, or zod accepts too and its data is the same JSON. */
 function agrees(body: unknown): boolean | null {
@@ -44,7 +33,7 @@ describe('fastPredictRequest', () => {
   });
 
   it('leaves every body with one thing wrong to zod, or agrees with it', () => {
-    const rand = random(17);
+    const rand = createRng(17);
     const pix = (b: Record<string, unknown>) => (Array.isArray(b.image) ? (b.image as unknown[]) : []);
     const pick = <T>(list: T[]) => list[Math.floor(rand() * list.length)];
     const wrongs: ((b: Record<string, unknown>) => void)[] = [

@@ -182,6 +182,12 @@ export interface Kernels {
   packInt8T?(n: number, k: number, q: Int8Array): Int8Array;
 
   /**
+   * `int8RowSums(n, k, q)` by the kernels, the same numbers, in a new array from `alloc`. Optional: callers
+   * without it use `int8RowSums`.
+   */
+  rowSumsInt8?(n: number, k: number, q: Int8Array): Float32Array;
+
+  /**
    * SGD step on one parameter view, in place:
    *   g' = g + l1·sign(w) + 2·l2·w;  v = momentum·v + g';  w -= lr·v   (with momentum 0: w -= lr·g').
    * `velocity` may be null when momentum is 0.

@@ -10,7 +10,7 @@
 /** Each group's constants, as the module exports them: `${prefix}_${FIELD}` (camelCase → UPPER_SNAKE). */
 export const TASK_LAYOUT = {
   TASK: { bytes: 128, kind: 0 },
-  KIND: { gemm: 1, rowsPart: 2, reduceRows: 3, linearInt8: 4, sgd: 5, adam: 6, pairRows: 7 },
+  KIND: { gemm: 1, rowsPart: 2, reduceRows: 3, linearInt8: 4, sgd: 5, adam: 6, pairRows: 7, rowSums: 8 },
   LAYOUT: { nn: 0, tn: 1, nt: 2 },
   ACTIVATION: { none: 0, leaky: 1, gate: 2 },
   EPILOGUE: { alpha: 0, bias: 4, activation: 8, slope: 12, gate: 16, bytes: 20 },
@@ -60,6 +60,7 @@ export const TASK_LAYOUT = {
     layout: 60,
   },
   PAIRS: { n: 4, k: 8, q: 12, out: 16 },
+  SUMS: { n: 4, k: 8, q: 12, out: 16 },
   SGD: {
     w: 4,
     g: 8,
@@ -88,7 +89,7 @@ export const TASK_LAYOUT = {
   },
 } as const;
 
-const { TASK, KIND, EPILOGUE, GEMM, ROWS, REDUCE, INT8, PAIRS, SGD, ADAM } = TASK_LAYOUT;
+const { TASK, KIND, EPILOGUE, GEMM, ROWS, REDUCE, INT8, PAIRS, SUMS, SGD, ADAM } = TASK_LAYOUT;
 export const TASK_BYTES = TASK.bytes;
 export const Layout = TASK_LAYOUT.LAYOUT;
 export const Activation = TASK_LAYOUT.ACTIVATION;
@@ -116,6 +117,7 @@ export type RowsFields = Fields<typeof ROWS>;
 export type ReduceFields = Omit<Fields<typeof REDUCE>, 'epilogue'>;
 export type Int8Fields = Fields<typeof INT8>;
 export type PairsFields = Fields<typeof PAIRS>;
+export type SumsFields = Fields<typeof SUMS>;
 export type SgdFields = Fields<typeof SGD>;
 export type AdamFields = Fields<typeof ADAM>;
 
@@ -198,6 +200,15 @@ export class TaskWriter {
     v.setInt32(at + PAIRS.k, f.k, true);
     v.setInt32(at + PAIRS.q, f.q, true);
     v.setInt32(at + PAIRS.out, f.out, true);
+  }
+
+  rowSums(at: number, f: SumsFields): void {
+    const v = this.view;
+    v.setInt32(at + TASK.kind, KIND.rowSums, true);
+    v.setInt32(at + SUMS.n, f.n, true);
+    v.setInt32(at + SUMS.k, f.k, true);
+    v.setInt32(at + SUMS.q, f.q, true);
+    v.setInt32(at + SUMS.out, f.out, true);
   }
 
   sgd(at: number, f: SgdFields): void {

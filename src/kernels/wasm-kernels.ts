@@ -408,6 +408,20 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         }
       : undefined,
 
+    rowSumsInt8(n, k, q) {
+      checkShape('rowSumsInt8', 1, n, k);
+      checkLength('rowSumsInt8', 'q', q, n * k);
+      const out = new Float32Array(buffer, heap.alloc(n * 4), n);
+      const frame = new Frame();
+      try {
+        writer.rowSums(block(0), { n, k, q: frame.input(q, n * k), out: out.byteOffset });
+        ex.runTask(block(0));
+      } finally {
+        frame.close();
+      }
+      return out;
+    },
+
     sgdUpdate(w, g, velocity, o: UpdateOptions) {
       const n = w.length;
       checkLength('sgdUpdate', 'g', g, n);

@@ -211,7 +211,10 @@ class Int8Predictor extends ChunkedPredictor {
       this.q.push(kq);
       this.scale.push(ks);
       this.bias.push(kb);
-      this.rowSums.push(int8RowSums(layer.outDim, layer.inDim, q, kernels.alloc(layer.outDim)));
+      this.rowSums.push(
+        kernels.rowSumsInt8?.(layer.outDim, layer.inDim, q) ??
+          int8RowSums(layer.outDim, layer.inDim, q, kernels.alloc(layer.outDim)),
+      );
     });
   }
 

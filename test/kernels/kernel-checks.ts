@@ -472,6 +472,28 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
     }
   });
 
+  it('should sum int8 weight rows exactly as int8RowSums does (rowSumsInt8, when the kernels have it)', () => {
+    const kernels = make();
+    if (!kernels.rowSumsInt8) return;
+    const rand = seeded(91);
+    for (const [n, k] of [
+      [1, 1],
+      [3, 15],
+      [5, 16],
+      [7, 33],
+      [512, 1024],
+      [1024, 784],
+      [10, 512],
+    ]) {
+      const q = Int8Array.from({ length: n * k }, () => Math.round(rand() * 127));
+      // Rows at the extremes too: all +127, all -127.
+      if (n > 2) q.fill(127, 0, k).fill(-127, k, 2 * k);
+      const sums = kernels.rowSumsInt8(n, k, q);
+      expect(Array.from(sums), `${n}x${k}`).toEqual(Array.from(int8RowSums(n, k, q)));
+      kernels.free(sums);
+    }
+  });
+
   it('should give NaN for a row holding NaN or Infinity in the int8 layer, as float math does', () => {
     const kernels = make();
     const [m, n, k] = [3, 5, 9];

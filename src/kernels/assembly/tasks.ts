@@ -27,6 +27,8 @@ export const KIND_SGD: i32 = 5;
 export const KIND_ADAM: i32 = 6;
 /** int8 weights [n×k] re-laid in input pairs (`int8PairRows`), for the pair layout of KIND_LINEAR_INT8. */
 export const KIND_PAIR_ROWS: i32 = 7;
+/** The sums of the rows of int8 weights q [n×k], as f32 (exact), for the int8 layer's zero-point correction. */
+export const KIND_ROW_SUMS: i32 = 8;
 
 // GEMM layouts: which operand is stored transposed.
 /** c = a·b, a [m×k], b [k×n]. */
@@ -110,6 +112,12 @@ export const PAIRS_N: i32 = 4;
 export const PAIRS_K: i32 = 8;
 export const PAIRS_Q: i32 = 12; // u32 pointer, q [n×k] i8
 export const PAIRS_OUT: i32 = 16; // u32 pointer, n·2·⌈k/2⌉ i8
+
+// KIND_ROW_SUMS: out[j] = Σ_p q[j·k + p].
+export const SUMS_N: i32 = 4;
+export const SUMS_K: i32 = 8;
+export const SUMS_Q: i32 = 12; // u32 pointer, q [n×k] i8
+export const SUMS_OUT: i32 = 16; // u32 pointer, [n] f32
 
 // KIND_SGD: w -= lr·(momentum ? v = μv + g' : g') with g' = g + l1·sign(w) + l2x2·w, elements [i0, i1).
 export const SGD_W: i32 = 4; // u32 pointer

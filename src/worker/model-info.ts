@@ -4,6 +4,7 @@
  * older version answers if it does. Reads the cache; no predictor is touched.
  */
 import type { z } from '@hono/zod-openapi';
+import { paramCount } from '../format/index.ts';
 import type { ServingInfo } from './model-cache.ts';
 import type { ModelInfo } from './schemas.ts';
 
@@ -19,7 +20,8 @@ export function describeServing({ serving, pointer, stale }: ServingInfo): z.inf
     // Stored as float32: print its shortest float32 decimal (0.01, not 0.009999999776482582).
     alpha: Number(model.alpha.toPrecision(7)),
     encoding: model.encoding,
-    parameters: model.params.length,
+    // From the shape: an int8 model's `params` (its float copy) is made only when read, and nothing here needs it.
+    parameters: paramCount(model.sizes),
     blobBytes: serving.blobBytes,
     createdAt: str(meta.createdAt),
     parentVersion: str(meta.parentVersion),

@@ -138,3 +138,27 @@ export function post(
 export interface ErrorJson {
   error: { code: string; message: string; details: unknown };
 }
+
+/**
+ * `real`, but `hook` runs around each compare-and-swap of the pointer at `pointerKey` (its conditional put):
+ * `before` ahead of the write (an outside writer publishing, a crash), `after` once it landed.
+ */
+export function aroundPointerSwap(
+  real: R2Bucket,
+  pointerKey: string,
+  hook: { before?(): void | Promise<void>; after?(): void },
+): R2Bucket {
+  return new Proxy(real, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (prop !== 'put') return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      return async (key: string, body: unknown, options?: R2PutOptions) => {
+        const swap = key === pointerKey && options?.onlyIf !== undefined;
+        if (swap) await hook.before?.();
+        const written = await target.put(key, body as string, options);
+        if (swap) hook.after?.();
+        return written;
+      };
+    },
+  });
+}

@@ -13,6 +13,7 @@ import { resetModelCache } from '../../src/worker/model-cache.ts';
 import type { ModelWriter } from '../../src/worker/writer/model-writer.ts';
 import { writerOf } from '../../src/worker/writer/settings.ts';
 import {
+  aroundPointerSwap,
   imageAt,
   NO_GUARD,
   post,
@@ -53,28 +54,11 @@ async function sendCorrections(e: Bindings, n: number) {
   }
 }
 
-/** `real`, but `hook` runs around each conditional write of the pointer (the compare-and-swap). */
-function aroundSwap(real: R2Bucket, pointerKey: string, hook: { before?(): void; after?(): void }): R2Bucket {
-  return new Proxy(real, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (prop !== 'put') return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-      return async (key: string, body: unknown, options?: R2PutOptions) => {
-        const swap = key === pointerKey && options?.onlyIf !== undefined;
-        if (swap) hook.before?.();
-        const written = await target.put(key, body as string, options);
-        if (swap) hook.after?.();
-        return written;
-      };
-    },
-  });
-}
-
 /** Gives the writer of `e`'s lineage a bucket that crashes it (resets the object) before or after a swap. */
 async function crashWriterAt(e: Bindings, pointerKey: string, when: 'before' | 'after') {
   await runInDurableObject(writerOf(e, e.MODEL_PREFIX), (writer: ModelWriter, state) => {
     const crash = () => state.abort(`injected crash ${when} the pointer swap`);
-    const MODELS = aroundSwap(base.MODELS, pointerKey, { [when]: crash });
+    const MODELS = aroundPointerSwap(base.MODELS, pointerKey, { [when]: crash });
     (writer as unknown as { env: Bindings }).env = { ...e, MODELS };
   });
 }

@@ -17,6 +17,7 @@ import { ModelStore } from '../../src/worker/model-store.ts';
 import type { ModelWriter } from '../../src/worker/writer/model-writer.ts';
 import { writerOf } from '../../src/worker/writer/settings.ts';
 import {
+  aroundPointerSwap,
   imageAt,
   makeModel,
   NO_GUARD,
@@ -109,25 +110,6 @@ describe('the compare-and-swap safety net', () => {
   });
 });
 
-/**
- * `real`, but before each compare-and-swap of the pointer a writer outside the model writer (the publish script)
- * publishes another model, so the swap loses; `outside` collects what it published.
- */
-function alwaysRacing(real: R2Bucket, store: ModelStore, outside: string[]): R2Bucket {
-  return new Proxy(real, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (prop !== 'put') return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-      return async (key: string, body: unknown, options?: R2PutOptions) => {
-        if (key === store.pointerKey() && options?.onlyIf) {
-          outside.push((await store.publish(makeModel(20 + outside.length).blob)).version);
-        }
-        return target.put(key, body as string, options);
-      };
-    },
-  });
-}
-
 describe('the compare-and-swap safety net, losing every race', () => {
   const unlimited = { limit: async () => ({ success: true }) };
   const envOf = () => ({ ...testEnv(base, NO_GUARD), FINE_TUNE_LIMITER: unlimited }) as unknown as Bindings;
@@ -137,7 +119,12 @@ describe('the compare-and-swap safety net, losing every race', () => {
     await runInDurableObject(writerOf(e, e.MODEL_PREFIX), (writer: ModelWriter) => {
       (writer as unknown as { env: Bindings }).env = {
         ...e,
-        MODELS: alwaysRacing(base.MODELS, store, outside),
+        // Before each swap a writer outside the model writer (the publish script) publishes, so the swap loses.
+        MODELS: aroundPointerSwap(base.MODELS, store.pointerKey(), {
+          before: async () => {
+            outside.push((await store.publish(makeModel(20 + outside.length).blob)).version);
+          },
+        }),
       };
     });
     return outside;

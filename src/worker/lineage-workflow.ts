@@ -44,8 +44,8 @@ export interface PublishHooks {
    * means, before anything is written to R2.
    */
   beforeWrite?(version: string, answer: LineageAnswer): void;
-  /** The swap's outcome, once known: published, or lost to another writer (its blob is then deleted). Not
-   * called when the swap threw, since its outcome is then unknown. */
+  /** The swap's outcome, once known: published, or lost to another writer (called after its blob was deleted).
+   * Not called when the swap or that delete threw: the outcome is then left to the caller's recovery. */
   afterSwap?(version: string, published: boolean): void;
 }
 
@@ -243,13 +243,16 @@ export async function fineTuneLineage(
     );
     const next = advancePointer(read.pointer, version, parent.version, 'fine-tune');
     const swapped = await store.pointOrDelete(version, () => store.swapPointer(read.etag, next));
-    hooks.afterSwap?.(version, swapped !== null);
     if (swapped !== null) {
+      hooks.afterSwap?.(version, true);
       invalidate(store.prefix);
       return { ...answer, version };
     }
-    // Another writer moved the pointer since we read it: drop our version and retrain on the new weights.
+    // Another writer moved the pointer since we read it: drop our version and retrain on the new weights. The
+    // outcome is reported once the blob is gone, so a delete that fails (or a crash before it) leaves the write
+    // intent open and the writer's recovery deletes it, instead of an orphan blob.
     await store.deleteVersion(version);
+    hooks.afterSwap?.(version, false);
   }
   throw new ApiError(409, 'conflict', `the model changed during ${LINEAGE_ATTEMPTS} attempts; retry later`);
 }

@@ -163,6 +163,42 @@ describe('the compare-and-swap safety net, losing every race', () => {
     expect(outside.length).toBeGreaterThanOrEqual(3);
     expect((await store.readPointer())!.pointer.current).toBe(outside[outside.length - 1]);
   });
+
+  it('should leave no orphan blob when deleting the child of a lost race fails (the next write deletes it)', async () => {
+    const e = envOf();
+    const { store, version } = await seed(e);
+    const outside: string[] = [];
+    let failDelete = true;
+    // One lost race (an outside publish before the first swap), then R2 fails the lost child's delete once.
+    const racing = aroundPointerSwap(base.MODELS, store.pointerKey(), {
+      before: async () => {
+        if (!outside.length) outside.push((await store.publish(makeModel(30).blob)).version);
+      },
+    });
+    const MODELS = new Proxy(racing, {
+      get(target, prop) {
+        if (prop !== 'delete') return Reflect.get(target, prop) as unknown;
+        return async (keys: string | string[]) => {
+          if (failDelete) {
+            failDelete = false;
+            throw new Error('injected delete failure');
+          }
+          return base.MODELS.delete(keys);
+        };
+      },
+    });
+    await runInDurableObject(writerOf(e, e.MODEL_PREFIX), (writer: ModelWriter) => {
+      (writer as unknown as { env: Bindings }).env = { ...e, MODELS };
+    });
+    const body = { pixelScale: '0-255', examples: [{ image: imageAt(pixels, 0), label: 3 }], steps: 1 };
+    expect((await worker.request('/fine-tune', post(body), e)).status).toBe(503);
+    // The next write concludes the open intent first: the lost child is deleted.
+    expect((await worker.request('/model/rollback', post({ version }), e)).status).toBe(200);
+    const listed = await e.MODELS.list({ prefix: `${store.prefix}versions/` });
+    expect(listed.objects.map((o) => o.key).sort()).toEqual(
+      [version, ...outside].map((v) => store.versionKey(v)).sort(),
+    );
+  });
 });
 
 describe('/predict and the writer', () => {

@@ -13,7 +13,8 @@ import type { WasmKernels } from '../../src/kernels/wasm-kernels.ts';
 import { createPredictor, INPUT_SIZE } from '../../src/nn/index.ts';
 import { readConfig } from '../../src/worker/config.ts';
 import { jsonInput, jsonModelInput } from '../../src/worker/json-input.ts';
-import { fastPredictRequest, PredictRequest } from '../../src/worker/schemas.ts';
+import { fastPredictRequest } from '../../src/worker/fast-predict-request.ts';
+import { PredictRequest } from '../../src/worker/schemas.ts';
 import { temperatureOf, toVerdictPredictions } from '../../src/worker/verdicts.ts';
 import type { Examples } from './dataset.ts';
 import { medianLatencyUs } from './bench-stats.ts';
@@ -81,8 +82,8 @@ export function benchWorkerRequest(
   let i = 0;
   const next = () => i++ % bodies.length;
   const parseUs = medianLatencyUs(() => JSON.parse(bodies[next()]), reps);
-  // As the route's validator runs it (`PredictRequest.safeParseAsync`: the hand-checked common body, else zod),
-  // without the promise.
+  // As the route's validator runs it (`withFastPath(PredictRequest).safeParseAsync`: the hand-checked common body,
+  // else zod), without the promise.
   const validate = (value: unknown) => {
     const fast = fastPredictRequest(value);
     return fast ? { success: true as const, data: fast } : PredictRequest.safeParse(value);

@@ -15,6 +15,7 @@ import { ModelStore } from '../../src/worker/model-store.ts';
 import { jsonInput, jsonModelInput as inputFor } from '../../src/worker/json-input.ts';
 import { predict } from '../../src/worker/predict.ts';
 import { withServingModel } from '../../src/worker/model-cache.ts';
+// Fronted by the hand-checked common body (`withFastPath`) when `app.ts`, imported above, declares the route.
 import { PredictRequest } from '../../src/worker/schemas.ts';
 import { temperatureOf, toVerdictPredictions } from '../../src/worker/verdicts.ts';
 

@@ -6,13 +6,13 @@
  * (a distributed attacker, which a per-address limit never stops: what protects `/predict` then is what an upload
  * costs). Locally every connection comes from 127.0.0.1 and `wrangler dev` keeps a `CF-Connecting-IP` the client
  * sent, so the clients name their addresses in that header; Cloudflare sets it from the real address in
- * production, where a client cannot choose it. The four attackers run in a worker thread of their own, so the
- * fifth client's timings are not also the attackers' client-side work. Not the JSON/fine-tune load
- * (`scripts/loadtest.ts`).
+ * production, where a client cannot choose it. The four attackers run in a worker thread of their own
+ * (`upload-attackers.ts`), so the fifth client's timings are not also the attackers' client-side work. Not the
+ * JSON/fine-tune load (`scripts/loadtest.ts`).
  */
+import { startAttack } from './upload-attackers.ts';
 import { hostilePngCases, type HostileCase } from './hostile-corpus.ts';
 import { loadavg } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { cpuMsOf, workerdPids } from './process-stats.ts';
 
 export interface UploadLoadOptions {
@@ -124,78 +124,6 @@ async function probe(url: string, body: string, count: number): Promise<PhaseRes
     p99: round(percentile(times, 99)),
     max: round(times[times.length - 1]),
     failures,
-  };
-}
-
-/**
- * The attackers' loop, run in a worker thread of its own: four clients are not the fifth client, and in one event
- * loop the probe's timings would include the attackers' own work of sending ~200 bodies of 208 KB a second (a
- * client-side cost no server change can remove). The thread gets the upload's bytes, sends it from `attackers`
- * concurrent loops until told to stop, and answers with the statuses it got.
- */
-const ATTACK_THREAD = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { url, contentType, body, attackers, addresses, prefix } = workerData;
-let running = true;
-let fresh = 0;
-const attacks = {};
-const address = (c) =>
-  addresses === 'fixed' ? prefix + '.0.' + (c + 1) : prefix + '.' + ((fresh >> 8) & 255) + '.' + (fresh++ & 255);
-async function send(ip) {
-  try {
-    const res = await fetch(url + '/predict', {
-      method: 'POST',
-      headers: { 'Content-Type': contentType, 'CF-Connecting-IP': ip },
-      body,
-    });
-    await res.arrayBuffer();
-    return String(res.status);
-  } catch {
-    return 'error';
-  }
-}
-async function attack(c) {
-  while (running) {
-    const status = await send(address(c));
-    attacks[status] = (attacks[status] || 0) + 1;
-  }
-}
-const loops = Array.from({ length: attackers }, (_, c) => attack(c));
-parentPort.postMessage('started');
-parentPort.once('message', async () => {
-  running = false;
-  await Promise.all(loops);
-  parentPort.postMessage(attacks);
-});
-`;
-
-/** Starts `attackers` clients in their own thread; `stop()` ends them and resolves to their answers by status. */
-async function startAttack(
-  url: string,
-  upload: HostileCase,
-  attackers: number,
-  addresses: 'fixed' | 'fresh',
-  prefix: string,
-): Promise<{ stop(): Promise<Record<string, number>> }> {
-  const thread = new Worker(ATTACK_THREAD, {
-    eval: true,
-    workerData: { url, contentType: upload.contentType, body: upload.body, attackers, addresses, prefix },
-  });
-  await new Promise<void>((resolve, reject) => {
-    thread.once('message', () => resolve());
-    thread.once('error', reject);
-  });
-  return {
-    async stop() {
-      const answers = new Promise<Record<string, number>>((resolve, reject) => {
-        thread.once('message', resolve);
-        thread.once('error', reject);
-      });
-      thread.postMessage('stop');
-      const attacks = await answers;
-      await thread.terminate();
-      return attacks;
-    },
   };
 }
 

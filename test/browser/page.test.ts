@@ -217,6 +217,29 @@ describe('digit-pad sizes', () => {
   });
 });
 
+describe('digit-pad without an answer', () => {
+  it('should give up on a request past its timeout: not busy, no value, a timeout error', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${site.origin}/digit-form.html`);
+    // The server never answers: Playwright holds every /predict and never fulfils it.
+    await page.route('**/predict*', () => {});
+    await page.evaluate(`(() => {
+      window.padErrors = [];
+      const pad = document.querySelector('digit-pad');
+      pad.setAttribute('timeout', '1000');
+      pad.addEventListener('predict-error', (e) => window.padErrors.push(e.detail));
+    })()`);
+    const started = Date.now();
+    expect(await drawAndRead(page, 7)).toBeNull();
+    expect(Date.now() - started).toBeLessThan(25_000);
+    const errors = await page.evaluate<{ code: string; message: string }[]>(`window.padErrors`);
+    expect(errors.map((e) => e.code)).toContain('timeout');
+    expect(errors.every((e) => e.code === 'timeout')).toBe(true);
+    expect(await page.evaluate(`document.querySelector('digit-pad').checkValidity()`)).toBe(false);
+    await page.close();
+  });
+});
+
 describe('digit-pad verdicts', () => {
   /** The pad's form validity, as the browser sees it. */
   const validity = (page: Page) =>

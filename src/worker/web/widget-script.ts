@@ -17,6 +17,8 @@
  *   default otherwise); an answer without a `verdict` (an older server) is judged against it here (default 0.9).
  * - Attributes set by the element: `value`, `confidence`, `verdict`; events: `predict` (detail: the API's answer),
  *   `change`, `clear`, `predict-error` (detail: `{ status, code, message }`).
+ * - `timeout="15000"`: how long (ms, 500-120000) a request may take; past it the request is abandoned and the element
+ *   answers `predict-error` with code `timeout` (an answer that never comes must not leave it busy forever).
  * - `size` may be 56-1024 px; the drawing is sent at most `UPLOAD_SIDE` px a side (scaled down, smoothed), which the
  *   server's PNG limits always accept (an RGBA canvas past ~362 px a side exceeds them: 413 `image_too_large`).
  * - `pad.correct(label)` sends the drawing with the right digit to `/feedback` (beside `endpoint`) as a pending
@@ -37,6 +39,7 @@ const LIVE_MS = 300;
 const UPLOAD_SIDE = ${UPLOAD_SIDE};
 const KEY_STEP = 1 / 28;
 const DEFAULT_MIN_CONFIDENCE = 0.9;
+const DEFAULT_TIMEOUT_MS = 15000;
 const UNSURE = 'Not sure, please write it again.';
 const EMPTY = 'Please draw a digit.';
 
@@ -111,6 +114,24 @@ class DigitPad extends HTMLElement {
   get form() { return this.internals ? this.internals.form : null; }
   get confidence() { const c = this.getAttribute('confidence'); return c === null ? null : Number(c); }
   get verdict() { return this.getAttribute('verdict'); }
+  /** The timeout attribute in ms, clamped to 500-120000; the default when absent or not a number. */
+  get timeoutMs() {
+    const v = Number(this.getAttribute('timeout'));
+    return this.hasAttribute('timeout') && v > 0 ? Math.max(500, Math.min(120000, v)) : DEFAULT_TIMEOUT_MS;
+  }
+
+  /** fetch with the element's timeout: a request past it rejects with code 'timeout'. */
+  async send(url, init) {
+    try {
+      return await fetch(url, Object.assign({ signal: AbortSignal.timeout(this.timeoutMs) }, init));
+    } catch (err) {
+      if (err && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
+        throw { status: 0, code: 'timeout', message: 'no answer from the server in ' + Math.round(this.timeoutMs / 1000) + ' s' };
+      }
+      throw err;
+    }
+  }
+
   /** The min-confidence attribute when it is a number in (0, 1], else null (the server's default applies). */
   get minConfidence() {
     const raw = this.getAttribute('min-confidence');
@@ -282,9 +303,13 @@ class DigitPad extends HTMLElement {
     if (this.minConfidence !== null) url.searchParams.set('minConfidence', String(this.minConfidence));
     this.setAttribute('aria-busy', 'true');
     try {
-      const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: blob });
+      const res = await this.send(url, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: blob });
       const body = await res.json().catch(() => null);
       if (seq !== this.seq) return;
+      if (res.ok && !body) {
+        this.fail({ status: res.status, code: 'bad_answer', message: 'the answer could not be read' });
+        return;
+      }
       if (!res.ok) {
         const err = (body && body.error) || { code: 'http_' + res.status, message: 'request failed (' + res.status + ')' };
         this.fail({ status: res.status, code: err.code, message: err.message });
@@ -303,7 +328,9 @@ class DigitPad extends HTMLElement {
       this.dispatchEvent(new CustomEvent('predict', { detail: body, bubbles: true, composed: true }));
       this.dispatchEvent(new Event('change', { bubbles: true }));
     } catch (err) {
-      if (seq === this.seq) this.fail({ status: 0, code: 'network_error', message: String(err && err.message || err) });
+      if (seq !== this.seq) return;
+      if (err && err.code === 'timeout') this.fail(err);
+      else this.fail({ status: 0, code: 'network_error', message: String(err && err.message || err) });
     } finally {
       if (seq === this.seq) this.idle();
     }
@@ -317,7 +344,7 @@ class DigitPad extends HTMLElement {
     url.searchParams.set('label', String(label));
     url.searchParams.set('modelVersion', this.lastAnswer.modelVersion);
     url.searchParams.set('predicted', String(this.lastAnswer.digit));
-    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: blob });
+    const res = await this.send(url, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: blob });
     const body = await res.json().catch(() => null);
     if (!res.ok) throw Object.assign({ status: res.status }, (body && body.error) || { code: 'http_' + res.status, message: 'request failed' });
     return body;

@@ -2,8 +2,8 @@
  * @module
  * The model writer: a Durable Object, one per model lineage (store prefix), through which every write goes:
  * fine-tunes, feedback, applying it, rollback. Writes to the model run one at a time in arrival order, so no two
- * fine-tunes race for the pointer and none is retrained because it lost; reads of pending feedback are answered
- * between them. `/predict` never comes here. Errors cross the RPC boundary as values (see `unwrap`). A version
+ * fine-tunes race for the pointer and none is retrained because it lost; drops of feedback queue with them (an
+ * apply under way may have read the item); reads of pending feedback are answered between them. `/predict` never comes here. Errors cross the RPC boundary as values (see `unwrap`). A version
  * is published only after its write intent is on disk (`intents.ts`); open intents are concluded from the pointer
  * when the object starts and before the next write, so a crash never repeats or loses a consumption.
  */
@@ -181,8 +181,13 @@ export class ModelWriter extends DurableObject<Env> {
     };
   }
 
-  dropFeedback(ids: number[]) {
-    return { dropped: this.feedback.drop(ids) };
+  /**
+   * Drops pending or held items, after every write queued before it and after any open write intent is
+   * concluded: an apply that already read an item has consumed it (or left it pending) by then, so the answer
+   * lists exactly the items that are now `dropped` and that no version was trained on.
+   */
+  dropFeedback(ids: number[]): Promise<WriterResult<{ dropped: number[] }>> {
+    return settle(() => this.serially(async () => ({ dropped: this.feedback.drop(ids) })));
   }
 
   /**

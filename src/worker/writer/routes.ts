@@ -235,13 +235,20 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         400: jsonError('Invalid request'),
         401: jsonError('Missing or wrong bearer token'),
         403: jsonError('Disabled (no token configured)'),
-        503: writerDown,
+        503: jsonError(
+          'A crashed write cannot be concluded yet (the store cannot be read); or `writer_unavailable` ' +
+            '(see Retry-After)',
+        ),
       },
     }),
     async (c) => {
       const { ids } = c.req.valid('json');
       const ctx = writerContext(c.env);
-      return c.json(await callWriter(c.env, ctx.config.prefix, (writer) => writer.dropFeedback(ids)), 200);
+      // Queued behind the writes (an apply under way may have read these items): the answer is what is recorded.
+      const dropped = unwrap(
+        await callWriter(c.env, ctx.config.prefix, (writer) => writer.dropFeedback(ids)),
+      );
+      return c.json(dropped, 200);
     },
   );
 

@@ -20,9 +20,9 @@ import {
   randomPixels,
   seed,
   testEnv,
-  TOKEN,
   type ErrorJson,
 } from '../worker/helpers.ts';
+import { listFeedback, sendCorrections } from './feedback-helpers.ts';
 
 const base = env as unknown as Bindings;
 const pixels = randomPixels(16, 77);
@@ -36,23 +36,7 @@ interface List {
   applies: { outcome: string; version: string | null }[];
 }
 
-async function list(e: Bindings): Promise<List> {
-  const res = await app.request(
-    '/feedback?status=pending,held,applied',
-    { headers: { Authorization: `Bearer ${TOKEN}` } },
-    e,
-  );
-  expect(res.status).toBe(200);
-  return (await res.json()) as List;
-}
-
-async function sendCorrections(e: Bindings, n: number) {
-  for (let i = 0; i < n; i++) {
-    const body = { pixelScale: '0-255', image: imageAt(pixels, i), label: i % 10, modelVersion: 'v1' };
-    const res = await app.request('/feedback', post(body, null, { 'CF-Connecting-IP': `10.7.0.${i}` }), e);
-    expect(res.status).toBe(201);
-  }
-}
+const list = (e: Bindings) => listFeedback<List>(e, '?status=pending,held,applied');
 
 /** Gives the writer of `e`'s lineage a bucket that crashes it (resets the object) before or after a swap. */
 async function crashWriterAt(e: Bindings, pointerKey: string, when: 'before' | 'after') {
@@ -81,7 +65,7 @@ describe('a crash between an apply and its bookkeeping', () => {
   it('should record the consumption on restart when the pointer shows the version, and never re-apply', async () => {
     const e = testEnv(base, NO_GUARD);
     const { store } = await seed(e);
-    await sendCorrections(e, 6);
+    await sendCorrections(e, pixels, 6, '10.7.0');
     await crashWriterAt(e, store.pointerKey(), 'after');
 
     // The swap landed, then the object died before it could mark the corrections consumed.
@@ -105,7 +89,7 @@ describe('a crash between an apply and its bookkeeping', () => {
   it('should release the corrections and delete the stored version when the swap never landed', async () => {
     const e = testEnv(base, NO_GUARD);
     const { store, version } = await seed(e);
-    await sendCorrections(e, 5);
+    await sendCorrections(e, pixels, 5, '10.7.0');
     await crashWriterAt(e, store.pointerKey(), 'before');
 
     await expectWriterUnavailable(await app.request('/feedback/apply', post({}), e));
@@ -144,7 +128,7 @@ describe('a writer reset while requests wait in its queue', () => {
   it('should answer every waiting caller 503 writer_unavailable with Retry-After, write nothing, then recover', async () => {
     const e = { ...testEnv(base, NO_GUARD), FINE_TUNE_LIMITER: unlimited } as unknown as Bindings;
     const { store, version } = await seed(e);
-    await sendCorrections(e, 2);
+    await sendCorrections(e, pixels, 2, '10.7.0');
     const stub = writerOf(e, e.MODEL_PREFIX);
     // Hold the queue: every write now waits behind one that never ends.
     await runInDurableObject(stub, (writer: ModelWriter) => {

@@ -12,16 +12,8 @@ import { resetModelCache } from '../../src/worker/model-cache.ts';
 import type { IntentLog } from '../../src/worker/writer/intents.ts';
 import type { ModelWriter } from '../../src/worker/writer/model-writer.ts';
 import { writerOf } from '../../src/worker/writer/settings.ts';
-import {
-  aroundPointerSwap,
-  imageAt,
-  NO_GUARD,
-  post,
-  randomPixels,
-  seed,
-  testEnv,
-  TOKEN,
-} from '../worker/helpers.ts';
+import { aroundPointerSwap, NO_GUARD, post, randomPixels, seed, testEnv } from '../worker/helpers.ts';
+import { listFeedback, sendCorrections } from './feedback-helpers.ts';
 
 const base = env as unknown as Bindings;
 const pixels = randomPixels(8, 91);
@@ -35,28 +27,14 @@ interface Item {
 }
 
 async function items(e: Bindings): Promise<Item[]> {
-  const res = await app.request(
-    '/feedback?status=pending,held,applied,dropped',
-    { headers: { Authorization: `Bearer ${TOKEN}` } },
-    e,
-  );
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { items: Item[] }).items;
-}
-
-async function sendCorrections(e: Bindings, n: number) {
-  for (let i = 0; i < n; i++) {
-    const body = { pixelScale: '0-255', image: imageAt(pixels, i), label: i, modelVersion: 'v1' };
-    const res = await app.request('/feedback', post(body, null, { 'CF-Connecting-IP': `10.9.0.${i}` }), e);
-    expect(res.status).toBe(201);
-  }
+  return (await listFeedback<{ items: Item[] }>(e, '?status=pending,held,applied,dropped')).items;
 }
 
 describe('a drop while an apply is in flight', () => {
   it('should answer only what is recorded: an item it calls dropped is never consumed', async () => {
     const e = testEnv(base, NO_GUARD);
     const { store } = await seed(e);
-    await sendCorrections(e, 4);
+    await sendCorrections(e, pixels, 4, '10.9.0');
     const target = (await items(e))[2].id;
 
     // The apply stops just before its pointer swap until released. Flags, polled on each side, rather than
@@ -103,7 +81,7 @@ describe('a drop while an apply is in flight', () => {
   it("should conclude a crashed apply's open intent before dropping, and not call its consumed items dropped", async () => {
     const e = testEnv(base, NO_GUARD);
     const { version } = await seed(e);
-    await sendCorrections(e, 3);
+    await sendCorrections(e, pixels, 3, '10.9.0');
     const ids = (await items(e)).map((i) => i.id);
     // What a crash right after an apply's swap leaves when the restart cannot read the store yet: an open intent
     // for the version the pointer names (here the seeded one), its items still pending.

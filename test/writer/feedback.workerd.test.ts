@@ -21,6 +21,7 @@ import {
   TOKEN,
   type ErrorJson,
 } from '../worker/helpers.ts';
+import { listFeedback } from './feedback-helpers.ts';
 
 const base = env as unknown as Bindings;
 const pixels = randomPixels(64, 5);
@@ -44,11 +45,7 @@ interface List {
   counts: Record<string, { total: number; byLabel: Record<string, number> }>;
 }
 
-async function list(e: Bindings, query = ''): Promise<List> {
-  const res = await app.request(`/feedback${query}`, { headers: { Authorization: `Bearer ${TOKEN}` } }, e);
-  expect(res.status).toBe(200);
-  return (await res.json()) as List;
-}
+const list = (e: Bindings, query = '') => listFeedback<List>(e, query);
 
 const apply = (e: Bindings, body: unknown = {}) => app.request('/feedback/apply', post(body), e);
 

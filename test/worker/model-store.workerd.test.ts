@@ -9,6 +9,7 @@ import {
   newVersionId,
   StoreError,
 } from '../../src/worker/model-store.ts';
+import { aroundPointerSwap } from './helpers.ts';
 
 let n = 0;
 const fresh = () => new ModelStore((env as unknown as Bindings).MODELS, `store-test-${Date.now()}-${n++}/`);
@@ -68,16 +69,11 @@ describe('ModelStore', () => {
     const real = (env as unknown as Bindings).MODELS;
     const prefix = `store-test-${Date.now()}-${n++}/`;
     // R2 that stores blobs but refuses every write of the pointer.
-    const bucket = {
-      get: real.get.bind(real),
-      head: real.head.bind(real),
-      list: real.list.bind(real),
-      delete: real.delete.bind(real),
-      put: (key: string, value: never, options?: R2PutOptions) => {
-        if (key.endsWith('current.json')) throw new Error('injected pointer write failure');
-        return real.put(key, value, options);
+    const bucket = aroundPointerSwap(real, new ModelStore(real, prefix).pointerKey(), {
+      before() {
+        throw new Error('injected pointer write failure');
       },
-    } as unknown as R2Bucket;
+    });
     await expect(new ModelStore(bucket, prefix).publish(new Uint8Array([1]))).rejects.toThrowError(
       StoreError,
     );
@@ -88,17 +84,11 @@ describe('ModelStore', () => {
     const real = (env as unknown as Bindings).MODELS;
     const prefix = `store-test-${Date.now()}-${n++}/`;
     // R2 that writes the pointer, then fails the call (a timeout after the write, as a caller sees it).
-    const bucket = {
-      get: real.get.bind(real),
-      head: real.head.bind(real),
-      list: real.list.bind(real),
-      delete: real.delete.bind(real),
-      put: async (key: string, value: never, options?: R2PutOptions) => {
-        const written = await real.put(key, value, options);
-        if (key.endsWith('current.json')) throw new Error('injected lost answer');
-        return written;
+    const bucket = aroundPointerSwap(real, new ModelStore(real, prefix).pointerKey(), {
+      after() {
+        throw new Error('injected lost answer');
       },
-    } as unknown as R2Bucket;
+    });
     await expect(new ModelStore(bucket, prefix).publish(new Uint8Array([1]))).rejects.toThrowError(
       StoreError,
     );

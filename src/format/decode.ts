@@ -35,11 +35,20 @@ function checkAlpha(alpha: number, offset: number): void {
 
 const hexBytes = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
 
+/** How `decodeModel` checks: the checksum function, by default the format's `crc32`. */
+export interface DecodeOptions {
+  /** The CRC-32 of its bytes as `crc32` computes it (e.g. the wasm kernels' `crc32`, faster on a cold start). */
+  crc32?: (bytes: Uint8Array) => number;
+}
+
 /**
  * Decodes a model blob (format spec: `models/README.md`). The result owns its arrays; `bytes` may be reused.
  * @throws {ModelFormatError} for anything but a well-formed version-1 blob, with the offset of the first bad byte
  */
-export function decodeModel(bytes: Uint8Array): ModelData & { formatVersion: number } {
+export function decodeModel(
+  bytes: Uint8Array,
+  options: DecodeOptions = {},
+): ModelData & { formatVersion: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const need = (offset: number, length: number, what: string) => {
     if (offset + length > bytes.length) {
@@ -119,7 +128,7 @@ export function decodeModel(bytes: Uint8Array): ModelData & { formatVersion: num
 
   const checksumAt = layout.checksum.offset;
   const stored = view.getUint32(checksumAt, true);
-  const computed = crc32(bytes.subarray(0, checksumAt));
+  const computed = (options.crc32 ?? crc32)(bytes.subarray(0, checksumAt));
   if (stored !== computed) {
     throw formatError(
       'CHECKSUM_MISMATCH',

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeModel, ModelFormatError, type ModelFormatErrorCode } from '../../src/format/index.ts';
+import { crc32 } from '../../src/format/crc32.ts';
 import { encoded, METADATA, patched, withMetadata } from './fixtures.ts';
 
 const SIZES = [5, 3, 2];
@@ -202,6 +203,16 @@ describe('decodeModel', () => {
     expect(err.message).toMatch(
       /^checksum mismatch at byte 196: stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}$/,
     );
+  });
+
+  it("should check the checksum with the crc32 it is given (the kernels'), over the bytes before it", () => {
+    const seen: number[] = [];
+    const given = (bytes: Uint8Array) => (seen.push(bytes.length), crc32(bytes));
+    expect(decodeModel(f32, { crc32: given }).sizes).toEqual(SIZES);
+    expect(seen).toEqual([196]);
+    const wrong = () => decodeModel(f32, { crc32: (b) => (crc32(b) ^ 1) >>> 0 });
+    expect(wrong).toThrow(ModelFormatError);
+    expect(wrong).toThrow(/^checksum mismatch at byte 196/);
   });
 
   it('should read a blob that starts at an odd offset of its buffer as one that starts at 0', () => {

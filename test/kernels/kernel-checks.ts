@@ -4,6 +4,7 @@
  * workerd tests (so no Node APIs here). Not a test file itself: callers wrap it in their own `describe`.
  */
 import { expect, it } from 'vitest';
+import { crc32 } from '../../src/format/crc32.ts';
 import { int8PairRows, int8RowSums, type Kernels } from '../../src/kernels/kernels.ts';
 import {
   adamUpdateRef,
@@ -491,6 +492,35 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
       const sums = kernels.rowSumsInt8(n, k, q);
       expect(Array.from(sums), `${n}x${k}`).toEqual(Array.from(int8RowSums(n, k, q)));
       kernels.free(sums);
+    }
+  });
+
+  it("should give the format's CRC-32 (crc32, in every wasm build) at any offset and length", () => {
+    const kernels = make();
+    expect(kernels.crc32 === undefined).toBe(kernels.name === 'ts');
+    if (!kernels.crc32) return;
+    const rand = seeded(32);
+    const bytes = Uint8Array.from({ length: 300_000 }, () => Math.floor((rand() + 1) * 128));
+    expect(kernels.crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
+    // Chunks of 64 KiB go through scratch: lengths around that, unaligned starts, and arrays in kernel memory.
+    for (const [from, length] of [
+      [0, 0],
+      [0, 1],
+      [1, 7],
+      [3, 8],
+      [5, 65_535],
+      [0, 65_536],
+      [2, 65_537],
+      [7, 300_000 - 7],
+      [0, 300_000],
+    ]) {
+      const view = bytes.subarray(from, from + length);
+      expect(kernels.crc32(view), `${from}+${length}`).toBe(crc32(view));
+      const inMemory = kernels.allocInt8(length + 3);
+      const there = new Uint8Array(inMemory.buffer, inMemory.byteOffset + 3, length);
+      there.set(view);
+      expect(kernels.crc32(there), `${from}+${length} in kernel memory`).toBe(crc32(view));
+      kernels.free(inMemory);
     }
   });
 

@@ -473,6 +473,21 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
     }
   });
 
+  it('should lay out int8 weights in input pairs as int8PairRows does, around every block edge (packInt8T)', () => {
+    const kernels = make();
+    if (!kernels.packInt8T) return;
+    const rand = seeded(8);
+    // Blocks of 8 outputs × 8 pairs (16 inputs), 32 outputs at a time: shapes on and beside those edges.
+    for (const n of [1, 7, 8, 9, 31, 32, 33, 40, 64]) {
+      for (const k of [1, 2, 15, 16, 17, 18, 31, 32, 33, 47, 48, 784]) {
+        const q = Int8Array.from({ length: n * k }, () => Math.round(rand() * 127.5 - 0.5));
+        const packed = kernels.packInt8T(n, k, q);
+        expect(Array.from(packed), `packInt8T ${n}x${k}`).toEqual(Array.from(int8PairRows(n, k, q)));
+        kernels.free(packed);
+      }
+    }
+  });
+
   it('should sum int8 weight rows exactly as int8RowSums does (rowSumsInt8, when the kernels have it)', () => {
     const kernels = make();
     if (!kernels.rowSumsInt8) return;

@@ -10,6 +10,7 @@ import type { Kernels } from '../src/kernels/kernels.ts';
 import { decodeModel, encodeModel, type ModelData, type ModelMetadata } from '../src/format/index.ts';
 import { countCorrect, createPredictor, DIGIT_CLASSES } from '../src/nn/index.ts';
 import { DatasetError, loadDataset, MNIST_DIR, type Dataset, type Examples } from './lib/dataset.ts';
+import { PrefetchedBatches } from './lib/batch-prefetch.ts';
 import { withFineTuneAssets } from './lib/fine-tune-assets.ts';
 import { loadKernels, type LoadedKernels } from './lib/kernels-node.ts';
 import {
@@ -116,6 +117,7 @@ async function main(argv: string[]): Promise<number> {
 
   // Write: the blob (with the fine-tune assets of issue #14: check set, replay set, master) and its card.
   const augmentSeconds = run.batches.fillSeconds;
+  const threadSeconds = run.batches instanceof PrefetchedBatches ? run.batches.workerSeconds : null;
   const metadata: ModelMetadata = {
     dataset: dataset.name,
     createdAt,
@@ -134,6 +136,7 @@ async function main(argv: string[]): Promise<number> {
       testCount: test.count,
       trainSeconds: round(trainSeconds, 2),
       augmentSeconds: round(augmentSeconds, 2),
+      ...(threadSeconds !== null ? { batchThreadSeconds: round(threadSeconds, 2) } : {}),
       wallSeconds: round((Date.now() - started) / 1000, 2),
       kernels: kernels.name,
       command,
@@ -177,7 +180,8 @@ async function main(argv: string[]): Promise<number> {
   console.log(
     `train: test accuracy ${percent(testAccuracy[encoding])} (${encoding}; ${accuracies}), ` +
       `best epoch ${best.epoch} val ${percent(best.valAccuracy)}, ${trainSeconds.toFixed(1)} s training ` +
-      `(${percent(augmentSeconds / trainSeconds)} of it preparing batches); wrote ${out} (${blob.length} bytes) and ${cardPath}`,
+      `(${percent(augmentSeconds / trainSeconds)} of it ${threadSeconds === null ? 'preparing' : 'waiting for'} batches); ` +
+      `wrote ${out} (${blob.length} bytes) and ${cardPath}`,
   );
   if (stopped) return 130;
   if (options.target !== null && testAccuracy[encoding] < options.target) {
@@ -244,6 +248,7 @@ async function trainEpochs(
   for (let epoch = 1; epoch <= options.epochs && !stopped; epoch++) {
     const epochStart = performance.now();
     const fillBefore = batches.fillSeconds;
+    const threadBefore = batches instanceof PrefetchedBatches ? batches.workerSeconds : 0;
     let lastYield = epochStart;
     let p: EpochProgress = { seen: 0, lossSum: 0, correct: 0, steps: 0 };
     bar?.start(batches.count, 0, { epoch: `${epoch}/${options.epochs}`, speed: 0, loss: '-' });
@@ -281,8 +286,13 @@ async function trainEpochs(
     const isBest =
       !best || valAccuracy === null || (best.valAccuracy !== null && valAccuracy > best.valAccuracy);
     if (isBest) best = { epoch, params: net.params.slice(), valAccuracy };
+    // The share of the epoch the network waited for batches; with prefetching, also how busy the thread was.
     const share = (batches.fillSeconds - fillBefore) / seconds;
-    log(`${formatEpoch(record, options.epochs, isBest)}  batches ${percent(share)}`);
+    const thread =
+      batches instanceof PrefetchedBatches
+        ? ` (thread busy ${percent((batches.workerSeconds - threadBefore) / seconds)})`
+        : '';
+    log(`${formatEpoch(record, options.epochs, isBest)}  batches ${percent(share)}${thread}`);
   }
   process.off('SIGINT', onSigint);
   return { epochs, best, stopped, trainSeconds };

@@ -8,7 +8,8 @@
 import type { Kernels } from '../../src/kernels/kernels.ts';
 import { createRng, Mlp, shuffleInPlace, Trainer, type MlpSpec } from '../../src/nn/index.ts';
 import type { AugmentConfig } from './augment.ts';
-import { BatchSource, prepareExamples } from './batches.ts';
+import { PrefetchedBatches } from './batch-prefetch.ts';
+import { BatchSource, prepareExamples, type BatchOptions, type BatchStream } from './batches.ts';
 import { splitValidation, type Dataset, type Examples } from './dataset.ts';
 import { learningRate } from './lr-schedule.ts';
 import type { TrainOptions } from './train-options.ts';
@@ -41,7 +42,8 @@ export interface TrainingRun {
   spec: MlpSpec;
   net: Mlp;
   trainer: Trainer;
-  batches: BatchSource;
+  /** A `BatchSource`, or with `--prefetch` (the default) `PrefetchedBatches` running the same one in a thread. */
+  batches: BatchStream;
   /** The batch size, at most the number of training examples. */
   batch: number;
   stepsPerEpoch: number;
@@ -53,7 +55,7 @@ export interface TrainingRun {
    * Stopping the iteration early (break) ends the epoch there.
    */
   epoch(): Generator<EpochProgress, EpochProgress>;
-  /** Frees the batch buffer and the optimizer state (the network stays the caller's). */
+  /** Frees the batch buffer and the optimizer state and stops the batch thread (the network stays the caller's). */
   dispose(): void;
 }
 
@@ -89,21 +91,18 @@ export function setUpTraining(
     { kind: o.optimizer, lr: o.lr, momentum: o.momentum, l1: o.l1, l2: o.l2 },
     batch + extraRows,
   );
-  const batches = new BatchSource(
-    train.images,
-    train.labels,
-    dataset.rows,
-    dataset.cols,
-    batch,
-    kernels.alloc(batch * inputSize),
-    {
-      seed: o.seed,
-      augment: o.augment,
-      augmentation: augmentConfig(o),
-      flip: o.flip,
-      preprocess: o.preprocess,
-    },
-  );
+  const batchOptions: BatchOptions = {
+    seed: o.seed,
+    augment: o.augment,
+    augmentation: augmentConfig(o),
+    flip: o.flip,
+    preprocess: o.preprocess,
+  };
+  const x = kernels.alloc(batch * inputSize);
+  const { rows, cols } = dataset;
+  const batches = o.prefetch
+    ? new PrefetchedBatches(train.images, train.labels, rows, cols, batch, x, batchOptions)
+    : new BatchSource(train.images, train.labels, rows, cols, batch, x, batchOptions);
   const stepsPerEpoch = Math.ceil(train.count / batch);
   const totalSteps = stepsPerEpoch * o.epochs;
   let step = 0;
@@ -137,6 +136,7 @@ export function setUpTraining(
     },
     epoch,
     dispose() {
+      if (batches instanceof PrefetchedBatches) batches.dispose();
       kernels.free(batches.x);
       trainer.dispose();
     },

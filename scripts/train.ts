@@ -21,7 +21,7 @@ import {
   type TrainingRun,
 } from './lib/training-setup.ts';
 import { percent, renderModelCard, type EpochRecord } from './lib/model-card.ts';
-import { calibrationCard, calibrateBlob, startOutlierExposure } from './lib/unsure-training.ts';
+import { calibrationCard, calibrateBlob } from './lib/unsure-training.ts';
 import {
   helpText,
   parseTrainArgs,
@@ -75,8 +75,7 @@ async function main(argv: string[]): Promise<number> {
 
   // Set up: network, optimizer, kernels, batches; outlier exposure (issue #13) adds non-digits to each batch.
   const kernels = await getKernels(options);
-  const oe = startOutlierExposure(options, dataset.name, kernels, log);
-  const run = setUpTraining(dataset, train, options, kernels, oe);
+  const run = setUpTraining(dataset, train, options, kernels, { log });
   log(
     `train: ${dataset.name} ${train.count} train / ${validation.count} validation / ${test.count} test, ` +
       `${run.spec.sizes.join('-')}, ${kernels.name}, ${options.epochs} epochs of ${run.stepsPerEpoch} steps; ` +
@@ -86,7 +85,6 @@ async function main(argv: string[]): Promise<number> {
   // Per epoch: run, evaluate, keep the best.
   const { epochs, best, stopped, trainSeconds } = await trainEpochs(run, validation, options, log);
   run.dispose();
-  oe?.dispose();
   if (!best) throw new Exit('stopped before the first training step; nothing written', 130);
   if (stopped) log(`train: interrupted; keeping epoch ${best.epoch}, the best so far`);
 

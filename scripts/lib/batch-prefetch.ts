@@ -7,6 +7,7 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { BatchOptions, BatchStream } from './batches.ts';
 import {
+  type ThreadOutlierExposure,
   CONTROL_CELLS,
   DEPTH,
   FAILED,
@@ -51,13 +52,17 @@ function shared<T extends Float32Array | Uint8Array>(values: T, make: (buffer: S
 }
 
 /**
- * The training set's batches, prepared by a worker thread running `BatchSource` ahead of the network.
+ * The training set's batches, prepared by a worker thread running `BatchSource` ahead of the network, and
+ * outlier exposure's mixer when given one: then each batch's `n` digits are followed by the mixer's `extraRows`
+ * non-digits in `x` and `labels` (`x` must have room for them), exactly as `OutlierExposure.mix` returns them.
  * Epochs must be run to their end: the thread has already drawn the next batches' randomness, so an epoch
  * stopped early cannot be followed by another (`shuffle` throws).
  */
 export class PrefetchedBatches implements BatchStream {
   readonly labels: Uint8Array;
   readonly count: number;
+  /** Non-digits after the digits of each batch (outlier exposure). */
+  readonly extraRows: number;
   /** Seconds the training loop waited for batches (and copied them) since construction. */
   fillSeconds = 0;
   /** Seconds the thread spent preparing the batches taken so far. */
@@ -81,16 +86,21 @@ export class PrefetchedBatches implements BatchStream {
     readonly batch: number,
     readonly x: Float32Array,
     readonly options: BatchOptions,
+    outlierExposure: ThreadOutlierExposure | null = null,
+    /** Where the thread's log lines go (outlier exposure's). */
+    private readonly log: (line: string) => void = () => {},
   ) {
     const size = rows * cols;
     this.count = labels.length;
-    this.labels = new Uint8Array(batch);
+    this.extraRows = outlierExposure?.rows ?? 0;
+    const slotRows = batch + this.extraRows;
+    this.labels = new Uint8Array(slotRows);
     this.stepsPerEpoch = Math.ceil(this.count / batch);
     const cells = (n: number, bytes: number) => new SharedArrayBuffer(n * bytes);
     this.control = new Int32Array(cells(CONTROL_CELLS, 4));
     this.meta = new Float64Array(cells(DEPTH * META_CELLS, 8));
-    this.slotImages = new Float32Array(cells(DEPTH * batch * size, 4));
-    this.slotLabels = new Uint8Array(cells(DEPTH * batch, 1));
+    this.slotImages = new Float32Array(cells(DEPTH * slotRows * size, 4));
+    this.slotLabels = new Uint8Array(cells(DEPTH * slotRows, 1));
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     const data: BatchWorkerData = {
@@ -100,6 +110,7 @@ export class PrefetchedBatches implements BatchStream {
       cols,
       batch,
       options,
+      outlierExposure,
       control: this.control,
       meta: this.meta,
       slotImages: this.slotImages,
@@ -130,7 +141,10 @@ export class PrefetchedBatches implements BatchStream {
     }
   }
 
-  /** Fills `x` and `labels` with the batch starting at `start`, the next one in order; returns its row count. */
+  /**
+   * Fills `x` and `labels` with the batch starting at `start`, the next one in order, and its `extraRows`
+   * non-digits; returns its count of digits.
+   */
   fill(start: number): number {
     const t0 = performance.now();
     const k = this.taken;
@@ -141,9 +155,10 @@ export class PrefetchedBatches implements BatchStream {
       throw new Error(`batch worker: out of step, batch ${k} starts at ${slotStart}, not ${start}`);
     }
     const size = this.rows * this.cols;
-    const from = slot * this.batch;
-    this.x.set(this.slotImages.subarray(from * size, (from + n) * size));
-    this.labels.set(this.slotLabels.subarray(from, from + n));
+    const from = slot * (this.batch + this.extraRows);
+    const to = from + n + this.extraRows;
+    this.x.set(this.slotImages.subarray(from * size, to * size));
+    this.labels.set(this.slotLabels.subarray(from, to));
     this.taken = k + 1;
     Atomics.store(this.control, READ, this.taken);
     Atomics.notify(this.control, READ);
@@ -188,10 +203,11 @@ export class PrefetchedBatches implements BatchStream {
     }
   }
 
-  /** Reads the thread's messages: its description, then at most one error. */
+  /** Reads the thread's messages: log lines, its description, then at most one error. */
   private drain(): void {
     for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
-      const message = m.message as { description?: string; error?: string };
+      const message = m.message as { log?: string; description?: string; error?: string };
+      if (message.log !== undefined) this.log(message.log);
       if (message.description !== undefined) this.description = message.description;
       if (message.error !== undefined) this.failure ??= message.error;
     }

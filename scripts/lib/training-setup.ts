@@ -13,6 +13,7 @@ import { BatchSource, prepareExamples, type BatchOptions, type BatchStream } fro
 import { splitValidation, type Dataset, type Examples } from './dataset.ts';
 import { learningRate } from './lr-schedule.ts';
 import type { TrainOptions } from './train-options.ts';
+import { outlierExposureRows, startOutlierExposure } from './unsure-training.ts';
 
 type Split = ReturnType<typeof splitValidation>;
 
@@ -59,11 +60,10 @@ export interface TrainingRun {
   dispose(): void;
 }
 
-/** Something that appends `rows` examples to each batch (outlier exposure): `mix` returns the batch to train on. */
-export interface BatchMixer {
-  readonly rows: number;
-  readonly labels: Uint8Array;
-  mix(x: Float32Array, labels: Uint8Array, n: number): Float32Array;
+/** Outlier exposure for `setUpTraining`: as the flags ask for `npm run train` (issue #13). */
+export interface OutlierExposureRequest {
+  /** Where its start-up line goes. */
+  log: (line: string) => void;
 }
 
 /** The augmentation part of the flags. */
@@ -78,10 +78,17 @@ export function setUpTraining(
   train: Split['train'],
   o: TrainOptions,
   kernels: Kernels,
-  /** Rows added to every batch after the digits (outlier exposure's non-digits), or null. */
-  mixer: BatchMixer | null = null,
+  /**
+   * Non-digits added to every batch after the digits (outlier exposure), built in the batch thread when
+   * prefetching, else here; null: none (the time-to-accuracy bench).
+   */
+  outlierExposure: OutlierExposureRequest | null = null,
 ): TrainingRun {
-  const extraRows = mixer?.rows ?? 0;
+  const extraRows = outlierExposure ? outlierExposureRows(o, dataset.name) : 0;
+  const mixer =
+    outlierExposure && !o.prefetch
+      ? startOutlierExposure(o, dataset.name, kernels, outlierExposure.log)
+      : null;
   const inputSize = dataset.rows * dataset.cols;
   const spec = { sizes: [inputSize, ...o.hidden, 10], alpha: o.alpha };
   const net = Mlp.create(spec, kernels, { scheme: o.init, seed: o.seed });
@@ -98,11 +105,30 @@ export function setUpTraining(
     flip: o.flip,
     preprocess: o.preprocess,
   };
-  const x = kernels.alloc(batch * inputSize);
   const { rows, cols } = dataset;
   const batches = o.prefetch
-    ? new PrefetchedBatches(train.images, train.labels, rows, cols, batch, x, batchOptions)
-    : new BatchSource(train.images, train.labels, rows, cols, batch, x, batchOptions);
+    ? new PrefetchedBatches(
+        train.images,
+        train.labels,
+        rows,
+        cols,
+        batch,
+        kernels.alloc((batch + extraRows) * inputSize),
+        batchOptions,
+        extraRows ? { options: o, datasetName: dataset.name, rows: extraRows } : null,
+        outlierExposure?.log,
+      )
+    : new BatchSource(
+        train.images,
+        train.labels,
+        rows,
+        cols,
+        batch,
+        kernels.alloc(batch * inputSize),
+        batchOptions,
+      );
+  // Prefetched batches come with their non-digits already after the digits.
+  const batchExtra = o.prefetch ? extraRows : 0;
   const stepsPerEpoch = Math.ceil(train.count / batch);
   const totalSteps = stepsPerEpoch * o.epochs;
   let step = 0;
@@ -114,7 +140,7 @@ export function setUpTraining(
       trainer.lr = learningRate(o.lrSchedule, o.lr, step++, totalSteps);
       const result = mixer
         ? trainer.step(mixer.mix(batches.x, batches.labels, n), mixer.labels, n + mixer.rows)
-        : trainer.step(batches.x, batches.labels, n);
+        : trainer.step(batches.x, batches.labels, n + batchExtra);
       progress.lossSum += result.loss * n;
       progress.correct += result.correct;
       progress.seen += n;
@@ -137,6 +163,7 @@ export function setUpTraining(
     epoch,
     dispose() {
       if (batches instanceof PrefetchedBatches) batches.dispose();
+      mixer?.dispose();
       kernels.free(batches.x);
       trainer.dispose();
     },

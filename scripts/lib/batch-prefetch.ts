@@ -1,8 +1,9 @@
 /**
  * @module
  * Batch prefetching for `npm run train`: `PrefetchedBatches` hands the training loop the very batches a serial
- * `BatchSource` would (same seeds, order and pixels) but prepared ahead by one thread (`batch-worker.ts`), so
- * augmentation and preprocessing run while the network trains. Node only (`worker_threads`); no file system.
+ * `BatchSource` (and outlier exposure's mixer) would give (same seeds, order and pixels) but prepared ahead by one
+ * thread (`batch-worker.ts`), so augmentation and preprocessing run while the network trains. Node only
+ * (`worker_threads`); no file system.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { BatchOptions, BatchStream } from './batches.ts';

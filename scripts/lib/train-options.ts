@@ -31,6 +31,8 @@ export interface TrainOptions extends AugmentConfig {
   augment: boolean;
   flip: boolean;
   preprocess: boolean;
+  /** Prepare batches in a worker thread ahead of the network (the same batches as without). */
+  prefetch: boolean;
   limit: number | null;
   target: number | null;
   /** Outlier exposure's non-digits per batch (0 = off); null: `DEFAULT_OE_ROWS` on MNIST, none elsewhere. */
@@ -344,6 +346,21 @@ const FLAGS: Flag[] = [
     negate: true,
   },
   {
+    key: 'prefetch',
+    name: 'prefetch',
+    kind: 'boolean',
+    shown: 'on',
+    help: 'prepare the batches in a worker thread running ahead of the network: scripts/lib/batch-prefetch.ts',
+  },
+  {
+    key: 'prefetch',
+    name: 'no-prefetch',
+    kind: 'boolean',
+    shown: '',
+    help: 'prepare batches between steps instead of in a thread running ahead (the same batches, slower)',
+    negate: true,
+  },
+  {
     key: 'limit',
     name: 'limit',
     kind: 'string',
@@ -411,6 +428,7 @@ export const DEFAULTS: TrainOptions = {
   ...DEFAULT_AUGMENT,
   flip: false,
   preprocess: true,
+  prefetch: true,
   limit: null,
   target: null,
   oe: null,

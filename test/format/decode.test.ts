@@ -98,6 +98,18 @@ describe('decodeModel', () => {
     expect([model.params, model.quantized![0].q, model.quantized![0].scale]).toEqual(before);
   });
 
+  it('should read int8 weights as views into an adopted blob, the same values, still checked', () => {
+    const blob = int8.slice();
+    const copied = decodeModel(blob);
+    const adopted = decodeModel(blob, { adopt: true });
+    expect(adopted.quantized).toEqual(copied.quantized);
+    for (const layer of adopted.quantized!) expect(layer.q.buffer).toBe(blob.buffer);
+    expect(adopted.params).toEqual(copied.params);
+    // Adopting checks every byte as copying does.
+    const bad = decodeError(patched(int8, flip(100, 3), false));
+    expect(() => decodeModel(patched(int8, flip(100, 3), false), { adopt: true })).toThrow(bad.message);
+  });
+
   describe.each(['f32', 'f16', 'int8'] as const)('a %s blob cut short', (encoding) => {
     const blob = BLOBS[encoding];
     const cuts = [...HEADER_FIELDS, ...LAYER_FIELDS[encoding]].flatMap(([name, offset, length]) => [

@@ -98,7 +98,8 @@ const cold: { bytes?: Uint8Array; model?: ReturnType<typeof decodeModel> } = {};
  * One step of a fresh isolate's model loading, each its own request (`?step=`), so the bench reads each one's
  * CPU cold: `blob` (read from R2), `kernels`, `crc-js` / `crc-wasm` (the blob's CRC-32 by the format's and by
  * the kernels'), `decode` (with the kernels' CRC), `pack` (layer 0 into input pairs), `sums` (its row sums),
- * `noop` (the request alone).
+ * `serving` (all of the serving model's loading, as `/predict` does it: blob, decode, predictor), `noop` (the
+ * request alone).
  */
 async function coldStep(step: string, env: Env): Promise<Response> {
   const kernels = getKernels();
@@ -113,6 +114,9 @@ async function coldStep(step: string, env: Env): Promise<Response> {
     const [n, k] = [cold.model!.sizes[1], cold.model!.sizes[0]];
     const q = cold.model!.quantized![0].q;
     kernels.free(step === 'pack' ? kernels.packInt8T!(n, k, q) : kernels.rowSumsInt8!(n, k, q));
+  } else if (step === 'serving') {
+    const cfg = readConfig(env);
+    await withServingModel(new ModelStore(env.MODELS, cfg.prefix), cfg.revalidateMs, () => null);
   } else if (step !== 'noop' && step !== 'kernels') return new Response(`no step ${step}`, { status: 404 });
   return Response.json({ step });
 }

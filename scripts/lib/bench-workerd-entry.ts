@@ -98,8 +98,8 @@ const cold: { bytes?: Uint8Array; model?: ReturnType<typeof decodeModel> } = {};
  * One step of a fresh isolate's model loading, each its own request (`?step=`), so the bench reads each one's
  * CPU cold: `blob` (read from R2), `kernels`, `crc-js` / `crc-wasm` (the blob's CRC-32 by the format's and by
  * the kernels'), `decode` (with the kernels' CRC), `pack` (layer 0 into input pairs), `sums` (its row sums),
- * `serving` (all of the serving model's loading, as `/predict` does it: blob, decode, predictor), `noop` (the
- * request alone).
+ * `serving` (all of the serving model's loading, as `/predict` does it: blob, decode, predictor), `predict` (one
+ * image through the serving model's predictor), `noop` (the request alone).
  */
 async function coldStep(step: string, env: Env): Promise<Response> {
   const kernels = getKernels();
@@ -114,9 +114,12 @@ async function coldStep(step: string, env: Env): Promise<Response> {
     const [n, k] = [cold.model!.sizes[1], cold.model!.sizes[0]];
     const q = cold.model!.quantized![0].q;
     kernels.free(step === 'pack' ? kernels.packInt8T!(n, k, q) : kernels.rowSumsInt8!(n, k, q));
-  } else if (step === 'serving') {
+  } else if (step === 'serving' || step === 'predict') {
     const cfg = readConfig(env);
-    await withServingModel(new ModelStore(env.MODELS, cfg.prefix), cfg.revalidateMs, () => null);
+    const x = new Float32Array(784).map((_, i) => ((i * 37) % 11) / 10);
+    await withServingModel(new ModelStore(env.MODELS, cfg.prefix), cfg.revalidateMs, (serving) =>
+      step === 'predict' ? serving.predictor.predict(x, 1) : null,
+    );
   } else if (step !== 'noop' && step !== 'kernels') return new Response(`no step ${step}`, { status: 404 });
   return Response.json({ step });
 }

@@ -31,6 +31,8 @@ export interface TrainOptions extends AugmentConfig {
   augment: boolean;
   flip: boolean;
   preprocess: boolean;
+  /** Preprocessing also straightens the slant (`Preparation.deskew`); only with `preprocess`. */
+  deskew: boolean;
   limit: number | null;
   target: number | null;
   /** Outlier exposure's non-digits per batch (0 = off); null: `DEFAULT_OE_ROWS` on MNIST, none elsewhere. */
@@ -344,6 +346,13 @@ const FLAGS: Flag[] = [
     negate: true,
   },
   {
+    key: 'deskew',
+    name: 'deskew',
+    kind: 'boolean',
+    shown: 'off',
+    help: 'preprocessing also straightens each digit’s slant (moment-based deskewing; /predict then does the same)',
+  },
+  {
     key: 'limit',
     name: 'limit',
     kind: 'string',
@@ -411,6 +420,7 @@ export const DEFAULTS: TrainOptions = {
   ...DEFAULT_AUGMENT,
   flip: false,
   preprocess: true,
+  deskew: false,
   limit: null,
   target: null,
   oe: null,

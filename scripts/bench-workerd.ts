@@ -1,6 +1,7 @@
 /**
  * @module
- * `npx tsx scripts/bench-workerd.ts [--iterations N] [--rounds R] [--requests N]`: the Worker's own CPU for
+ * `npx tsx scripts/bench-workerd.ts [--iterations N] [--rounds R] [--requests N] [--pieces a,b] [--first-only]`:
+ * the Worker's own CPU for
  * `/predict`, measured inside workerd (`wrangler dev` on the committed default model, local R2), where its timers
  * cannot be used (they only advance on I/O): the CPU time the kernel accounts to the workerd processes (every
  * thread's `/proc/<pid>/task/<tid>/schedstat`, nanoseconds) around a request or a run of requests.
@@ -13,6 +14,8 @@
  *   the route's work without Hono's routing and middleware; the rest its parts. The HTTP layer of `wrangler
  *   dev` (miniflare's entry worker and proxy, ~2 ms a request) is outside all of them;
  * - per HTTP request, for reference: `/health` and a valid JSON image, sequential requests.
+ * `--pieces` runs only the named pieces (and leaves out the sums that need the others); `--first-only` stops after
+ * the fresh isolate's first `/predict` (one sample per server: run it several times, alternated with a baseline).
  * Not part of `npm run bench` (it starts a server). Linux only (`/proc`).
  */
 import { spawn } from 'node:child_process';
@@ -31,6 +34,8 @@ const { values } = parseArgs({
     iterations: { type: 'string', default: '2000' },
     rounds: { type: 'string', default: '5' },
     requests: { type: 'string', default: '300' },
+    pieces: { type: 'string' },
+    'first-only': { type: 'boolean', default: false },
   },
 });
 const iterations = Number(values.iterations);
@@ -116,6 +121,82 @@ const PIECES = [
   ['app', 'the whole request through Hono (app.fetch), as served'],
   ['health', 'GET /health through Hono, for reference'],
 ] as const;
+/** The pieces to run: all, or those named (the bench entry may have more than this list describes). */
+const chosen: readonly (readonly [string, string])[] = values.pieces
+  ? values.pieces
+      .split(',')
+      .map((p) => PIECES.find(([name]) => name === p) ?? [p, '(a piece of the bench entry)'])
+  : PIECES;
+
+/** Each chosen piece's CPU per image inside the isolate (see the module comment), medians of the rounds. */
+async function measurePieces(url: string, pids: number[], idleNsPerMs: number): Promise<void> {
+  const handed = await fetch(`${url}/__bench/bodies`, {
+    method: 'POST',
+    body: JSON.stringify(bodies),
+  });
+  if (handed.status !== 200) throw new Error(`/__bench/bodies: ${handed.status} ${await handed.text()}`);
+  const runPiece = async (piece: string, n: number) => {
+    const res = await fetch(`${url}/__bench/run?piece=${piece}&n=${n}`, { method: 'POST' });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`${piece}: ${res.status} ${text}`);
+  };
+  const perImage = new Map<string, number[]>();
+  for (let r = 0; r < rounds; r++) {
+    for (const [piece] of chosen) {
+      await runPiece(piece, 200); // warm
+      const empty = await cpuOf(pids, idleNsPerMs, () => runPiece(piece, 0));
+      const full = await cpuOf(pids, idleNsPerMs, () => runPiece(piece, iterations));
+      perImage.set(piece, [...(perImage.get(piece) ?? []), (full - empty) / iterations / 1e3]);
+    }
+  }
+  const us = (piece: string) => median(perImage.get(piece)!);
+  for (const [piece, what] of chosen)
+    console.log(`  ${piece.padEnd(8)} ${us(piece).toFixed(1).padStart(7)} µs  ${what}`);
+  if (chosen.length < PIECES.length) return;
+  const sum = ['read', 'parse', 'validate', 'input', 'prepare', 'infer', 'verdict', 'answer'].reduce(
+    (a, p) => a + us(p),
+    0,
+  );
+  const handler = us('handler') - us('request');
+  const served = us('app') - us('request');
+  console.log(
+    `  so, per image: parts ${sum.toFixed(1)} µs, handler ${handler.toFixed(1)} µs = ${(handler / us('infer')).toFixed(2)}x ` +
+      `the network, through Hono ${served.toFixed(1)} µs = ${(served / us('infer')).toFixed(2)}x ` +
+      `(medians of ${rounds} rounds of ${iterations}; less the Request's making)`,
+  );
+}
+
+/** CPU per HTTP request through `wrangler dev`, for reference. */
+async function measureRequests(
+  url: string,
+  pids: number[],
+  idleNsPerMs: number,
+  post: (body: string) => Promise<Response>,
+): Promise<void> {
+  const kinds: [string, (i: number) => Promise<Response>, number][] = [
+    ['GET /health', () => fetch(`${url}/health`), 200],
+    ['valid JSON image (200)', (i) => post(bodies[i % 64]), 200],
+  ];
+  const perRequest = new Map<string, number[]>();
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, send, status] of kinds) {
+      for (let i = 0; i < 20; i++) await (await send(i)).arrayBuffer(); // warm
+      const ns = await cpuOf(pids, idleNsPerMs, async () => {
+        for (let i = 0; i < requests; i++) {
+          const res = await send(i);
+          await res.arrayBuffer();
+          if (res.status !== status) throw new Error(`${name}: ${res.status}, expected ${status}`);
+        }
+      });
+      perRequest.set(name, [...(perRequest.get(name) ?? []), ns / 1e3 / requests]);
+    }
+  }
+  for (const [name] of kinds) {
+    console.log(
+      `  over HTTP, ${name}: ${median(perRequest.get(name)!).toFixed(1)} µs CPU per request (wrangler dev's layer included)`,
+    );
+  }
+}
 
 const server = await startServer();
 try {
@@ -140,62 +221,9 @@ try {
     `  first /predict of a fresh isolate: ${(firstNs / 1e6).toFixed(1)} ms CPU (wall ${(performance.now() - t0).toFixed(1)} ms; idle CPU ${(idleNsPerMs / 1e3).toFixed(1)} µs/ms subtracted)`,
   );
 
-  const handed = await fetch(`${server.url}/__bench/bodies`, {
-    method: 'POST',
-    body: JSON.stringify(bodies),
-  });
-  if (handed.status !== 200) throw new Error(`/__bench/bodies: ${handed.status} ${await handed.text()}`);
-  const runPiece = async (piece: string, n: number) => {
-    const res = await fetch(`${server.url}/__bench/run?piece=${piece}&n=${n}`, { method: 'POST' });
-    const text = await res.text();
-    if (res.status !== 200) throw new Error(`${piece}: ${res.status} ${text}`);
-  };
-  const perImage = new Map<string, number[]>();
-  for (let r = 0; r < rounds; r++) {
-    for (const [piece] of PIECES) {
-      await runPiece(piece, 200); // warm
-      const empty = await cpuOf(pids, idleNsPerMs, () => runPiece(piece, 0));
-      const full = await cpuOf(pids, idleNsPerMs, () => runPiece(piece, iterations));
-      perImage.set(piece, [...(perImage.get(piece) ?? []), (full - empty) / iterations / 1e3]);
-    }
-  }
-  const us = (piece: string) => median(perImage.get(piece)!);
-  for (const [piece, what] of PIECES)
-    console.log(`  ${piece.padEnd(8)} ${us(piece).toFixed(1).padStart(7)} µs  ${what}`);
-  const sum = ['read', 'parse', 'validate', 'input', 'prepare', 'infer', 'verdict', 'answer'].reduce(
-    (a, p) => a + us(p),
-    0,
-  );
-  const handler = us('handler') - us('request');
-  const served = us('app') - us('request');
-  console.log(
-    `  so, per image: parts ${sum.toFixed(1)} µs, handler ${handler.toFixed(1)} µs = ${(handler / us('infer')).toFixed(2)}x ` +
-      `the network, through Hono ${served.toFixed(1)} µs = ${(served / us('infer')).toFixed(2)}x ` +
-      `(medians of ${rounds} rounds of ${iterations}; less the Request's making)`,
-  );
-
-  const kinds: [string, (i: number) => Promise<Response>, number][] = [
-    ['GET /health', () => fetch(`${server.url}/health`), 200],
-    ['valid JSON image (200)', (i) => post(bodies[i % 64]), 200],
-  ];
-  const perRequest = new Map<string, number[]>();
-  for (let r = 0; r < rounds; r++) {
-    for (const [name, send, status] of kinds) {
-      for (let i = 0; i < 20; i++) await (await send(i)).arrayBuffer(); // warm
-      const ns = await cpuOf(pids, idleNsPerMs, async () => {
-        for (let i = 0; i < requests; i++) {
-          const res = await send(i);
-          await res.arrayBuffer();
-          if (res.status !== status) throw new Error(`${name}: ${res.status}, expected ${status}`);
-        }
-      });
-      perRequest.set(name, [...(perRequest.get(name) ?? []), ns / 1e3 / requests]);
-    }
-  }
-  for (const [name] of kinds) {
-    console.log(
-      `  over HTTP, ${name}: ${median(perRequest.get(name)!).toFixed(1)} µs CPU per request (wrangler dev's layer included)`,
-    );
+  if (!values['first-only']) {
+    await measurePieces(server.url, pids, idleNsPerMs);
+    if (!values.pieces) await measureRequests(server.url, pids, idleNsPerMs, post);
   }
   console.log(`  load ${loadavg()[0].toFixed(2)} at the end`);
 } finally {

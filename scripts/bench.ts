@@ -2,7 +2,7 @@
  * @module
  * `npm run bench`: the 784-1024-512-10 network's training, inference and fine-tune speed against the numpy and
  * PyTorch peers (`../shared/peers` beside the repo; `PEERS_DIR` overrides), run in the same invocation on the same work, with ratios.
- * Usage: npm run bench -- [--quick] [--no-peers] [--json] [--time-to-accuracy] [--threads 1,2]
+ * Usage: npm run bench -- [--quick] [--no-peers] [--json] [--time-to-accuracy] [--no-prefetch] [--threads 1,2]
  */
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -29,6 +29,7 @@ interface Settings {
   peers: boolean;
   json: boolean;
   timeToAccuracy: boolean;
+  prefetch: boolean;
   threads: number[];
 }
 
@@ -40,17 +41,19 @@ function parseSettings(argv: string[]): Settings {
       'no-peers': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'time-to-accuracy': { type: 'boolean', default: false },
+      'no-prefetch': { type: 'boolean', default: false },
       threads: { type: 'string', default: '1,2' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log(
-      'Usage: npm run bench -- [--quick] [--no-peers] [--json] [--time-to-accuracy] [--threads 1,2]\n' +
+      'Usage: npm run bench -- [--quick] [--no-peers] [--json] [--time-to-accuracy] [--no-prefetch] [--threads 1,2]\n' +
         '  --quick             fewer steps and repeats\n' +
         '  --no-peers          skip the numpy and PyTorch peers\n' +
         '  --json              print one JSON object instead of the table\n' +
         '  --time-to-accuracy  also train with the default recipe until 98% MNIST test accuracy\n' +
+        '  --no-prefetch       with --time-to-accuracy: prepare batches between steps, not in a thread ahead\n' +
         '  --threads LIST      kernel thread counts to measure training with (default 1,2)',
     );
     process.exit(0);
@@ -65,6 +68,7 @@ function parseSettings(argv: string[]): Settings {
     peers: !values['no-peers'],
     json: values.json,
     timeToAccuracy: values['time-to-accuracy'],
+    prefetch: !values['no-prefetch'],
     threads,
   };
 }
@@ -167,7 +171,7 @@ async function main(): Promise<void> {
     const kernels = await loadKernels({ backend: 'wasm' });
     try {
       log(`  time to 98% with the default recipe (${kernels.name}):`);
-      accuracy = timeToAccuracy(dataset, kernels, 0.98, 4, [], log);
+      accuracy = timeToAccuracy(dataset, kernels, 0.98, 4, s.prefetch ? [] : ['--no-prefetch'], log);
     } finally {
       await kernels.dispose();
     }

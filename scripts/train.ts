@@ -10,6 +10,7 @@ import type { Kernels } from '../src/kernels/kernels.ts';
 import { decodeModel, encodeModel, type ModelData, type ModelMetadata } from '../src/format/index.ts';
 import { countCorrect, createPredictor, DIGIT_CLASSES } from '../src/nn/index.ts';
 import { DatasetError, loadDataset, MNIST_DIR, type Dataset, type Examples } from './lib/dataset.ts';
+import { PrefetchedBatches } from './lib/batch-prefetch.ts';
 import { withFineTuneAssets } from './lib/fine-tune-assets.ts';
 import { loadKernels, type LoadedKernels } from './lib/kernels-node.ts';
 import {
@@ -20,7 +21,7 @@ import {
   type TrainingRun,
 } from './lib/training-setup.ts';
 import { percent, renderModelCard, type EpochRecord } from './lib/model-card.ts';
-import { calibrationCard, calibrateBlob, startOutlierExposure } from './lib/unsure-training.ts';
+import { calibrationCard, calibrateBlob } from './lib/unsure-training.ts';
 import {
   helpText,
   parseTrainArgs,
@@ -74,8 +75,7 @@ async function main(argv: string[]): Promise<number> {
 
   // Set up: network, optimizer, kernels, batches; outlier exposure (issue #13) adds non-digits to each batch.
   const kernels = await getKernels(options);
-  const oe = startOutlierExposure(options, dataset.name, kernels, log);
-  const run = setUpTraining(dataset, train, options, kernels, oe);
+  const run = setUpTraining(dataset, train, options, kernels, { log });
   log(
     `train: ${dataset.name} ${train.count} train / ${validation.count} validation / ${test.count} test, ` +
       `${run.spec.sizes.join('-')}, ${kernels.name}, ${options.epochs} epochs of ${run.stepsPerEpoch} steps; ` +
@@ -85,7 +85,6 @@ async function main(argv: string[]): Promise<number> {
   // Per epoch: run, evaluate, keep the best.
   const { epochs, best, stopped, trainSeconds } = await trainEpochs(run, validation, options, log);
   run.dispose();
-  oe?.dispose();
   if (!best) throw new Exit('stopped before the first training step; nothing written', 130);
   if (stopped) log(`train: interrupted; keeping epoch ${best.epoch}, the best so far`);
 
@@ -116,6 +115,7 @@ async function main(argv: string[]): Promise<number> {
 
   // Write: the blob (with the fine-tune assets of issue #14: check set, replay set, master) and its card.
   const augmentSeconds = run.batches.fillSeconds;
+  const threadSeconds = run.batches instanceof PrefetchedBatches ? run.batches.workerSeconds : null;
   const metadata: ModelMetadata = {
     dataset: dataset.name,
     createdAt,
@@ -134,6 +134,7 @@ async function main(argv: string[]): Promise<number> {
       testCount: test.count,
       trainSeconds: round(trainSeconds, 2),
       augmentSeconds: round(augmentSeconds, 2),
+      ...(threadSeconds !== null ? { batchThreadSeconds: round(threadSeconds, 2) } : {}),
       wallSeconds: round((Date.now() - started) / 1000, 2),
       kernels: kernels.name,
       command,
@@ -177,7 +178,8 @@ async function main(argv: string[]): Promise<number> {
   console.log(
     `train: test accuracy ${percent(testAccuracy[encoding])} (${encoding}; ${accuracies}), ` +
       `best epoch ${best.epoch} val ${percent(best.valAccuracy)}, ${trainSeconds.toFixed(1)} s training ` +
-      `(${percent(augmentSeconds / trainSeconds)} of it preparing batches); wrote ${out} (${blob.length} bytes) and ${cardPath}`,
+      `(${percent(augmentSeconds / trainSeconds)} of it ${threadSeconds === null ? 'preparing' : 'waiting for'} batches); ` +
+      `wrote ${out} (${blob.length} bytes) and ${cardPath}`,
   );
   if (stopped) return 130;
   if (options.target !== null && testAccuracy[encoding] < options.target) {
@@ -244,6 +246,7 @@ async function trainEpochs(
   for (let epoch = 1; epoch <= options.epochs && !stopped; epoch++) {
     const epochStart = performance.now();
     const fillBefore = batches.fillSeconds;
+    const threadBefore = batches instanceof PrefetchedBatches ? batches.workerSeconds : 0;
     let lastYield = epochStart;
     let p: EpochProgress = { seen: 0, lossSum: 0, correct: 0, steps: 0 };
     bar?.start(batches.count, 0, { epoch: `${epoch}/${options.epochs}`, speed: 0, loss: '-' });
@@ -281,8 +284,13 @@ async function trainEpochs(
     const isBest =
       !best || valAccuracy === null || (best.valAccuracy !== null && valAccuracy > best.valAccuracy);
     if (isBest) best = { epoch, params: net.params.slice(), valAccuracy };
+    // The share of the epoch the network waited for batches; with prefetching, also how busy the thread was.
     const share = (batches.fillSeconds - fillBefore) / seconds;
-    log(`${formatEpoch(record, options.epochs, isBest)}  batches ${percent(share)}`);
+    const thread =
+      batches instanceof PrefetchedBatches
+        ? ` (thread busy ${percent((batches.workerSeconds - threadBefore) / seconds)})`
+        : '';
+    log(`${formatEpoch(record, options.epochs, isBest)}  batches ${percent(share)}${thread}`);
   }
   process.off('SIGINT', onSigint);
   return { epochs, best, stopped, trainSeconds };

@@ -48,11 +48,28 @@ export interface BatchOptions {
   deskew?: boolean;
 }
 
+/** What the epoch loop takes batches from: a `BatchSource`, or `PrefetchedBatches` running one ahead. */
+export interface BatchStream {
+  /** The current batch [batch×rows·cols] and its labels. */
+  readonly x: Float32Array;
+  readonly labels: Uint8Array;
+  /** Examples in the training set. */
+  readonly count: number;
+  /** Seconds the training loop spent in `fill` since construction. */
+  readonly fillSeconds: number;
+  /** Starts an epoch. */
+  shuffle(): void;
+  /** Fills `x` and `labels` with the batch starting at position `start` of this epoch; returns its row count. */
+  fill(start: number): number;
+  /** One line saying what is done to each training image. */
+  describe(): string;
+}
+
 /**
  * The training set as `npm run train` feeds it: a fresh seeded shuffle each epoch, and each image augmented
  * (a fresh draw every time it is seen), mirrored and/or prepared as the flags say.
  */
-export class BatchSource {
+export class BatchSource implements BatchStream {
   /** The current batch [batch×rows·cols] (give it kernel memory to spare the kernels a copy) and its labels. */
   readonly labels: Uint8Array;
   readonly augmenter: Augmenter | null;

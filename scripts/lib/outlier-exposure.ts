@@ -70,7 +70,8 @@ export class OutlierExposure {
 
   constructor(
     options: OutlierExposureOptions,
-    private readonly kernels: Kernels,
+    /** Where the mixed batch lives (kernel memory, or plain arrays in the batch thread). */
+    private readonly kernels: Pick<Kernels, 'alloc' | 'free'>,
   ) {
     this.rows = options.rows;
     this.poolSize = options.pool ?? 8192;

@@ -33,6 +33,8 @@ export interface TrainOptions extends AugmentConfig {
   preprocess: boolean;
   /** Preprocessing also straightens the slant (`Preparation.deskew`); only with `preprocess`. */
   deskew: boolean;
+  /** Prepare batches in a worker thread ahead of the network (the same batches as without). */
+  prefetch: boolean;
   limit: number | null;
   target: number | null;
   /** Outlier exposure's non-digits per batch (0 = off); null: `DEFAULT_OE_ROWS` on MNIST, none elsewhere. */
@@ -361,6 +363,21 @@ const FLAGS: Flag[] = [
     negate: true,
   },
   {
+    key: 'prefetch',
+    name: 'prefetch',
+    kind: 'boolean',
+    shown: 'on',
+    help: 'prepare the batches in a worker thread running ahead of the network: scripts/lib/batch-prefetch.ts',
+  },
+  {
+    key: 'prefetch',
+    name: 'no-prefetch',
+    kind: 'boolean',
+    shown: '',
+    help: 'prepare batches between steps instead of in a thread running ahead (the same batches, slower)',
+    negate: true,
+  },
+  {
     key: 'limit',
     name: 'limit',
     kind: 'string',
@@ -429,6 +446,7 @@ export const DEFAULTS: TrainOptions = {
   flip: false,
   preprocess: true,
   deskew: true,
+  prefetch: true,
   limit: null,
   target: null,
   oe: null,

@@ -8,10 +8,12 @@
 import type { Kernels } from '../../src/kernels/kernels.ts';
 import { createRng, Mlp, shuffleInPlace, Trainer, type MlpSpec } from '../../src/nn/index.ts';
 import type { AugmentConfig } from './augment.ts';
-import { BatchSource, prepareExamples } from './batches.ts';
+import { PrefetchedBatches } from './batch-prefetch.ts';
+import { BatchSource, prepareExamples, type BatchOptions, type BatchStream } from './batches.ts';
 import { splitValidation, type Dataset, type Examples } from './dataset.ts';
 import { learningRate } from './lr-schedule.ts';
 import type { TrainOptions } from './train-options.ts';
+import { outlierExposureRows, startOutlierExposure } from './unsure-training.ts';
 
 type Split = ReturnType<typeof splitValidation>;
 
@@ -44,7 +46,8 @@ export interface TrainingRun {
   spec: MlpSpec;
   net: Mlp;
   trainer: Trainer;
-  batches: BatchSource;
+  /** A `BatchSource`, or with `--prefetch` (the default) `PrefetchedBatches` running the same one in a thread. */
+  batches: BatchStream;
   /** The batch size, at most the number of training examples. */
   batch: number;
   stepsPerEpoch: number;
@@ -56,15 +59,14 @@ export interface TrainingRun {
    * Stopping the iteration early (break) ends the epoch there.
    */
   epoch(): Generator<EpochProgress, EpochProgress>;
-  /** Frees the batch buffer and the optimizer state (the network stays the caller's). */
+  /** Frees the batch buffer and the optimizer state and stops the batch thread (the network stays the caller's). */
   dispose(): void;
 }
 
-/** Something that appends `rows` examples to each batch (outlier exposure): `mix` returns the batch to train on. */
-export interface BatchMixer {
-  readonly rows: number;
-  readonly labels: Uint8Array;
-  mix(x: Float32Array, labels: Uint8Array, n: number): Float32Array;
+/** Outlier exposure for `setUpTraining`: as the flags ask for `npm run train` (issue #13). */
+export interface OutlierExposureRequest {
+  /** Where its start-up line goes. */
+  log: (line: string) => void;
 }
 
 /** The augmentation part of the flags. */
@@ -79,10 +81,17 @@ export function setUpTraining(
   train: Split['train'],
   o: TrainOptions,
   kernels: Kernels,
-  /** Rows added to every batch after the digits (outlier exposure's non-digits), or null. */
-  mixer: BatchMixer | null = null,
+  /**
+   * Non-digits added to every batch after the digits (outlier exposure), built in the batch thread when
+   * prefetching, else here; null: none (the time-to-accuracy bench).
+   */
+  outlierExposure: OutlierExposureRequest | null = null,
 ): TrainingRun {
-  const extraRows = mixer?.rows ?? 0;
+  const extraRows = outlierExposure ? outlierExposureRows(o, dataset.name) : 0;
+  const mixer =
+    outlierExposure && !o.prefetch
+      ? startOutlierExposure(o, dataset.name, kernels, outlierExposure.log)
+      : null;
   const inputSize = dataset.rows * dataset.cols;
   const spec = { sizes: [inputSize, ...o.hidden, 10], alpha: o.alpha };
   const net = Mlp.create(spec, kernels, { scheme: o.init, seed: o.seed });
@@ -92,22 +101,37 @@ export function setUpTraining(
     { kind: o.optimizer, lr: o.lr, momentum: o.momentum, l1: o.l1, l2: o.l2 },
     batch + extraRows,
   );
-  const batches = new BatchSource(
-    train.images,
-    train.labels,
-    dataset.rows,
-    dataset.cols,
-    batch,
-    kernels.alloc(batch * inputSize),
-    {
-      seed: o.seed,
-      augment: o.augment,
-      augmentation: augmentConfig(o),
-      flip: o.flip,
-      preprocess: o.preprocess,
-      deskew: o.deskew,
-    },
-  );
+  const batchOptions: BatchOptions = {
+    seed: o.seed,
+    augment: o.augment,
+    augmentation: augmentConfig(o),
+    flip: o.flip,
+    preprocess: o.preprocess,
+  };
+  const { rows, cols } = dataset;
+  const batches = o.prefetch
+    ? new PrefetchedBatches(
+        train.images,
+        train.labels,
+        rows,
+        cols,
+        batch,
+        kernels.alloc((batch + extraRows) * inputSize),
+        batchOptions,
+        extraRows ? { options: o, datasetName: dataset.name, rows: extraRows } : null,
+        outlierExposure?.log,
+      )
+    : new BatchSource(
+        train.images,
+        train.labels,
+        rows,
+        cols,
+        batch,
+        kernels.alloc(batch * inputSize),
+        batchOptions,
+      );
+  // Prefetched batches come with their non-digits already after the digits.
+  const batchExtra = o.prefetch ? extraRows : 0;
   const stepsPerEpoch = Math.ceil(train.count / batch);
   const totalSteps = stepsPerEpoch * o.epochs;
   let step = 0;
@@ -119,7 +143,7 @@ export function setUpTraining(
       trainer.lr = learningRate(o.lrSchedule, o.lr, step++, totalSteps);
       const result = mixer
         ? trainer.step(mixer.mix(batches.x, batches.labels, n), mixer.labels, n + mixer.rows)
-        : trainer.step(batches.x, batches.labels, n);
+        : trainer.step(batches.x, batches.labels, n + batchExtra);
       progress.lossSum += result.loss * n;
       progress.correct += result.correct;
       progress.seen += n;
@@ -141,6 +165,8 @@ export function setUpTraining(
     },
     epoch,
     dispose() {
+      if (batches instanceof PrefetchedBatches) batches.dispose();
+      mixer?.dispose();
       kernels.free(batches.x);
       trainer.dispose();
     },

@@ -16,14 +16,22 @@ import type { TrainOptions } from './train-options.ts';
 /** Non-digits per batch on MNIST by default (other datasets: none; the negatives are drawn as non-digits). */
 export const DEFAULT_OE_ROWS = 16;
 
-/** The outlier-exposure mixer the flags ask for, or null (off, or not MNIST and not asked for). */
+/** Non-digits per batch the flags ask for (0: off, or not MNIST and not asked for). */
+export function outlierExposureRows(options: TrainOptions, datasetName: string): number {
+  return options.oe ?? (datasetName === 'mnist' ? DEFAULT_OE_ROWS : 0);
+}
+
+/**
+ * The outlier-exposure mixer the flags ask for, or null. Called in the batch thread when batches are prefetched
+ * (`batch-worker.ts`), so it must depend on its arguments only.
+ */
 export function startOutlierExposure(
   options: TrainOptions,
   datasetName: string,
-  kernels: Kernels,
+  kernels: Pick<Kernels, 'alloc' | 'free'>,
   log: (line: string) => void,
 ): OutlierExposure | null {
-  const rows = options.oe ?? (datasetName === 'mnist' ? DEFAULT_OE_ROWS : 0);
+  const rows = outlierExposureRows(options, datasetName);
   if (rows === 0) return null;
   const { kinds, fashion, note } = trainingNegatives(options.oeFashion ?? FASHION_DIR);
   log(`train: outlier exposure, ${rows} non-digits with uniform targets in each batch: ${note}`);

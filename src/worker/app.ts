@@ -12,7 +12,7 @@ import { readConfig, type Bindings } from './config.ts';
 import { publicCors } from './cors.ts';
 import { docsPage } from './docs-page.ts';
 import { errorBody, handleError, validationHook } from './errors.ts';
-import { withFastPath } from './fast-predict-request.ts';
+import { withFastPath, withFastQuery } from './fast-predict-request.ts';
 import type { LineageAnswer } from './lineage-workflow.ts';
 import { getServingModel, invalidate } from './model-cache.ts';
 import { describeServing } from './model-info.ts';
@@ -84,7 +84,7 @@ app.openapi(
     summary: 'Classify one image or a batch: JSON pixels, a PNG body, or a form with a PNG file',
     middleware: [uploadRateLimit, predictBody(MAX_PREDICT_BODY)] as const,
     request: {
-      query: PredictQuery,
+      query: withFastQuery(PredictQuery),
       body: {
         // Not `required`: that would make the JSON validator run on PNG bodies. predictBody refuses an empty body.
         content: {
@@ -115,7 +115,8 @@ app.openapi(
     const input = upload
       ? await imageInput(upload)
       : jsonInput(c.req.valid('json' as never) as PredictBody, cfg);
-    const { body, headers } = await predict(storeOf(c.env), cfg, input, c.req.query('version'));
+    const store = new ModelStore(c.env.MODELS, cfg.prefix);
+    const { body, headers } = await predict(store, cfg, input, c.req.query('version'));
     return c.json(body as never, 200, headers);
   },
 );

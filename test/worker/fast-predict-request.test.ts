@@ -6,8 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import { loadDataset, MNIST_DIR } from '../../scripts/lib/dataset.ts';
 import { createRng } from '../../src/nn/rng.ts';
-import { fastPredictRequest, withFastPath } from '../../src/worker/fast-predict-request.ts';
-import { PredictRequest } from '../../src/worker/schemas.ts';
+import {
+  fastPredictQuery,
+  fastPredictRequest,
+  withFastPath,
+  withFastQuery,
+} from '../../src/worker/fast-predict-request.ts';
+import { PredictQuery, PredictRequest } from '../../src/worker/schemas.ts';
 
 const { test } = loadDataset(MNIST_DIR, { limit: 1 });
 const image = (i: number, scale = 255) =>
@@ -99,5 +104,60 @@ describe('fastPredictRequest', () => {
   it('refuses what is not a plain object', () => {
     for (const v of [null, 7, 'x', [image(0)], Object.create({ image: image(0) })])
       expect(fastPredictRequest(v)).toBeNull();
+  });
+});
+
+describe('fastPredictQuery', () => {
+  const plain = (entries: Record<string, unknown>) => Object.assign(Object.create(null), entries) as object;
+  const queries: unknown[] = [
+    {},
+    plain({}),
+    { version: 'v1' },
+    plain({ version: '20261201T175324608Z-795c67' }),
+    { version: 'x'.repeat(100) },
+    { version: '\u{1F600}'.repeat(50) },
+    { version: 'x'.repeat(101) },
+    { version: '\u{1F600}'.repeat(51) },
+    { version: '' },
+    { version: 'v1', other: 'x' },
+    { other: 'x', preprocess: '0' },
+    { version: 5 },
+    { version: ['a', 'b'] },
+    { version: undefined },
+    { version: null },
+    Object.create({ version: 'inherited' }),
+    null,
+    'version=v1',
+    ['v1'],
+  ];
+
+  it('agrees with zod where it answers, and leaves the rest to zod', () => {
+    let taken = 0;
+    for (const q of queries) {
+      const fast = fastPredictQuery(q);
+      const zod = PredictQuery.safeParse(q);
+      if (fast === null) continue;
+      taken++;
+      expect(zod.success, JSON.stringify(q)).toBe(true);
+      expect(fast, JSON.stringify(q)).toStrictEqual(zod.data);
+    }
+    expect(taken).toBe(8);
+    // Every query zod refuses is left to it (its issues are the answer).
+    for (const q of queries) if (!PredictQuery.safeParse(q).success) expect(fastPredictQuery(q)).toBeNull();
+  });
+
+  it('withFastQuery puts it in front of zod in safeParseAsync, once', async () => {
+    const zodAsync = PredictQuery.safeParseAsync;
+    expect(withFastQuery(PredictQuery)).toBe(PredictQuery);
+    const installed = PredictQuery.safeParseAsync;
+    expect(installed).not.toBe(zodAsync);
+    expect(withFastQuery(PredictQuery).safeParseAsync).toBe(installed);
+    expect(await PredictQuery.safeParseAsync({ version: 'v1', other: 'x' })).toStrictEqual({
+      success: true,
+      data: { version: 'v1' },
+    });
+    const refused = await PredictQuery.safeParseAsync({ version: '' });
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues).toEqual(PredictQuery.safeParse({ version: '' }).error?.issues);
   });
 });

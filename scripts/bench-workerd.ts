@@ -14,6 +14,9 @@
  *   the route's work without Hono's routing and middleware; the rest its parts. The HTTP layer of `wrangler
  *   dev` (miniflare's entry worker and proxy, ~2 ms a request) is outside all of them;
  * - per HTTP request, for reference: `/health` and a valid JSON image, sequential requests.
+ * `--cold loading|a,b` times steps of loading the model in the fresh isolate instead, one request each (`coldStep`
+ * of the entry; `loading`: blob, kernels, CRC both ways, decode, pair re-layout, row sums; `serving`: all of the
+ * model's loading), before the first /predict (which then finds them warm).
  * `--pieces` runs only the named pieces (and leaves out the sums that need the others); `--first-only` stops after
  * the fresh isolate's first `/predict` (one sample per server: run it several times, alternated with a baseline).
  * Not part of `npm run bench` (it starts a server). Linux only (`/proc`).
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '300' },
     pieces: { type: 'string' },
     'first-only': { type: 'boolean', default: false },
+    cold: { type: 'string' },
   },
 });
 const iterations = Number(values.iterations);
@@ -198,6 +202,30 @@ async function measureRequests(
   }
 }
 
+/** The cold steps of the bench entry, each the first of its kind in this isolate, less a request's own CPU. */
+async function measureColdSteps(
+  url: string,
+  pids: number[],
+  idleNsPerMs: number,
+  cold: string,
+): Promise<void> {
+  const step = async (name: string) =>
+    (await cpuOf(pids, idleNsPerMs, async () => {
+      const res = await fetch(`${url}/__bench/cold?step=${name}`, { method: 'POST' });
+      if (res.status !== 200) throw new Error(`cold ${name}: ${res.status} ${await res.text()}`);
+    })) / 1e6;
+  const noops = [];
+  for (let i = 0; i < 5; i++) noops.push(await step('noop'));
+  const request = median(noops);
+  const steps =
+    cold === 'loading'
+      ? ['blob', 'kernels', 'crc-js', 'crc-wasm', 'decode', 'pack', 'sums']
+      : cold.split(',');
+  const cost = [];
+  for (const name of steps) cost.push(`${name} ${((await step(name)) - request).toFixed(2)}`);
+  console.log(`  cold steps, ms of CPU less a request's ${request.toFixed(2)}: ${cost.join(', ')}`);
+}
+
 const server = await startServer();
 try {
   const pids = workerdPids(server.pgid);
@@ -208,6 +236,8 @@ try {
   const idle0 = cpuNs(pids);
   await new Promise((r) => setTimeout(r, 1000));
   const idleNsPerMs = (cpuNs(pids) - idle0) / 1000;
+  // With --cold the steps come first, while everything is cold; the first /predict then finds them warm.
+  if (values.cold !== undefined) await measureColdSteps(server.url, pids, idleNsPerMs, values.cold);
   const t0 = performance.now();
   let firstText = '';
   let firstStatus = 0;
@@ -218,10 +248,10 @@ try {
   });
   if (firstStatus !== 200) throw new Error(`first /predict: ${firstStatus} ${firstText}`);
   console.log(
-    `  first /predict of a fresh isolate: ${(firstNs / 1e6).toFixed(1)} ms CPU (wall ${(performance.now() - t0).toFixed(1)} ms; idle CPU ${(idleNsPerMs / 1e3).toFixed(1)} µs/ms subtracted)`,
+    `  first /predict ${values.cold !== undefined ? 'after the cold steps' : 'of a fresh isolate'}: ${(firstNs / 1e6).toFixed(1)} ms CPU (wall ${(performance.now() - t0).toFixed(1)} ms; idle CPU ${(idleNsPerMs / 1e3).toFixed(1)} µs/ms subtracted)`,
   );
 
-  if (!values['first-only']) {
+  if (!values['first-only'] && values.cold === undefined) {
     await measurePieces(server.url, pids, idleNsPerMs);
     if (!values.pieces) await measureRequests(server.url, pids, idleNsPerMs, post);
   }

@@ -15,6 +15,9 @@ import { ModelStore } from '../../src/worker/model-store.ts';
 import { jsonInput, jsonModelInput as inputFor } from '../../src/worker/json-input.ts';
 import { predict } from '../../src/worker/predict.ts';
 import { withServingModel } from '../../src/worker/model-cache.ts';
+import { getKernels } from '../../src/worker/kernels.ts';
+import { crc32 } from '../../src/format/crc32.ts';
+import { decodeModel } from '../../src/format/decode.ts';
 // Fronted by the hand-checked common body (`withFastPath`) when `app.ts`, imported above, declares the route.
 import { PredictRequest } from '../../src/worker/schemas.ts';
 import { temperatureOf, toVerdictPredictions } from '../../src/worker/verdicts.ts';
@@ -88,6 +91,39 @@ function pieces(env: Env, ctx: ExecutionContext) {
   });
 }
 
+/** What the cold steps keep between requests: the blob, its decoded model. */
+const cold: { bytes?: Uint8Array; model?: ReturnType<typeof decodeModel> } = {};
+
+/**
+ * One step of a fresh isolate's model loading, each its own request (`?step=`), so the bench reads each one's
+ * CPU cold: `blob` (read from R2), `kernels`, `crc-js` / `crc-wasm` (the blob's CRC-32 by the format's and by
+ * the kernels'), `decode` (with the kernels' CRC), `pack` (layer 0 into input pairs), `sums` (its row sums),
+ * `serving` (all of the serving model's loading, as `/predict` does it: blob, decode, predictor), `predict` (one
+ * image through the serving model's predictor), `noop` (the request alone).
+ */
+async function coldStep(step: string, env: Env): Promise<Response> {
+  const kernels = getKernels();
+  if (step === 'blob') {
+    const store = new ModelStore(env.MODELS, readConfig(env).prefix);
+    const { pointer } = (await store.readPointer())!;
+    cold.bytes = (await store.getVersion(pointer.current))!;
+  } else if (step === 'crc-js') crc32(cold.bytes!.subarray(0, cold.bytes!.length - 4));
+  else if (step === 'crc-wasm') kernels.crc32!(cold.bytes!.subarray(0, cold.bytes!.length - 4));
+  else if (step === 'decode') cold.model = decodeModel(cold.bytes!, { crc32: kernels.crc32!.bind(kernels) });
+  else if (step === 'pack' || step === 'sums') {
+    const [n, k] = [cold.model!.sizes[1], cold.model!.sizes[0]];
+    const q = cold.model!.quantized![0].q;
+    kernels.free(step === 'pack' ? kernels.packInt8T!(n, k, q) : kernels.rowSumsInt8!(n, k, q));
+  } else if (step === 'serving' || step === 'predict') {
+    const cfg = readConfig(env);
+    const x = new Float32Array(784).map((_, i) => ((i * 37) % 11) / 10);
+    await withServingModel(new ModelStore(env.MODELS, cfg.prefix), cfg.revalidateMs, (serving) =>
+      step === 'predict' ? serving.predictor.predict(x, 1) : null,
+    );
+  } else if (step !== 'noop' && step !== 'kernels') return new Response(`no step ${step}`, { status: 404 });
+  return Response.json({ step });
+}
+
 async function run(url: URL, env: Env, ctx: ExecutionContext): Promise<Response> {
   const table = await pieces(env, ctx);
   const name = url.searchParams.get('piece') ?? '';
@@ -111,6 +147,9 @@ export default {
       return Response.json({ bodies: bodies.length });
     }
     if (req.method === 'POST' && url.pathname === '/__bench/run') return run(url, env, ctx);
+    if (req.method === 'POST' && url.pathname === '/__bench/cold') {
+      return coldStep(url.searchParams.get('step') ?? '', env);
+    }
     return worker.fetch(req, env, ctx);
   },
   scheduled: worker.scheduled,

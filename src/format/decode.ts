@@ -35,11 +35,26 @@ function checkAlpha(alpha: number, offset: number): void {
 
 const hexBytes = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
 
+/** How `decodeModel` checks: the checksum function, by default the format's `crc32`. */
+export interface DecodeOptions {
+  /** The CRC-32 of its bytes as `crc32` computes it (e.g. the wasm kernels' `crc32`, faster on a cold start). */
+  crc32?: (bytes: Uint8Array) => number;
+  /**
+   * The caller hands `bytes` over (e.g. a blob just read from R2, kept by no one else): int8 weights are views
+   * into it instead of copies (1.3 MB less to allocate and copy for the default model). Default false.
+   */
+  adopt?: boolean;
+}
+
 /**
- * Decodes a model blob (format spec: `models/README.md`). The result owns its arrays; `bytes` may be reused.
+ * Decodes a model blob (format spec: `models/README.md`). The result owns its arrays and `bytes` may be reused,
+ * unless `options.adopt` gives the blob to the result.
  * @throws {ModelFormatError} for anything but a well-formed version-1 blob, with the offset of the first bad byte
  */
-export function decodeModel(bytes: Uint8Array): ModelData & { formatVersion: number } {
+export function decodeModel(
+  bytes: Uint8Array,
+  options: DecodeOptions = {},
+): ModelData & { formatVersion: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const need = (offset: number, length: number, what: string) => {
     if (offset + length > bytes.length) {
@@ -119,7 +134,7 @@ export function decodeModel(bytes: Uint8Array): ModelData & { formatVersion: num
 
   const checksumAt = layout.checksum.offset;
   const stored = view.getUint32(checksumAt, true);
-  const computed = crc32(bytes.subarray(0, checksumAt));
+  const computed = (options.crc32 ?? crc32)(bytes.subarray(0, checksumAt));
   if (stored !== computed) {
     throw formatError(
       'CHECKSUM_MISMATCH',
@@ -144,7 +159,7 @@ export function decodeModel(bytes: Uint8Array): ModelData & { formatVersion: num
     // Every byte is checked now; the float copy of the weights (`params`, dequantized) is made when first read.
     // A predictor does not read it (it runs the int8 weights and takes `bias` from each layer), so serving an
     // int8 model never makes it: 5.3 MB and a cold loop over every weight less in a fresh isolate's first request.
-    const quantized = layout.layers.map((layer) => readInt8(view, layer));
+    const quantized = layout.layers.map((layer) => readInt8(view, layer, options.adopt === true));
     let params: Float32Array | null = null;
     Object.defineProperty(model, 'params', {
       enumerable: true,
@@ -233,10 +248,11 @@ function readF16(view: DataView, section: Section, out: Float32Array, start: num
   }
 }
 
-/** Reads one int8 layer's q, scales and biases, checking every value. */
+/** Reads one int8 layer's q (a view into the blob when `adopt`), scales and biases, checking every value. */
 function readInt8(
   view: DataView,
   layer: LayerLayout,
+  adopt: boolean,
 ): { q: Int8Array; scale: Float32Array; bias: Float32Array } {
   const { outSize, weight } = layer;
   const scales = layer.scale!;
@@ -251,7 +267,8 @@ function readInt8(
       );
     }
   }
-  const q = new Int8Array(view.buffer, view.byteOffset + weight.offset, weight.length).slice();
+  const stored = new Int8Array(view.buffer, view.byteOffset + weight.offset, weight.length);
+  const q = adopt ? stored : stored.slice();
   // The first −128 by the engine's own search (fast from the first call, where a cold loop is not).
   const bad = q.indexOf(-128);
   if (bad >= 0) {

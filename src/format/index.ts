@@ -4,7 +4,7 @@
  * Pure bytes in, bytes out; no file system, R2 or network code.
  */
 export { crc32 } from './crc32.ts';
-export { decodeModel } from './decode.ts';
+export { decodeModel, type DecodeOptions } from './decode.ts';
 export { describeModel } from './describe.ts';
 export { encodeModel, encodeModelDecoded } from './encode.ts';
 export { ModelFormatError, type ModelFormatErrorCode } from './errors.ts';

@@ -188,6 +188,13 @@ export interface Kernels {
   rowSumsInt8?(n: number, k: number, q: Int8Array): Float32Array;
 
   /**
+   * The CRC-32 (zlib, PNG) of `bytes`, as an unsigned 32-bit number: the same as the format's `crc32`, for
+   * checking a model blob as it is loaded (`decodeModel`'s `crc32` option). Optional: callers without it use the
+   * format's.
+   */
+  crc32?(bytes: Uint8Array): number;
+
+  /**
    * SGD step on one parameter view, in place:
    *   g' = g + l1·sign(w) + 2·l2·w;  v = momentum·v + g';  w -= lr·v   (with momentum 0: w -= lr·g').
    * `velocity` may be null when momentum is 0.

@@ -47,6 +47,8 @@ interface KernelExports {
   gemmScratchBytes(m: number, k: number): number;
   int8ScratchBytes(m: number, k: number): number;
   int8PairRowsScratchBytes(k: number, width: number): number;
+  crc32Tables(table: number): void;
+  crc32Update(crc: number, at: number, length: number, table: number): number;
 }
 
 const PAGE = 65536;
@@ -61,7 +63,10 @@ const MAX_THREADS = 16;
  * (one image's calls need a few KiB; their allocator round trips cost about as much as a small layer).
  */
 const SCRATCH_BYTES = 64 * 1024;
-const SCRATCH_AT = TASKS_AT + MAX_THREADS * TASK_BYTES;
+/** The CRC-32 tables (8·256 u32, filled on the first `crc32`), above the task blocks. */
+const CRC_TABLES_AT = TASKS_AT + MAX_THREADS * TASK_BYTES;
+const CRC_TABLES_BYTES = 8 * 256 * 4;
+const SCRATCH_AT = CRC_TABLES_AT + CRC_TABLES_BYTES;
 /** The heap starts above the scratch region; address 0 stays unused, so no view starts at a null pointer. */
 const BASE = SCRATCH_AT + SCRATCH_BYTES;
 /** Unallocated bytes kept at the end: the int8 kernel reads up to 15 bytes past a weight row. */
@@ -115,6 +120,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
   const dotMaxRows = Number(ex.DOT_MAX_ROWS.value);
   const axpyMaxRows = Number(ex.AXPY_MAX_ROWS.value);
   const writer = new TaskWriter(new DataView(buffer));
+  let crcTablesFilled = false;
   /** The task block of thread t (0: the caller). */
   const block = (t: number) => TASKS_AT + t * TASK_BYTES;
   /** Runs the task blocks 0..parts−1, block 0 on this thread. */
@@ -420,6 +426,23 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         frame.close();
       }
       return out;
+    },
+
+    crc32(bytes) {
+      if (!crcTablesFilled) ex.crc32Tables(CRC_TABLES_AT);
+      crcTablesFilled = true;
+      // Through the scratch region a chunk at a time (its pages are the ones every call uses), unless in memory.
+      let crc = 0xffffffff;
+      for (let at = 0; at < bytes.length; at += SCRATCH_BYTES) {
+        const chunk = bytes.subarray(at, at + SCRATCH_BYTES);
+        let ptr = chunk.byteOffset;
+        if (chunk.buffer !== buffer) {
+          new Uint8Array(buffer, SCRATCH_AT, chunk.length).set(chunk);
+          ptr = SCRATCH_AT;
+        }
+        crc = ex.crc32Update(crc, ptr, chunk.length, CRC_TABLES_AT);
+      }
+      return (crc ^ 0xffffffff) >>> 0;
     },
 
     sgdUpdate(w, g, velocity, o: UpdateOptions) {

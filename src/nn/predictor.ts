@@ -201,8 +201,10 @@ class Int8Predictor extends ChunkedPredictor {
         throw new RangeError(`quantized layer ${l} does not match ${layer.outDim}×${layer.inDim}`);
       }
       const pairs = l === 0 && kernels.linearInt8T !== undefined && kernels.packInt8T !== undefined;
-      const kq = pairs ? kernels.packInt8T!(layer.outDim, layer.inDim, q) : kernels.allocInt8(q.length);
-      if (!pairs) kq.set(q);
+      // q copied into the kernels' memory once: the row sums and the pair layout both read it there.
+      const rowsInKernels = kernels.allocInt8(q.length);
+      rowsInKernels.set(q);
+      const kq = pairs ? kernels.packInt8T!(layer.outDim, layer.inDim, rowsInKernels) : rowsInKernels;
       this.pairs.push(pairs);
       const ks = kernels.alloc(scale.length);
       ks.set(scale);
@@ -212,9 +214,10 @@ class Int8Predictor extends ChunkedPredictor {
       this.scale.push(ks);
       this.bias.push(kb);
       this.rowSums.push(
-        kernels.rowSumsInt8?.(layer.outDim, layer.inDim, q) ??
-          int8RowSums(layer.outDim, layer.inDim, q, kernels.alloc(layer.outDim)),
+        kernels.rowSumsInt8?.(layer.outDim, layer.inDim, rowsInKernels) ??
+          int8RowSums(layer.outDim, layer.inDim, rowsInKernels, kernels.alloc(layer.outDim)),
       );
+      if (pairs) kernels.free(rowsInKernels);
     });
   }
 

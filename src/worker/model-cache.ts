@@ -78,7 +78,11 @@ export async function loadModel(store: ModelStore, version: string): Promise<Loa
     );
   }
   try {
-    return { version, model: checkServable(bytes), blobBytes: bytes.length };
+    // The kernels' CRC-32 is compiled before its first call (a cold JavaScript loop over the blob is not), and
+    // the blob is ours alone: its int8 weights are read in place. Both cut a fresh isolate's first request.
+    const kernels = getKernels();
+    const model = checkServable(bytes, { crc32: kernels.crc32?.bind(kernels), adopt: true });
+    return { version, model, blobBytes: bytes.length };
   } catch (err) {
     if (!(err instanceof UnservableError)) throw err;
     const what = err.reason === 'corrupt' ? 'is corrupt' : 'cannot be served';

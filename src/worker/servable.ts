@@ -5,7 +5,7 @@
  * rollback and the model cache all ask here, so nothing can become current that `/predict` would refuse.
  * Pure: bytes in, the decoded model or an `UnservableError` out; callers map it to their own status.
  */
-import { decodeModel, ModelFormatError, type ModelData } from '../format/index.ts';
+import { decodeModel, ModelFormatError, type DecodeOptions, type ModelData } from '../format/index.ts';
 import { DIGIT_CLASSES, INPUT_SIZE } from '../nn/classify.ts';
 import { checkSpec } from '../nn/index.ts';
 
@@ -25,14 +25,14 @@ export class UnservableError extends Error {
 }
 
 /**
- * Decodes `bytes` and checks that this worker can serve them.
+ * Decodes `bytes` (with `options`, e.g. the kernels' checksum) and checks that this worker can serve them.
  * @throws {UnservableError} `corrupt` when the blob does not decode, `unsupported` when `src/nn` refuses its
  *   spec or it is not a 784-…-10 network.
  */
-export function checkServable(bytes: Uint8Array): ModelData {
+export function checkServable(bytes: Uint8Array, options?: DecodeOptions): ModelData {
   let model: ModelData;
   try {
-    model = decodeModel(bytes);
+    model = decodeModel(bytes, options);
   } catch (err) {
     const e = err instanceof ModelFormatError ? err : null;
     throw new UnservableError('corrupt', err instanceof Error ? err.message : String(err), {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeModel, ModelFormatError, type ModelFormatErrorCode } from '../../src/format/index.ts';
+import { crc32 } from '../../src/format/crc32.ts';
 import { encoded, METADATA, patched, withMetadata } from './fixtures.ts';
 
 const SIZES = [5, 3, 2];
@@ -95,6 +96,18 @@ describe('decodeModel', () => {
     const before = [model.params.slice(), model.quantized![0].q.slice(), model.quantized![0].scale.slice()];
     blob.fill(0);
     expect([model.params, model.quantized![0].q, model.quantized![0].scale]).toEqual(before);
+  });
+
+  it('should read int8 weights as views into an adopted blob, the same values, still checked', () => {
+    const blob = int8.slice();
+    const copied = decodeModel(blob);
+    const adopted = decodeModel(blob, { adopt: true });
+    expect(adopted.quantized).toEqual(copied.quantized);
+    for (const layer of adopted.quantized!) expect(layer.q.buffer).toBe(blob.buffer);
+    expect(adopted.params).toEqual(copied.params);
+    // Adopting checks every byte as copying does.
+    const bad = decodeError(patched(int8, flip(100, 3), false));
+    expect(() => decodeModel(patched(int8, flip(100, 3), false), { adopt: true })).toThrow(bad.message);
   });
 
   describe.each(['f32', 'f16', 'int8'] as const)('a %s blob cut short', (encoding) => {
@@ -202,6 +215,16 @@ describe('decodeModel', () => {
     expect(err.message).toMatch(
       /^checksum mismatch at byte 196: stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}$/,
     );
+  });
+
+  it("should check the checksum with the crc32 it is given (the kernels'), over the bytes before it", () => {
+    const seen: number[] = [];
+    const given = (bytes: Uint8Array) => (seen.push(bytes.length), crc32(bytes));
+    expect(decodeModel(f32, { crc32: given }).sizes).toEqual(SIZES);
+    expect(seen).toEqual([196]);
+    const wrong = () => decodeModel(f32, { crc32: (b) => (crc32(b) ^ 1) >>> 0 });
+    expect(wrong).toThrow(ModelFormatError);
+    expect(wrong).toThrow(/^checksum mismatch at byte 196/);
   });
 
   it('should read a blob that starts at an odd offset of its buffer as one that starts at 0', () => {

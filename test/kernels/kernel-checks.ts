@@ -4,6 +4,7 @@
  * workerd tests (so no Node APIs here). Not a test file itself: callers wrap it in their own `describe`.
  */
 import { expect, it } from 'vitest';
+import { crc32 } from '../../src/format/crc32.ts';
 import { int8PairRows, int8RowSums, type Kernels } from '../../src/kernels/kernels.ts';
 import {
   adamUpdateRef,
@@ -472,6 +473,21 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
     }
   });
 
+  it('should lay out int8 weights in input pairs as int8PairRows does, around every block edge (packInt8T)', () => {
+    const kernels = make();
+    if (!kernels.packInt8T) return;
+    const rand = seeded(8);
+    // Blocks of 8 outputs × 8 pairs (16 inputs), 32 outputs at a time: shapes on and beside those edges.
+    for (const n of [1, 7, 8, 9, 31, 32, 33, 40, 64]) {
+      for (const k of [1, 2, 15, 16, 17, 18, 31, 32, 33, 47, 48, 784]) {
+        const q = Int8Array.from({ length: n * k }, () => Math.round(rand() * 127.5 - 0.5));
+        const packed = kernels.packInt8T(n, k, q);
+        expect(Array.from(packed), `packInt8T ${n}x${k}`).toEqual(Array.from(int8PairRows(n, k, q)));
+        kernels.free(packed);
+      }
+    }
+  });
+
   it('should sum int8 weight rows exactly as int8RowSums does (rowSumsInt8, when the kernels have it)', () => {
     const kernels = make();
     if (!kernels.rowSumsInt8) return;
@@ -491,6 +507,35 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
       const sums = kernels.rowSumsInt8(n, k, q);
       expect(Array.from(sums), `${n}x${k}`).toEqual(Array.from(int8RowSums(n, k, q)));
       kernels.free(sums);
+    }
+  });
+
+  it("should give the format's CRC-32 (crc32, in every wasm build) at any offset and length", () => {
+    const kernels = make();
+    expect(kernels.crc32 === undefined).toBe(kernels.name === 'ts');
+    if (!kernels.crc32) return;
+    const rand = seeded(32);
+    const bytes = Uint8Array.from({ length: 300_000 }, () => Math.floor((rand() + 1) * 128));
+    expect(kernels.crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
+    // Chunks of 64 KiB go through scratch: lengths around that, unaligned starts, and arrays in kernel memory.
+    for (const [from, length] of [
+      [0, 0],
+      [0, 1],
+      [1, 7],
+      [3, 8],
+      [5, 65_535],
+      [0, 65_536],
+      [2, 65_537],
+      [7, 300_000 - 7],
+      [0, 300_000],
+    ]) {
+      const view = bytes.subarray(from, from + length);
+      expect(kernels.crc32(view), `${from}+${length}`).toBe(crc32(view));
+      const inMemory = kernels.allocInt8(length + 3);
+      const there = new Uint8Array(inMemory.buffer, inMemory.byteOffset + 3, length);
+      there.set(view);
+      expect(kernels.crc32(there), `${from}+${length} in kernel memory`).toBe(crc32(view));
+      kernels.free(inMemory);
     }
   });
 

@@ -11,6 +11,7 @@
 export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 
 export * from './tasks';
+export { crc32Tables, crc32Update } from './crc32';
 import {
   linearU7Columns,
   linearU7PairRows,

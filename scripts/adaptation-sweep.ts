@@ -45,7 +45,7 @@ const base = {
 };
 console.log(
   `hand ${JSON.stringify(style)}\nparent ${modelPath} (${bench.model.encoding}, master ${bench.master ? 'yes' : 'no'}, prepared input ` +
-    `${bench.prepares}): held-out new hand ${(base.held * 100).toFixed(2)}% (${sets.heldOut.count}), ` +
+    `${JSON.stringify(bench.prepares)}): held-out new hand ${(base.held * 100).toFixed(2)}% (${sets.heldOut.count}), ` +
     `MNIST ${(base.mnist * 100).toFixed(2)}% (${sets.mnist.count}); limits ${JSON.stringify(deployment.limits)}`,
 );
 console.log('| request | resolved | work | held-out gain | MNIST drop | served − f32 | guard | ms |');

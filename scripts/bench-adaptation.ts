@@ -300,7 +300,7 @@ async function retryRateLimited<T>(call: () => Promise<T>): Promise<T> {
 const bench = loadBenchModel(MODEL);
 const sets = benchSets(bench);
 console.log(
-  `model ${MODEL} (${bench.model.encoding}, master ${bench.master ? 'yes' : 'no'}, prepared input ${bench.prepares}); ` +
+  `model ${MODEL} (${bench.model.encoding}, master ${bench.master ? 'yes' : 'no'}, prepared input ${JSON.stringify(bench.prepares)}); ` +
     `load ${load()}`,
 );
 (argv.includes('--offline') ? offline(bench, sets) : api(bench, sets)).catch((err) => {

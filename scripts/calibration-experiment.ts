@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { applyTemperature, DEFAULT_POLICY } from '../src/data/verdict.ts';
-import { decodeModel, trainedOnPrepared, type ModelData } from '../src/format/index.ts';
+import { decodeModel, preparationOf, trainedOnPrepared, type ModelData } from '../src/format/index.ts';
 import { argmax, createPredictor, createRng, type Predictor } from '../src/nn/index.ts';
 import { browserSets, CHROMIUM } from './lib/browser-digits.ts';
 import { expectedCalibrationError, fitTemperature, negativeLogLikelihood } from './lib/calibrate.ts';
@@ -55,6 +55,7 @@ const recipe = recipeOf(model.metadata.training);
 if (!recipe?.augmentation)
   throw new Error(`${values.model}: no training recipe with augmentation in its metadata`);
 const training = model.metadata.training as { valFrac: number; seed: number };
+const preparation = preparationOf(model.metadata) ?? {};
 const prepared = trainedOnPrepared(model.metadata);
 const kernels = await loadKernels({ backend: 'wasm', threads: 1 });
 const predictor = createPredictor(model, kernels);
@@ -74,7 +75,7 @@ const asServed = (images: Float32Array) => {
   if (!prepared) return images;
   const x = new Float32Array(images.length);
   for (let i = 0; i < images.length / 784; i++)
-    prepareInto(images.subarray(i * 784, (i + 1) * 784), x.subarray(i * 784, (i + 1) * 784));
+    prepareInto(images.subarray(i * 784, (i + 1) * 784), x.subarray(i * 784, (i + 1) * 784), preparation);
   return x;
 };
 

@@ -2,7 +2,7 @@
  * @module
  * Accuracy guard for the int8 inference path: test accuracy of a model blob through `createPredictor` (int8
  * weights; 6-bit activations in the relaxed-SIMD build, int16 in the plain one) against the same weights run
- * in float32 by `Mlp.fromParams`. Exits with 1 when an int8 path is more than --max-drop points below float32.
+ * in float32 by `Mlp.fromParams`, on the test images prepared as `/predict` prepares them for this model. Exits with 1 when an int8 path is more than --max-drop points below float32.
  * Usage: tsx scripts/check-int8.ts [--model models/default.bin] [--data DIR] [--max-drop 0.1]
  */
 import { readFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import type { Kernels } from '../src/kernels/kernels.ts';
 import { decodeModel } from '../src/format/index.ts';
 import { argmax, createPredictor, Mlp, type Predictor } from '../src/nn/index.ts';
 import { loadDataset, MNIST_DIR, type Examples } from './lib/dataset.ts';
+import { asServed } from './lib/interop.ts';
 import { loadKernels } from './lib/kernels-node.ts';
 
 const { values } = parseArgs({
@@ -24,7 +25,8 @@ const maxDrop = Number(values['max-drop']);
 
 const model = decodeModel(new Uint8Array(readFileSync(values.model!)));
 if (!model.quantized) throw new Error(`${values.model} is not an int8 model (encoding ${model.encoding})`);
-const { test } = loadDataset(values.data!);
+// As JSON /predict feeds them to this model: prepared (and deskewed) when its recipe was.
+const test = asServed(model.metadata, loadDataset(values.data!).test);
 
 /** Predicted class of each test image, one image per call as the Worker serves them. */
 function classify(predictor: Predictor, examples: Examples): Uint8Array {

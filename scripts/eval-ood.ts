@@ -18,7 +18,7 @@ import {
   judge,
   type VerdictPolicy,
 } from '../src/data/verdict.ts';
-import { decodeModel, trainedOnPrepared } from '../src/format/index.ts';
+import { decodeModel, preparationOf } from '../src/format/index.ts';
 import { createPredictor, Mlp, Workspace } from '../src/nn/index.ts';
 import { expectedCalibrationError, negativeLogLikelihood } from './lib/calibrate.ts';
 import { prepareInto } from './lib/batches.ts';
@@ -93,7 +93,8 @@ for (const path of values.model!) {
   const calibration = model.metadata.calibration as { temperature?: number } | undefined;
   const temperature = calibration?.temperature ?? 1;
   // As JSON /predict serves it: prepared like its training images when it was trained on prepared ones.
-  const prepared = trainedOnPrepared(model.metadata);
+  const preparation = preparationOf(model.metadata);
+  const prepared = preparation !== null;
   const predictor = createPredictor(model, kernels);
   const net = Mlp.fromParams({ sizes: model.sizes, alpha: model.alpha }, kernels, model.params);
   const ws = new Workspace(kernels, model.sizes, 500);
@@ -102,7 +103,7 @@ for (const path of values.model!) {
     const x = prepared ? new Float32Array(input.length) : input;
     if (prepared) {
       for (let i = 0; i < n; i++)
-        prepareInto(input.subarray(i * 784, (i + 1) * 784), x.subarray(i * 784, (i + 1) * 784));
+        prepareInto(input.subarray(i * 784, (i + 1) * 784), x.subarray(i * 784, (i + 1) * 784), preparation);
     }
     const probs = new Float32Array(n * 10);
     const logits = new Float32Array(n * 10);

@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { applyTemperature, DEFAULT_POLICY, judge } from '../src/data/verdict.ts';
-import { decodeModel, trainedOnPrepared } from '../src/format/index.ts';
+import { decodeModel, preparationOf, trainedOnPrepared } from '../src/format/index.ts';
 import { createPredictor, Mlp, Workspace } from '../src/nn/index.ts';
 import { prepareInto } from './lib/batches.ts';
 import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
@@ -55,6 +55,7 @@ const log = (s: string) => console.error(`[${((performance.now() - t0) / 1000).t
 const model = decodeModel(new Uint8Array(readFileSync(values.model!)));
 const training = model.metadata.training as { valFrac: number; seed: number; preprocess: boolean };
 const temperature = (model.metadata.calibration as { temperature?: number } | undefined)?.temperature ?? 1;
+const preparation = preparationOf(model.metadata) ?? {};
 const prepared = trainedOnPrepared(model.metadata);
 const dataset = loadDataset(MNIST_DIR);
 const split = splitForTraining(dataset, training as unknown as TrainOptions);
@@ -74,7 +75,7 @@ function run(images: Float32Array) {
   const x = new Float32Array(images.length);
   for (let i = 0; i < n; i++) {
     const src = images.subarray(i * 784, (i + 1) * 784);
-    if (prepared) prepareInto(src, x.subarray(i * 784, (i + 1) * 784));
+    if (prepared) prepareInto(src, x.subarray(i * 784, (i + 1) * 784), preparation);
     else x.set(src, i * 784);
   }
   const features = new Float32Array(n * F);

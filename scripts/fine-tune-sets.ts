@@ -31,6 +31,7 @@ const t = (model.metadata.training ?? {}) as {
   limit?: number | null;
   data?: string;
   preprocess?: boolean;
+  deskew?: boolean;
 };
 if (t.seed === undefined || t.valFrac === undefined) {
   console.error(`${path}: its metadata does not record the seed and validation fraction it was trained with`);
@@ -61,7 +62,10 @@ const served = (examples: Examples, picked: number[]) => {
     labels: Uint8Array.from(picked, (e) => examples.labels[e]),
   };
   const all = picked.map((_, i) => i);
-  return toCheckSetBytes(asServed(subset, { preprocess: t.preprocess === true }), all);
+  return toCheckSetBytes(
+    asServed(subset, { preprocess: t.preprocess === true, deskew: t.deskew === true }),
+    all,
+  );
 };
 writeFileSync(files.checkSet, served(validation, check));
 writeFileSync(files.replaySet, served(train, replay));

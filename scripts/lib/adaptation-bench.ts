@@ -6,6 +6,7 @@
  * fitted to the limits, the held-out slice, preparation, update from the master, one quantization, the guard),
  * scored as served on the held-out new hand and on plain MNIST digits outside everything else.
  */
+import type { Preparation } from '../../src/data/preprocess.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { decodeCheckSet } from '../../src/format/check-set.ts';
 import { decodeModel, type ModelData } from '../../src/format/index.ts';
@@ -54,8 +55,8 @@ export interface BenchModel {
   master: Uint8Array | null;
   check: { name: string; set: LabelledSet };
   replay: LabelledSet | null;
-  /** Whether the worker prepares this model's JSON input (and so the fine-tune's examples). */
-  prepares: boolean;
+  /** How the worker prepares this model's JSON input (and so the fine-tune's examples); null: not at all. */
+  prepares: Preparation | null;
 }
 
 /** A model blob and the files beside it (`x.master.bin`, `x.checkset.bin`, `x.replay.bin`). */

@@ -5,7 +5,7 @@
  * prepares an uploaded image. One place, so the time-to-accuracy benchmark trains exactly as the script.
  * No file system here.
  */
-import { fromPixels, preprocess, PreprocessError } from '../../src/data/preprocess.ts';
+import { fromPixels, preprocess, PreprocessError, type Preparation } from '../../src/data/preprocess.ts';
 import { createRng, shuffleInPlace } from '../../src/nn/index.ts';
 import { Augmenter, flipImage, gatherBatch, type AugmentConfig, type ImageTransform } from './augment.ts';
 import type { Examples } from './dataset.ts';
@@ -14,9 +14,9 @@ import type { Examples } from './dataset.ts';
  * `image` [28×28] as `/predict` prepares it (`preprocess(fromPixels(image))`), written into `dst`; an image
  * without ink (which the API refuses with 422) is copied as it is.
  */
-export function prepareInto(image: Float32Array, dst: Float32Array): void {
+export function prepareInto(image: Float32Array, dst: Float32Array, preparation: Preparation = {}): void {
   try {
-    dst.set(preprocess(fromPixels(image)));
+    dst.set(preprocess(fromPixels(image), preparation));
   } catch (error) {
     if (!(error instanceof PreprocessError)) throw error;
     dst.set(image);
@@ -24,13 +24,14 @@ export function prepareInto(image: Float32Array, dst: Float32Array): void {
 }
 
 /** Examples prepared as `/predict` prepares them (a new copy); for validation and test sets. */
-export function prepareExamples(examples: Examples): Examples {
+export function prepareExamples(examples: Examples, preparation: Preparation = {}): Examples {
   const size = examples.images.length / Math.max(1, examples.count);
   const images = new Float32Array(examples.images.length);
   for (let i = 0; i < examples.count; i++) {
     prepareInto(
       examples.images.subarray(i * size, (i + 1) * size),
       images.subarray(i * size, (i + 1) * size),
+      preparation,
     );
   }
   return { count: examples.count, images, labels: examples.labels };
@@ -43,6 +44,8 @@ export interface BatchOptions {
   augmentation: AugmentConfig;
   flip: boolean;
   preprocess: boolean;
+  /** With `preprocess`: straighten the slant too. */
+  deskew?: boolean;
 }
 
 /** What the epoch loop takes batches from: a `BatchSource`, or `PrefetchedBatches` running one ahead. */
@@ -105,7 +108,8 @@ export class BatchSource implements BatchStream {
     if (options.preprocess) {
       if (rows !== 28 || cols !== 28)
         throw new Error(`preprocessing needs 28×28 images, not ${rows}×${cols}`);
-      steps.push(prepareInto);
+      const preparation = { deskew: options.deskew === true };
+      steps.push((src, dst) => prepareInto(src, dst, preparation));
     }
     this.transform =
       steps.length === 0
@@ -165,7 +169,10 @@ export class BatchSource implements BatchStream {
       );
     }
     if (this.options.flip) parts.push('left-right flips');
-    if (this.options.preprocess) parts.push('MNIST-style preprocessing');
+    if (this.options.preprocess)
+      parts.push(
+        this.options.deskew ? 'MNIST-style preprocessing with deskewing' : 'MNIST-style preprocessing',
+      );
     return parts.length ? parts.join(', ') : 'images as they are';
   }
 }

@@ -21,6 +21,8 @@ export const CALIBRATION_STREAM = 0xca1b;
 export interface CalibrationRecipe {
   seed: number;
   preprocess: boolean;
+  /** With `preprocess`: the slant straightened too (`training.deskew`). */
+  deskew?: boolean;
   /** The training augmentation; null for a recipe without one (then only `clean` can be asked for). */
   augmentation: AugmentConfig | null;
 }
@@ -35,7 +37,8 @@ export function calibrationSet(
   recipe: CalibrationRecipe,
   stream = recipe.seed ^ CALIBRATION_STREAM,
 ): Examples {
-  const clean = () => (recipe.preprocess ? prepareExamples(rawValidation) : rawValidation);
+  const clean = () =>
+    recipe.preprocess ? prepareExamples(rawValidation, { deskew: recipe.deskew }) : rawValidation;
   if (on === 'clean') return clean();
   if (!recipe.augmentation) throw new Error(`--calibrate-on ${on} needs a recipe with augmentation`);
   const augmented = augmentExamples(rawValidation, { ...recipe, augmentation: recipe.augmentation }, stream);
@@ -65,7 +68,7 @@ function augmentExamples(
   for (let i = 0; i < raw.count; i++) {
     const dst = images.subarray(i * size, (i + 1) * size);
     augmenter.apply(raw.images.subarray(i * size, (i + 1) * size), recipe.preprocess ? scratch : dst);
-    if (recipe.preprocess) prepareInto(scratch, dst);
+    if (recipe.preprocess) prepareInto(scratch, dst, { deskew: recipe.deskew });
   }
   return { count: raw.count, images, labels: raw.labels };
 }
@@ -95,5 +98,5 @@ export function recipeOf(training: unknown): CalibrationRecipe | null {
   if (t.augment === true && AUGMENT_KEYS.every((key) => typeof t[key] === 'number')) {
     augmentation = Object.fromEntries(AUGMENT_KEYS.map((key) => [key, t[key]])) as unknown as AugmentConfig;
   }
-  return { seed: t.seed, preprocess: t.preprocess === true, augmentation };
+  return { seed: t.seed, preprocess: t.preprocess === true, deskew: t.deskew === true, augmentation };
 }

@@ -4,7 +4,7 @@
  * failures, and scoring a model on a test set as the Worker serves it. Not the format code (that is `src/format`).
  */
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { decodeModel, encodeModel, trainedOnPrepared, type ModelData } from '../../src/format/index.ts';
+import { decodeModel, encodeModel, preparationOf, type ModelData } from '../../src/format/index.ts';
 import type { Kernels } from '../../src/kernels/kernels.ts';
 import { createPredictor } from '../../src/nn/index.ts';
 import { prepareExamples } from './batches.ts';
@@ -12,10 +12,11 @@ import type { Examples } from './dataset.ts';
 
 /**
  * `examples` as JSON /predict feeds them to a model with this metadata: prepared by `src/data/preprocess.ts` when
- * its recipe trained on prepared images (`metadata.training.preprocess`), else as they are.
+ * its recipe trained on prepared images (`metadata.training.preprocess`, and `deskew`), else as they are.
  */
 export function asServed(metadata: ModelData['metadata'], examples: Examples): Examples {
-  return trainedOnPrepared(metadata) ? prepareExamples(examples) : examples;
+  const preparation = preparationOf(metadata);
+  return preparation ? prepareExamples(examples, preparation) : examples;
 }
 
 /** A user-facing failure: printed as one line `<script>: <message>`, exit with `status`. */

@@ -9,11 +9,17 @@
  * probabilities of a row; a `RobustnessSet` whose `labels` is null (outlier pictures) gets the metrics but no
  * accuracy. No file system here.
  */
-import { fromPixels, preprocess, resizeOnly, type RasterImage } from '../../src/data/preprocess.ts';
+import {
+  fromPixels,
+  preprocess,
+  resizeOnly,
+  type Preparation,
+  type RasterImage,
+} from '../../src/data/preprocess.ts';
 import { applyTemperature, judge, type VerdictPolicy } from '../../src/data/verdict.ts';
 import type { Kernels } from '../../src/kernels/kernels.ts';
 import { argmax, createPredictor, createRng } from '../../src/nn/index.ts';
-import type { ModelData } from '../../src/format/index.ts';
+import { preparationFor, type ModelData } from '../../src/format/index.ts';
 import { expectedCalibrationError } from './calibrate.ts';
 import { CORRUPTIONS, type Overlap } from './corruptions.ts';
 import type { Examples } from './dataset.ts';
@@ -69,14 +75,21 @@ export function corruptionSets(test: Examples, options: { limit: number; seed: n
  */
 export type Pipeline = 'raw' | 'preprocess' | 'served-before';
 
-/** The network's [784] input for `image` through `pipeline` (null when preprocessing finds no ink: a 422). */
-export function servedInput(image: RasterImage, pipeline: Pipeline): Float32Array | null {
+/**
+ * The network's [784] input for `image` through `pipeline` (null when preprocessing finds no ink: a 422),
+ * preprocessed as `preparation` says (the model's recipe: `preparationFor(metadata, true)`).
+ */
+export function servedInput(
+  image: RasterImage,
+  pipeline: Pipeline,
+  preparation: Preparation = {},
+): Float32Array | null {
   const is28 = image.width === 28 && image.height === 28 && image.channels === 1;
   if (pipeline === 'raw' || (pipeline === 'served-before' && is28)) {
     return is28 ? Float32Array.from(image.data) : resizeOnly(image);
   }
   try {
-    return preprocess(image);
+    return preprocess(image, preparation);
   } catch {
     return null;
   }
@@ -122,8 +135,9 @@ export function evaluateRows(
     columns.forEach((column, k) => {
       const n = set.images.length;
       const x = new Float32Array(n * 784);
+      const preparation = preparationFor(column.model.metadata, true) ?? {};
       const answered = set.images.map((image, i) => {
-        const input = servedInput(image, column.pipeline);
+        const input = servedInput(image, column.pipeline, preparation);
         if (input) x.set(input, i * 784);
         return input !== null;
       });

@@ -31,6 +31,8 @@ export interface TrainOptions extends AugmentConfig {
   augment: boolean;
   flip: boolean;
   preprocess: boolean;
+  /** Preprocessing also straightens the slant (`Preparation.deskew`); only with `preprocess`. */
+  deskew: boolean;
   /** Prepare batches in a worker thread ahead of the network (the same batches as without). */
   prefetch: boolean;
   limit: number | null;
@@ -113,7 +115,7 @@ const FLAGS: Flag[] = [
     key: 'epochs',
     name: 'epochs',
     kind: 'string',
-    shown: '40',
+    shown: '60',
     help: 'passes over the training set',
     parse: integer(1),
   },
@@ -346,6 +348,21 @@ const FLAGS: Flag[] = [
     negate: true,
   },
   {
+    key: 'deskew',
+    name: 'deskew',
+    kind: 'boolean',
+    shown: 'on',
+    help: 'preprocessing also straightens each digit’s slant first (moment-based deskewing; /predict then does the same)',
+  },
+  {
+    key: 'deskew',
+    name: 'no-deskew',
+    kind: 'boolean',
+    shown: '',
+    help: 'preprocess without deskewing (as models from before deskewing were trained)',
+    negate: true,
+  },
+  {
     key: 'prefetch',
     name: 'prefetch',
     kind: 'boolean',
@@ -409,7 +426,7 @@ export const DEFAULTS: TrainOptions = {
   data: null,
   hidden: [1024, 512],
   alpha: 0.01,
-  epochs: 40,
+  epochs: 60,
   batch: 128,
   lr: 0.05,
   momentum: 0.9,
@@ -428,6 +445,7 @@ export const DEFAULTS: TrainOptions = {
   ...DEFAULT_AUGMENT,
   flip: false,
   preprocess: true,
+  deskew: true,
   prefetch: true,
   limit: null,
   target: null,

@@ -25,8 +25,11 @@ export function splitForTraining(dataset: Dataset, o: Pick<TrainOptions, 'valFra
 }
 
 /** Examples as the network sees them at serving time: prepared like `/predict` when `--preprocess` is on. */
-export function asServed(examples: Examples, o: Pick<TrainOptions, 'preprocess'>): Examples {
-  return o.preprocess ? prepareExamples(examples) : examples;
+export function asServed(
+  examples: Examples,
+  o: Pick<TrainOptions, 'preprocess'> & { deskew?: boolean },
+): Examples {
+  return o.preprocess ? prepareExamples(examples, { deskew: o.deskew }) : examples;
 }
 
 /** The running totals of the epoch in progress, updated after every step. */

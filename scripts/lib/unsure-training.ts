@@ -46,7 +46,9 @@ export function startOutlierExposure(
       kinds,
       fashion,
       // Digits are prepared as /predict prepares them; so are the non-digits, or OE would teach the wrong inputs.
-      prepare: options.preprocess ? prepareInto : undefined,
+      prepare: options.preprocess
+        ? (image, dst) => prepareInto(image, dst, { deskew: options.deskew })
+        : undefined,
     },
     kernels,
   );

@@ -306,8 +306,87 @@ function bilinearResample(src: Float32Array, sw: number, sh: number, tw: number,
  * @returns [784] pixels in [0, 1], white ink on black.
  * @throws {PreprocessError} `EMPTY_IMAGE` when there is no ink (blank canvas), `BAD_IMAGE` on inconsistent sizes.
  */
-export function preprocess(image: RasterImage): Float32Array {
-  return preprocessInk(toInk(toGray(image), image.width, image.height), image.width, image.height);
+export function preprocess(image: RasterImage, options: Preparation = {}): Float32Array {
+  return preprocessInk(toInk(toGray(image), image.width, image.height), image.width, image.height, options);
+}
+
+/** Choices of the MNIST pipeline beyond its fixed steps; a model's metadata says which it was trained with. */
+export interface Preparation {
+  /**
+   * Straighten the slant first (moment-based deskewing): each row of ink is shifted so that the ink's
+   * second-order x-y moment becomes zero, as if the digit had been written upright. See `deskew`.
+   */
+  deskew?: boolean;
+}
+
+/** The longest side at which `deskew` works: a larger ink box is first averaged down to it (bounded cost). */
+export const DESKEW_SIDE = 4 * FIT;
+/** The largest slant `deskew` removes, in horizontal pixels per row (45°); a steeper one is removed up to it. */
+export const MAX_SKEW = 1;
+
+/**
+ * The ink box [h×w] with its slant removed: with the ink's centre (cx, cy), variance of y and covariance of x and y,
+ * the slant is a = cov/var (pixels of x per row), and row y is shifted by −a·(y − cy) (linear interpolation
+ * between pixels), which makes the covariance zero. The result is cropped to its inked columns; a box with less
+ * than a pixel of vertical spread (a dash) is returned as it is.
+ */
+export function deskew(box: Float32Array, w: number, h: number): { box: Float32Array; w: number; h: number } {
+  let mass = 0;
+  let sx = 0;
+  let sy = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0, i = y * w; x < w; x++, i++) {
+      const v = box[i];
+      mass += v;
+      sx += x * v;
+      sy += y * v;
+    }
+  }
+  if (!(mass > 0)) return { box, w, h };
+  const cx = sx / mass;
+  const cy = sy / mass;
+  let vyy = 0;
+  let vxy = 0;
+  for (let y = 0; y < h; y++) {
+    const dy = y - cy;
+    for (let x = 0, i = y * w; x < w; x++, i++) {
+      const v = box[i];
+      vyy += v * dy * dy;
+      vxy += v * (x - cx) * dy;
+    }
+  }
+  vyy /= mass;
+  vxy /= mass;
+  if (vyy < 1) return { box, w, h };
+  const a = Math.max(-MAX_SKEW, Math.min(MAX_SKEW, vxy / vyy));
+  // Row y's pixel x lands at x − a·(y − cy) − lowest; lowest is the smallest such shift, so nothing goes below 0.
+  const lowest = Math.min(-a * (0 - cy), -a * (h - 1 - cy));
+  const wide = w + Math.ceil(Math.abs(a) * (h - 1)) + 1;
+  const out = new Float32Array(wide * h);
+  let first = wide;
+  let last = -1;
+  for (let y = 0; y < h; y++) {
+    const shift = -a * (y - cy) - lowest;
+    const row = y * w;
+    for (let xo = 0; xo < wide; xo++) {
+      const xs = xo - shift;
+      const x0 = Math.floor(xs);
+      if (x0 < -1 || x0 >= w) continue;
+      const f = xs - x0;
+      const left = x0 >= 0 ? box[row + x0] : 0;
+      const right = x0 + 1 < w ? box[row + x0 + 1] : 0;
+      const v = left * (1 - f) + right * f;
+      if (v === 0) continue;
+      out[y * wide + xo] = v;
+      if (xo < first) first = xo;
+      if (xo > last) last = xo;
+    }
+  }
+  if (last < first) return { box, w, h };
+  const cw = last - first + 1;
+  const cropped = new Float32Array(cw * h);
+  for (let y = 0; y < h; y++) cropped.set(out.subarray(y * wide + first, y * wide + last + 1), y * cw);
+  return { box: cropped, w: cw, h };
 }
 
 /**
@@ -315,7 +394,37 @@ export function preprocess(image: RasterImage): Float32Array {
  * it (the verdict's blank test reads the same map).
  * @throws {PreprocessError} `EMPTY_IMAGE` when there is no ink.
  */
-export function preprocessInk(ink: Float32Array, width: number, height: number): Float32Array {
+export function preprocessInk(
+  ink: Float32Array,
+  width: number,
+  height: number,
+  options: Preparation = {},
+): Float32Array {
+  return fitInk(cropInk(ink, width, height), options);
+}
+
+/**
+ * `preprocessInk` under both preparations, the ink cropped once: an upload is prepared before the model that
+ * answers it is known, and that model's recipe picks one (`preparationOf`).
+ * @throws {PreprocessError} `EMPTY_IMAGE` when there is no ink.
+ */
+export function preprocessInkBoth(
+  ink: Float32Array,
+  width: number,
+  height: number,
+): { plain: Float32Array; deskewed: Float32Array } {
+  const box = cropInk(ink, width, height);
+  return { plain: fitInk(box, {}), deskewed: fitInk(box, { deskew: true }) };
+}
+
+interface InkBox {
+  box: Float32Array;
+  w: number;
+  h: number;
+}
+
+/** The ink's bounding box [h×w], copied out of the ink map. @throws {PreprocessError} `EMPTY_IMAGE`. */
+function cropInk(ink: Float32Array, width: number, height: number): InkBox {
   let x0 = width;
   let y0 = height;
   let x1 = -1;
@@ -332,14 +441,32 @@ export function preprocessInk(ink: Float32Array, width: number, height: number):
       if (y > y1) y1 = y;
     }
   }
+  // The same test as `hasInk`, on the same sum.
   if (x1 < 0 || mass < MIN_INK) {
     throw new PreprocessError('EMPTY_IMAGE', 'the image has no ink to read a digit from (empty canvas?)');
   }
-  const bw = x1 - x0 + 1;
-  const bh = y1 - y0 + 1;
-  const box = new Float32Array(bw * bh);
-  for (let y = 0, o = 0; y < bh; y++) {
-    for (let i = (y0 + y) * width + x0, end = i + bw; i < end; i++) box[o++] = ink[i];
+  const w = x1 - x0 + 1;
+  const h = y1 - y0 + 1;
+  const box = new Float32Array(w * h);
+  for (let y = 0, o = 0; y < h; y++) {
+    for (let i = (y0 + y) * width + x0, end = i + w; i < end; i++) box[o++] = ink[i];
+  }
+  return { box, w, h };
+}
+
+/** The ink box (not changed) deskewed if asked, fitted into 20×20 and placed by its centre of mass in 28×28. */
+function fitInk(ink: InkBox, options: Preparation): Float32Array {
+  let { box, w: bw, h: bh } = ink;
+  if (options.deskew) {
+    const side = Math.max(bw, bh);
+    if (side > DESKEW_SIDE) {
+      const tw = Math.max(1, Math.round((bw * DESKEW_SIDE) / side));
+      const th = Math.max(1, Math.round((bh * DESKEW_SIDE) / side));
+      box = resample(box, bw, bh, tw, th);
+      bw = tw;
+      bh = th;
+    }
+    ({ box, w: bw, h: bh } = deskew(box, bw, bh));
   }
   const scale = FIT / Math.max(bw, bh);
   const tw = Math.max(1, Math.round(bw * scale));
@@ -368,6 +495,13 @@ export function preprocessInk(ink: Float32Array, width: number, height: number):
     for (let x = 0; x < tw; x++) out[(oy + y) * SIDE + ox + x] = patch[y * tw + x] / peak;
   }
   return out;
+}
+
+/** Whether an ink map (`toInk`) has enough ink for `preprocessInk` to read a digit from (else `EMPTY_IMAGE`). */
+export function hasInk(ink: Float32Array): boolean {
+  let mass = 0;
+  for (let i = 0; i < ink.length; i++) if (ink[i] !== 0) mass += ink[i];
+  return mass >= MIN_INK;
 }
 
 /**

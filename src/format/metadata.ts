@@ -94,10 +94,31 @@ export function serializeMetadata(metadata: ModelMetadata): Uint8Array {
  * then JSON images, fine-tune examples and test sets are prepared before they reach it.
  */
 export function trainedOnPrepared(metadata: Record<string, unknown>): boolean {
+  return preparationOf(metadata) !== null;
+}
+
+/**
+ * How a model's recipe prepared its images: null when it fed them as they are (no `training.preprocess`), else
+ * the choices of `src/data/preprocess.ts` it made (`training.deskew`: the slant straightened too). Models from
+ * before deskewing existed have no `deskew` key and are prepared as they were trained.
+ */
+export function preparationOf(metadata: Record<string, unknown>): { deskew: boolean } | null {
   const training = metadata.training;
-  return (
-    typeof training === 'object' &&
-    training !== null &&
-    (training as { preprocess?: unknown }).preprocess === true
-  );
+  if (typeof training !== 'object' || training === null) return null;
+  const t = training as { preprocess?: unknown; deskew?: unknown };
+  return t.preprocess === true ? { deskew: t.deskew === true } : null;
+}
+
+/**
+ * The preparation a request gets from this model: `asked` true prepares as the model's recipe did (plain
+ * MNIST-style for a model trained on images as they are), false not at all, left out (undefined or null) as the
+ * model was trained.
+ */
+export function preparationFor(
+  metadata: Record<string, unknown>,
+  asked: boolean | null | undefined,
+): { deskew: boolean } | null {
+  if (asked === false) return null;
+  const own = preparationOf(metadata);
+  return asked === true ? (own ?? { deskew: false }) : own;
 }

@@ -94,7 +94,7 @@ export const DEFAULT_UPDATE: UpdateSettings = {
   schedule: 'cosine',
   l1: 0,
   l2: 0,
-  anchor: 3,
+  anchor: 5,
   replay: 1,
   seed: 1,
 };

@@ -6,9 +6,18 @@
  * it as the Worker does. Not validation (`schemas.ts`) and not prediction (`predict.ts`).
  */
 import type { z } from '@hono/zod-openapi';
-import { fromPixels, preprocess, PreprocessError, preprocessInk, toGray, toInk } from '../data/preprocess.ts';
+import {
+  fromPixels,
+  hasInk,
+  preprocess,
+  PreprocessError,
+  preprocessInk,
+  toGray,
+  toInk,
+  type Preparation,
+} from '../data/preprocess.ts';
 import { isBlankInk } from '../data/verdict.ts';
-import { trainedOnPrepared } from '../format/metadata.ts';
+import { preparationFor } from '../format/metadata.ts';
 import { IMAGE_SIDE, INPUT_SIZE } from '../nn/classify.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
@@ -35,8 +44,11 @@ export interface JsonInput {
   /** The images' ink maps [count×784] (`toInk`), made once for the blank test and the preparation. */
   ink: Float32Array;
   minConfidence: number | null;
-  /** `preprocess` was left out: prepare the images when the answering model was trained on prepared ones. */
-  preprocessByModel: boolean;
+  /**
+   * The body's `preprocess`: true prepares every image, false none, undefined (left out) when the answering model
+   * was trained on prepared images. Images are prepared as that model's recipe prepared them (`jsonModelInput`).
+   */
+  preprocess: boolean | undefined;
 }
 
 /** Packs images into the network's input, [n×784] in [0,1]. */
@@ -76,8 +88,8 @@ export function blankImages(ink: Float32Array, count: number): boolean[] {
 }
 
 /**
- * Preprocesses a batch of 28×28 images in place, [count×784] in [0, 1]: the JSON API's `preprocess: true`.
- * Images marked in `skip` (blank ones) are left as they are.
+ * Preprocesses a batch of 28×28 images in place, [count×784] in [0, 1], as `preparation` says: the JSON API's
+ * `preprocess: true`. Images marked in `skip` (blank ones) are left as they are.
  * @throws {ApiError} 422 `empty_image` naming the first image without ink that was not skipped.
  */
 export function preprocessBatch(
@@ -85,6 +97,7 @@ export function preprocessBatch(
   count: number,
   skip: boolean[] = [],
   ink?: Float32Array,
+  preparation: Preparation = {},
 ): Float32Array {
   for (let i = 0; i < count; i++) {
     if (skip[i]) continue;
@@ -93,8 +106,13 @@ export function preprocessBatch(
       // The ink maps, when given, are these images' own (`inkMaps`): the same result without making them again.
       image.set(
         ink
-          ? preprocessInk(ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE), IMAGE_SIDE, IMAGE_SIDE)
-          : preprocess(fromPixels(image)),
+          ? preprocessInk(
+              ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE),
+              IMAGE_SIDE,
+              IMAGE_SIDE,
+              preparation,
+            )
+          : preprocess(fromPixels(image), preparation),
       );
     } catch (err) {
       if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') {
@@ -106,6 +124,17 @@ export function preprocessBatch(
     }
   }
   return x;
+}
+
+/**
+ * @throws {ApiError} 422 `empty_image` naming the first image, not marked in `skip`, whose ink map has no ink
+ *   to prepare (what `preprocessBatch` would throw, before any model is at hand).
+ */
+function checkInked(ink: Float32Array, count: number, skip: boolean[]): void {
+  for (let i = 0; i < count; i++) {
+    if (skip[i] || hasInk(ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE))) continue;
+    throw new ApiError(422, 'empty_image', `image ${i} is empty: nothing to read a digit from`, { index: i });
+  }
 }
 
 /**
@@ -124,7 +153,7 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Js
   const x = toInput(images, pixelScale);
   const ink = inkMaps(x, images.length);
   const blank = blankImages(ink, images.length);
-  if (body.preprocess === true) preprocessBatch(x, images.length, blank, ink);
+  if (body.preprocess === true) checkInked(ink, images.length, blank);
   return {
     kind: 'json',
     x,
@@ -135,12 +164,17 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Js
     blank,
     ink,
     minConfidence: body.minConfidence ?? null,
-    preprocessByModel: body.preprocess === undefined,
+    preprocess: body.preprocess,
   };
 }
 
-/** The network's input for `metadata`'s model: images left to the model's default are prepared for it here. */
+/**
+ * The network's input for `metadata`'s model: the images prepared as its recipe prepared them (`preparationOf`)
+ * when the body asked for preprocessing or left it to the model's default; a model trained on images as they
+ * are gets plain MNIST-style preparation when asked for.
+ */
 export function jsonModelInput(input: JsonInput, metadata: Record<string, unknown>): Float32Array {
-  if (!input.preprocessByModel || !trainedOnPrepared(metadata)) return input.x;
-  return preprocessBatch(input.x.slice(), input.count, input.blank, input.ink);
+  const preparation = preparationFor(metadata, input.preprocess);
+  if (!preparation) return input.x;
+  return preprocessBatch(input.x.slice(), input.count, input.blank, input.ink, preparation);
 }

@@ -6,11 +6,12 @@
  * kernel buffer it takes is freed before it returns. No I/O and no HTTP: the workflow reads the inputs from the
  * store, maps the typed errors thrown here to answers, and saves what this returns.
  */
-import { fromPixels, preprocess, PreprocessError } from '../data/preprocess.ts';
+import { fromPixels, preprocess, PreprocessError, type Preparation } from '../data/preprocess.ts';
 import {
   encodeModelDecoded,
   ModelFormatError,
-  trainedOnPrepared,
+  preparationFor,
+  preparationOf,
   type ModelData,
   type ModelMetadata,
 } from '../format/index.ts';
@@ -107,26 +108,26 @@ export class EmptyExampleError extends Error {
   }
 }
 
-/** Whether a model was trained on prepared images (its recipe's `training.preprocess`; as `/predict` decides). */
-export function preparesInput(model: ModelData): boolean {
-  return trainedOnPrepared(model.metadata);
+/** How a model was trained on prepared images (`preparationOf`; null: as they are), as `/predict` decides. */
+export function preparesInput(model: ModelData): Preparation | null {
+  return preparationOf(model.metadata);
 }
 
 /**
- * The examples as the network sees them: a prepared copy (MNIST-style, exactly as `/predict` prepares JSON images)
- * when `prepare`, else the same object.
+ * The examples as the network sees them: a copy prepared as `preparation` says (exactly as `/predict` prepares
+ * JSON images for the same model), else (null) the same object.
  * @throws {EmptyExampleError} for an example without ink.
  */
 export function examplesAsServed<T extends { x: Float32Array; count: number }>(
   examples: T,
-  prepare: boolean,
+  preparation: Preparation | null,
 ): T {
-  if (!prepare) return examples;
+  if (!preparation) return examples;
   const x = new Float32Array(examples.x.length);
   for (let i = 0; i < examples.count; i++) {
     try {
       x.set(
-        preprocess(fromPixels(examples.x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE))),
+        preprocess(fromPixels(examples.x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE)), preparation),
         i * INPUT_SIZE,
       );
     } catch (err) {
@@ -208,7 +209,7 @@ function recordedCheck(parent: ModelData, checkSet: string): CheckFigures | null
  */
 export function runLineageFineTune(input: LineageFineTuneInput): LineageFineTuneResult {
   const { parent, settings, checkSet, kernels } = input;
-  const examples = examplesAsServed(input.examples, input.preprocess ?? preparesInput(parent));
+  const examples = examplesAsServed(input.examples, preparationFor(parent.metadata, input.preprocess));
   const start = startingWeights(parent, input.parentMaster);
   let trainIdx = Array.from({ length: examples.count }, (_, i) => i);
   let heldIdx: number[] = [];

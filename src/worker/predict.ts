@@ -7,11 +7,12 @@
 import {
   preprocess,
   PreprocessError,
-  preprocessInk,
+  preprocessInkBoth,
   resizeOnly,
   SIDE,
   toGray,
   toInk,
+  type Preparation,
   type RasterImage,
 } from '../data/preprocess.ts';
 import type { Upload } from './body.ts';
@@ -25,6 +26,8 @@ import { withVersionPredictor } from './pinned.ts';
 import type { ModelStore } from './model-store.ts';
 import { decodePngInSteps, PngError, type PngErrorCode } from '../data/png.ts';
 import { inUploadTurn, pause } from './upload-turns.ts';
+import { preparationOf, type ModelData } from '../format/index.ts';
+import type { Predictor } from '../nn/index.ts';
 
 export { jsonInput, preprocessBatch, toInput } from './json-input.ts';
 
@@ -33,7 +36,10 @@ export type PredictInput =
   | JsonInput
   | {
       kind: 'image';
+      /** Prepared plainly (MNIST-style), or resized only when preprocessing was turned off. */
       x: Float32Array;
+      /** Prepared with deskewing too, for a model whose recipe deskewed (null without preprocessing). */
+      deskewed: Float32Array | null;
       count: 1;
       preprocessed: boolean;
       preview: boolean;
@@ -43,9 +49,10 @@ export type PredictInput =
       minConfidence: number | null;
     };
 
-/** The network's input for `metadata`'s model (JSON images left to the model's default are prepared for it). */
+/** The network's input for `metadata`'s model: its images prepared as its recipe prepared them. */
 function inputFor(input: PredictInput, metadata: Record<string, unknown>): Float32Array {
-  return input.kind === 'json' ? jsonModelInput(input, metadata) : input.x;
+  if (input.kind === 'json') return jsonModelInput(input, metadata);
+  return input.deskewed && preparationOf(metadata)?.deskew ? input.deskewed : input.x;
 }
 
 /** The answer to each refusal of the PNG decoder (the hostile corpus, `scripts/lib/hostile-corpus.ts`, agrees). */
@@ -76,14 +83,22 @@ export async function decodeImage(png: Uint8Array): Promise<RasterImage> {
 }
 
 /**
- * The network's input for one image: MNIST-style preprocessing, or a plain resize to 28×28 when turned off.
+ * The network's input for one image: MNIST-style preprocessing as `preparation` says, or a plain resize to
+ * 28×28 when turned off.
  * @throws {ApiError} 422 `empty_image` when preprocessing finds no ink.
  */
-export function toModelInput(image: RasterImage, prepare: boolean, ink?: Float32Array): Float32Array {
+export function toModelInput(
+  image: RasterImage,
+  prepare: boolean,
+  preparation: Preparation = {},
+): Float32Array {
+  return asModelInput(() => (prepare ? preprocess(image, preparation) : resizeOnly(image)));
+}
+
+/** `run`'s preparation, its `PreprocessError`s as the API answers them (422 `empty_image`, 400 `bad_image`). */
+function asModelInput<T>(run: () => T): T {
   try {
-    if (!prepare) return resizeOnly(image);
-    // The picture's ink map, when the caller made it already (`inkOf`), is not made again.
-    return ink ? preprocessInk(ink, image.width, image.height) : preprocess(image);
+    return run();
   } catch (err) {
     if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') {
       throw new ApiError(422, 'empty_image', 'the image is empty: draw or upload a digit', null);
@@ -122,9 +137,15 @@ async function prepareUpload(upload: Upload): Promise<PredictInput> {
   const ink = inkOf(image);
   const blank = isBlankInk(ink, image.width, image.height);
   await pause();
+  // Both preparations from the one ink map: the answering model (not known yet) takes the one it was trained on.
+  const prepared =
+    blank || !upload.preprocess
+      ? null
+      : asModelInput(() => preprocessInkBoth(ink, image.width, image.height));
   return {
     kind: 'image',
-    x: blank ? new Float32Array(SIDE * SIDE) : toModelInput(image, upload.preprocess, ink),
+    x: blank ? new Float32Array(SIDE * SIDE) : (prepared?.plain ?? toModelInput(image, false)),
+    deskewed: prepared?.deskewed ?? null,
     count: 1,
     preprocessed: upload.preprocess,
     preview: upload.preview,
@@ -153,29 +174,27 @@ export async function predict(
   /** Answer from this stored version instead of the current one (`?version=`). */
   pinned?: string,
 ): Promise<PredictAnswer> {
-  const verdicts = (probs: Float32Array, metadata: Parameters<typeof temperatureOf>[0]) =>
-    toVerdictPredictions(probs, input.count, {
+  /** What the answering model saw (an upload's preview shows it). */
+  let seen = input.x;
+  const run = (predictor: Predictor, metadata: ModelData['metadata']) => {
+    seen = inputFor(input, metadata);
+    return toVerdictPredictions(predictor.predict(seen, input.count), input.count, {
       temperature: temperatureOf(metadata),
       minConfidence: input.minConfidence ?? cfg.minConfidence,
       blank: input.blank,
     });
+  };
   const { version, stale, predictions } =
     pinned === undefined
       ? await withServingModel(store, cfg.revalidateMs, (serving, stale) => ({
           version: serving.version,
           stale,
-          predictions: verdicts(
-            serving.predictor.predict(inputFor(input, serving.model.metadata), input.count),
-            serving.model.metadata,
-          ),
+          predictions: run(serving.predictor, serving.model.metadata),
         }))
       : await withVersionPredictor(store, pinned, (predictor, loaded) => ({
           version: loaded.version,
           stale: null,
-          predictions: verdicts(
-            predictor.predict(inputFor(input, loaded.model.metadata), input.count),
-            loaded.model.metadata,
-          ),
+          predictions: run(predictor, loaded.model.metadata),
         }));
   const headers: Record<string, string> = { 'X-Model-Version': version };
   if (stale) headers['X-Model-Stale'] = stale.code;
@@ -185,7 +204,7 @@ export async function predict(
       modelVersion: version,
       preprocessed: input.preprocessed,
       source: { width: input.width, height: input.height },
-      ...(input.preview ? { input: Array.from(input.x, (v) => Math.round(v * 255)), side: SIDE } : {}),
+      ...(input.preview ? { input: Array.from(seen, (v) => Math.round(v * 255)), side: SIDE } : {}),
     };
     return { body, headers };
   }

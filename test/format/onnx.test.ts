@@ -11,7 +11,7 @@ import { decodeModel, type ModelData } from '../../src/format/index.ts';
 import { modelToOnnx, ONNX_INPUT, ONNX_OUTPUT } from '../../src/format/onnx.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { loadDataset, MNIST_DIR } from '../../scripts/lib/dataset.ts';
-import { argmaxRows, predictExamples } from '../../scripts/lib/interop.ts';
+import { argmaxRows, asServed, predictExamples } from '../../scripts/lib/interop.ts';
 import { loadKernels, type LoadedKernels } from '../../scripts/lib/kernels-node.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -21,7 +21,13 @@ const committed = decodeModel(new Uint8Array(readFileSync(resolve(ROOT, 'models/
 const { calibration: _calibration, ...uncalibrated } = committed.metadata;
 const int8Model: ModelData = { ...committed, metadata: uncalibrated };
 const f32Model: ModelData = { ...int8Model, encoding: 'f32', quantized: undefined };
-const { test } = loadDataset(MNIST_DIR, { limit: 1 });
+// The images as the Worker serves them to this model (prepared as its recipe was): an ONNX user sends those.
+const raw = loadDataset(MNIST_DIR, { limit: 1 }).test;
+const test = asServed(committed.metadata, {
+  count: IMAGES,
+  images: raw.images.slice(0, IMAGES * 784),
+  labels: raw.labels.slice(0, IMAGES),
+});
 
 type Ort = typeof import('onnxruntime-node');
 let ort: Ort | null = null;

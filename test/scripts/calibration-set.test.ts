@@ -66,7 +66,13 @@ describe('recipeOf', () => {
   const training = { seed: 7, preprocess: true, augment: true, ...DEFAULT_AUGMENT, epochs: 40 };
 
   it('should read the seed, the preparation and the augmentation from metadata.training', () => {
-    expect(recipeOf(training)).toEqual({ seed: 7, preprocess: true, augmentation: DEFAULT_AUGMENT });
+    expect(recipeOf(training)).toEqual({
+      seed: 7,
+      preprocess: true,
+      deskew: false,
+      augmentation: DEFAULT_AUGMENT,
+    });
+    expect(recipeOf({ ...training, deskew: true })?.deskew).toBe(true);
   });
 
   it('should have no augmentation for a model trained without it, and no recipe without a seed', () => {

@@ -4,7 +4,7 @@
  * not installed skips its tests with the reason printed.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,8 +19,8 @@ import {
 } from '../../src/format/index.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { makeModel } from '../format/fixtures.ts';
-import { loadDataset, MNIST_DIR } from '../../scripts/lib/dataset.ts';
-import { argmaxRows, predictExamples } from '../../scripts/lib/interop.ts';
+import { loadDataset, MNIST_DIR, type Examples } from '../../scripts/lib/dataset.ts';
+import { argmaxRows, asServed, predictExamples } from '../../scripts/lib/interop.ts';
 import { loadKernels, type LoadedKernels } from '../../scripts/lib/kernels-node.ts';
 import { BAD_FILES, tinyFile } from '../format/safetensors-fixtures.ts';
 import { pythonPeers } from './interop-peers.ts';
@@ -53,9 +53,15 @@ interface Run {
   stderr: string;
 }
 
-function run(command: string, args: string[], timeout = 120_000): Promise<Run> {
+function run(
+  command: string,
+  args: string[],
+  timeout = 120_000,
+  env: Record<string, string> = {},
+): Promise<Run> {
   return new Promise((done) => {
-    execFile(command, args, { cwd: ROOT, timeout, maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
+    const options = { cwd: ROOT, timeout, maxBuffer: 1 << 24, env: { ...process.env, ...env } };
+    execFile(command, args, options, (error, stdout, stderr) => {
       done({ status: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
     });
   });
@@ -64,8 +70,37 @@ const cli = (script: 'export' | 'import', ...args: string[]) =>
   run(process.execPath, ['--import', 'tsx', join(ROOT, `scripts/${script}.ts`), ...args]);
 
 const bitsOf = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
-const servedDigits = (model: ModelData, count = PEER_IMAGES) =>
-  argmaxRows(predictExamples(model, mnistTest, kernels, count), count, 10);
+const servedDigits = (model: ModelData, count = PEER_IMAGES, examples = mnistTest) =>
+  argmaxRows(predictExamples(model, examples, kernels, count), count, 10);
+
+/**
+ * The first `PEER_IMAGES` test digits as the Worker prepares them for the default model, in 0-255 as a client
+ * would send them, and written as MNIST IDX files into `dir` for the Python peer (its `MNIST_DIR`).
+ */
+function servedTestSet(dir: string): Examples {
+  const first = {
+    count: PEER_IMAGES,
+    images: mnistTest.images.slice(0, PEER_IMAGES * 784),
+    labels: mnistTest.labels.slice(0, PEER_IMAGES),
+  };
+  const bytes = Uint8Array.from(asServed(defaultModel.metadata, first).images, (v) => Math.round(v * 255));
+  mkdirSync(dir, { recursive: true });
+  const header = (magic: number, ...dims: number[]) => {
+    const h = new DataView(new ArrayBuffer(4 + 4 * dims.length));
+    h.setUint32(0, magic);
+    dims.forEach((d, i) => h.setUint32(4 + 4 * i, d));
+    return new Uint8Array(h.buffer);
+  };
+  writeFileSync(
+    join(dir, 't10k-images-idx3-ubyte'),
+    Buffer.concat([header(0x803, PEER_IMAGES, 28, 28), bytes]),
+  );
+  writeFileSync(
+    join(dir, 't10k-labels-idx1-ubyte'),
+    Buffer.concat([header(0x801, PEER_IMAGES), first.labels]),
+  );
+  return { count: PEER_IMAGES, images: Float32Array.from(bytes, (v) => v / 255), labels: first.labels };
+}
 
 describe('npm run export / import', () => {
   it('should round-trip an f32 blob through safetensors with the same weights bit for bit and the same predictions', async () => {
@@ -225,19 +260,22 @@ describe.skipIf(!peers.numpy)('the exported safetensors in Python (numpy, or PyT
     async (_, blob, name, flags) => {
       const file = join(work, `${name}.safetensors`);
       expect((await cli('export', blob, '--out', file, ...flags)).status).toBe(0);
-      const result = await run(peers.python, [
-        'scripts/peers/predict_safetensors.py',
-        file,
-        '--count',
-        String(PEER_IMAGES),
-      ]);
+      // The digits as served (the default model's recipe prepares them), the same bytes on both sides.
+      const dir = join(work, 'mnist-served');
+      const images = servedTestSet(dir);
+      const result = await run(
+        peers.python,
+        ['scripts/peers/predict_safetensors.py', file, '--count', String(PEER_IMAGES)],
+        120_000,
+        { MNIST_DIR: dir },
+      );
       expect(result.status, result.stderr).toBe(0);
       const python = JSON.parse(result.stdout) as { engine: string; digits: number[] };
       expect(python.engine).toBe(peers.torch ? 'torch' : 'numpy');
       const model = decodeModel(new Uint8Array(readFileSync(blob)));
       // The peer computes with float activations, as our TypeScript reference does: the same digits. (The served
       // wasm int8 kernels also quantize the activations, which moves ~0.2% of digits: see the ONNX test.)
-      const referenceProbs = predictExamples(model, mnistTest, createTsKernels(), PEER_IMAGES);
+      const referenceProbs = predictExamples(model, images, createTsKernels(), PEER_IMAGES);
       const reference = argmaxRows(referenceProbs, PEER_IMAGES, 10);
       // Only a dead heat may part them (the dequantized export rounds the scales in another order).
       const partings = python.digits.flatMap((d, k) => (d === reference[k] ? [] : [k]));
@@ -246,7 +284,7 @@ describe.skipIf(!peers.numpy)('the exported safetensors in Python (numpy, or PyT
         expect(row[reference[k]] - row[python.digits[k]], `image ${k}`).toBeLessThan(1e-2);
       }
       expect(partings.length).toBeLessThanOrEqual(PEER_IMAGES * 0.005);
-      const served = servedDigits(model);
+      const served = servedDigits(model, PEER_IMAGES, images);
       expect(served.filter((d, i) => d !== reference[i]).length).toBeLessThanOrEqual(PEER_IMAGES * 0.005);
     },
   );

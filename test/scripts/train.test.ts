@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeIdx } from '../../src/data/idx.ts';
-import { decodeModel } from '../../src/format/index.ts';
+import { decodeModel, preparationOf } from '../../src/format/index.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { createPredictor } from '../../src/nn/index.ts';
 import { prepareExamples } from '../../scripts/lib/batches.ts';
@@ -51,8 +51,8 @@ function train(args: string[]): Promise<{ status: number; stdout: string; stderr
 function testAccuracyOf(blob: Uint8Array): number {
   const model = decodeModel(blob);
   const raw = loadDataset(MNIST_DIR, { limit: 1 }).test;
-  const preprocessed = (model.metadata.training as { preprocess?: boolean } | undefined)?.preprocess;
-  const test = preprocessed ? prepareExamples(raw) : raw;
+  const preparation = preparationOf(model.metadata);
+  const test = preparation ? prepareExamples(raw, preparation) : raw;
   const predictor = createPredictor(model, createTsKernels());
   const probs = predictor.predict(test.images, test.count);
   let correct = 0;

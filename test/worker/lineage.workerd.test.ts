@@ -146,6 +146,19 @@ describe('master weights and version pinning', () => {
   });
 });
 
+/** Bars leaning ~0.5 px per row, of a few widths: what deskewing stands upright. */
+function slantedDigits(n: number): number[][] {
+  return Array.from({ length: n }, (_, i) => {
+    const image = new Array<number>(784).fill(0);
+    const width = 2 + (i % 3);
+    for (let y = 4; y < 24; y++) {
+      const at = Math.round(16 - 0.5 * (y - 4)) - (i % 4);
+      for (let x = at; x < at + width; x++) image[y * 28 + x] = 255;
+    }
+    return image;
+  });
+}
+
 /** Small off-centre squares of ink in the top-left corner: what preprocessing crops, fits and re-centres. */
 function cornerDigits(n: number): number[][] {
   return Array.from({ length: n }, (_, i) => {
@@ -156,46 +169,66 @@ function cornerDigits(n: number): number[][] {
   });
 }
 
-describe('examples are prepared as /predict prepares them', () => {
-  it('should train on prepared examples when the model was trained on prepared images, as sent when told', async () => {
-    const e = envOf(NO_GUARD);
-    const m = makeModel(5);
-    const decoded = decodeModel(m.blob);
-    const metadata: ModelMetadata = { ...decoded.metadata, training: { preprocess: true } };
-    const store = new ModelStore(e.MODELS, e.MODEL_PREFIX!);
-    await store.putCheckSet(CHECK_SET, m.checkSetBytes);
-    await store.publish(encodeModel({ ...decoded, quantized: undefined, metadata }));
-    const images = cornerDigits(20);
-    const labels = images.map((_, i) => i % 10);
-    const predictor = createPredictor(decoded, createTsKernels());
-    const lossOn = (x: Float32Array) => {
-      const probs = predictor.predict(x, images.length);
-      return (
-        labels.reduce((sum, l, i) => sum - Math.log(Math.max(probs[i * 10 + l], 1e-12)), 0) / labels.length
-      );
-    };
-    const raw = Float32Array.from(images.flat(), (v) => v / 255);
-    const prepared = new Float32Array(raw.length);
-    images.forEach((_, i) =>
-      prepared.set(preprocess(fromPixels(raw.subarray(i * 784, (i + 1) * 784))), i * 784),
+/** A model published with `training` as its recipe, and the loss of `images` through it as a fine-tune reports it. */
+async function preparedFineTune(training: Record<string, unknown>, images: number[][]) {
+  const e = envOf(NO_GUARD);
+  const m = makeModel(5);
+  const decoded = decodeModel(m.blob);
+  const metadata: ModelMetadata = { ...decoded.metadata, training };
+  const store = new ModelStore(e.MODELS, e.MODEL_PREFIX!);
+  await store.putCheckSet(CHECK_SET, m.checkSetBytes);
+  await store.publish(encodeModel({ ...decoded, quantized: undefined, metadata }));
+  const labels = images.map((_, i) => i % 10);
+  const predictor = createPredictor(decoded, createTsKernels());
+  const lossOn = (x: Float32Array) => {
+    const probs = predictor.predict(x, images.length);
+    return (
+      labels.reduce((sum, l, i) => sum - Math.log(Math.max(probs[i * 10 + l], 1e-12)), 0) / labels.length
     );
-    const ask = (extra: object) =>
-      app.request(
-        '/fine-tune',
-        post({
-          pixelScale: '0-255',
-          examples: images.map((image, i) => ({ image, label: labels[i] })),
-          epochs: 1,
-          dryRun: true,
-          ...extra,
-        }),
-        e,
-      );
-    const byRecipe = (await (await ask({})).json()) as { before: { loss: number } };
-    expect(byRecipe.before.loss).toBeCloseTo(lossOn(prepared), 4);
-    expect(Math.abs(lossOn(prepared) - lossOn(raw))).toBeGreaterThan(1e-3);
-    const asSent = (await (await ask({ preprocess: false })).json()) as { before: { loss: number } };
-    expect(asSent.before.loss).toBeCloseTo(lossOn(raw), 4);
+  };
+  const raw = Float32Array.from(images.flat(), (v) => v / 255);
+  const prepared = (deskew: boolean) => {
+    const x = new Float32Array(raw.length);
+    images.forEach((_, i) =>
+      x.set(preprocess(fromPixels(raw.subarray(i * 784, (i + 1) * 784)), { deskew }), i * 784),
+    );
+    return x;
+  };
+  /** The loss before training that a dry-run fine-tune of the images reports. */
+  const lossReported = async (extra: object) => {
+    const res = await app.request(
+      '/fine-tune',
+      post({
+        pixelScale: '0-255',
+        examples: images.map((image, i) => ({ image, label: labels[i] })),
+        epochs: 1,
+        dryRun: true,
+        ...extra,
+      }),
+      e,
+    );
+    return ((await res.json()) as { before: { loss: number } }).before.loss;
+  };
+  return { e, labels, predictor, lossOn, raw, prepared, lossReported };
+}
+
+describe('examples are prepared as /predict prepares them', () => {
+  it('should deskew the examples for a model whose recipe deskewed', async () => {
+    const t = await preparedFineTune({ preprocess: true, deskew: true }, slantedDigits(20));
+    expect(await t.lossReported({})).toBeCloseTo(t.lossOn(t.prepared(true)), 4);
+    expect(Math.abs(t.lossOn(t.prepared(true)) - t.lossOn(t.prepared(false)))).toBeGreaterThan(1e-3);
+    t.predictor.dispose();
+  });
+
+  it('should train on prepared examples when the model was trained on prepared images, as sent when told', async () => {
+    const images = cornerDigits(20);
+    const { e, labels, predictor, lossOn, raw, prepared, lossReported } = await preparedFineTune(
+      { preprocess: true },
+      images,
+    );
+    expect(await lossReported({})).toBeCloseTo(lossOn(prepared(false)), 4);
+    expect(Math.abs(lossOn(prepared(false)) - lossOn(raw))).toBeGreaterThan(1e-3);
+    expect(await lossReported({ preprocess: false })).toBeCloseTo(lossOn(raw), 4);
 
     // An example without ink cannot be prepared: 422, nothing saved.
     const keys = async () => (await e.MODELS.list({ prefix: e.MODEL_PREFIX })).objects.map((o) => o.key);

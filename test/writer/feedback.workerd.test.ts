@@ -328,10 +328,14 @@ describe('POST /feedback (JSON) without preprocess', () => {
   });
 
   /** What a lineage whose model was trained with `training` stores for the bar, sent with `extra`. */
-  async function stored(training: Record<string, unknown> | null, extra: Record<string, unknown>) {
+  async function stored(
+    training: Record<string, unknown> | null,
+    extra: Record<string, unknown>,
+    image = offCentre,
+  ) {
     const e = testEnv(base);
     await publishTrained(e, training);
-    const res = await send(e, { ...correction(0, 1), image: offCentre, ...extra });
+    const res = await send(e, { ...correction(0, 1), image, ...extra });
     expect(res.status).toBe(201);
     return (await list(e, '?pixels=1')).items[0].pixels!;
   }
@@ -342,6 +346,28 @@ describe('POST /feedback (JSON) without preprocess', () => {
     expect(byDefault).not.toEqual(offCentre);
     // An explicit field always wins: the page sends /predict's network input with `preprocess: false`.
     expect(await stored({ preprocess: true }, { preprocess: false })).toEqual(offCentre);
+  });
+
+  it('should deskew it, JSON or upload, for a model whose recipe deskewed', async () => {
+    const deskewing = { preprocess: true, deskew: true };
+    const slanted = Array.from({ length: 784 }, (_, i) => {
+      const [y, x] = [Math.floor(i / 28), i % 28];
+      const at = 16 - 0.5 * (y - 4);
+      return y >= 4 && y < 24 && x >= at && x < at + 3 ? 255 : 0;
+    });
+    const byDefault = await stored(deskewing, {}, slanted);
+    expect(byDefault).toEqual(await stored(deskewing, { preprocess: true }, slanted));
+    expect(byDefault).not.toEqual(await stored({ preprocess: true }, {}, slanted));
+    const e = testEnv(base);
+    await publishTrained(e, deskewing);
+    const png = encodePng({ width: 28, height: 28, data: Uint8Array.from(slanted), channels: 1, depth: 8 });
+    const res = await app.request(
+      '/feedback?label=1&modelVersion=v7',
+      { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: png },
+      e,
+    );
+    expect(res.status).toBe(201);
+    expect((await list(e, '?pixels=1')).items[0].pixels).toEqual(byDefault);
   });
 
   it('should answer 503 no_model when no model is published to decide, and store when the request says', async () => {

@@ -9,7 +9,8 @@ import type { z } from '@hono/zod-openapi';
 import type { HonoRequest } from 'hono';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
-import { trainedOnPrepared } from '../../format/index.ts';
+import { preparationFor } from '../../format/index.ts';
+import type { Preparation } from '../../data/preprocess.ts';
 import { getServingModel } from '../model-cache.ts';
 import type { ModelStore } from '../model-store.ts';
 import { decodeImage, preprocessBatch, toModelInput } from '../predict.ts';
@@ -44,8 +45,12 @@ function digitField(value: string | null, name: string, required: boolean): numb
   return Number(value.trim());
 }
 
-/** Reads a PNG body or a multipart form with an `image` file and `label`, `modelVersion`, `predicted` fields. */
-export async function readUpload(req: HonoRequest): Promise<Correction> {
+/**
+ * Reads a PNG body or a multipart form with an `image` file and `label`, `modelVersion`, `predicted` fields; the
+ * image is prepared as the current model's recipe prepared its images, unless `preprocess` turns that off.
+ * @throws {ApiError} 503 when no model can be served and preparation is not turned off.
+ */
+export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Config): Promise<Correction> {
   const type = (req.header('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
   const query = new URL(req.url).searchParams;
   const fields = new Map<string, string>();
@@ -80,16 +85,20 @@ export async function readUpload(req: HonoRequest): Promise<Correction> {
   }
   const prep = fields.get('preprocess');
   const prepare = prep === undefined || !['0', 'false', 'no', 'off'].includes(prep.toLowerCase());
-  const x = toModelInput(await decodeImage(png), prepare);
+  const image = await decodeImage(png);
+  const x = prepare
+    ? toModelInput(image, true, (await currentPreparation(store, cfg, true)) ?? {})
+    : toModelInput(image, false);
   return { x, label, modelVersion, predicted };
 }
 
 /**
  * A validated JSON correction as the network's input. Without `preprocess`, the image is prepared when the
  * current model was trained on prepared images, as `/predict` prepares a JSON image left to its default, so
- * the stored example is what the model is shown (and an apply trains on it as stored).
+ * the stored example is what the model is shown (and an apply trains on it as stored); with `preprocess: true`
+ * it is prepared as the current model's recipe prepared its images.
  * @throws {ApiError} 422 `empty_image` when it is prepared and has no ink; 503 when no model can be served and
- *   the request did not say whether to prepare.
+ *   the request did not turn preparation off.
  */
 export async function jsonCorrection(
   body: z.output<typeof FeedbackRequest>,
@@ -98,9 +107,17 @@ export async function jsonCorrection(
 ): Promise<Correction> {
   const divisor = body.pixelScale === '0-255' ? 255 : 1;
   const x = Float32Array.from(flatImage(body.image), (v) => v / divisor);
-  const prepare =
-    body.preprocess ??
-    trainedOnPrepared((await getServingModel(store, cfg.revalidateMs)).serving.model.metadata);
-  if (prepare) preprocessBatch(x, 1);
+  const preparation =
+    body.preprocess === false ? null : await currentPreparation(store, cfg, body.preprocess);
+  if (preparation) preprocessBatch(x, 1, [], undefined, preparation);
   return { x, label: body.label, modelVersion: body.modelVersion, predicted: body.predicted ?? null };
+}
+
+/** `preparationFor` the current serving model. @throws {ApiError} 503 when no model can be served. */
+async function currentPreparation(
+  store: ModelStore,
+  cfg: Config,
+  asked: boolean | undefined,
+): Promise<Preparation | null> {
+  return preparationFor((await getServingModel(store, cfg.revalidateMs)).serving.model.metadata, asked);
 }

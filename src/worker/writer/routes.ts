@@ -136,7 +136,8 @@ async function storeCorrection(c: C, correction: Correction) {
 /** Uploads are answered here; JSON goes on to the documented route. */
 const feedbackUpload = createMiddleware<AppEnv>(async (c, next) => {
   if (c.req.method !== 'POST' || !isImageRequest(c.req.raw)) return next();
-  return storeCorrection(c, await readUpload(c.req));
+  const cfg = readConfig(c.env);
+  return storeCorrection(c, await readUpload(c.req, new ModelStore(c.env.MODELS, cfg.prefix), cfg));
 });
 
 const jsonError = (description: string) => ({
@@ -179,7 +180,7 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         422: jsonError('The image has no ink'),
         429: jsonError('Rate limit, or too much pending from this client or for this label'),
         503: jsonError(
-          '`writer_unavailable` (see Retry-After); `no_model` when no model is published and JSON says no `preprocess`',
+          '`writer_unavailable` (see Retry-After); `no_model` when no model is published and the body does not turn `preprocess` off',
         ),
       },
     }),

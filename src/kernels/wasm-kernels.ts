@@ -47,6 +47,7 @@ interface KernelExports {
   gemmScratchBytes(m: number, k: number): number;
   int8ScratchBytes(m: number, k: number): number;
   int8PairRowsScratchBytes(k: number, width: number): number;
+  packPairRowsRange(n: number, k: number, q: number, out: number, j0: number, j1: number): void;
   crc32Tables(table: number): void;
   crc32Update(crc: number, at: number, length: number, table: number): number;
 }
@@ -167,6 +168,23 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     close(): void {
       for (const offset of this.blocks) heap.release(offset);
     }
+  }
+
+  /**
+   * Rows of k int8 weights (a multiple of `multiple`) that fit the scratch region at once, when `q` lives outside
+   * kernel memory and at least `multiple` rows fit; else 0. Weights read once at load (the pair layout, the row
+   * sums) then come in through scratch a block at a time instead of a copy of all of them: a fresh isolate's
+   * pages of kernel memory cost ~1 ms per 800 KB on their first touch.
+   */
+  function scratchRows(q: Int8Array, k: number, multiple: number): number {
+    if (q.buffer === buffer || k === 0) return 0;
+    return Math.floor(SCRATCH_BYTES / k / multiple) * multiple;
+  }
+
+  /** Copies q[from, to) to the scratch region (calls do not nest, so it is free) and returns its address. */
+  function toScratch(q: Int8Array, from: number, to: number): number {
+    new Int8Array(buffer, SCRATCH_AT, to - from).set(q.subarray(from, to));
+    return SCRATCH_AT;
   }
 
   /** Runs `fn` with an output address for `array`; a copy of it in scratch when it lives elsewhere. */
@@ -403,6 +421,14 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
           checkShape('packInt8T', 1, n, k);
           checkLength('packInt8T', 'q', q, n * k);
           const out = new Int8Array(buffer, heap.alloc(int8PairRowsLength(n, k)), int8PairRowsLength(n, k));
+          const rows = scratchRows(q, k, 8);
+          if (rows) {
+            for (let j0 = 0; j0 < n; j0 += rows) {
+              const j1 = Math.min(n, j0 + rows);
+              ex.packPairRowsRange(n, k, toScratch(q, j0 * k, j1 * k), out.byteOffset, j0, j1);
+            }
+            return out;
+          }
           const frame = new Frame();
           try {
             writer.pairRows(block(0), { n, k, q: frame.input(q, n * k), out: out.byteOffset });
@@ -418,6 +444,16 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       checkShape('rowSumsInt8', 1, n, k);
       checkLength('rowSumsInt8', 'q', q, n * k);
       const out = new Float32Array(buffer, heap.alloc(n * 4), n);
+      const rows = scratchRows(q, k, 1);
+      if (rows) {
+        for (let j0 = 0; j0 < n; j0 += rows) {
+          const j1 = Math.min(n, j0 + rows);
+          const at = toScratch(q, j0 * k, j1 * k);
+          writer.rowSums(block(0), { n: j1 - j0, k, q: at, out: out.byteOffset + j0 * 4 });
+          ex.runTask(block(0));
+        }
+        return out;
+      }
       const frame = new Frame();
       try {
         writer.rowSums(block(0), { n, k, q: frame.input(q, n * k), out: out.byteOffset });

@@ -201,10 +201,10 @@ class Int8Predictor extends ChunkedPredictor {
         throw new RangeError(`quantized layer ${l} does not match ${layer.outDim}×${layer.inDim}`);
       }
       const pairs = l === 0 && kernels.linearInt8T !== undefined && kernels.packInt8T !== undefined;
-      // q copied into the kernels' memory once: the row sums and the pair layout both read it there.
-      const rowsInKernels = kernels.allocInt8(q.length);
-      rowsInKernels.set(q);
-      const kq = pairs ? kernels.packInt8T!(layer.outDim, layer.inDim, rowsInKernels) : rowsInKernels;
+      // The pair layout is made from q as it is; row weights are copied into kernel memory, and their row sums
+      // read them there.
+      const kq = pairs ? kernels.packInt8T!(layer.outDim, layer.inDim, q) : kernels.allocInt8(q.length);
+      if (!pairs) kq.set(q);
       this.pairs.push(pairs);
       const ks = kernels.alloc(scale.length);
       ks.set(scale);
@@ -213,11 +213,11 @@ class Int8Predictor extends ChunkedPredictor {
       this.q.push(kq);
       this.scale.push(ks);
       this.bias.push(kb);
+      const rows = pairs ? q : kq;
       this.rowSums.push(
-        kernels.rowSumsInt8?.(layer.outDim, layer.inDim, rowsInKernels) ??
-          int8RowSums(layer.outDim, layer.inDim, rowsInKernels, kernels.alloc(layer.outDim)),
+        kernels.rowSumsInt8?.(layer.outDim, layer.inDim, rows) ??
+          int8RowSums(layer.outDim, layer.inDim, rows, kernels.alloc(layer.outDim)),
       );
-      if (pairs) kernels.free(rowsInKernels);
     });
   }
 

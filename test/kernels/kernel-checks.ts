@@ -486,6 +486,28 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
         kernels.free(packed);
       }
     }
+    // Weights that come in a block of rows at a time (the last block short, or fewer than 8 rows), one row too
+    // long for that, and weights already in kernel memory.
+    for (const [n, k] of [
+      [85, 784],
+      [1024, 784],
+      [85, 1000],
+      [16, 9000],
+    ]) {
+      const q = Int8Array.from({ length: n * k }, () => Math.round(rand() * 127.5 - 0.5));
+      const expected = Array.from(int8PairRows(n, k, q));
+      const inMemory = kernels.allocInt8(n * k);
+      inMemory.set(q);
+      for (const [where, from] of [
+        ['outside', q],
+        ['in kernel memory', inMemory],
+      ] as const) {
+        const packed = kernels.packInt8T(n, k, from);
+        expect(Array.from(packed), `packInt8T ${n}x${k} ${where}`).toEqual(expected);
+        kernels.free(packed);
+      }
+      kernels.free(inMemory);
+    }
   });
 
   it('should sum int8 weight rows exactly as int8RowSums does (rowSumsInt8, when the kernels have it)', () => {
@@ -500,6 +522,8 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
       [512, 1024],
       [1024, 784],
       [10, 512],
+      [85, 784],
+      [3, 70_000],
     ]) {
       const q = Int8Array.from({ length: n * k }, () => Math.round(rand() * 127));
       // Rows at the extremes too: all +127, all -127.
@@ -507,6 +531,13 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
       const sums = kernels.rowSumsInt8(n, k, q);
       expect(Array.from(sums), `${n}x${k}`).toEqual(Array.from(int8RowSums(n, k, q)));
       kernels.free(sums);
+      // The same from weights in kernel memory (read in place, not a block of rows at a time).
+      const inMemory = kernels.allocInt8(n * k);
+      inMemory.set(q);
+      const there = kernels.rowSumsInt8(n, k, inMemory);
+      expect(Array.from(there), `${n}x${k} in kernel memory`).toEqual(Array.from(int8RowSums(n, k, q)));
+      kernels.free(there);
+      kernels.free(inMemory);
     }
   });
 

@@ -656,19 +656,28 @@ function pairTail(r: usize, v: i32, from: i32, width: i32, acc: usize): void {
  * together; the outputs past a multiple of 8 and the pairs past the last whole block of 8 a byte at a time.
  */
 export function packPairRows(n: i32, k: i32, q: usize, out: usize): void {
+  packPairRowsRange(n, k, q, out, 0, n);
+}
+
+/**
+ * `packPairRows` for the outputs [j0, j1) only, whose weight rows are at q (row j0 first): lets the caller
+ * bring q in a block of rows at a time (through a scratch region, without a copy of all of q).
+ */
+export function packPairRowsRange(n: i32, k: i32, q: usize, out: usize, j0: i32, j1: i32): void {
   const pairs = (k + 1) >> 1;
   // Whole blocks: 8 pairs read as one v128 from each row, all within the row (2p + 16 ≤ k).
   const p8 = k >= 16 ? ((k - 16) >> 4) * 8 + 8 : 0;
-  const n8 = n & ~7;
-  for (let j0 = 0; j0 < n8; j0 += 32) {
-    const j1 = min(n8, j0 + 32);
+  const b1 = j0 + ((j1 - j0) & ~7);
+  for (let b = j0; b < b1; b += 32) {
+    const e = min(b1, b + 32);
     for (let p = 0; p < p8; p += 8) {
-      for (let j = j0; j < j1; j += 8)
-        transposePairs(q + <usize>j * k + 2 * p, k, out + ((<usize>p * n + j) << 1), n);
+      for (let j = b; j < e; j += 8) {
+        transposePairs(q + <usize>(j - j0) * k + 2 * p, k, out + ((<usize>p * n + j) << 1), n);
+      }
     }
   }
-  packPairRange(n, k, q, out, 0, n8, p8, pairs);
-  packPairRange(n, k, q, out, n8, n, 0, pairs);
+  packPairRange(n, k, q + <usize>(b1 - j0) * k, out, b1, j1, 0, pairs);
+  packPairRange(n, k, q, out, j0, b1, p8, pairs);
 }
 
 // The 8×8 block of pairs at src (rows k bytes apart) into out (pair rows 2n bytes apart), transposed.
@@ -709,13 +718,14 @@ function transposePairs(src: usize, k: i32, out: usize, n: i32): void {
   v128.store(out + 7 * row, v128.shuffle<i64>(u3, u7, 1, 3));
 }
 
-// packPairRows a byte at a time for the outputs [j0, j1) and the pairs [p0, p1).
+// packPairRows a byte at a time for the outputs [j0, j1), whose rows are at q (row j0 first), and the pairs
+// [p0, p1).
 function packPairRange(n: i32, k: i32, q: usize, out: usize, j0: i32, j1: i32, p0: i32, p1: i32): void {
   for (let p = p0; p < p1; p++) {
     const c = 2 * p;
     const odd = c + 1 < k;
     let o = out + ((<usize>p * n + j0) << 1);
-    let src = q + <usize>j0 * k + c;
+    let src = q + c;
     for (let j = j0; j < j1; j++) {
       const lo = <u32>load<u8>(src);
       const hi = odd ? <u32>load<u8>(src, 1) : 0;

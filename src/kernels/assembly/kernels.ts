@@ -12,6 +12,7 @@ export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 
 export * from './tasks';
 export { crc32Tables, crc32Update } from './crc32';
+export { packPairRowsRange } from './int8-u7';
 import {
   linearU7Columns,
   linearU7PairRows,

@@ -56,7 +56,7 @@ export interface VersionOption {
 }
 
 export interface ImageOptions {
-  /** MNIST-style preprocessing (crop, fit 20×20, centre of mass); on by default. */
+  /** MNIST-style preprocessing as the model's recipe did (crop, deskew, fit 20×20, centre of mass); on by default. */
   preprocess?: boolean;
   /** Also return the 28×28 input the model saw. */
   preview?: boolean;

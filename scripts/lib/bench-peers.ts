@@ -2,12 +2,13 @@
  * @module
  * The peer trainers of `../shared/peers` beside the repository (numpy and PyTorch; `PEERS_DIR` overrides) run as child processes on the same work as
  * `npm run bench`, each at its best setting per the peers' README; their JSON lines parsed and reduced to
- * medians. Not our own measurements.
+ * medians; and the PyTorch peer's training to accuracy (`peerTimeToAccuracy`). Not our own measurements.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { firstReached, type AccuracyPoint, type Reached } from './bench-accuracy.ts';
 import { median } from './bench-stats.ts';
 
 /** The repository's root (this file is scripts/lib/bench-peers.ts). */
@@ -38,6 +39,8 @@ interface PeerRun {
   blasThreads: number | null;
   /** OPENBLAS_CORETYPE to force; null lets OpenBLAS pick (AVX-512 here). */
   coreType?: string | null;
+  /** Default 10 minutes. */
+  timeoutMs?: number;
 }
 
 /**
@@ -72,7 +75,7 @@ function runPeer(run: PeerRun, cwd: string): Record<string, unknown>[] {
     cwd,
     env,
     encoding: 'utf8',
-    timeout: 600_000,
+    timeout: run.timeoutMs ?? 600_000,
   });
   if (result.error) throw result.error;
   if (result.status !== 0) {
@@ -162,4 +165,80 @@ function settingsOf(peer: PeerName, run: PeerRun): string {
   if (peer === 'torch') return 'torch --threads 1';
   const kernels = run.coreType ? `OPENBLAS_CORETYPE=${run.coreType}` : 'AVX-512';
   return `${run.blasThreads} BLAS thread${run.blasThreads === 1 ? '' : 's'}, ${kernels}`;
+}
+
+/** The peer recipe of issue 17's time to accuracy: what `torch_mlp.py train` and our flags can both run. */
+export interface PeerRecipe {
+  epochs: number;
+  batch: number;
+  lr: number;
+  momentum: number;
+  /** Fraction of the training set held out (not trained on), as our `--val-frac`. */
+  valFrac: number;
+  seed: number;
+}
+
+/** The peer's time to accuracy: per-epoch test accuracies and training seconds (evaluation excluded, by the peer). */
+export interface PeerTimeToAccuracy {
+  peer: PeerName;
+  command: string;
+  trainCount: number;
+  points: AccuracyPoint[];
+  reached: Reached[];
+  epochs: number;
+  bestAccuracy: number;
+}
+
+/** `torch_mlp.py train`'s arguments for `recipe`: SGD with momentum, He init, cosine per epoch, one thread. */
+export function peerTrainArgs(recipe: PeerRecipe): string[] {
+  return [
+    'train',
+    ...['--batch', String(recipe.batch), '--lr', String(recipe.lr), '--momentum', String(recipe.momentum)],
+    ...['--optimizer', 'sgd', '--init', 'he', '--cosine', '--epochs', String(recipe.epochs)],
+    ...['--val-frac', String(recipe.valFrac), '--seed', String(recipe.seed), '--threads', '1'],
+  ];
+}
+
+/**
+ * Reads `torch_mlp.py train`'s JSON lines: a header (`mode: "train"`, `n_train`), one row per epoch (`epoch`,
+ * `train_s_cum`: training seconds so far without evaluation, `test_acc`), then a summary.
+ * @throws {Error} if the header or every epoch row is missing, or a row lacks its numbers.
+ */
+export function parsePeerTraining(
+  lines: Record<string, unknown>[],
+  targets: number[],
+): Omit<PeerTimeToAccuracy, 'peer' | 'command'> {
+  const header = lines.find((l) => l.mode === 'train');
+  if (!header) throw new Error('peer training: no header line (mode "train")');
+  const points: AccuracyPoint[] = lines
+    .filter((l) => l.epoch !== undefined)
+    .map((l) => {
+      const [epoch, trainSeconds, testAccuracy] = [l.epoch, l.train_s_cum, l.test_acc].map(Number);
+      if (![epoch, trainSeconds, testAccuracy].every(Number.isFinite)) {
+        throw new Error(
+          `peer training: an epoch row without epoch, train_s_cum or test_acc: ${JSON.stringify(l)}`,
+        );
+      }
+      return { epoch, epochEnd: true, trainSeconds, testAccuracy };
+    });
+  if (points.length === 0) throw new Error('peer training: no epoch rows');
+  return {
+    trainCount: Number(header.n_train),
+    points,
+    reached: targets.map((t) => firstReached(points, t)),
+    epochs: points[points.length - 1].epoch,
+    bestAccuracy: Math.max(...points.map((p) => p.testAccuracy)),
+  };
+}
+
+/**
+ * Trains the PyTorch peer on `recipe` (every epoch; it does not stop at a target) and times each target.
+ * @throws {Error} if the peer fails or prints no epoch rows.
+ */
+export function peerTimeToAccuracy(recipe: PeerRecipe, targets: number[], cwd: string): PeerTimeToAccuracy {
+  const args = peerTrainArgs(recipe);
+  // Evaluation included, 60 epochs take ~3 minutes on a quiet machine; allow for a loaded one.
+  const run: PeerRun = { script: 'torch_mlp.py', args, blasThreads: null, timeoutMs: 60 * 60_000 };
+  const lines = runPeer(run, cwd);
+  return { peer: 'torch', command: `torch_mlp.py ${args.join(' ')}`, ...parsePeerTraining(lines, targets) };
 }

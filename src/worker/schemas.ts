@@ -150,8 +150,9 @@ export const PredictRequest = z
       .optional()
       .openapi({
         description:
-          'Prepare each image the way the model was trained (crop to the ink, fit 20×20, centre of mass at the ' +
-          'centre, dark-on-light inverted). When absent, it follows the model: on for a model trained on ' +
+          'Prepare each image the way the model was trained (crop to the ink, straighten its slant when the ' +
+          'recipe deskewed (`metadata.training.deskew`), fit 20×20, centre of mass at the centre, dark-on-light ' +
+          'inverted). When absent, it follows the model: on for a model trained on ' +
           'prepared images (`metadata.training.preprocess`, the default recipe), off otherwise. Always on for ' +
           'uploaded images unless `preprocess=false`.',
       }),

@@ -166,8 +166,8 @@ export function drawingPage(widgetSrc = '/widget.js'): string {
 <body>
 <header>
   <h1>Draw a digit</h1>
-  <p class="muted">An MLP trained on MNIST, served from the edge. Your drawing is cropped, scaled to 20×20 and centred
-  the way MNIST's digits were before the model sees it. <a href="/docs">API docs</a></p>
+  <p class="muted">An MLP trained on MNIST, served from the edge. Your drawing is cropped, straightened, scaled to 20×20
+  and centred the way the model's training digits were before it sees it. <a href="/docs">API docs</a></p>
 </header>
 <main>
   <div class="grid">

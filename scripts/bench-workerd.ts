@@ -214,6 +214,8 @@ async function measureColdSteps(
       const res = await fetch(`${url}/__bench/cold?step=${name}`, { method: 'POST' });
       if (res.status !== 200) throw new Error(`cold ${name}: ${res.status} ${await res.text()}`);
     })) / 1e6;
+  const handed = await fetch(`${url}/__bench/bodies`, { method: 'POST', body: JSON.stringify(bodies) });
+  if (handed.status !== 200) throw new Error(`/__bench/bodies: ${handed.status} ${await handed.text()}`);
   const noops = [];
   for (let i = 0; i < 5; i++) noops.push(await step('noop'));
   const request = median(noops);

@@ -92,17 +92,42 @@ function pieces(env: Env, ctx: ExecutionContext) {
 }
 
 /** What the cold steps keep between requests: the blob, its decoded model. */
-const cold: { bytes?: Uint8Array; model?: ReturnType<typeof decodeModel> } = {};
+const cold: {
+  bytes?: Uint8Array;
+  model?: ReturnType<typeof decodeModel>;
+  parsed?: unknown;
+  valid?: Body;
+  input?: Input;
+} = {};
+
+/**
+ * The request path's steps for the first handed-over body, cold (after `serving`): `parse`, `validate` (the
+ * route's fronted zod schema), `input`, `prepare`, `route` (the whole request through Hono, its own parts warm).
+ */
+async function coldRequestStep(step: string, env: Env, ctx: ExecutionContext): Promise<boolean> {
+  const cfg = readConfig(env);
+  if (step === 'parse') cold.parsed = JSON.parse(bodies[0]);
+  else if (step === 'validate') cold.valid = (await PredictRequest.safeParseAsync(cold.parsed)).data as Body;
+  else if (step === 'input') cold.input = jsonInput(cold.valid!, cfg);
+  else if (step === 'prepare') {
+    await withServingModel(new ModelStore(env.MODELS, cfg.prefix), cfg.revalidateMs, (serving) =>
+      inputFor(cold.input!, serving.model.metadata),
+    );
+  } else if (step === 'route') await (await app.fetch(request(0), env, ctx)).text();
+  else return false;
+  return true;
+}
 
 /**
  * One step of a fresh isolate's model loading, each its own request (`?step=`), so the bench reads each one's
  * CPU cold: `blob` (read from R2), `kernels`, `crc-js` / `crc-wasm` (the blob's CRC-32 by the format's and by
  * the kernels'), `decode` (with the kernels' CRC), `pack` (layer 0 into input pairs), `sums` (its row sums),
  * `serving` (all of the serving model's loading, as `/predict` does it: blob, decode, predictor), `predict` (one
- * image through the serving model's predictor), `noop` (the request alone).
+ * image through the serving model's predictor), `noop` (the request alone); and `coldRequestStep`'s.
  */
-async function coldStep(step: string, env: Env): Promise<Response> {
+async function coldStep(step: string, env: Env, ctx: ExecutionContext): Promise<Response> {
   const kernels = getKernels();
+  if (await coldRequestStep(step, env, ctx)) return Response.json({ step });
   if (step === 'blob') {
     const store = new ModelStore(env.MODELS, readConfig(env).prefix);
     const { pointer } = (await store.readPointer())!;
@@ -148,7 +173,7 @@ export default {
     }
     if (req.method === 'POST' && url.pathname === '/__bench/run') return run(url, env, ctx);
     if (req.method === 'POST' && url.pathname === '/__bench/cold') {
-      return coldStep(url.searchParams.get('step') ?? '', env);
+      return coldStep(url.searchParams.get('step') ?? '', env, ctx);
     }
     return worker.fetch(req, env, ctx);
   },

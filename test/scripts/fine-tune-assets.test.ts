@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeModel } from '../../src/format/index.ts';
+import { decodeModel, preparationOf } from '../../src/format/index.ts';
 import { decodeMaster } from '../../src/format/master.ts';
 import { decodeCheckSet } from '../../src/format/check-set.ts';
 import {
@@ -109,9 +109,11 @@ describe('withFineTuneAssets (the training hook)', () => {
     expect(decodeMaster(model, new Uint8Array(readFileSync(files.master))).length).toBe(model.params.length);
     const check = decodeCheckSet(new Uint8Array(readFileSync(files.checkSet)));
     expect(check.count).toBe(100); // 10% of 1000 training images
-    // The sets hold images as the network sees them: prepared like /predict (the default --preprocess).
+    // The sets hold images as the network sees them: prepared like /predict (the default --preprocess, deskewed).
     const raw = loadDataset(MNIST_DIR, { limit: 1000 });
-    const [train, test] = [prepareExamples(raw.train), prepareExamples(raw.test)];
+    const preparation = preparationOf(model.metadata);
+    expect(preparation).toEqual({ deskew: true });
+    const [train, test] = [prepareExamples(raw.train, preparation!), prepareExamples(raw.test, preparation!)];
     const key = (px: Float32Array, i: number) =>
       Array.from(px.subarray(i * 784, (i + 1) * 784), (v) => Math.round(v * 255)).join();
     const trainKeys = new Set(Array.from({ length: train.count }, (_, i) => key(train.images, i)));

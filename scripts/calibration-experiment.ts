@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { applyTemperature, DEFAULT_POLICY } from '../src/data/verdict.ts';
-import { decodeModel, preparationOf, trainedOnPrepared, type ModelData } from '../src/format/index.ts';
+import { decodeModel, preparationOf, type ModelData } from '../src/format/index.ts';
 import { argmax, createPredictor, createRng, type Predictor } from '../src/nn/index.ts';
 import { browserSets, CHROMIUM } from './lib/browser-digits.ts';
 import { expectedCalibrationError, fitTemperature, negativeLogLikelihood } from './lib/calibrate.ts';
@@ -55,8 +55,8 @@ const recipe = recipeOf(model.metadata.training);
 if (!recipe?.augmentation)
   throw new Error(`${values.model}: no training recipe with augmentation in its metadata`);
 const training = model.metadata.training as { valFrac: number; seed: number };
+const prepared = preparationOf(model.metadata) !== null;
 const preparation = preparationOf(model.metadata) ?? {};
-const prepared = trainedOnPrepared(model.metadata);
 const kernels = await loadKernels({ backend: 'wasm', threads: 1 });
 const predictor = createPredictor(model, kernels);
 const basePredictor = createPredictor(baseline, kernels);

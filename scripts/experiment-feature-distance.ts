@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { applyTemperature, DEFAULT_POLICY, judge } from '../src/data/verdict.ts';
-import { decodeModel, preparationOf, trainedOnPrepared } from '../src/format/index.ts';
+import { decodeModel, preparationOf } from '../src/format/index.ts';
 import { createPredictor, Mlp, Workspace } from '../src/nn/index.ts';
 import { prepareInto } from './lib/batches.ts';
 import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
@@ -55,8 +55,8 @@ const log = (s: string) => console.error(`[${((performance.now() - t0) / 1000).t
 const model = decodeModel(new Uint8Array(readFileSync(values.model!)));
 const training = model.metadata.training as { valFrac: number; seed: number; preprocess: boolean };
 const temperature = (model.metadata.calibration as { temperature?: number } | undefined)?.temperature ?? 1;
+const prepared = preparationOf(model.metadata) !== null;
 const preparation = preparationOf(model.metadata) ?? {};
-const prepared = trainedOnPrepared(model.metadata);
 const dataset = loadDataset(MNIST_DIR);
 const split = splitForTraining(dataset, training as unknown as TrainOptions);
 const kernels = await loadKernels({ backend: 'wasm', threads: 1 });

@@ -116,14 +116,17 @@ export function preprocessBatch(
       );
     } catch (err) {
       if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') {
-        throw new ApiError(422, 'empty_image', `image ${i} is empty: nothing to read a digit from`, {
-          index: i,
-        });
+        throw emptyImage(i);
       }
       throw err;
     }
   }
   return x;
+}
+
+/** The 422 for image `i` of a batch that has no ink to prepare. */
+function emptyImage(i: number): ApiError {
+  return new ApiError(422, 'empty_image', `image ${i} is empty: nothing to read a digit from`, { index: i });
 }
 
 /**
@@ -133,7 +136,7 @@ export function preprocessBatch(
 function checkInked(ink: Float32Array, count: number, skip: boolean[]): void {
   for (let i = 0; i < count; i++) {
     if (skip[i] || hasInk(ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE))) continue;
-    throw new ApiError(422, 'empty_image', `image ${i} is empty: nothing to read a digit from`, { index: i });
+    throw emptyImage(i);
   }
 }
 

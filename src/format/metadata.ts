@@ -90,14 +90,6 @@ export function serializeMetadata(metadata: ModelMetadata): Uint8Array {
 }
 
 /**
- * Whether a model's recipe trained it on images prepared like `/predict` prepares them (`training.preprocess`):
- * then JSON images, fine-tune examples and test sets are prepared before they reach it.
- */
-export function trainedOnPrepared(metadata: Record<string, unknown>): boolean {
-  return preparationOf(metadata) !== null;
-}
-
-/**
  * How a model's recipe prepared its images: null when it fed them as they are (no `training.preprocess`), else
  * the choices of `src/data/preprocess.ts` it made (`training.deskew`: the slant straightened too). Models from
  * before deskewing existed have no `deskew` key and are prepared as they were trained.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { preparationFor, preparationOf, trainedOnPrepared } from '../../src/format/index.ts';
+import { preparationFor, preparationOf } from '../../src/format/index.ts';
 
 const meta = (training?: Record<string, unknown>) => ({
   dataset: 'mnist',
@@ -15,8 +15,6 @@ describe("a model's preparation from its metadata", () => {
     expect(preparationOf(meta({ preprocess: true }))).toEqual({ deskew: false });
     expect(preparationOf(meta({ preprocess: true, deskew: true }))).toEqual({ deskew: true });
     expect(preparationOf(meta({ preprocess: true, deskew: 'yes' }))).toEqual({ deskew: false });
-    expect(trainedOnPrepared(meta({ preprocess: true, deskew: true }))).toBe(true);
-    expect(trainedOnPrepared(meta())).toBe(false);
   });
 
   it("should let a request's preprocess field win, preparing as the recipe did", () => {

@@ -305,7 +305,7 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
     }
   });
 
-  it('should match the reference where zero inputs are skipped: linear (NT) and the weight gradient (TN)', () => {
+  it('should match the reference where zero inputs are skipped: linear (NT), linearT (NN), the weight gradient (TN)', () => {
     const kernels = make();
     const rand = seeded(53);
     // Rows of images (runs of zeros), blocks and panels cut short (m, n not multiples of 4 or 8), the layer-1
@@ -335,6 +335,12 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
           const actual = new Float32Array(m * n).fill(NaN);
           kernels.linear(m, n, k, x, w, bias, actual, slope);
           expectClose(actual, expected, gemmTolerance(k) + 1e-6, `linear ${label} slope=${slope}`);
+          // The same weights stored [k×n], as a predictor keeps them once it has served one image.
+          const wt = new Float32Array(k * n);
+          for (let j = 0; j < n; j++) for (let p = 0; p < k; p++) wt[p * n + j] = w[j * k + p];
+          const actualT = new Float32Array(m * n).fill(NaN);
+          kernels.linearT(m, n, k, x, wt, bias, actualT, slope);
+          expectClose(actualT, expected, gemmTolerance(k) + 1e-6, `linearT ${label} slope=${slope}`);
         }
         // dw[n×k] = dyᵀ·x with dy [m×n]: written, and added as the fused SGD step w += −lr·dw.
         const dy = randomArray(m * n, rand);

@@ -357,13 +357,12 @@ function gemm(
   const pa = scratch;
   const pb = pa + ((<usize>(blocks << 2) * k) << 2);
   const tile = pb + ((<usize>k) << 5);
-  // Lists of the zero-skipping paths: layout NT, per 4-row block of a its nonzero columns (k entries each) and
-  // their counts; layout TN, the nonzero rows of the current B panel.
+  // Lists of the zero-skipping paths: layouts NT and NN (a [m×k] row-major in both), per 4-row block of a its
+  // nonzero columns (k entries each) and their counts; layout TN, the nonzero rows of the current B panel.
   const lists = tile + 128;
   const counts = lists + ((<usize>blocks * k) << 2);
-  if (kind == NT) packASparse(a, m, k, pa, lists, counts);
-  else if (kind == TN) packATransposed(a, m, k, pa);
-  else packA(a, m, k, pa);
+  if (kind == TN) packATransposed(a, m, k, pa);
+  else packASparse(a, m, k, pa, lists, counts);
   for (let j = j0; j < j1; j += 8) {
     const cols = min(8, j1 - j);
     let panelRows = k;
@@ -375,7 +374,7 @@ function gemm(
       const blockA = pa + ((<usize>i * k) << 2);
       const out = c + ((<usize>i * n + j) << 2);
       const rows = min(4, m - i);
-      if (kind == NT) {
+      if (kind != TN) {
         const count = load<i32>(counts + ((<usize>block) << 2));
         if (count < k) {
           const list = lists + ((<usize>block * k) << 2);
@@ -399,11 +398,12 @@ function gemm(
 const SPARSE_MAX_16THS: i32 = 14;
 
 /**
- * packA for layout NT's a [m×k], skipping zeros: for each 4-row block, only the columns p with a nonzero value
+ * packA for layouts NT's and NN's a [m×k], skipping zeros: for each 4-row block, only the columns p with a nonzero value
  * in one of its rows (a zero bit pattern counts as zero; NaN and −0 do not), their 4 values one after the
  * other at the block's place in dst, the byte offsets p·32 (p's row in a B panel) at lists + 4·k·block, their
  * count at counts + 4·block. A block with more nonzero columns than SPARSE_MAX_16THS allows is packed densely
- * (as packA does) with count k. Layer 1's input is an image, ~80% exact zeros: its forward then skips them.
+ * (as packA does) with count k. Layer 1's input is an image, ~80% exact zeros: its forward then skips them,
+ * with the weights [out×in] (`linear`) or [in×out] (`linearT`, a predictor's layout once it has served one image).
  */
 function packASparse(a: usize, m: i32, k: i32, dst: usize, lists: usize, counts: usize): void {
   const row = (<usize>k) << 2;

@@ -342,6 +342,19 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
           kernels.linearT(m, n, k, x, wt, bias, actualT, slope);
           expectClose(actualT, expected, gemmTolerance(k) + 1e-6, `linearT ${label} slope=${slope}`);
         }
+        // The plain products over the same inputs, added with alpha into c (gemm: b [k×n]; gemmNT: b [n×k]).
+        const cOld = randomArray(m * n, rand);
+        for (const [name, ref, op, bT] of [
+          ['gemm', gemmRef, 'gemm', false],
+          ['gemmNT', gemmNTRef, 'gemmNT', true],
+        ] as const) {
+          const b = bT ? w : randomArray(k * n, rand);
+          const expected = cOld.slice();
+          ref(m, n, k, x, b, expected, true, -0.5);
+          const actual = cOld.slice();
+          kernels[op](m, n, k, x, b, actual, true, -0.5);
+          expectClose(actual, expected, gemmTolerance(k) + 1e-6, `${name} ${label} accumulate alpha`);
+        }
         // dw[n×k] = dyᵀ·x with dy [m×n]: written, and added as the fused SGD step w += −lr·dw.
         const dy = randomArray(m * n, rand);
         const c0 = randomArray(n * k, rand);

@@ -361,15 +361,23 @@ function gemm(
   // nonzero columns (k entries each) and their counts; layout TN, the nonzero rows of the current B panel.
   const lists = tile + 128;
   const counts = lists + ((<usize>blocks * k) << 2);
-  if (kind != TN && k >= 8 && countNonzero(a, m * k) <= <i32>((<i64>m * k * ROW_SPARSE_MAX_16THS) >> 4)) {
-    // Entries of a's nonzero values where the packed blocks would go (at most m·k/2 of 8 bytes), row starts in
-    // the lists, the 32-column weight panel where the 8-column one would go.
-    packRowsSparse(a, m, k, pa, lists);
-    rowSparseProduct(kind, m, n, k, b, c, accumulate, j0, j1, pa, lists, pb, tile);
-    return;
+  // Layouts NT and NN: a sparse a runs row by row; an a denser than any block may skip (LeakyReLU outputs)
+  // is packed densely at once, without the trial of packASparse.
+  let blocksSparse = false;
+  if (kind != TN) {
+    const nonzero = <i64>(k >= 8 ? countNonzero(a, m * k) : m * k);
+    if (nonzero <= (<i64>m * k * ROW_SPARSE_MAX_16THS) >> 4) {
+      // Entries of a's nonzero values where the packed blocks would go (at most m·k/2 of 8 bytes), row starts
+      // in the lists, the 32-column weight panel where the 8-column one would go.
+      packRowsSparse(a, m, k, pa, lists);
+      rowSparseProduct(kind, m, n, k, b, c, accumulate, j0, j1, pa, lists, pb, tile);
+      return;
+    }
+    blocksSparse = nonzero <= (<i64>m * k * SPARSE_MAX_16THS) >> 4;
   }
   if (kind == TN) packATransposed(a, m, k, pa);
-  else packASparse(a, m, k, pa, lists, counts);
+  else if (blocksSparse) packASparse(a, m, k, pa, lists, counts);
+  else packA(a, m, k, pa);
   for (let j = j0; j < j1; j += 8) {
     const cols = min(8, j1 - j);
     let panelRows = k;
@@ -381,7 +389,7 @@ function gemm(
       const blockA = pa + ((<usize>i * k) << 2);
       const out = c + ((<usize>i * n + j) << 2);
       const rows = min(4, m - i);
-      if (kind != TN) {
+      if (blocksSparse) {
         const count = load<i32>(counts + ((<usize>block) << 2));
         if (count < k) {
           const list = lists + ((<usize>block * k) << 2);

@@ -1075,10 +1075,46 @@ function storeDot(out: usize, col: i32, s: f32, accumulate: i32): void {
 }
 
 // a [m×k] → blocks of 4 rows, interleaved by column: dst[(block·k + p)·4 + r] = a[block·4 + r][p], zero padded.
+// Full blocks transpose 4x4 tiles in registers.
 function packA(a: usize, m: i32, k: i32, dst: usize): void {
   const mp = (m + 3) & ~3;
   if (mp != m) memory.fill(dst + ((<usize>(mp - 4) * k) << 2), 0, (<usize>k) << 4);
-  for (let i = 0; i < m; i++) {
+  const full = m & ~3;
+  const k4 = k & ~3;
+  const row = (<usize>k) << 2;
+  for (let i = 0; i < full; i += 4) {
+    const r0 = a + <usize>i * row;
+    const r1 = r0 + row;
+    const r2 = r1 + row;
+    const r3 = r2 + row;
+    let out = dst + ((<usize>i * k) << 2);
+    let p = 0;
+    for (; p < k4; p += 4) {
+      const off = (<usize>p) << 2;
+      const x0 = v128.load(r0 + off);
+      const x1 = v128.load(r1 + off);
+      const x2 = v128.load(r2 + off);
+      const x3 = v128.load(r3 + off);
+      const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+      const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+      const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+      v128.store(out, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+      v128.store(out, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
+      v128.store(out, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
+      v128.store(out, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+      out += 64;
+    }
+    for (; p < k; p++) {
+      const off = (<usize>p) << 2;
+      store<f32>(out, load<f32>(r0 + off));
+      store<f32>(out, load<f32>(r1 + off), 4);
+      store<f32>(out, load<f32>(r2 + off), 8);
+      store<f32>(out, load<f32>(r3 + off), 12);
+      out += 16;
+    }
+  }
+  for (let i = full; i < m; i++) {
     let src = a + ((<usize>i * k) << 2);
     let out = dst + ((<usize>(i >> 2) * k * 4 + (i & 3)) << 2);
     for (let p = 0; p < k; p++) {

@@ -27,6 +27,7 @@ export const TASK_LAYOUT = {
     j1: 40,
     scratch: 44,
     epilogue: 48,
+    counter: 68,
   },
   ROWS: {
     m: 4,
@@ -142,6 +143,7 @@ export class TaskWriter {
     v.setInt32(at + GEMM.j0, f.j0, true);
     v.setInt32(at + GEMM.j1, f.j1, true);
     v.setInt32(at + GEMM.scratch, f.scratch, true);
+    v.setInt32(at + GEMM.counter, f.counter, true);
     this.epilogue(at + GEMM.epilogue, e);
   }
 

@@ -258,9 +258,29 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
           ex.runTask(block(0));
           return;
         }
-        const ranges = columnRanges(n, parts);
+        // The packed paths share the columns out through a counter (a thread that runs late leaves its shares
+        // to the others); the few-row dot products split them in fixed ranges.
+        const shared = parts > 1 && !(layout === Layout.nt && m <= dotMaxRows);
+        const counter = shared ? frame.scratch(4) : 0;
+        if (shared) new Int32Array(buffer, counter, 1)[0] = 0;
+        const ranges = shared
+          ? Array.from({ length: parts }, (): [number, number] => [0, n])
+          : columnRanges(n, parts);
         ranges.forEach(([j0, j1], t) => {
-          const f = { layout, m, n, k, a: pa, b: pb, c: pc, accumulate: acc, j0, j1, scratch: scratch() };
+          const f = {
+            layout,
+            m,
+            n,
+            k,
+            a: pa,
+            b: pb,
+            c: pc,
+            accumulate: acc,
+            j0,
+            j1,
+            scratch: scratch(),
+            counter,
+          };
           writer.gemm(block(t), f, e);
         });
         runBlocks(parts);

@@ -44,6 +44,7 @@ import {
   GEMM_ACCUMULATE,
   GEMM_B,
   GEMM_C,
+  GEMM_COUNTER,
   GEMM_EPILOGUE,
   GEMM_J0,
   GEMM_J1,
@@ -140,6 +141,7 @@ export function runTask(task: usize): void {
   const kind = i32At(task, TASK_KIND);
   if (kind == KIND_GEMM) {
     readEpilogue(task + <usize>GEMM_EPILOGUE, ptrAt(task, GEMM_C));
+    gemmCounter = ptrAt(task, GEMM_COUNTER);
     gemm(
       i32At(task, GEMM_LAYOUT),
       i32At(task, GEMM_M),
@@ -252,6 +254,20 @@ export function gemmScratchBytes(m: i32, k: i32): i32 {
   return (blocks * 4 * k + ROW_SPARSE_COLS * k + 32 + blocks * k + blocks + k + 2) * 4;
 }
 
+// The shared counter of the current GEMM task's shares (GEMM_COUNTER), or 0; per instance, so per thread.
+let gemmCounter: usize = 0;
+/** Columns per share of a GEMM whose threads share a counter: one row-sparse panel, four packed ones. */
+const SHARE_COLS: i32 = 32;
+
+// The first column of the next share of [j0, …) from the counter (the plain builds run one thread and are
+// never given one).
+function takeShare(counter: usize, j0: i32): i32 {
+  if (ASC_FEATURE_THREADS) return j0 + atomic.add<i32>(counter, 1) * SHARE_COLS;
+  const share = load<i32>(counter);
+  store<i32>(counter, share + 1);
+  return j0 + share * SHARE_COLS;
+}
+
 // The epilogue of the current GEMM task; globals are per instance, so per thread.
 let epPlain: bool = true;
 let epAlpha: f32 = 1;
@@ -343,13 +359,13 @@ function gemm(
     return;
   }
   if (k <= 0) {
-    for (let i = 0; i < m; i++) {
-      const row = c + ((<usize>i * n) << 2);
-      if (epPlain) {
-        if (!accumulate) memory.fill(row + ((<usize>j0) << 2), 0, (j1 - j0) << 2);
-      } else {
-        for (let j = j0; j < j1; j++) finish1(row + ((<usize>j) << 2), j, 0, accumulate);
-      }
+    // c = the epilogue of 0 (threads never split such a product, but a counter would still be honoured).
+    if (!gemmCounter) {
+      emptyProduct(m, n, c, accumulate, j0, j1);
+      return;
+    }
+    for (let j = takeShare(gemmCounter, j0); j < j1; j = takeShare(gemmCounter, j0)) {
+      emptyProduct(m, n, c, accumulate, j, min(j1, j + SHARE_COLS));
     }
     return;
   }
@@ -370,7 +386,14 @@ function gemm(
       // Entries of a's nonzero values where the packed blocks would go (at most m·k/2 of 8 bytes), row starts
       // in the lists, the 32-column weight panel where the 8-column one would go.
       packRowsSparse(a, m, k, pa, lists);
-      rowSparseProduct(kind, m, n, k, b, c, accumulate, j0, j1, pa, lists, pb, tile);
+      if (!gemmCounter) {
+        rowSparseProduct(kind, m, n, k, b, c, accumulate, j0, j1, pa, lists, pb, tile);
+        return;
+      }
+      for (let j = takeShare(gemmCounter, j0); j < j1; j = takeShare(gemmCounter, j0)) {
+        const end = min(j1, j + SHARE_COLS);
+        rowSparseProduct(kind, m, n, k, b, c, accumulate, j, end, pa, lists, pb, tile);
+      }
       return;
     }
     blocksSparse = nonzero <= (<i64>m * k * SPARSE_MAX_16THS) >> 4;
@@ -378,6 +401,49 @@ function gemm(
   if (kind == TN) packATransposed(a, m, k, pa);
   else if (blocksSparse) packASparse(a, m, k, pa, lists, counts);
   else packA(a, m, k, pa);
+  if (!gemmCounter) {
+    packedColumns(kind, m, n, k, b, c, accumulate, j0, j1, pa, pb, tile, lists, counts, blocksSparse);
+    return;
+  }
+  for (let j = takeShare(gemmCounter, j0); j < j1; j = takeShare(gemmCounter, j0)) {
+    const end = min(j1, j + SHARE_COLS);
+    packedColumns(kind, m, n, k, b, c, accumulate, j, end, pa, pb, tile, lists, counts, blocksSparse);
+  }
+}
+
+// Columns [j0, j1) of c [m×n] for k = 0: the epilogue of an empty sum.
+function emptyProduct(m: i32, n: i32, c: usize, accumulate: i32, j0: i32, j1: i32): void {
+  for (let i = 0; i < m; i++) {
+    const row = c + ((<usize>i * n) << 2);
+    if (epPlain) {
+      if (!accumulate) memory.fill(row + ((<usize>j0) << 2), 0, (j1 - j0) << 2);
+    } else {
+      for (let j = j0; j < j1; j++) finish1(row + ((<usize>j) << 2), j, 0, accumulate);
+    }
+  }
+}
+
+/**
+ * Columns [j0, j1) of a packed GEMM whose a is packed at pa (gemm): per 8-column panel of b packed at pb, the
+ * 4-row blocks of a swept over it. `blocksSparse`: a was packed by packASparse (its lists and counts).
+ */
+function packedColumns(
+  kind: i32,
+  m: i32,
+  n: i32,
+  k: i32,
+  b: usize,
+  c: usize,
+  accumulate: i32,
+  j0: i32,
+  j1: i32,
+  pa: usize,
+  pb: usize,
+  tile: usize,
+  lists: usize,
+  counts: usize,
+  blocksSparse: bool,
+): void {
   for (let j = j0; j < j1; j += 8) {
     const cols = min(8, j1 - j);
     let panelRows = k;
@@ -1075,10 +1141,46 @@ function storeDot(out: usize, col: i32, s: f32, accumulate: i32): void {
 }
 
 // a [m×k] → blocks of 4 rows, interleaved by column: dst[(block·k + p)·4 + r] = a[block·4 + r][p], zero padded.
+// Full blocks transpose 4x4 tiles in registers.
 function packA(a: usize, m: i32, k: i32, dst: usize): void {
   const mp = (m + 3) & ~3;
   if (mp != m) memory.fill(dst + ((<usize>(mp - 4) * k) << 2), 0, (<usize>k) << 4);
-  for (let i = 0; i < m; i++) {
+  const full = m & ~3;
+  const k4 = k & ~3;
+  const row = (<usize>k) << 2;
+  for (let i = 0; i < full; i += 4) {
+    const r0 = a + <usize>i * row;
+    const r1 = r0 + row;
+    const r2 = r1 + row;
+    const r3 = r2 + row;
+    let out = dst + ((<usize>i * k) << 2);
+    let p = 0;
+    for (; p < k4; p += 4) {
+      const off = (<usize>p) << 2;
+      const x0 = v128.load(r0 + off);
+      const x1 = v128.load(r1 + off);
+      const x2 = v128.load(r2 + off);
+      const x3 = v128.load(r3 + off);
+      const t0 = v128.shuffle<f32>(x0, x1, 0, 4, 1, 5);
+      const t1 = v128.shuffle<f32>(x2, x3, 0, 4, 1, 5);
+      const t2 = v128.shuffle<f32>(x0, x1, 2, 6, 3, 7);
+      const t3 = v128.shuffle<f32>(x2, x3, 2, 6, 3, 7);
+      v128.store(out, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+      v128.store(out, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
+      v128.store(out, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
+      v128.store(out, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
+      out += 64;
+    }
+    for (; p < k; p++) {
+      const off = (<usize>p) << 2;
+      store<f32>(out, load<f32>(r0 + off));
+      store<f32>(out, load<f32>(r1 + off), 4);
+      store<f32>(out, load<f32>(r2 + off), 8);
+      store<f32>(out, load<f32>(r3 + off), 12);
+      out += 16;
+    }
+  }
+  for (let i = full; i < m; i++) {
     let src = a + ((<usize>i * k) << 2);
     let out = dst + ((<usize>(i >> 2) * k * 4 + (i & 3)) << 2);
     for (let p = 0; p < k; p++) {

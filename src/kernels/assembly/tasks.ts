@@ -67,6 +67,12 @@ export const GEMM_J0: i32 = 36; // first column (a multiple of 8)
 export const GEMM_J1: i32 = 40; // end column
 export const GEMM_SCRATCH: i32 = 44; // u32 pointer, gemmScratchBytes (or the few-row paths' need)
 export const GEMM_EPILOGUE: i32 = 48; // EPILOGUE_BYTES
+/**
+ * u32 pointer to an i32 shared by the threads of one GEMM (0 before the call), or 0: each thread then takes
+ * shares of 32 columns of [j0, j1) from it until none is left, instead of running [j0, j1) alone, so that a
+ * thread that runs late (a busy machine) leaves its work to the others. Only the packed paths read it.
+ */
+export const GEMM_COUNTER: i32 = 68;
 
 // KIND_ROWS_PART.
 export const ROWS_M: i32 = 4;

@@ -3,7 +3,8 @@
  * The zod schemas of the feedback routes (they validate requests and generate `/openapi.json`).
  */
 import { z } from '@hono/zod-openapi';
-import { Image, LineageFineTuneResponse, PixelScale } from '../schemas.ts';
+import { LineageFineTuneResponse } from '../fine-tune-schemas.ts';
+import { Image, PixelScale } from '../schemas.ts';
 
 const Digit = z.number().int().min(0).max(9);
 const Version = z

@@ -4,15 +4,8 @@
  * the worker's zod schemas (type-only imports, so no zod in the bundle). Not the API itself.
  */
 import type { z } from '@hono/zod-openapi';
-import type {
-  FineTuneRequest,
-  LineageFineTuneResponse,
-  Health,
-  ImagePrediction,
-  ModelInfo,
-  Prediction,
-  PredictRequest,
-} from './worker/schemas.ts';
+import type { FineTuneRequest, LineageFineTuneResponse } from './worker/fine-tune-schemas.ts';
+import type { Health, ImagePrediction, ModelInfo, Prediction, PredictRequest } from './worker/schemas.ts';
 
 export type PredictBody = z.input<typeof PredictRequest>;
 export type FineTuneBody = z.input<typeof FineTuneRequest>;

@@ -109,14 +109,23 @@ function borderPixels(gray: Float32Array, width: number, height: number): Float3
   return border;
 }
 
+/** Whether every border pixel equals the first one (as `borderPixels` lists them). */
+function uniformBorder(gray: Float32Array, width: number, height: number): boolean {
+  const first = gray[0];
+  const last = (height - 1) * width;
+  for (let x = 0; x < width; x++) if (gray[x] !== first || gray[last + x] !== first) return false;
+  for (let y = 1; y < height - 1; y++) {
+    if (gray[y * width] !== first || gray[y * width + width - 1] !== first) return false;
+  }
+  return true;
+}
+
 /** The paper's level and how much it varies: the median of the border pixels and their 75th-percentile distance from it. */
 function borderStats(gray: Float32Array, width: number, height: number): { level: number; spread: number } {
-  const border = borderPixels(gray, width, height);
   // A uniform border (an MNIST-style image's black margin, a clean scan's paper) needs no sorting: its median is
-  // its value and the spread 0, as the sorts below would find.
-  let uniform = true;
-  for (let i = 1; i < border.length && uniform; i++) uniform = border[i] === border[0];
-  if (uniform) return { level: border[0], spread: 0 };
+  // its value and the spread 0, as the sorts below would find. Checked in place, before any copy is made.
+  if (uniformBorder(gray, width, height)) return { level: gray[0], spread: 0 };
+  const border = borderPixels(gray, width, height);
   border.sort();
   const level = border[border.length >> 1];
   for (let i = 0; i < border.length; i++) border[i] = Math.abs(border[i] - level);
@@ -158,6 +167,29 @@ export function toInk(gray: Float32Array, width: number, height: number): Float3
   return ink;
 }
 
+/**
+ * Scratch buffers, reused from call to call: a typed array of a few hundred elements costs ~1 µs to allocate in
+ * V8, which made the allocations most of a 28×28 preparation's time. Everything here is synchronous and nothing
+ * returned to a caller is a scratch buffer, so one set per isolate (per thread) is enough.
+ */
+let intScratch = new Int32Array(64);
+let floatScratch = [new Float32Array(1024), new Float32Array(1024)];
+
+/** An Int32Array of at least `n` elements, the first `n` zero. */
+function scratchInts(n: number): Int32Array {
+  if (intScratch.length < n) intScratch = new Int32Array(n);
+  intScratch.fill(0, 0, n);
+  return intScratch;
+}
+
+/** Float scratch `slot` (0 or 1) with at least `n` elements, the first `n` zero. */
+function scratchFloats(slot: 0 | 1, n: number): Float32Array {
+  if (floatScratch[slot].length < n) floatScratch[slot] = new Float32Array(n);
+  const buffer = floatScratch[slot];
+  buffer.fill(0, 0, n);
+  return buffer;
+}
+
 /** Zeroes inked pixels none of whose 8 neighbours is inked, in place. */
 function removeSpecks(ink: Float32Array, width: number, height: number): void {
   if (width <= 30) return removeSpecksNarrow(ink, width, height);
@@ -190,7 +222,7 @@ function removeSpecks(ink: Float32Array, width: number, height: number): void {
  * of one integer, so a pixel's 8 neighbours are two masks of the rows around it and one of its own row.
  */
 function removeSpecksNarrow(ink: Float32Array, width: number, height: number): void {
-  const rows = new Int32Array(height + 2);
+  const rows = scratchInts(height + 2);
   for (let y = 0; y < height; y++) {
     let bits = 0;
     for (let x = 0; x < width; x++) if (ink[y * width + x] !== 0) bits |= 1 << x;
@@ -209,18 +241,54 @@ function removeSpecksNarrow(ink: Float32Array, width: number, height: number): v
   }
 }
 
-/** Samples `src` [sh×sw] on a [th×tw] grid covering it: area averaging when shrinking, bilinear when growing. */
-export function resample(src: Float32Array, sw: number, sh: number, tw: number, th: number): Float32Array {
+/**
+ * Samples `src` [sh×sw] on a [th×tw] grid covering it: area averaging when shrinking, bilinear when growing.
+ * Written into the first tw·th elements of `dst` when given (returned), else into a new array.
+ */
+export function resample(
+  src: Float32Array,
+  sw: number,
+  sh: number,
+  tw: number,
+  th: number,
+  dst: Float32Array = new Float32Array(tw * th),
+): Float32Array {
   const sx = sw / tw;
   const sy = sh / th;
-  return sx >= 1 && sy >= 1 ? areaResample(src, sw, sh, tw, th) : bilinearResample(src, sw, sh, tw, th);
+  return sx >= 1 && sy >= 1
+    ? areaResample(src, sw, sh, tw, th, dst)
+    : bilinearResample(src, sw, sh, tw, th, dst);
 }
 
 /**
  * The source pixels each target pixel of one axis covers, and their weights: target `t` covers source pixels
  * `first[t]` .. `first[t] + count[t] - 1` with `weights` from `start[t]` on (the covered part of each pixel).
  */
-function coverage(size: number, targets: number) {
+function coverage(size: number, targets: number): Coverage {
+  const key = size * 65536 + targets;
+  let table = coverages.get(key);
+  if (!table) {
+    // Bounded: the sizes of 28×28 inputs repeat; pictures of many sizes only refill it.
+    if (coverages.size >= MAX_COVERAGES) coverages.clear();
+    table = coverageOf(size, targets);
+    coverages.set(key, table);
+  }
+  return table;
+}
+
+interface Coverage {
+  step: number;
+  first: Int32Array;
+  count: Int32Array;
+  start: Int32Array;
+  weights: Float64Array;
+}
+
+/** Coverage tables by size and target count (read only, so shared by every call). */
+const coverages = new Map<number, Coverage>();
+const MAX_COVERAGES = 512;
+
+function coverageOf(size: number, targets: number): Coverage {
   const step = size / targets;
   const first = new Int32Array(targets);
   const count = new Int32Array(targets);
@@ -238,16 +306,52 @@ function coverage(size: number, targets: number) {
   return { step, first, count, start, weights: Float64Array.from(weights) };
 }
 
+interface BilinearColumns {
+  x0s: Int32Array;
+  x1s: Int32Array;
+  axs: Float64Array;
+}
+
+/** Bilinear column tables by source and target width (read only, shared like `coverages`). */
+const bilinearTables = new Map<number, BilinearColumns>();
+
+/** For each target column of a `sw` → `tw` bilinear resampling: its two source columns and the second's weight. */
+function bilinearColumns(sw: number, tw: number): BilinearColumns {
+  const key = sw * 65536 + tw;
+  const cached = bilinearTables.get(key);
+  if (cached) return cached;
+  const sx = sw / tw;
+  const x0s = new Int32Array(tw);
+  const x1s = new Int32Array(tw);
+  const axs = new Float64Array(tw);
+  for (let tx = 0; tx < tw; tx++) {
+    const fx = Math.min(sw - 1, Math.max(0, (tx + 0.5) * sx - 0.5));
+    x0s[tx] = Math.floor(fx);
+    x1s[tx] = Math.min(sw - 1, x0s[tx] + 1);
+    axs[tx] = fx - x0s[tx];
+  }
+  if (bilinearTables.size >= MAX_COVERAGES) bilinearTables.clear();
+  const table = { x0s, x1s, axs };
+  bilinearTables.set(key, table);
+  return table;
+}
+
 /**
  * Mean of `src` over each target pixel's rectangle, partial pixels weighted by their covered area. The weights of
  * a row and a column are worked out once per axis; each sum is the same products in the same order as a direct
  * computation per pixel, so the results are the same numbers.
  */
-function areaResample(src: Float32Array, sw: number, sh: number, tw: number, th: number): Float32Array {
-  const out = new Float32Array(tw * th);
+function areaResample(
+  src: Float32Array,
+  sw: number,
+  sh: number,
+  tw: number,
+  th: number,
+  out: Float32Array,
+): Float32Array {
   if (sw === tw && sh === th) {
     // One source pixel per target pixel with weight 1: each mean is (0 + 1·1·v) / (1·1).
-    for (let i = 0; i < out.length; i++) out[i] = 0 + src[i];
+    for (let i = 0, n = tw * th; i < n; i++) out[i] = 0 + src[i];
     return out;
   }
   const cx = coverage(sw, tw);
@@ -270,19 +374,16 @@ function areaResample(src: Float32Array, sw: number, sh: number, tw: number, th:
 }
 
 /** Bilinear samples, pixel centres mapped to pixel centres, edges clamped; each axis's positions worked out once. */
-function bilinearResample(src: Float32Array, sw: number, sh: number, tw: number, th: number): Float32Array {
-  const out = new Float32Array(tw * th);
-  const sx = sw / tw;
+function bilinearResample(
+  src: Float32Array,
+  sw: number,
+  sh: number,
+  tw: number,
+  th: number,
+  out: Float32Array,
+): Float32Array {
   const sy = sh / th;
-  const x0s = new Int32Array(tw);
-  const x1s = new Int32Array(tw);
-  const axs = new Float64Array(tw);
-  for (let tx = 0; tx < tw; tx++) {
-    const fx = Math.min(sw - 1, Math.max(0, (tx + 0.5) * sx - 0.5));
-    x0s[tx] = Math.floor(fx);
-    x1s[tx] = Math.min(sw - 1, x0s[tx] + 1);
-    axs[tx] = fx - x0s[tx];
-  }
+  const { x0s, x1s, axs } = bilinearColumns(sw, tw);
   for (let ty = 0; ty < th; ty++) {
     const fy = Math.min(sh - 1, Math.max(0, (ty + 0.5) * sy - 0.5));
     const y0 = Math.floor(fy);
@@ -362,7 +463,7 @@ export function deskew(box: Float32Array, w: number, h: number): { box: Float32A
   // Row y's pixel x lands at x − a·(y − cy) − lowest; lowest is the smallest such shift, so nothing goes below 0.
   const lowest = Math.min(-a * (0 - cy), -a * (h - 1 - cy));
   const wide = w + Math.ceil(Math.abs(a) * (h - 1)) + 1;
-  const out = new Float32Array(wide * h);
+  const out = scratchFloats(1, wide * h);
   let first = wide;
   let last = -1;
   for (let y = 0; y < h; y++) {
@@ -471,7 +572,7 @@ function fitInk(ink: InkBox, options: Preparation): Float32Array {
   const scale = FIT / Math.max(bw, bh);
   const tw = Math.max(1, Math.round(bw * scale));
   const th = Math.max(1, Math.round(bh * scale));
-  const patch = resample(box, bw, bh, tw, th);
+  const patch = resample(box, bw, bh, tw, th, scratchFloats(0, tw * th));
 
   let sum = 0;
   let cx = 0;

@@ -27,7 +27,7 @@ export {
   MIN_SIZE_COUNT,
   paramCount,
 } from './layout.ts';
-export { preparationFor, preparationOf } from './metadata.ts';
+export { learnsFrom, preparationFor, preparationOf, preparedAs, type PreparedAs } from './metadata.ts';
 export { quantizeRows, roundHalfEven } from './quantize.ts';
 export {
   decodeSafetensors,

@@ -114,3 +114,20 @@ export function preparationFor(
   const own = preparationOf(metadata);
   return asked === true ? (own ?? { deskew: false }) : own;
 }
+
+/** How a stored network input was prepared: not at all (`none`), MNIST-style (`plain`) or with deskewing. */
+export type PreparedAs = 'none' | 'plain' | 'deskew';
+
+/** The name of a preparation (`preparationFor`'s answer), as corrections are tagged with it. */
+export function preparedAs(preparation: { deskew?: boolean } | null): PreparedAs {
+  return preparation === null ? 'none' : preparation.deskew ? 'deskew' : 'plain';
+}
+
+/**
+ * The prepared inputs a model can learn from as they are: the ones prepared as `/predict` prepares a picture for
+ * it (`preparationFor(metadata, true)`), and unprepared ones (`none`: the sender asked for no preparation and
+ * sent the network's input itself).
+ */
+export function learnsFrom(metadata: Record<string, unknown>): PreparedAs[] {
+  return ['none', preparedAs(preparationFor(metadata, true))];
+}

@@ -19,10 +19,9 @@ import { describeServing } from './model-info.ts';
 import { ModelStore } from './model-store.ts';
 import { imageInput, jsonInput, predict, toInput } from './predict.ts';
 import { fineTuneRateLimit, rollbackRateLimit, uploadRateLimit } from './rate-limit.ts';
+import { FineTuneRequest, LineageFineTuneResponse } from './fine-tune-schemas.ts';
 import {
   ErrorResponse,
-  FineTuneRequest,
-  LineageFineTuneResponse,
   Health,
   ModelInfo,
   MULTIPART_BODY,

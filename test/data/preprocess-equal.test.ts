@@ -4,12 +4,14 @@
  * they replaced (`preprocess-reference.ts`): on MNIST test images as the JSON API passes them, and on pictures of
  * every channel layout, size and paper that exercise the other branches.
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadDataset, MNIST_DIR } from '../../scripts/lib/dataset.ts';
 import {
   fromPixels,
   preprocess,
   PreprocessError,
+  preprocessInkBoth,
   resample,
   toGray,
   toInk,
@@ -183,5 +185,46 @@ describe('the preprocessing equals the direct code it replaced, bit for bit', ()
       }
       expect(sameBits(applyTemperature(probs, 10, t), expected)).toBe(true);
     }
+  });
+});
+
+/**
+ * SHA-256 of the prepared inputs, both preparations, of MNIST test images (the JSON path) and of pictures of every
+ * layout, as the code of commit e0b1cd4 made them (the preparation the committed default model was trained on):
+ * buffer reuse and cached tables must not change a bit.
+ */
+const PREPARED_DIGEST = '39ba9435e4c8602d444862e49e6c4e0164e650a3b61b3eff39c3005f54b02d1d';
+
+describe('the preparation the default model was trained on', () => {
+  it('is unchanged bit for bit, plain and deskewed', () => {
+    const hash = createHash('sha256');
+    const add = (a: Float32Array) => hash.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    for (let i = 0; i < 2000; i++) {
+      const ink = toInk(test.images.slice(i * 784, (i + 1) * 784), 28, 28);
+      try {
+        const both = preprocessInkBoth(ink, 28, 28);
+        add(both.plain);
+        add(both.deskewed);
+        add(preprocess(fromPixels(test.images.subarray(i * 784, (i + 1) * 784)), { deskew: true }));
+      } catch (err) {
+        if (!(err instanceof PreprocessError)) throw err;
+        hash.update(err.code);
+      }
+    }
+    const rand = createRng(17);
+    for (let i = 0; i < 300; i++) {
+      const image = picture(
+        rand,
+        3 + Math.floor(rand() * 150),
+        3 + Math.floor(rand() * 150),
+        (1 + (i % 4)) as 1,
+      );
+      for (const deskew of [false, true]) {
+        const out = outcome((im) => preprocess(im, { deskew }), image);
+        if (typeof out === 'string') hash.update(out);
+        else add(out);
+      }
+    }
+    expect(hash.digest('hex')).toBe(PREPARED_DIGEST);
   });
 });

@@ -3,15 +3,22 @@
  * pending, refused with a 4xx and nothing stored when bad, capped, listed with counts, applied as one version
  * that records which items it consumed, and held for review when it contradicts confident predictions.
  */
+import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { encode as encodePng } from 'fast-png';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { decodeModel, encodeModel } from '../../src/format/index.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
+import type { ModelStore } from '../../src/worker/model-store.ts';
+import { FeedbackStore } from '../../src/worker/writer/feedback-store.ts';
 import { writerOf } from '../../src/worker/writer/settings.ts';
 import {
+  CHECK_SET,
   imageAt,
+  inkedPixels,
+  makeModel,
   NO_GUARD,
   post,
   publishTrained,
@@ -40,7 +47,14 @@ async function send(e: Bindings, body: unknown, client = 1) {
 }
 
 interface List {
-  items: { id: number; label: number; status: string; appliedIn: string | null; pixels?: number[] }[];
+  items: {
+    id: number;
+    label: number;
+    status: string;
+    appliedIn: string | null;
+    prepared: string | null;
+    pixels?: number[];
+  }[];
   next: number | null;
   counts: Record<string, { total: number; byLabel: Record<string, number> }>;
 }
@@ -255,6 +269,88 @@ describe('POST /feedback/apply', () => {
     expect((await apply(e)).status).toBe(422);
   });
 
+  it('should train only on corrections prepared as the current model prepares images', async () => {
+    const e = testEnv(base, NO_GUARD);
+    const { store } = await seed(e);
+    const inked = inkedPixels(5, 9);
+    const inkedCorrection = (i: number, preprocess: boolean) => ({
+      ...correction(i, i),
+      image: imageAt(inked, i),
+      preprocess,
+    });
+    // The seeded model was trained on raw images: `preprocess: true` prepares MNIST-style, `false` not at all.
+    for (let i = 0; i < 3; i++) {
+      expect((await send(e, inkedCorrection(i, true), i)).status).toBe(201);
+    }
+    expect((await send(e, inkedCorrection(3, false), 3)).status).toBe(201);
+    const sent = (await list(e)).items;
+    expect(sent.map((i) => i.prepared)).toEqual(['plain', 'plain', 'plain', 'none']);
+
+    // The recipe changes: a model that deskews becomes current. Its corrections are tagged its way.
+    await publishDeskewing(store);
+    resetModelCache();
+    expect((await send(e, inkedCorrection(4, true), 4)).status).toBe(201);
+    const fresh = (await list(e)).items[4];
+    expect(fresh.prepared).toBe('deskew');
+
+    const res = await apply(e);
+    expect(res.status).toBe(200);
+    const answer = (await res.json()) as { consumed: number[]; examples: number; otherwisePrepared: number };
+    expect(answer.consumed).toEqual([sent[3].id, fresh.id]);
+    expect(answer).toMatchObject({ examples: 2, otherwisePrepared: 3 });
+    const left = await list(e);
+    expect(left.items.filter((i) => i.status === 'pending').map((i) => i.id)).toEqual(
+      sent.slice(0, 3).map((i) => i.id),
+    );
+
+    // Only otherwise-prepared items left: nothing to apply, and the answer says why.
+    const again = await apply(e);
+    expect(again.status).toBe(422);
+    const error = ((await again.json()) as ErrorJson).error;
+    expect(error.code).toBe('nothing_pending');
+    expect(error.details).toMatchObject({ otherwisePrepared: 3 });
+    expect(error.message).toContain('3 prepared for another recipe');
+  });
+
+  it('should add the preparation column to storage made before it, and keep applying the untagged rows', async () => {
+    const e = testEnv(base);
+    await runInDurableObject(writerOf(e, `legacy-${Date.now()}/`), (_writer, state: DurableObjectState) => {
+      const sql = state.storage.sql;
+      sql.exec('DROP TABLE feedback');
+      sql.exec(`CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, digest TEXT NOT NULL UNIQUE, pixels BLOB NOT NULL,
+        label INTEGER NOT NULL, predicted INTEGER, answered_by TEXT, client TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending', created_at TEXT NOT NULL, apply_id INTEGER)`);
+      sql.exec(
+        `INSERT INTO feedback (digest, pixels, label, client, created_at) VALUES ('d0', ?, 7, 'c', 'then')`,
+        new Uint8Array(784).fill(9).buffer,
+      );
+      const store = new FeedbackStore(sql);
+      store.migrate();
+      store.migrate(); // idempotent
+      const [old] = store.list(['pending'], 0, 10, false);
+      expect(old).toMatchObject({ label: 7, prepared: null });
+      const batch = store.batch(['pending'], 10, ['none', 'deskew']);
+      expect(batch.ids).toEqual([old.id]);
+      expect(batch.otherwisePrepared).toBe(0);
+      const pixels = new Uint8Array(784).fill(1);
+      store.insert({
+        pixels,
+        prepared: 'plain',
+        digest: 'd1',
+        label: 1,
+        predicted: null,
+        answeredBy: null,
+        client: 'c',
+      });
+      expect(store.batch(['pending'], 10, ['none', 'deskew'])).toMatchObject({
+        ids: [old.id],
+        otherwisePrepared: 1,
+      });
+      expect(store.batch(['pending'], 10, ['none', 'plain']).ids).toHaveLength(2);
+    });
+  });
+
   it('should hold a batch that contradicts confident predictions, then apply it once reviewed', async () => {
     // The random test model is never very sure: call 0.2 confident, so its answers count.
     const e = testEnv(base, {
@@ -384,3 +480,10 @@ describe('POST /feedback (JSON) without preprocess', () => {
     expect(await stored(null, {})).toEqual(offCentre);
   });
 });
+
+/** Publishes a model whose recipe deskews (with the check set the seeded model names) as the current one. */
+async function publishDeskewing(store: ModelStore) {
+  const decoded = decodeModel(makeModel(7, 'f32', CHECK_SET).blob);
+  const metadata = { ...decoded.metadata, training: { preprocess: true, deskew: true } };
+  return store.publish(encodeModel({ ...decoded, quantized: undefined, metadata }));
+}

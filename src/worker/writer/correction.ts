@@ -9,7 +9,7 @@ import type { z } from '@hono/zod-openapi';
 import type { HonoRequest } from 'hono';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
-import { preparationFor } from '../../format/index.ts';
+import { preparationFor, preparedAs, type PreparedAs } from '../../format/index.ts';
 import type { Preparation } from '../../data/preprocess.ts';
 import { getServingModel } from '../model-cache.ts';
 import type { ModelStore } from '../model-store.ts';
@@ -20,6 +20,8 @@ import type { FeedbackRequest } from './schemas.ts';
 /** A correction read from any accepted body, as the network's input. */
 export interface Correction {
   x: Float32Array;
+  /** How `x` was prepared (stored with it: an apply trains a model only on inputs prepared its way). */
+  prepared: PreparedAs;
   label: number;
   modelVersion: string;
   predicted: number | null;
@@ -86,10 +88,9 @@ export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Confi
   const prep = fields.get('preprocess');
   const prepare = prep === undefined || !['0', 'false', 'no', 'off'].includes(prep.toLowerCase());
   const image = await decodeImage(png);
-  const x = prepare
-    ? toModelInput(image, true, (await currentPreparation(store, cfg, true)) ?? {})
-    : toModelInput(image, false);
-  return { x, label, modelVersion, predicted };
+  const preparation = prepare ? await currentPreparation(store, cfg, true) : null;
+  const x = preparation ? toModelInput(image, true, preparation) : toModelInput(image, false);
+  return { x, prepared: preparedAs(preparation), label, modelVersion, predicted };
 }
 
 /**
@@ -110,7 +111,13 @@ export async function jsonCorrection(
   const preparation =
     body.preprocess === false ? null : await currentPreparation(store, cfg, body.preprocess);
   if (preparation) preprocessBatch(x, 1, [], undefined, preparation);
-  return { x, label: body.label, modelVersion: body.modelVersion, predicted: body.predicted ?? null };
+  return {
+    x,
+    prepared: preparedAs(preparation),
+    label: body.label,
+    modelVersion: body.modelVersion,
+    predicted: body.predicted ?? null,
+  };
 }
 
 /** `preparationFor` the current serving model. @throws {ApiError} 503 when no model can be served. */

@@ -1,9 +1,10 @@
 /**
  * @module
  * Pending feedback in the model writer's SQLite storage: the schema, and every query on it. Each row is one
- * correction (the 28×28 network input as bytes, its label, who sent it); `applies` records each apply and which
+ * correction (the 28×28 network input as bytes, how it was prepared, its label, who sent it); `applies` records each apply and which
  * version consumed which rows. Synchronous like the SQL API; not policy (see `policy.ts`), not HTTP.
  */
+import type { PreparedAs } from '../../format/index.ts';
 import type { StoredCopy } from './policy.ts';
 
 export type FeedbackStatus = 'pending' | 'held' | 'applied' | 'dropped';
@@ -20,7 +21,8 @@ CREATE TABLE IF NOT EXISTS feedback (
   client TEXT NOT NULL,
   status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'held', 'applied', 'dropped')),
   created_at TEXT NOT NULL,
-  apply_id INTEGER
+  apply_id INTEGER,
+  prepared TEXT CHECK (prepared IN ('none', 'plain', 'deskew'))
 );
 CREATE INDEX IF NOT EXISTS feedback_by_status ON feedback (status, id);
 CREATE INDEX IF NOT EXISTS feedback_by_client ON feedback (client, status);
@@ -46,12 +48,16 @@ export interface FeedbackItem {
   createdAt: string;
   /** The version that consumed it, once applied. */
   appliedIn: string | null;
+  /** How its pixels were prepared (`PreparedAs`); null for items stored before this was recorded. */
+  prepared: PreparedAs | null;
   pixels?: number[];
 }
 
 export interface NewFeedback {
   /** The network input, 784 bytes (0-255). */
   pixels: Uint8Array;
+  /** How `pixels` were prepared: an apply trains a model only on inputs prepared as it prepares them. */
+  prepared: PreparedAs;
   /** Hex SHA-256 of `pixels`: duplicates are refused by it. */
   digest: string;
   label: number;
@@ -77,9 +83,16 @@ type Row = Record<string, SqlStorageValue>;
 export class FeedbackStore {
   constructor(private readonly sql: SqlStorage) {}
 
-  /** Creates the tables; idempotent (run in the object's constructor). */
+  /** Creates the tables, and the columns added since; idempotent (run in the object's constructor). */
   migrate(): void {
     this.sql.exec(SCHEMA);
+    const columns = this.sql.exec('PRAGMA table_info(feedback)').toArray();
+    if (!columns.some((c) => c.name === 'prepared')) {
+      // Storage made before corrections were tagged: their rows stay null (prepared as the model of the day).
+      this.sql.exec(
+        "ALTER TABLE feedback ADD COLUMN prepared TEXT CHECK (prepared IN ('none', 'plain', 'deskew'))",
+      );
+    }
   }
 
   /** What the caps look at before `insert`. */
@@ -116,10 +129,11 @@ export class FeedbackStore {
   insert(item: NewFeedback, now = new Date()): number {
     const row = this.sql
       .exec(
-        `INSERT INTO feedback (digest, pixels, label, predicted, answered_by, client, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+        `INSERT INTO feedback (digest, pixels, prepared, label, predicted, answered_by, client, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
         item.digest,
         item.pixels.slice().buffer,
+        item.prepared,
         item.label,
         item.predicted,
         item.answeredBy,
@@ -135,7 +149,7 @@ export class FeedbackStore {
     const marks = statuses.map(() => '?').join(', ');
     const rows = this.sql
       .exec(
-        `SELECT f.id, f.label, f.predicted, f.answered_by, f.status, f.created_at, a.version,
+        `SELECT f.id, f.label, f.predicted, f.answered_by, f.status, f.created_at, a.version, f.prepared,
                 ${withPixels ? 'f.pixels' : 'NULL AS pixels'}
          FROM feedback f LEFT JOIN applies a ON a.id = f.apply_id
          WHERE f.status IN (${marks}) AND f.id > ? ORDER BY f.id LIMIT ?`,
@@ -152,6 +166,7 @@ export class FeedbackStore {
       status: r.status as FeedbackStatus,
       createdAt: r.created_at as string,
       appliedIn: r.version as string | null,
+      prepared: r.prepared as PreparedAs | null,
       ...(withPixels ? { pixels: Array.from(new Uint8Array(r.pixels as ArrayBuffer)) } : {}),
     }));
   }
@@ -189,16 +204,35 @@ export class FeedbackStore {
     return dropped;
   }
 
-  /** The oldest `limit` items of the given statuses, with their pixels as network input in [0,1]. */
-  batch(statuses: FeedbackStatus[], limit: number): { ids: number[]; x: Float32Array; labels: Uint8Array } {
+  /**
+   * The oldest `limit` items of the given statuses prepared in one of the `usable` ways (or not tagged: stored
+   * before tags), with their pixels as network input in [0,1], and how many others of those statuses there are.
+   */
+  batch(
+    statuses: FeedbackStatus[],
+    limit: number,
+    usable: PreparedAs[],
+  ): { ids: number[]; x: Float32Array; labels: Uint8Array; otherwisePrepared: number } {
     const marks = statuses.map(() => '?').join(', ');
+    const ways = usable.map(() => '?').join(', ');
+    const matches = `(prepared IS NULL OR prepared IN (${ways}))`;
     const rows = this.sql
       .exec(
-        `SELECT id, pixels, label FROM feedback WHERE status IN (${marks}) ORDER BY id LIMIT ?`,
+        `SELECT id, pixels, label FROM feedback WHERE status IN (${marks}) AND ${matches} ORDER BY id LIMIT ?`,
         ...statuses,
+        ...usable,
         limit,
       )
       .toArray();
+    const otherwisePrepared = Number(
+      this.sql
+        .exec(
+          `SELECT COUNT(*) AS n FROM feedback WHERE status IN (${marks}) AND NOT ${matches}`,
+          ...statuses,
+          ...usable,
+        )
+        .one().n,
+    );
     const x = new Float32Array(rows.length * 784);
     const labels = new Uint8Array(rows.length);
     rows.forEach((r: Row, i) => {
@@ -206,7 +240,7 @@ export class FeedbackStore {
       for (let j = 0; j < 784; j++) x[i * 784 + j] = px[j] / 255;
       labels[i] = Number(r.label);
     });
-    return { ids: rows.map((r: Row) => Number(r.id)), x, labels };
+    return { ids: rows.map((r: Row) => Number(r.id)), x, labels, otherwisePrepared };
   }
 
   /** Records an apply and moves its items to `status` (applied, or held for review). */

@@ -119,6 +119,7 @@ async function storeCorrection(c: C, correction: Correction) {
   const ctx = writerContext(c.env);
   const item = {
     pixels,
+    prepared: correction.prepared,
     digest: await hex(pixels),
     label: correction.label,
     predicted: correction.predicted,

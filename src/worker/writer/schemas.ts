@@ -3,7 +3,8 @@
  * The zod schemas of the feedback routes (they validate requests and generate `/openapi.json`).
  */
 import { z } from '@hono/zod-openapi';
-import { Image, LineageFineTuneResponse, PixelScale } from '../schemas.ts';
+import { LineageFineTuneResponse } from '../fine-tune-schemas.ts';
+import { Image, PixelScale } from '../schemas.ts';
 
 const Digit = z.number().int().min(0).max(9);
 const Version = z
@@ -85,6 +86,15 @@ export const FeedbackList = z
         status: Status,
         createdAt: z.string(),
         appliedIn: z.string().nullable().openapi({ description: 'The version that consumed it.' }),
+        prepared: z
+          .enum(['none', 'plain', 'deskew'])
+          .nullable()
+          .openapi({
+            description:
+              'How its pixels were prepared when it was stored: not at all (`preprocess: false`), MNIST-style, or ' +
+              'MNIST-style with deskewing. An apply trains the current model only on items prepared as it prepares ' +
+              'images (and `none`); null for items stored before this was recorded.',
+          }),
         pixels: z.array(z.number().int()).optional(),
       }),
     ),
@@ -130,6 +140,14 @@ export const ApplyResponse = LineageFineTuneResponse.extend({
   consumed: z
     .array(z.number().int())
     .openapi({ description: 'Ids of the feedback items the version consumed.' }),
+  otherwisePrepared: z
+    .number()
+    .int()
+    .openapi({
+      description:
+        'Items left pending because they were prepared for another recipe than the parent model’s (stored before ' +
+        'the current model changed how images are prepared); drop them, or send them again.',
+    }),
   applyId: z.number().int(),
   review: z.object({
     disagreeing: z.number().int(),

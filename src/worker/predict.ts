@@ -26,7 +26,7 @@ import { withVersionPredictor } from './pinned.ts';
 import type { ModelStore } from './model-store.ts';
 import { decodePngInSteps, PngError, type PngErrorCode } from '../data/png.ts';
 import { inUploadTurn, pause } from './upload-turns.ts';
-import { preparationOf, type ModelData } from '../format/index.ts';
+import { preparationOf, type ModelData, type PreparedAs } from '../format/index.ts';
 import type { Predictor } from '../nn/index.ts';
 
 export { jsonInput, preprocessBatch, toInput } from './json-input.ts';
@@ -53,6 +53,15 @@ export type PredictInput =
 function inputFor(input: PredictInput, metadata: Record<string, unknown>): Float32Array {
   if (input.kind === 'json') return jsonModelInput(input, metadata);
   return input.deskewed && preparationOf(metadata)?.deskew ? input.deskewed : input.x;
+}
+
+/** How an upload's network input for `metadata`'s model was prepared (what `inputFor` picked). */
+function uploadPreparedAs(
+  input: PredictInput & { kind: 'image' },
+  metadata: Record<string, unknown>,
+): PreparedAs {
+  if (!input.preprocessed) return 'none';
+  return input.deskewed && preparationOf(metadata)?.deskew ? 'deskew' : 'plain';
 }
 
 /** The answer to each refusal of the PNG decoder (the hostile corpus, `scripts/lib/hostile-corpus.ts`, agrees). */
@@ -176,8 +185,10 @@ export async function predict(
 ): Promise<PredictAnswer> {
   /** What the answering model saw (an upload's preview shows it). */
   let seen = input.x;
+  let seenAs: PreparedAs = 'none';
   const run = (predictor: Predictor, metadata: ModelData['metadata']) => {
     seen = inputFor(input, metadata);
+    if (input.kind === 'image') seenAs = uploadPreparedAs(input, metadata);
     return toVerdictPredictions(predictor.predict(seen, input.count), input.count, {
       temperature: temperatureOf(metadata),
       minConfidence: input.minConfidence ?? cfg.minConfidence,
@@ -204,7 +215,9 @@ export async function predict(
       modelVersion: version,
       preprocessed: input.preprocessed,
       source: { width: input.width, height: input.height },
-      ...(input.preview ? { input: Array.from(seen, (v) => Math.round(v * 255)), side: SIDE } : {}),
+      ...(input.preview
+        ? { input: Array.from(seen, (v) => Math.round(v * 255)), side: SIDE, prepared: seenAs }
+        : {}),
     };
     return { body, headers };
   }

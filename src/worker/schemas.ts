@@ -215,6 +215,14 @@ export const ImagePrediction = Prediction.extend({
     .optional()
     .openapi({ description: 'With `preview=1`: the 28×28 input the model saw, 0-255.' }),
   side: z.literal(IMAGE_SIDE).optional(),
+  prepared: z
+    .enum(['none', 'plain', 'deskew'])
+    .optional()
+    .openapi({
+      description:
+        'With `preview=1`: how `input` was prepared (not at all, MNIST-style, or with deskewing, as the answering ' +
+        'model’s recipe did). A correction of this answer sends `input` with `preprocess: false` and this.',
+    }),
 }).openapi('ImagePrediction', { description: 'The answer to an uploaded PNG.' });
 
 export const PredictResponse = z

@@ -336,6 +336,8 @@ describe('correction form', () => {
     expect(body.image).toHaveLength(784);
     // The image is /predict's network input: stored as it is, not prepared a second time.
     expect(body.preprocess).toBe(false);
+    // …and says how it was prepared (the committed default deskews), so an apply knows which model it suits.
+    expect(body.prepared).toBe('deskew');
     expect(body.modelVersion).toMatch(/^\d{8}T/);
     expect(response.status()).toBe(201);
     const { id } = await response.json();

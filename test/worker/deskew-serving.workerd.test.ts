@@ -41,16 +41,19 @@ async function probabilities(e: Bindings, body: Record<string, unknown>): Promis
   return ((await res.json()) as { probabilities: number[] }).probabilities;
 }
 
-async function uploadInput(e: Bindings): Promise<number[]> {
+/** An upload's preview: the input the model saw, and how it says that input was prepared. */
+async function uploadPreview(e: Bindings, query = ''): Promise<{ input: number[]; prepared: string }> {
   const png = encodePng({ width: 28, height: 28, data: Uint8Array.from(slanted), channels: 1, depth: 8 });
   const res = await app.request(
-    '/predict?preview=1',
+    `/predict?preview=1${query}`,
     { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: png },
     e,
   );
   expect(res.status).toBe(200);
-  return ((await res.json()) as { input: number[] }).input;
+  return (await res.json()) as { input: number[]; prepared: string };
 }
+
+const uploadInput = async (e: Bindings) => (await uploadPreview(e)).input;
 
 const expected = (deskew: boolean) =>
   Array.from(preprocess(fromPixels(slanted.map((v) => v / 255)), { deskew }), (v) => Math.round(v * 255));
@@ -70,5 +73,11 @@ describe('serving a model trained on deskewed images', () => {
     expect(expected(true)).not.toEqual(expected(false));
     expect(await uploadInput(await envFor('deskewed'))).toEqual(expected(true));
     expect(await uploadInput(await envFor('plain'))).toEqual(expected(false));
+  });
+
+  it('should say in the preview how the input was prepared, for a correction to pass on', async () => {
+    expect((await uploadPreview(await envFor('deskewed'))).prepared).toBe('deskew');
+    expect((await uploadPreview(await envFor('plain'))).prepared).toBe('plain');
+    expect((await uploadPreview(await envFor('deskewed'), '&preprocess=false')).prepared).toBe('none');
   });
 });

@@ -303,13 +303,25 @@ describe('POST /feedback/apply', () => {
       sent.slice(0, 3).map((i) => i.id),
     );
 
+    // The page's correction: /predict's preview input, sent as it is with the preparation the preview named.
+    const page = { ...inkedCorrection(5, false), image: imageAt(inked, 0).reverse(), prepared: 'plain' };
+    expect((await send(e, page, 5)).status).toBe(201);
+    expect((await list(e)).items.at(-1)!.prepared).toBe('plain');
+    for (const preprocess of [true, undefined]) {
+      const res = await send(e, { ...page, image: imageAt(inked, 1).reverse(), preprocess }, 6);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as ErrorJson).error.message).toContain(
+        'prepared: only with preprocess false',
+      );
+    }
+
     // Only otherwise-prepared items left: nothing to apply, and the answer says why.
     const again = await apply(e);
     expect(again.status).toBe(422);
     const error = ((await again.json()) as ErrorJson).error;
     expect(error.code).toBe('nothing_pending');
-    expect(error.details).toMatchObject({ otherwisePrepared: 3 });
-    expect(error.message).toContain('3 prepared for another recipe');
+    expect(error.details).toMatchObject({ otherwisePrepared: 4 });
+    expect(error.message).toContain('4 prepared for another recipe');
   });
 
   it('should add the preparation column to storage made before it, and keep applying the untagged rows', async () => {

@@ -134,8 +134,9 @@ correction.addEventListener('submit', async (e) => {
       label,
       modelVersion: lastAnswer.modelVersion,
       predicted: lastAnswer.digit,
-      // lastInput is the network input /predict answered with: store it as it is.
+      // lastInput is the network input /predict answered with: store it as it is, saying how it was prepared.
       preprocess: false,
+      ...(lastAnswer.prepared ? { prepared: lastAnswer.prepared } : {}),
     }),
   });
   const json = await res.json().catch(() => ({}));

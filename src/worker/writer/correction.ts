@@ -113,7 +113,7 @@ export async function jsonCorrection(
   if (preparation) preprocessBatch(x, 1, [], undefined, preparation);
   return {
     x,
-    prepared: preparedAs(preparation),
+    prepared: body.preprocess === false ? (body.prepared ?? 'none') : preparedAs(preparation),
     label: body.label,
     modelVersion: body.modelVersion,
     predicted: body.predicted ?? null,

@@ -30,22 +30,40 @@ export const FeedbackRequest = z
           'when the current model was trained on prepared images (`metadata.training.preprocess`), off otherwise. ' +
           'Send `false` when the image already is the network input (the page sends `input` from `/predict`).',
       }),
+    prepared: z
+      .enum(['none', 'plain', 'deskew'])
+      .optional()
+      .openapi({
+        description:
+          'Only with `preprocess: false`: how the image was already prepared, as `/predict`’s preview said ' +
+          '(`prepared`). An apply trains the current model only on corrections prepared its way; without it the ' +
+          'image is taken as the sender’s own network input (`none`).',
+      }),
   })
   .strict()
-  .superRefine((v: { pixelScale?: unknown; image?: unknown }, ctx) => {
-    if (v.pixelScale !== '0-255' && v.pixelScale !== '0-1') return;
-    if (!Array.isArray(v.image)) return;
-    const max = v.pixelScale === '0-255' ? 255 : 1;
-    const flat: unknown[] = v.image.flat();
-    const i = flat.findIndex((p) => typeof p === 'number' && !(p >= 0 && p <= max));
-    if (i >= 0) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['image', i],
-        message: `pixel ${flat[i]} is outside the declared pixelScale ${v.pixelScale} (allowed 0..${max})`,
-      });
-    }
-  })
+  .superRefine(
+    (v: { pixelScale?: unknown; image?: unknown; prepared?: unknown; preprocess?: unknown }, ctx) => {
+      if (v.prepared !== undefined && v.preprocess !== false) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['prepared'],
+          message: 'prepared: only with preprocess false (it says how an image sent as it is was prepared)',
+        });
+      }
+      if (v.pixelScale !== '0-255' && v.pixelScale !== '0-1') return;
+      if (!Array.isArray(v.image)) return;
+      const max = v.pixelScale === '0-255' ? 255 : 1;
+      const flat: unknown[] = v.image.flat();
+      const i = flat.findIndex((p) => typeof p === 'number' && !(p >= 0 && p <= max));
+      if (i >= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['image', i],
+          message: `pixel ${flat[i]} is outside the declared pixelScale ${v.pixelScale} (allowed 0..${max})`,
+        });
+      }
+    },
+  )
   .openapi('FeedbackRequest');
 
 export const FeedbackAccepted = z

@@ -1409,8 +1409,11 @@ function microKernelGatherA(
   let c30 = f32x4.splat(0);
   let c31 = f32x4.splat(0);
   const end = list + ((<usize>count) << 2);
+  // The next offset one step ahead, as in rowSparseKernel (the 4 bytes past `end` lie in the scratch).
+  let next = <usize>load<u32>(list);
   while (list < end) {
-    const at = pa + <usize>load<u32>(list);
+    const at = pa + next;
+    next = <usize>load<u32>(list, 4);
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
     let av = v128.load32_splat(at);

@@ -88,6 +88,21 @@ function runPeer(run: PeerRun, cwd: string): Record<string, unknown>[] {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
+/**
+ * One `infer` run of the peer at its inference setting (numpy: `blasThreads`, default 2; torch: --threads 1),
+ * with few single-image reps: its batch-1000 images per second (median of `batchReps`), for comparisons that
+ * alternate with ours.
+ * @throws Error when the peer fails or prints no figure.
+ */
+export function peerBatch1000(peer: PeerName, cwd: string, batchReps = 20, blasThreads = 2): number {
+  const run = inferRun(peer, peer === 'numpy' ? blasThreads : null, 100);
+  run.args = run.args.map((a, i) => (run.args[i - 1] === '--batch-reps' ? String(batchReps) : a));
+  const line = runPeer(run, cwd).find((l) => l.mode === 'infer');
+  const value = Number(line?.batch1000_img_per_s);
+  if (!(value > 0)) throw new Error(`${run.script} infer printed no batch-1000 figure`);
+  return value;
+}
+
 /** Whether the peer can run here: its script and its Python modules exist. */
 export function peerAvailable(peer: PeerName): boolean {
   const script = peer === 'numpy' ? 'seed_numpy.py' : 'torch_mlp.py';

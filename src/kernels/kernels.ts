@@ -89,6 +89,7 @@ export interface Kernels {
   /**
    * Float dense layer: y[m×n] = x[m×k] · wᵀ + bias, w [n×k], then LeakyReLU with `slope` when it is given
    * (y > 0 ? y : slope·y). The bias add and the activation happen as the product is stored (no extra pass).
+   * Kernels may skip zero inputs (an image batch's blank pixels); 0·∞ then contributes 0 instead of NaN.
    */
   linear(
     m: number,
@@ -104,8 +105,8 @@ export interface Kernels {
   /**
    * The same dense layer with its weight stored transposed, wt [k×n] = wᵀ (one row per input unit, as
    * inference snapshots keep it): y[m×n] = x[m×k] · wt + bias, then LeakyReLU with `slope` when it is given.
-   * For a few rows of x, a kernel may skip the rows of wt whose input is zero (an image's blank pixels), so that
-   * it reads only the weights it needs; 0·∞ then contributes 0 instead of NaN.
+   * A kernel may skip the rows of wt whose input is zero (an image's blank pixels), for one image so that it
+   * reads only the weights it needs, for batches so that it multiplies less; 0·∞ then contributes 0, not NaN.
    */
   linearT(
     m: number,

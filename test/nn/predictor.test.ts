@@ -91,6 +91,26 @@ describe('createPredictor', () => {
     }
   });
 
+  it('should give the same f32 probabilities in batches larger than its first chunk (grown, then chunked)', () => {
+    const sizes = [100, 96, 64, 10];
+    const f32 = decodedModel('f32', sizes);
+    // 1,100 rows: past the 256 rows allocated up front and past the 1,024 they grow to.
+    const rows = 1100;
+    const xs = images(rows, sizes[0]);
+    const expected = Mlp.fromParams({ sizes, alpha: ALPHA }, createTsKernels(), f32.params).predict(xs, rows);
+    const wasm = createWasmKernels(compileBuild('plain', true), { capacityBytes: 8 << 20 });
+    const predictor = createPredictor(f32, wasm);
+    expect(
+      maxDiff(predictor.predict(xs.subarray(0, 9 * sizes[0]), 9), expected.subarray(0, 90)),
+    ).toBeLessThan(1e-6);
+    expect(maxDiff(predictor.predict(xs, rows), expected), 'grown').toBeLessThan(1e-6);
+    expect(
+      maxDiff(predictor.predict(xs.subarray(0, 9 * sizes[0]), 9), expected.subarray(0, 90)),
+    ).toBeLessThan(1e-6);
+    predictor.dispose();
+    expect(wasm.usedBytes()).toBe(0);
+  });
+
   it('should copy the last hidden layer’s activations into `features`, across chunks, probabilities unchanged', () => {
     const kernels = createTsKernels();
     // 70 rows: more than one chunk of the int8 predictor (64), so the copy's offsets are exercised.

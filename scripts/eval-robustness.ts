@@ -24,7 +24,9 @@ import {
   renderTable,
   type ModelColumn,
   type RobustnessSet,
+  type RowResult,
 } from './lib/robustness.ts';
+import { mcnemar } from './lib/paired-test.ts';
 
 /** The default model before issue #12 (99.07% on MNIST, trained with ±2 px shifts only), read from git. */
 export const BASELINE = 'git:38fdb6c:models/default.bin';
@@ -105,4 +107,28 @@ console.log(
     `src/data/preprocess.ts for every picture, the new default.\n`,
 );
 console.log(renderTable(rows, columns, metrics));
+console.log(`\n${renderPaired(rows, 0, 3)}`);
 console.error(`eval-robustness: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+/**
+ * Column `to` against column `from` on each labelled row, image by image (the same pictures): how many each gets
+ * right that the other does not, and McNemar's exact p (a small p: the difference is more than sampling noise).
+ */
+function renderPaired(results: RowResult[], from: number, to: number): string {
+  const lines = [
+    `Paired, "${columns[to].name}" against "${columns[from].name}" on the same pictures (McNemar's exact test):`,
+    '',
+    '| set | n | right only in new | right only in old | difference | p |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of results) {
+    const [a, b] = [r.right[from], r.right[to]];
+    if (!a || !b) continue;
+    const { gained, lost, p } = mcnemar(a, b);
+    const diff = ((gained - lost) / a.length) * 100;
+    lines.push(
+      `| ${r.set.name} | ${a.length} | ${gained} | ${lost} | ${diff >= 0 ? '+' : ''}${diff.toFixed(2)} pt | ${p < 1e-4 ? '< 0.0001' : p.toFixed(4)} |`,
+    );
+  }
+  return lines.join('\n');
+}

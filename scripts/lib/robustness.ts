@@ -114,6 +114,8 @@ export interface RowResult {
   set: RobustnessSet;
   /** Accuracy per column (a refused picture counts as wrong); null on an unlabelled row. */
   accuracy: (number | null)[];
+  /** Per column, per picture: 1 when that column's answer is right; null on an unlabelled row. */
+  right: (Uint8Array | null)[];
   /** Extra metrics per column, in the order given. */
   metrics: string[][];
 }
@@ -131,6 +133,7 @@ export function evaluateRows(
   const predictors = columns.map((c) => createPredictor(c.model, kernels));
   const rows = sets.map((set) => {
     const accuracy: (number | null)[] = [];
+    const right: (Uint8Array | null)[] = [];
     const extra: string[][] = [];
     columns.forEach((column, k) => {
       const n = set.images.length;
@@ -150,17 +153,23 @@ export function evaluateRows(
       // Calibrated as /predict serves them (argmax unchanged), so the metrics see what a client sees.
       applyTemperature(probs, 10, column.model.metadata.calibration?.temperature ?? 1);
       if (set.labels) {
+        const hits = new Uint8Array(n);
         let correct = 0;
         for (let i = 0; i < n; i++) {
-          if (answered[i] && argmax(probs, i * 10, 10) === set.labels[i]) correct++;
+          if (answered[i] && argmax(probs, i * 10, 10) === set.labels[i]) hits[i] = 1;
+          correct += hits[i];
         }
         accuracy.push(correct / n);
-      } else accuracy.push(null);
+        right.push(hits);
+      } else {
+        accuracy.push(null);
+        right.push(null);
+      }
       extra.push(
         column.metrics === false ? [] : metrics.map((metric) => metric.compute(probs, set.labels, answered)),
       );
     });
-    return { set, accuracy, metrics: extra };
+    return { set, accuracy, right, metrics: extra };
   });
   predictors.forEach((p) => p.dispose());
   return rows;

@@ -59,6 +59,7 @@ export const TASK_LAYOUT = {
     leaky: 52,
     slope: 56,
     layout: 60,
+    counter: 64,
   },
   PAIRS: { n: 4, k: 8, q: 12, out: 16 },
   SUMS: { n: 4, k: 8, q: 12, out: 16 },
@@ -193,6 +194,7 @@ export class TaskWriter {
     v.setInt32(at + INT8.leaky, f.leaky, true);
     v.setFloat32(at + INT8.slope, f.slope, true);
     v.setInt32(at + INT8.layout, f.layout, true);
+    v.setInt32(at + INT8.counter, f.counter, true);
   }
 
   pairRows(at: number, f: PairsFields): void {

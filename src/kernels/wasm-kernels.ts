@@ -324,7 +324,16 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       const psums = rowSums && relaxed ? frame.input(rowSums, n) : 0;
       withOutput(frame, y, m * n, false, (py) => {
         const parts = partsFor(m, n, k);
-        columnRanges(n, parts).forEach(([j0, j1], t) => {
+        // The relaxed builds share the work out through a counter, as the packed GEMMs do: columns of the row
+        // layout, rows of the pair layout (each thread then needs scratch for all n outputs). A few rows in the
+        // pair layout (one image) keep the fixed column split, so that both threads work on them.
+        const shared = parts > 1 && relaxed && (layout === 0 || m >= 8);
+        const counter = shared ? frame.scratch(4) : 0;
+        if (shared) new Int32Array(buffer, counter, 1)[0] = 0;
+        const ranges = shared
+          ? Array.from({ length: parts }, (): [number, number] => [0, n])
+          : columnRanges(n, parts);
+        ranges.forEach(([j0, j1], t) => {
           const scratchBytes =
             layout === 1 ? ex.int8PairRowsScratchBytes(k, j1 - j0) : ex.int8ScratchBytes(m, k);
           writer.linearInt8(block(t), {
@@ -343,6 +352,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
             leaky: slope === undefined ? 0 : 1,
             slope: slope ?? 0,
             layout,
+            counter,
           });
         });
         runBlocks(parts);

@@ -467,6 +467,7 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
       [1, 37, 100], // outputs not a multiple of 16 or 4
       [1, 1024, 784], // the default first layer, split across threads when there are some
       [3, 64, 33],
+      [9, 300, 900], // rows shared out across threads (4 at a time), the last share short
     ]) {
       for (const input of ['signed', 'sparse pixels'] as const) {
         const x = input === 'signed' ? randomArray(m * k, rand) : sparsePixels(m * k, rand);

@@ -91,7 +91,7 @@ describe('createPredictor', () => {
     }
   });
 
-  it('should give the same f32 probabilities in batches larger than its first chunk (grown, then chunked)', () => {
+  it('should give the same probabilities in batches larger than its first chunk (grown, then chunked)', () => {
     const sizes = [100, 96, 64, 10];
     const f32 = decodedModel('f32', sizes);
     // 1,100 rows: past the 256 rows allocated up front and past the 1,024 they grow to.
@@ -108,6 +108,14 @@ describe('createPredictor', () => {
       maxDiff(predictor.predict(xs.subarray(0, 9 * sizes[0]), 9), expected.subarray(0, 90)),
     ).toBeLessThan(1e-6);
     predictor.dispose();
+    // int8: rows are quantized one by one, so the grown chunks give the same bits as batches of 220 (not grown).
+    const int8 = createPredictor(decodedModel('int8', sizes), wasm);
+    const pieces = new Float32Array(rows * 10);
+    for (let r = 0; r < rows; r += 220) {
+      pieces.set(int8.predict(xs.subarray(r * sizes[0], (r + 220) * sizes[0]), 220), r * 10);
+    }
+    expect(Array.from(int8.predict(xs, rows))).toEqual(Array.from(pieces));
+    int8.dispose();
     expect(wasm.usedBytes()).toBe(0);
   });
 

@@ -6,6 +6,8 @@
  * the relaxed builds (kernels.ts calls it behind `ASC_FEATURE_RELAXED_SIMD`); not the plain build's int16 path.
  */
 
+import { SHARE_COLS, SHARE_ROWS, takeIndex, takeShare } from './shares';
+
 // With byte activations a lane gains at most 4·63·128 per 16-column block: 4096 blocks stay far below 2^31.
 const U7_CHUNK: i32 = 4096;
 /**
@@ -49,6 +51,7 @@ export function linearU7Columns(
   j1: i32,
   leaky: bool,
   slope: f32,
+  counter: usize = 0,
 ): void {
   const kp = (k + 15) & ~15;
   const blocks = kp >> 4;
@@ -82,50 +85,59 @@ export function linearU7Columns(
   }
   const dense = blocks;
   const slopes = f32x4.splat(leaky ? slope : 1);
-  for (let j = j0; j < j1; j += 4) {
-    // A last block of fewer than 4 columns repeats its last weight row; only its valid columns are stored.
-    const cols = min(4, j1 - j);
-    const q0 = q + <usize>j * k;
-    const q1 = cols > 1 ? q0 + k : q0;
-    const q2 = cols > 2 ? q1 + k : q1;
-    const q3 = cols > 3 ? q2 + k : q2;
-    const sc = loadColumns(scale, j, cols);
-    const bi = loadColumns(bias, j, cols);
-    let sums = i32x4.splat(0);
-    if (zeroPoints) {
-      if (rowSums) sums = i32x4.trunc_sat_f32x4_s(loadColumns(rowSums, j, cols));
-      else {
-        sums = i32x4.replace_lane(i32x4.splat(rowSum(q0, k)), 1, rowSum(q1, k));
-        sums = i32x4.replace_lane(i32x4.replace_lane(sums, 2, rowSum(q2, k)), 3, rowSum(q3, k));
+  // With a counter, the activations quantized above serve every share this thread takes of [j0, j1).
+  let share = counter ? takeShare(counter, j0) : j0;
+  let shareEnd = counter ? min(j1, share + SHARE_COLS) : j1;
+  for (;;) {
+    for (let j = share; j < shareEnd; j += 4) {
+      // A last block of fewer than 4 columns repeats its last weight row; only its valid columns are stored.
+      const cols = min(4, shareEnd - j);
+      const q0 = q + <usize>j * k;
+      const q1 = cols > 1 ? q0 + k : q0;
+      const q2 = cols > 2 ? q1 + k : q1;
+      const q3 = cols > 3 ? q2 + k : q2;
+      const sc = loadColumns(scale, j, cols);
+      const bi = loadColumns(bias, j, cols);
+      let sums = i32x4.splat(0);
+      if (zeroPoints) {
+        if (rowSums) sums = i32x4.trunc_sat_f32x4_s(loadColumns(rowSums, j, cols));
+        else {
+          sums = i32x4.replace_lane(i32x4.splat(rowSum(q0, k)), 1, rowSum(q1, k));
+          sums = i32x4.replace_lane(i32x4.replace_lane(sums, 2, rowSum(q2, k)), 3, rowSum(q3, k));
+        }
+      }
+      for (let r = 0; r < pairs; r++) {
+        const i = 2 * r;
+        const ma = meta + ((<usize>i) << 4);
+        const mb = ma + 16;
+        const xa = xq + <usize>i * kp;
+        const count = load<i32>(pairCounts + ((<usize>r) << 2));
+        const list = pairLists + ((<usize>r * blocks) << 2);
+        const za = i32x4.mul(sums, i32x4.splat(load<i32>(ma, 4)));
+        const zb = i32x4.mul(sums, i32x4.splat(load<i32>(mb, 4)));
+        const out = y + ((<usize>i * n + j) << 2);
+        const both = dot4x2(count, count == dense, list, xa, xa + <usize>kp, q0, q1, q2, q3, za, zb, slot);
+        store4(out, cols, finish(load<v128>(both), load<f32>(ma), sc, bi, leaky, slopes));
+        store4(
+          out + ((<usize>n) << 2),
+          cols,
+          finish(load<v128>(both, 16), load<f32>(mb), sc, bi, leaky, slopes),
+        );
+      }
+      if (m & 1) {
+        const i = m - 1;
+        const mi = meta + ((<usize>i) << 4);
+        const count = load<i32>(mi, 8);
+        const z = i32x4.mul(sums, i32x4.splat(load<i32>(mi, 4)));
+        const list = lists + ((<usize>i * blocks) << 2);
+        const s = dot4x1(count, count == dense, list, xq + <usize>i * kp, q0, q1, q2, q3, z);
+        store4(y + ((<usize>i * n + j) << 2), cols, finish(s, load<f32>(mi), sc, bi, leaky, slopes));
       }
     }
-    for (let r = 0; r < pairs; r++) {
-      const i = 2 * r;
-      const ma = meta + ((<usize>i) << 4);
-      const mb = ma + 16;
-      const xa = xq + <usize>i * kp;
-      const count = load<i32>(pairCounts + ((<usize>r) << 2));
-      const list = pairLists + ((<usize>r * blocks) << 2);
-      const za = i32x4.mul(sums, i32x4.splat(load<i32>(ma, 4)));
-      const zb = i32x4.mul(sums, i32x4.splat(load<i32>(mb, 4)));
-      const out = y + ((<usize>i * n + j) << 2);
-      const both = dot4x2(count, count == dense, list, xa, xa + <usize>kp, q0, q1, q2, q3, za, zb, slot);
-      store4(out, cols, finish(load<v128>(both), load<f32>(ma), sc, bi, leaky, slopes));
-      store4(
-        out + ((<usize>n) << 2),
-        cols,
-        finish(load<v128>(both, 16), load<f32>(mb), sc, bi, leaky, slopes),
-      );
-    }
-    if (m & 1) {
-      const i = m - 1;
-      const mi = meta + ((<usize>i) << 4);
-      const count = load<i32>(mi, 8);
-      const z = i32x4.mul(sums, i32x4.splat(load<i32>(mi, 4)));
-      const list = lists + ((<usize>i * blocks) << 2);
-      const s = dot4x1(count, count == dense, list, xq + <usize>i * kp, q0, q1, q2, q3, z);
-      store4(y + ((<usize>i * n + j) << 2), cols, finish(s, load<f32>(mi), sc, bi, leaky, slopes));
-    }
+    if (!counter) break;
+    share = takeShare(counter, j0);
+    if (share >= j1) break;
+    shareEnd = min(j1, share + SHARE_COLS);
   }
 }
 
@@ -537,6 +549,7 @@ export function linearU7PairRows(
   j1: i32,
   leaky: bool,
   slope: f32,
+  counter: usize = 0,
 ): void {
   const kp = (k + 15) & ~15;
   const pairsK = (k + 1) >> 1;
@@ -550,90 +563,99 @@ export function linearU7PairRows(
   const base = qt + ((<usize>j0) << 1);
   const slopes = f32x4.splat(leaky ? slope : 1);
   const w16 = width & ~15;
-  for (let i = 0; i < m; i++) {
-    quantizeRowU7(x + ((<usize>i * k) << 2), k, kp, xq, meta, blockList);
-    // The nonzero pairs: their pair-row's address and the two activations as one u16 (x_2p | x_2p+1 << 8).
-    let count = 0;
-    for (let p = 0; p < pairsK; p++) {
-      const v = <i32>load<u16>(xq + ((<usize>p) << 1));
-      const at = list + ((<usize>count) << 3);
-      store<u32>(at, <u32>(base + <usize>p * stride));
-      store<i32>(at, v, 4);
-      count += i32(v != 0);
-    }
-    memory.fill(acc, 0, (<usize>width) << 2);
-    let t = 0;
-    for (; t + 1 < count; t += 2) {
-      const at = list + ((<usize>t) << 3);
-      let r0 = <usize>load<u32>(at);
-      const v0 = load<i32>(at, 4);
-      let r1 = <usize>load<u32>(at, 8);
-      const v1 = load<i32>(at, 12);
-      const s0 = i16x8.splat(<i16>v0);
-      const s1 = i16x8.splat(<i16>v1);
-      let a = acc;
-      const end = acc + ((<usize>w16) << 2);
-      // 16 outputs per step: two pairs' products added in i16 (≤ 2·2·63·128 = 32256), then widened once.
-      while (a < end) {
-        const p0 = i16x8.add(
-          i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0), s0),
-          i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r1), s1),
-        );
-        const p1 = i16x8.add(
-          i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0, 16), s0),
-          i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r1, 16), s1),
-        );
-        v128.store(a, i32x4.add(v128.load(a), i32x4.extend_low_i16x8_s(p0)));
-        v128.store(a, i32x4.add(v128.load(a, 16), i32x4.extend_high_i16x8_s(p0)), 16);
-        v128.store(a, i32x4.add(v128.load(a, 32), i32x4.extend_low_i16x8_s(p1)), 32);
-        v128.store(a, i32x4.add(v128.load(a, 48), i32x4.extend_high_i16x8_s(p1)), 48);
-        r0 += 32;
-        r1 += 32;
-        a += 64;
+  // With a counter, threads take SHARE_ROWS rows at a time, all of [j0, j1) each (a row is quantized once).
+  let first = counter ? takeIndex(counter) * SHARE_ROWS : 0;
+  let last = counter ? min(m, first + SHARE_ROWS) : m;
+  for (;;) {
+    for (let i = first; i < last; i++) {
+      quantizeRowU7(x + ((<usize>i * k) << 2), k, kp, xq, meta, blockList);
+      // The nonzero pairs: their pair-row's address and the two activations as one u16 (x_2p | x_2p+1 << 8).
+      let count = 0;
+      for (let p = 0; p < pairsK; p++) {
+        const v = <i32>load<u16>(xq + ((<usize>p) << 1));
+        const at = list + ((<usize>count) << 3);
+        store<u32>(at, <u32>(base + <usize>p * stride));
+        store<i32>(at, v, 4);
+        count += i32(v != 0);
       }
-      pairTail(r0, v0, w16, width, acc);
-      pairTail(r1, v1, w16, width, acc);
-    }
-    if (t < count) {
-      const at = list + ((<usize>t) << 3);
-      let r0 = <usize>load<u32>(at);
-      const v0 = load<i32>(at, 4);
-      const s0 = i16x8.splat(<i16>v0);
-      let a = acc;
-      const end = acc + ((<usize>w16) << 2);
-      while (a < end) {
-        const p0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0), s0);
-        const p1 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0, 16), s0);
-        v128.store(a, i32x4.add(v128.load(a), i32x4.extend_low_i16x8_s(p0)));
-        v128.store(a, i32x4.add(v128.load(a, 16), i32x4.extend_high_i16x8_s(p0)), 16);
-        v128.store(a, i32x4.add(v128.load(a, 32), i32x4.extend_low_i16x8_s(p1)), 32);
-        v128.store(a, i32x4.add(v128.load(a, 48), i32x4.extend_high_i16x8_s(p1)), 48);
-        r0 += 32;
-        a += 64;
+      memory.fill(acc, 0, (<usize>width) << 2);
+      let t = 0;
+      for (; t + 1 < count; t += 2) {
+        const at = list + ((<usize>t) << 3);
+        let r0 = <usize>load<u32>(at);
+        const v0 = load<i32>(at, 4);
+        let r1 = <usize>load<u32>(at, 8);
+        const v1 = load<i32>(at, 12);
+        const s0 = i16x8.splat(<i16>v0);
+        const s1 = i16x8.splat(<i16>v1);
+        let a = acc;
+        const end = acc + ((<usize>w16) << 2);
+        // 16 outputs per step: two pairs' products added in i16 (≤ 2·2·63·128 = 32256), then widened once.
+        while (a < end) {
+          const p0 = i16x8.add(
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0), s0),
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r1), s1),
+          );
+          const p1 = i16x8.add(
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0, 16), s0),
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r1, 16), s1),
+          );
+          v128.store(a, i32x4.add(v128.load(a), i32x4.extend_low_i16x8_s(p0)));
+          v128.store(a, i32x4.add(v128.load(a, 16), i32x4.extend_high_i16x8_s(p0)), 16);
+          v128.store(a, i32x4.add(v128.load(a, 32), i32x4.extend_low_i16x8_s(p1)), 32);
+          v128.store(a, i32x4.add(v128.load(a, 48), i32x4.extend_high_i16x8_s(p1)), 48);
+          r0 += 32;
+          r1 += 32;
+          a += 64;
+        }
+        pairTail(r0, v0, w16, width, acc);
+        pairTail(r1, v1, w16, width, acc);
       }
-      pairTail(r0, v0, w16, width, acc);
+      if (t < count) {
+        const at = list + ((<usize>t) << 3);
+        let r0 = <usize>load<u32>(at);
+        const v0 = load<i32>(at, 4);
+        const s0 = i16x8.splat(<i16>v0);
+        let a = acc;
+        const end = acc + ((<usize>w16) << 2);
+        while (a < end) {
+          const p0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0), s0);
+          const p1 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0, 16), s0);
+          v128.store(a, i32x4.add(v128.load(a), i32x4.extend_low_i16x8_s(p0)));
+          v128.store(a, i32x4.add(v128.load(a, 16), i32x4.extend_high_i16x8_s(p0)), 16);
+          v128.store(a, i32x4.add(v128.load(a, 32), i32x4.extend_low_i16x8_s(p1)), 32);
+          v128.store(a, i32x4.add(v128.load(a, 48), i32x4.extend_high_i16x8_s(p1)), 48);
+          r0 += 32;
+          a += 64;
+        }
+        pairTail(r0, v0, w16, width, acc);
+      }
+      // y = scale·s·(Σ − z·rowSum) + bias, 4 outputs at a time (a last group of fewer reads up to 3 accumulators
+      // past the row's, inside the scratch, and stores only its valid lanes).
+      const s = load<f32>(meta);
+      const z = i32x4.splat(load<i32>(meta, 4));
+      const zero = load<i32>(meta, 4) == 0;
+      const out = y + ((<usize>i * n + j0) << 2);
+      for (let o = 0; o < width; o += 4) {
+        const cols = min(4, width - o);
+        const j = j0 + o;
+        let d = v128.load(acc + ((<usize>o) << 2));
+        if (!zero) d = i32x4.sub(d, i32x4.mul(z, i32x4.trunc_sat_f32x4_s(loadColumns(rowSums, j, cols))));
+        const r = finish(
+          f32x4.convert_i32x4_s(d),
+          s,
+          loadColumns(scale, j, cols),
+          loadColumns(bias, j, cols),
+          leaky,
+          slopes,
+        );
+        store4(out + ((<usize>o) << 2), cols, r);
+      }
     }
-    // y = scale·s·(Σ − z·rowSum) + bias, 4 outputs at a time (a last group of fewer reads up to 3 accumulators
-    // past the row's, inside the scratch, and stores only its valid lanes).
-    const s = load<f32>(meta);
-    const z = i32x4.splat(load<i32>(meta, 4));
-    const zero = load<i32>(meta, 4) == 0;
-    const out = y + ((<usize>i * n + j0) << 2);
-    for (let o = 0; o < width; o += 4) {
-      const cols = min(4, width - o);
-      const j = j0 + o;
-      let d = v128.load(acc + ((<usize>o) << 2));
-      if (!zero) d = i32x4.sub(d, i32x4.mul(z, i32x4.trunc_sat_f32x4_s(loadColumns(rowSums, j, cols))));
-      const r = finish(
-        f32x4.convert_i32x4_s(d),
-        s,
-        loadColumns(scale, j, cols),
-        loadColumns(bias, j, cols),
-        leaky,
-        slopes,
-      );
-      store4(out + ((<usize>o) << 2), cols, r);
-    }
+    if (!counter) break;
+    first = takeIndex(counter) * SHARE_ROWS;
+    if (first >= m) break;
+    last = min(m, first + SHARE_ROWS);
   }
 }
 

@@ -13,6 +13,7 @@ export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 export * from './tasks';
 export { crc32Tables, crc32Update } from './crc32';
 export { packPairRowsRange } from './int8-u7';
+import { SHARE_COLS, takeShare } from './shares';
 import {
   linearU7Columns,
   linearU7PairRows,
@@ -54,6 +55,7 @@ import {
   GEMM_N,
   GEMM_SCRATCH,
   INT8_BIAS,
+  INT8_COUNTER,
   INT8_J0,
   INT8_J1,
   INT8_K,
@@ -205,6 +207,7 @@ export function runTask(task: usize): void {
       i32At(task, INT8_J0),
       i32At(task, INT8_J1),
       i32At(task, INT8_LAYOUT),
+      ptrAt(task, INT8_COUNTER),
     );
   } else if (kind == KIND_ROW_SUMS) {
     int8RowSums(i32At(task, SUMS_N), i32At(task, SUMS_K), ptrAt(task, SUMS_Q), ptrAt(task, SUMS_OUT));
@@ -256,17 +259,6 @@ export function gemmScratchBytes(m: i32, k: i32): i32 {
 
 // The shared counter of the current GEMM task's shares (GEMM_COUNTER), or 0; per instance, so per thread.
 let gemmCounter: usize = 0;
-/** Columns per share of a GEMM whose threads share a counter: one row-sparse panel, four packed ones. */
-const SHARE_COLS: i32 = 32;
-
-// The first column of the next share of [j0, …) from the counter (the plain builds run one thread and are
-// never given one).
-function takeShare(counter: usize, j0: i32): i32 {
-  if (ASC_FEATURE_THREADS) return j0 + atomic.add<i32>(counter, 1) * SHARE_COLS;
-  const share = load<i32>(counter);
-  store<i32>(counter, share + 1);
-  return j0 + share * SHARE_COLS;
-}
 
 // The epilogue of the current GEMM task; globals are per instance, so per thread.
 let epPlain: bool = true;
@@ -1573,15 +1565,33 @@ function linearInt8Columns(
   j0: i32,
   j1: i32,
   layout: i32,
+  counter: usize,
 ): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
     if (layout == 1)
-      linearU7PairRows(m, n, k, x, q, scale, bias, rowSums, y, scratch, j0, j1, int8Leaky, int8Slope);
-    else linearU7Columns(m, n, k, x, q, scale, bias, rowSums, y, scratch, j0, j1, int8Leaky, int8Slope);
+      linearU7PairRows(
+        m,
+        n,
+        k,
+        x,
+        q,
+        scale,
+        bias,
+        rowSums,
+        y,
+        scratch,
+        j0,
+        j1,
+        int8Leaky,
+        int8Slope,
+        counter,
+      );
+    else
+      linearU7Columns(m, n, k, x, q, scale, bias, rowSums, y, scratch, j0, j1, int8Leaky, int8Slope, counter);
     return;
   }
-  // Only the relaxed builds have the pair layout (the loader offers it only there).
-  if (layout != 0) unreachable();
+  // Only the relaxed builds have the pair layout and shares (the loader offers them only there).
+  if (layout != 0 || counter != 0) unreachable();
   const kp = (k + 7) & ~7;
   const xq = scratch;
   const xs = (xq + ((<usize>m * kp) << 1) + 15) & ~15;

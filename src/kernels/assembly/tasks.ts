@@ -112,6 +112,11 @@ export const INT8_J1: i32 = 48;
 export const INT8_LEAKY: i32 = 52; // i32, 1: through LeakyReLU
 export const INT8_SLOPE: i32 = 56; // f32
 export const INT8_LAYOUT: i32 = 60; // i32, 0: q [n×k] rows; 1: q in input pairs (int8PairRows), relaxed builds only
+/**
+ * u32 pointer to a shared i32 (0 before the call), or 0: as GEMM_COUNTER, relaxed builds only; layout 1 shares
+ * out rows (SHARE_ROWS, every thread all of [j0, j1)) instead of columns.
+ */
+export const INT8_COUNTER: i32 = 64;
 
 // KIND_PAIR_ROWS: out[(p·n + j)·2 + e] = q[j·k + 2p + e], 0 past k.
 export const PAIRS_N: i32 = 4;

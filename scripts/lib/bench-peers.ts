@@ -103,6 +103,17 @@ export function peerBatch1000(peer: PeerName, cwd: string, batchReps = 20, blasT
   return value;
 }
 
+/**
+ * One training run of the peer at its setting for `batch` (the first of `trainRuns`): examples per second.
+ * @throws Error when the peer fails or prints no figure.
+ */
+export function peerTrainExPerS(peer: PeerName, cwd: string, batch: number, steps: number): number {
+  const run = trainRuns(peer, batch, steps)[0];
+  const value = Number(runPeer(run, cwd).find((l) => l.mode === 'bench')?.ex_per_s);
+  if (!(value > 0)) throw new Error(`${run.script} bench printed no figure`);
+  return value;
+}
+
 /** Whether the peer can run here: its script and its Python modules exist. */
 export function peerAvailable(peer: PeerName): boolean {
   const script = peer === 'numpy' ? 'seed_numpy.py' : 'torch_mlp.py';

@@ -66,6 +66,8 @@ export class Trainer {
   /** Second moment (Adam only). */
   private readonly state2: Float32Array | null;
   private readonly deltas: Float32Array[];
+  /** maxBatch ones: the bias gradient is computed as the product onesᵀ·dy. */
+  private readonly ones: Float32Array;
   private t = 0;
   private readonly keepGradients: boolean;
 
@@ -90,6 +92,7 @@ export class Trainer {
     this.state2 = adam ? k.alloc(net.params.length) : null;
     // deltas[l] holds the gradient w.r.t. layer l's output, [maxBatch×sizes[l+1]].
     this.deltas = net.layers.map((layer) => k.alloc(maxBatch * layer.outDim));
+    this.ones = k.alloc(maxBatch).fill(1);
   }
 
   /** One update on rows [0, batch) of x with their labels. x [batch×inputSize], labels [batch] in [0, classes). */
@@ -112,7 +115,8 @@ export class Trainer {
       // dx (through the LeakyReLU whose output ws.acts[l] is) needs the old weights: denseBackward does it first.
       const dx = l > 0 ? deltas[l - 1] : null;
       const w = net.weight(l);
-      denseBackward(this.kernels, dx, db, dw, deltas[l], ws.acts[l], w, batch, inDim, outDim, net.spec.alpha);
+      const [dy, x, slope] = [deltas[l], ws.acts[l], net.spec.alpha];
+      denseBackward(this.kernels, dx, db, dw, dy, x, w, batch, inDim, outDim, slope, this.ones);
     }
     this.update(fused);
     return result;
@@ -138,7 +142,7 @@ export class Trainer {
   dispose(): void {
     const k = this.kernels;
     this.ws.dispose();
-    for (const a of [this.grads, this.state1, this.state2, ...this.deltas]) if (a) k.free(a);
+    for (const a of [this.grads, this.state1, this.state2, this.ones, ...this.deltas]) if (a) k.free(a);
   }
 
   /** Whether this step applies the weight update inside the gradient GEMM: plain SGD, no decay. */

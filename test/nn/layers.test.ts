@@ -86,6 +86,11 @@ describe('denseBackward', () => {
     expectClose(dw, numericGrad(w, loss, 1e-2), 1e-3);
     expectClose(db, numericGrad(b, loss, 1e-2), 1e-3);
     expectClose(dz, numericGrad(z, loss, 1e-2), 1e-3);
+    // db as the product onesᵀ·dy (what the trainer passes), more ones than rows: the same sums.
+    const dbOnes = new Float32Array(b.length).fill(99);
+    const ones = new Float32Array(batch + 2).fill(1);
+    denseBackward(k, null, dbOnes, { into: dw }, r, leaky(z, slope), w, batch, inDim, outDim, slope, ones);
+    expectClose(dbOnes, db, 1e-6);
   });
 
   it('should apply w −= lr·dw in place of storing dw, after computing dx from the old weights', () => {

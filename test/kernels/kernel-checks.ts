@@ -286,12 +286,16 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
   it('should match the reference gradient through a LeakyReLU (linearGradInput) on edge shapes', () => {
     const kernels = make();
     const rand = seeded(29);
-    for (const [m, n, k] of [...EDGE_SHAPES, [16, 1024, 512], [1, 333, 800], [4, 300, 900]] as [
-      number,
-      number,
-      number,
-    ][]) {
-      const dy = randomArray(m * k, rand);
+    // The last two: a sparse dy (as after a LeakyReLU of slope 0), through the zero-skipping products.
+    for (const [m, n, k, sparse] of [
+      ...EDGE_SHAPES,
+      [16, 1024, 512],
+      [1, 333, 800],
+      [4, 300, 900],
+      [30, 40, 100, true],
+      [128, 96, 512, true],
+    ] as [number, number, number, boolean?][]) {
+      const dy = sparse ? sparsePixels(m * k, rand) : randomArray(m * k, rand);
       const w = randomArray(k * n, rand);
       const act = randomArray(m * n, rand);
       if (act.length > 2) act[1] = 0; // a zero output gates like a negative one

@@ -111,7 +111,7 @@ export async function applyPending(parts: ApplyParts, options: ApplyOptions): Pr
   const hasReplay = typeof current.model.metadata.replaySet === 'string';
   // Stored corrections are already the network's input (prepared or not when they were posted): as they are.
   const ask = { preprocess: false, ...(hasReplay ? { replay: APPLY_REPLAY } : {}) };
-  const job: LineageJob = { x, labels, count, ask, dryRun: false };
+  const job: LineageJob = { x, labels, count, ask, dryRun: false, learnsFrom: usable };
   let applyId: number | null = null;
   let answer: LineageAnswer;
   try {

@@ -29,14 +29,26 @@ export function resample(
  * `first[t]` .. `first[t] + count[t] - 1` with `weights` from `start[t]` on (the covered part of each pixel).
  */
 function coverage(size: number, targets: number): Coverage {
-  if (size > MAX_CACHED_SIDE || targets > MAX_CACHED_SIDE) return coverageOf(size, targets);
-  const key = size * 65536 + targets;
-  let table = coverages.get(key);
+  return cached(coverages, size, targets, coverageOf);
+}
+
+/**
+ * `make(from, to)`, kept in `cache` for sides up to `MAX_CACHED_SIDE` (the sizes of 28×28 inputs repeat; pictures
+ * of many sizes only refill it, never past `MAX_TABLES`).
+ */
+function cached<T>(
+  cache: Map<number, T>,
+  from: number,
+  to: number,
+  make: (from: number, to: number) => T,
+): T {
+  if (from > MAX_CACHED_SIDE || to > MAX_CACHED_SIDE) return make(from, to);
+  const key = from * 65536 + to;
+  let table = cache.get(key);
   if (!table) {
-    // Bounded: the sizes of 28×28 inputs repeat; pictures of many sizes only refill it.
-    if (coverages.size >= MAX_COVERAGES) coverages.clear();
-    table = coverageOf(size, targets);
-    coverages.set(key, table);
+    if (cache.size >= MAX_TABLES) cache.clear();
+    table = make(from, to);
+    cache.set(key, table);
   }
   return table;
 }
@@ -52,7 +64,7 @@ interface Coverage {
 /** Coverage tables by size and target count (read only, so shared by every call). */
 const coverages = new Map<number, Coverage>();
 /** At most this many tables of each kind, each for sides of at most `MAX_CACHED_SIDE`: well under 1 MB. */
-const MAX_COVERAGES = 128;
+const MAX_TABLES = 128;
 const MAX_CACHED_SIDE = 256;
 
 function coverageOf(size: number, targets: number): Coverage {
@@ -84,10 +96,10 @@ const bilinearTables = new Map<number, BilinearColumns>();
 
 /** For each target column of a `sw` → `tw` bilinear resampling: its two source columns and the second's weight. */
 function bilinearColumns(sw: number, tw: number): BilinearColumns {
-  const cacheable = sw <= MAX_CACHED_SIDE && tw <= MAX_CACHED_SIDE;
-  const key = sw * 65536 + tw;
-  const cached = cacheable ? bilinearTables.get(key) : undefined;
-  if (cached) return cached;
+  return cached(bilinearTables, sw, tw, bilinearColumnsOf);
+}
+
+function bilinearColumnsOf(sw: number, tw: number): BilinearColumns {
   const sx = sw / tw;
   const x0s = new Int32Array(tw);
   const x1s = new Int32Array(tw);
@@ -98,11 +110,7 @@ function bilinearColumns(sw: number, tw: number): BilinearColumns {
     x1s[tx] = Math.min(sw - 1, x0s[tx] + 1);
     axs[tx] = fx - x0s[tx];
   }
-  const table = { x0s, x1s, axs };
-  if (!cacheable) return table;
-  if (bilinearTables.size >= MAX_COVERAGES) bilinearTables.clear();
-  bilinearTables.set(key, table);
-  return table;
+  return { x0s, x1s, axs };
 }
 
 /**

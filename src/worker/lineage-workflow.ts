@@ -7,6 +7,7 @@
  * the pointer by compare-and-swap. Every refusal is an `ApiError` thrown before anything is stored.
  */
 import { MasterMismatchError } from '../format/master.ts';
+import { learnsFrom, type PreparedAs } from '../format/metadata.ts';
 import type { UpdateSettings } from '../nn/index.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
@@ -32,6 +33,11 @@ export interface LineageJob {
   count: number;
   ask: FineTuneAsk;
   dryRun: boolean;
+  /**
+   * How the examples may have been prepared (a feedback apply: `learnsFrom` of the model it chose them for). A
+   * parent that learns from other inputs (the pointer moved to another recipe meanwhile) is refused, 409.
+   */
+  learnsFrom?: PreparedAs[];
 }
 
 /**
@@ -119,6 +125,14 @@ export async function fineTuneLineage(
     if (!read) throw new ApiError(503, 'no_model', 'no model has been published to this store yet');
     const parent = await loadModel(store, read.pointer.current);
     const meta = parent.model.metadata;
+    if (job.learnsFrom && !sameSet(job.learnsFrom, learnsFrom(meta))) {
+      throw new ApiError(
+        409,
+        'conflict',
+        `the current model (${read.pointer.current}) prepares images otherwise than the one the examples were ` +
+          'chosen for (the pointer moved meanwhile); nothing was applied: apply again',
+      );
+    }
     const checkSetName = typeof meta.checkSet === 'string' ? meta.checkSet : null;
     const replayName = typeof meta.replaySet === 'string' ? meta.replaySet : null;
     const plan = resolveFineTune(
@@ -255,4 +269,8 @@ export async function fineTuneLineage(
     hooks.afterSwap?.(version, false);
   }
   throw new ApiError(409, 'conflict', `the model changed during ${LINEAGE_ATTEMPTS} attempts; retry later`);
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v) => b.includes(v));
 }

@@ -26,7 +26,13 @@ import { withVersionPredictor } from './pinned.ts';
 import type { ModelStore } from './model-store.ts';
 import { decodePngInSteps, PngError, type PngErrorCode } from '../data/png.ts';
 import { inUploadTurn, pause } from './upload-turns.ts';
-import { preparationOf, type ModelData, type PreparedAs } from '../format/index.ts';
+import {
+  preparationFor,
+  preparationOf,
+  preparedAs,
+  type ModelData,
+  type PreparedAs,
+} from '../format/index.ts';
 import type { Predictor } from '../nn/index.ts';
 
 export { jsonInput, preprocessBatch, toInput } from './json-input.ts';
@@ -49,19 +55,17 @@ export type PredictInput =
       minConfidence: number | null;
     };
 
-/** The network's input for `metadata`'s model: its images prepared as its recipe prepared them. */
-function inputFor(input: PredictInput, metadata: Record<string, unknown>): Float32Array {
-  if (input.kind === 'json') return jsonModelInput(input, metadata);
-  return input.deskewed && preparationOf(metadata)?.deskew ? input.deskewed : input.x;
-}
-
-/** How an upload's network input for `metadata`'s model was prepared (what `inputFor` picked). */
-function uploadPreparedAs(
-  input: PredictInput & { kind: 'image' },
+/** The network's input for `metadata`'s model, its images prepared as its recipe prepared them, and how. */
+function inputFor(
+  input: PredictInput,
   metadata: Record<string, unknown>,
-): PreparedAs {
-  if (!input.preprocessed) return 'none';
-  return input.deskewed && preparationOf(metadata)?.deskew ? 'deskew' : 'plain';
+): { x: Float32Array; prepared: PreparedAs } {
+  if (input.kind === 'json') {
+    const prepared = preparedAs(preparationFor(metadata, input.preprocess));
+    return { x: jsonModelInput(input, metadata), prepared };
+  }
+  if (input.deskewed && preparationOf(metadata)?.deskew) return { x: input.deskewed, prepared: 'deskew' };
+  return { x: input.x, prepared: input.preprocessed ? 'plain' : 'none' };
 }
 
 /** The answer to each refusal of the PNG decoder (the hostile corpus, `scripts/lib/hostile-corpus.ts`, agrees). */
@@ -187,8 +191,7 @@ export async function predict(
   let seen = input.x;
   let seenAs: PreparedAs = 'none';
   const run = (predictor: Predictor, metadata: ModelData['metadata']) => {
-    seen = inputFor(input, metadata);
-    if (input.kind === 'image') seenAs = uploadPreparedAs(input, metadata);
+    ({ x: seen, prepared: seenAs } = inputFor(input, metadata));
     return toVerdictPredictions(predictor.predict(seen, input.count), input.count, {
       temperature: temperatureOf(metadata),
       minConfidence: input.minConfidence ?? cfg.minConfidence,

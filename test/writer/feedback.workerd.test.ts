@@ -295,13 +295,18 @@ describe('POST /feedback/apply', () => {
 
     const res = await apply(e);
     expect(res.status).toBe(200);
-    const answer = (await res.json()) as { consumed: number[]; examples: number; otherwisePrepared: number };
+    const answer = (await res.json()) as {
+      consumed: number[];
+      examples: number;
+      droppedOtherwisePrepared: number[];
+    };
     expect(answer.consumed).toEqual([sent[3].id, fresh.id]);
-    expect(answer).toMatchObject({ examples: 2, otherwisePrepared: 3 });
-    const left = await list(e);
-    expect(left.items.filter((i) => i.status === 'pending').map((i) => i.id)).toEqual(
-      sent.slice(0, 3).map((i) => i.id),
-    );
+    const plainIds = sent.slice(0, 3).map((i) => i.id);
+    expect(answer).toMatchObject({ examples: 2, droppedOtherwisePrepared: plainIds });
+    // Dropped, not lost: listed as such, and nothing is pending any more.
+    const dropped = await list(e, '?status=dropped');
+    expect(dropped.items.map((i) => [i.id, i.prepared])).toEqual(plainIds.map((id) => [id, 'plain']));
+    expect(dropped.counts.pending.total).toBe(0);
 
     // The page's correction: /predict's preview input, sent as it is with the preparation the preview named.
     const page = { ...inkedCorrection(5, false), image: imageAt(inked, 0).reverse(), prepared: 'plain' };
@@ -315,13 +320,19 @@ describe('POST /feedback/apply', () => {
       );
     }
 
-    // Only otherwise-prepared items left: nothing to apply, and the answer says why.
+    // Only an otherwise-prepared item pending: it is dropped, nothing is applied, and the answer says why.
+    const pageId = (await list(e)).items.at(-1)!.id;
     const again = await apply(e);
     expect(again.status).toBe(422);
     const error = ((await again.json()) as ErrorJson).error;
     expect(error.code).toBe('nothing_pending');
-    expect(error.details).toMatchObject({ otherwisePrepared: 4 });
-    expect(error.message).toContain('4 prepared for another recipe');
+    expect(error.details).toMatchObject({ droppedOtherwisePrepared: [pageId] });
+    expect(error.message).toContain('1 prepared for another recipe');
+    expect((await store.readPointer())!.pointer.history.map((h) => h.source)).toEqual([
+      'fine-tune',
+      'publish',
+      'publish',
+    ]);
   });
 
   it('should add the preparation column to storage made before it, and keep applying the untagged rows', async () => {
@@ -342,9 +353,7 @@ describe('POST /feedback/apply', () => {
       store.migrate(); // idempotent
       const [old] = store.list(['pending'], 0, 10, false);
       expect(old).toMatchObject({ label: 7, prepared: null });
-      const batch = store.batch(['pending'], 10, ['none', 'deskew']);
-      expect(batch.ids).toEqual([old.id]);
-      expect(batch.otherwisePrepared).toBe(0);
+      expect(store.batch(['pending'], 10, ['none', 'deskew']).ids).toEqual([old.id]);
       const pixels = new Uint8Array(784).fill(1);
       store.insert({
         pixels,
@@ -355,11 +364,14 @@ describe('POST /feedback/apply', () => {
         answeredBy: null,
         client: 'c',
       });
-      expect(store.batch(['pending'], 10, ['none', 'deskew'])).toMatchObject({
-        ids: [old.id],
-        otherwisePrepared: 1,
-      });
+      expect(store.batch(['pending'], 10, ['none', 'deskew']).ids).toEqual([old.id]);
       expect(store.batch(['pending'], 10, ['none', 'plain']).ids).toHaveLength(2);
+      // The tagged row is dropped for a deskewing model; the untagged one is kept, as before tags.
+      expect(store.dropOtherwisePrepared(['none', 'deskew'])).toEqual([old.id + 1]);
+      expect(store.dropOtherwisePrepared(['none', 'deskew'])).toEqual([]);
+      expect(store.list(['pending'], 0, 10, false).map((i) => i.id)).toEqual([old.id]);
+      expect(store.hasAny(['pending'])).toBe(true);
+      expect(store.hasAny(['held'])).toBe(false);
     });
   });
 
@@ -475,7 +487,20 @@ describe('POST /feedback (JSON) without preprocess', () => {
       e,
     );
     expect(res.status).toBe(201);
-    expect((await list(e, '?pixels=1')).items[0].pixels).toEqual(byDefault);
+    const [item] = (await list(e, '?pixels=1')).items;
+    expect(item.pixels).toEqual(byDefault);
+    expect(item.prepared).toBe('deskew');
+    // An upload sent as it is may say how it was prepared; saying it of one the server prepares is a 400.
+    const asIs = async (query: string) =>
+      app.request(
+        `/feedback?label=1&modelVersion=v7${query}`,
+        { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: png },
+        e,
+      );
+    expect((await asIs('&prepared=deskew')).status).toBe(400);
+    expect((await asIs('&preprocess=0&prepared=sideways')).status).toBe(400);
+    expect((await asIs('&preprocess=0&prepared=deskew')).status).toBe(201);
+    expect((await list(e)).items.map((i) => i.prepared)).toEqual(['deskew', 'deskew']);
   });
 
   it('should answer 503 no_model when no model is published to decide, and store when the request says', async () => {

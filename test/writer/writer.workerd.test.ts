@@ -7,7 +7,7 @@
 import { createScheduledController, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { decodeModel } from '../../src/format/index.ts';
+import { decodeModel, encodeModel } from '../../src/format/index.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import worker from '../../src/worker/index.ts';
 import { resetModelCache } from '../../src/worker/model-cache.ts';
@@ -107,6 +107,41 @@ describe('the compare-and-swap safety net', () => {
     expect(pointer.history[1].version).toBe(outside);
     // The blob of the lost attempt was deleted: the seed, the outside version and the child remain.
     expect((await e.MODELS.list({ prefix: `${store.prefix}versions/` })).objects).toHaveLength(3);
+  });
+
+  it('should refuse, not retrain, when the pointer moved to a model that prepares images otherwise', async () => {
+    const e = testEnv(base, NO_GUARD);
+    const { store, version } = await seed(e);
+    // Examples chosen for the seeded model (trained on raw images), then a deskewing model published outside.
+    const decoded = decodeModel(makeModel(8).blob);
+    const deskewing = encodeModel({
+      ...decoded,
+      quantized: undefined,
+      metadata: { ...decoded.metadata, training: { preprocess: true, deskew: true } },
+    });
+    let outside: string | null = null;
+    const racing = aroundPointerSwap(base.MODELS, store.pointerKey(), {
+      before: async () => {
+        if (outside === null) outside = (await store.publish(deskewing)).version;
+      },
+    });
+    const job = {
+      x: Float32Array.from(pixels.subarray(0, 784), (v) => v / 255),
+      labels: Uint8Array.of(3),
+      count: 1,
+      ask: { steps: 1 },
+      dryRun: false,
+      learnsFrom: ['none' as const, 'plain' as const],
+    };
+    const refused = await fineTuneLineage(new ModelStore(racing, store.prefix), readConfig(e), job).catch(
+      (err: unknown) => err,
+    );
+    expect(outside).not.toBeNull();
+    expect(refused).toMatchObject({ status: 409, code: 'conflict' });
+    expect(String((refused as Error).message)).toContain('prepares images otherwise');
+    const { pointer } = (await store.readPointer())!;
+    expect(pointer.current).toBe(outside);
+    expect(pointer.history.map((h) => h.version)).toEqual([outside, version]);
   });
 });
 

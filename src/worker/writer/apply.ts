@@ -11,14 +11,12 @@ import { getKernels } from '../kernels.ts';
 import { fineTuneLineage, type LineageAnswer, type LineageJob } from '../lineage-workflow.ts';
 import { loadModel } from '../model-cache.ts';
 import type { ModelStore } from '../model-store.ts';
-import { learnsFrom, type PreparedAs } from '../../format/index.ts';
+import { learnsFrom } from '../../format/index.ts';
 import { createPredictor } from '../../nn/index.ts';
 import type { FeedbackStatus, FeedbackStore } from './feedback-store.ts';
 import type { IntentLog } from './intents.ts';
 import { review, type Review } from './policy.ts';
 import { APPLY_REPLAY, type FeedbackSettings } from './settings.ts';
-
-const ALL_PREPARATIONS: PreparedAs[] = ['none', 'plain', 'deskew'];
 
 export interface ApplyOptions {
   /** Apply held items too and skip the review check: a token holder has looked at them. */
@@ -28,8 +26,8 @@ export interface ApplyOptions {
 export interface ApplyAnswer extends LineageAnswer {
   /** Ids of the feedback items the new version consumed. */
   consumed: number[];
-  /** Items left pending because they were prepared for another recipe than the parent model's. */
-  otherwisePrepared: number;
+  /** Ids of the pending or held items dropped because they were prepared for another recipe than the parent's. */
+  droppedOtherwisePrepared: number[];
   review: Review;
   applyId: number;
 }
@@ -51,28 +49,32 @@ export interface ApplyParts {
 export async function applyPending(parts: ApplyParts, options: ApplyOptions): Promise<ApplyAnswer> {
   const { feedback, intents, store, settings } = parts;
   const statuses: FeedbackStatus[] = options.reviewed ? ['pending', 'held'] : ['pending'];
-  const read = await store.readPointer();
-  const current = read ? await loadModel(store, read.pointer.current) : null;
-  // A correction prepared for another recipe (stored before the current model changed how it prepares images)
-  // would teach it inputs it never sees: it is left pending, and counted.
-  const usable = current ? learnsFrom(current.model.metadata) : ALL_PREPARATIONS;
-  const { ids, x, labels, otherwisePrepared } = feedback.batch(statuses, settings.applyMaxExamples, usable);
-  const count = ids.length;
-  if (count === 0) {
+  const nothingPending = (dropped: number[]) => {
     const held = feedback.counts().held.total;
-    const other = otherwisePrepared
-      ? `; ${otherwisePrepared} prepared for another recipe than the current model's stay pending (drop them)`
+    const why = dropped.length
+      ? `; ${dropped.length} prepared for another recipe than the current model's were dropped`
       : '';
-    throw new ApiError(
+    return new ApiError(
       422,
       'nothing_pending',
       (held
         ? `no feedback is pending; ${held} held for review (apply with "reviewed": true, after dropping bad items)`
-        : 'no feedback is pending; nothing was applied') + other,
-      { held, otherwisePrepared },
+        : 'no feedback is pending; nothing was applied') + why,
+      { held, droppedOtherwisePrepared: dropped },
     );
-  }
-  if (!read || !current) throw new ApiError(503, 'no_model', 'no model has been published to this store yet');
+  };
+  // Nothing to do is found without reading the model.
+  if (!feedback.hasAny(statuses)) throw nothingPending([]);
+  const read = await store.readPointer();
+  if (!read) throw new ApiError(503, 'no_model', 'no model has been published to this store yet');
+  const current = await loadModel(store, read.pointer.current);
+  // A correction prepared for another recipe (stored before the current model changed how it prepares images)
+  // would teach it inputs it never sees, now or later: it is dropped, and named in the answer.
+  const usable = learnsFrom(current.model.metadata);
+  const droppedOtherwisePrepared = feedback.dropOtherwisePrepared(usable);
+  const { ids, x, labels } = feedback.batch(statuses, settings.applyMaxExamples, usable);
+  const count = ids.length;
+  if (count === 0) throw nothingPending(droppedOtherwisePrepared);
   const predictor = createPredictor(current.model, getKernels());
   let checked: Review;
   try {
@@ -109,7 +111,7 @@ export async function applyPending(parts: ApplyParts, options: ApplyOptions): Pr
   const hasReplay = typeof current.model.metadata.replaySet === 'string';
   // Stored corrections are already the network's input (prepared or not when they were posted): as they are.
   const ask = { preprocess: false, ...(hasReplay ? { replay: APPLY_REPLAY } : {}) };
-  const job: LineageJob = { x, labels, count, ask, dryRun: false };
+  const job: LineageJob = { x, labels, count, ask, dryRun: false, learnsFrom: usable };
   let applyId: number | null = null;
   let answer: LineageAnswer;
   try {
@@ -137,7 +139,7 @@ export async function applyPending(parts: ApplyParts, options: ApplyOptions): Pr
     throw err;
   }
   if (applyId === null) throw new Error(`apply of ${answer.version} published without its record`);
-  return { ...answer, consumed: ids, otherwisePrepared, review: checked, applyId };
+  return { ...answer, consumed: ids, droppedOtherwisePrepared, review: checked, applyId };
 }
 
 /** What the `applies` row keeps of a published apply. */

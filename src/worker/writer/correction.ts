@@ -49,7 +49,8 @@ function digitField(value: string | null, name: string, required: boolean): numb
 
 /**
  * Reads a PNG body or a multipart form with an `image` file and `label`, `modelVersion`, `predicted` fields; the
- * image is prepared as the current model's recipe prepared its images, unless `preprocess` turns that off.
+ * image is prepared as the current model's recipe prepared its images, unless `preprocess` turns that off (then
+ * `prepared` may say how it already was).
  * @throws {ApiError} 503 when no model can be served and preparation is not turned off.
  */
 export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Config): Promise<Correction> {
@@ -70,7 +71,7 @@ export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Confi
       throw new ApiError(400, 'missing_image', 'the form has no file field named `image` (a PNG)');
     }
     png = new Uint8Array(await (file as Blob).arrayBuffer());
-    for (const key of ['label', 'modelVersion', 'predicted', 'preprocess']) {
+    for (const key of ['label', 'modelVersion', 'predicted', 'preprocess', 'prepared']) {
       const value = form.get(key);
       if (typeof value === 'string') fields.set(key, value);
     }
@@ -87,10 +88,20 @@ export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Confi
   }
   const prep = fields.get('preprocess');
   const prepare = prep === undefined || !['0', 'false', 'no', 'off'].includes(prep.toLowerCase());
+  const said = fields.get('prepared');
+  if (said !== undefined && (prepare || !['none', 'plain', 'deskew'].includes(said))) {
+    throw new ApiError(
+      400,
+      'validation_error',
+      'prepared: only with preprocess=0, and one of none, plain, deskew (how the image sent as it is was prepared)',
+      { field: 'prepared' },
+    );
+  }
   const image = await decodeImage(png);
   const preparation = prepare ? await currentPreparation(store, cfg, true) : null;
   const x = preparation ? toModelInput(image, true, preparation) : toModelInput(image, false);
-  return { x, prepared: preparedAs(preparation), label, modelVersion, predicted };
+  const prepared = preparation ? preparedAs(preparation) : ((said as PreparedAs | undefined) ?? 'none');
+  return { x, prepared, label, modelVersion, predicted };
 }
 
 /**

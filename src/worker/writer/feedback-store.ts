@@ -1,7 +1,8 @@
 /**
  * @module
  * Pending feedback in the model writer's SQLite storage: the schema, and every query on it. Each row is one
- * correction (the 28×28 network input as bytes, how it was prepared, its label, who sent it); `applies` records each apply and which
+ * correction (the 28×28 network input as bytes, how it was prepared, its label, who sent it); `applies`
+ * records each apply and which
  * version consumed which rows. Synchronous like the SQL API; not policy (see `policy.ts`), not HTTP.
  */
 import type { PreparedAs } from '../../format/index.ts';
@@ -204,35 +205,53 @@ export class FeedbackStore {
     return dropped;
   }
 
+  /** Whether any item has one of the given statuses. */
+  hasAny(statuses: FeedbackStatus[]): boolean {
+    const marks = statuses.map(() => '?').join(', ');
+    return (
+      this.sql.exec(`SELECT 1 FROM feedback WHERE status IN (${marks}) LIMIT 1`, ...statuses).toArray()
+        .length > 0
+    );
+  }
+
+  /**
+   * Drops the pending and held items tagged with a preparation not in `usable` (a model that prepares its images
+   * otherwise can never learn from them); returns their ids. Untagged items (stored before tags) are kept.
+   */
+  dropOtherwisePrepared(usable: PreparedAs[]): number[] {
+    const ways = usable.map(() => '?').join(', ');
+    return this.sql
+      .exec(
+        `UPDATE feedback SET status = 'dropped'
+         WHERE status IN ('pending', 'held') AND prepared IS NOT NULL AND prepared NOT IN (${ways})
+         RETURNING id`,
+        ...usable,
+      )
+      .toArray()
+      .map((r: Row) => Number(r.id))
+      .sort((a, b) => a - b);
+  }
+
   /**
    * The oldest `limit` items of the given statuses prepared in one of the `usable` ways (or not tagged: stored
-   * before tags), with their pixels as network input in [0,1], and how many others of those statuses there are.
+   * before tags), with their pixels as network input in [0,1].
    */
   batch(
     statuses: FeedbackStatus[],
     limit: number,
     usable: PreparedAs[],
-  ): { ids: number[]; x: Float32Array; labels: Uint8Array; otherwisePrepared: number } {
+  ): { ids: number[]; x: Float32Array; labels: Uint8Array } {
     const marks = statuses.map(() => '?').join(', ');
     const ways = usable.map(() => '?').join(', ');
-    const matches = `(prepared IS NULL OR prepared IN (${ways}))`;
     const rows = this.sql
       .exec(
-        `SELECT id, pixels, label FROM feedback WHERE status IN (${marks}) AND ${matches} ORDER BY id LIMIT ?`,
+        `SELECT id, pixels, label FROM feedback
+         WHERE status IN (${marks}) AND (prepared IS NULL OR prepared IN (${ways})) ORDER BY id LIMIT ?`,
         ...statuses,
         ...usable,
         limit,
       )
       .toArray();
-    const otherwisePrepared = Number(
-      this.sql
-        .exec(
-          `SELECT COUNT(*) AS n FROM feedback WHERE status IN (${marks}) AND NOT ${matches}`,
-          ...statuses,
-          ...usable,
-        )
-        .one().n,
-    );
     const x = new Float32Array(rows.length * 784);
     const labels = new Uint8Array(rows.length);
     rows.forEach((r: Row, i) => {
@@ -240,7 +259,7 @@ export class FeedbackStore {
       for (let j = 0; j < 784; j++) x[i * 784 + j] = px[j] / 255;
       labels[i] = Number(r.label);
     });
-    return { ids: rows.map((r: Row) => Number(r.id)), x, labels, otherwisePrepared };
+    return { ids: rows.map((r: Row) => Number(r.id)), x, labels };
   }
 
   /** Records an apply and moves its items to `status` (applied, or held for review). */

@@ -158,14 +158,12 @@ export const ApplyResponse = LineageFineTuneResponse.extend({
   consumed: z
     .array(z.number().int())
     .openapi({ description: 'Ids of the feedback items the version consumed.' }),
-  otherwisePrepared: z
-    .number()
-    .int()
-    .openapi({
-      description:
-        'Items left pending because they were prepared for another recipe than the parent model’s (stored before ' +
-        'the current model changed how images are prepared); drop them, or send them again.',
-    }),
+  droppedOtherwisePrepared: z.array(z.number().int()).openapi({
+    description:
+      'Ids of the pending or held items this apply dropped because they were prepared for another recipe than ' +
+      'the parent model’s (stored before the current model changed how images are prepared): it can never learn ' +
+      'from them. Send such images again to have them prepared its way.',
+  }),
   applyId: z.number().int(),
   review: z.object({
     disagreeing: z.number().int(),

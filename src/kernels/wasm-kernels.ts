@@ -141,6 +141,12 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
   class Frame {
     private readonly blocks: number[] = [];
     private next = SCRATCH_AT;
+    /** A zeroed 32-bit word of scratch (the threads' shared column counter). */
+    counter(): number {
+      const at = this.scratch(4);
+      new Int32Array(buffer, at, 1)[0] = 0;
+      return at;
+    }
     /** A scratch block of `bytes`, 64-byte aligned. */
     scratch(bytes: number): number {
       const size = Math.ceil(bytes / 64) * 64;
@@ -261,11 +267,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         // The packed paths share the columns out through a counter (a thread that runs late leaves its shares
         // to the others); the few-row dot products split them in fixed ranges.
         const shared = parts > 1 && !(layout === Layout.nt && m <= dotMaxRows);
-        const counter = shared ? frame.scratch(4) : 0;
-        if (shared) new Int32Array(buffer, counter, 1)[0] = 0;
-        const ranges = shared
-          ? Array.from({ length: parts }, (): [number, number] => [0, n])
-          : columnRanges(n, parts);
+        const { counter, ranges } = columnShares(shared, parts, n, () => frame.counter());
         ranges.forEach(([j0, j1], t) => {
           const f = {
             layout,
@@ -328,11 +330,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         // layout, rows of the pair layout (each thread then needs scratch for all n outputs). A few rows in the
         // pair layout (one image) keep the fixed column split, so that both threads work on them.
         const shared = parts > 1 && relaxed && (layout === 0 || m >= 8);
-        const counter = shared ? frame.scratch(4) : 0;
-        if (shared) new Int32Array(buffer, counter, 1)[0] = 0;
-        const ranges = shared
-          ? Array.from({ length: parts }, (): [number, number] => [0, n])
-          : columnRanges(n, parts);
+        const { counter, ranges } = columnShares(shared, parts, n, () => frame.counter());
         ranges.forEach(([j0, j1], t) => {
           const scratchBytes =
             layout === 1 ? ex.int8PairRowsScratchBytes(k, j1 - j0) : ex.int8ScratchBytes(m, k);
@@ -578,6 +576,20 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       }
     },
   };
+}
+
+/**
+ * How `parts` threads cover [0, n): `shared`, each thread takes column shares from one counter (`counter()`, a
+ * zeroed 32-bit word) and is handed all of [0, n); else fixed `columnRanges` and no counter (0).
+ */
+function columnShares(
+  shared: boolean,
+  parts: number,
+  n: number,
+  counter: () => number,
+): { counter: number; ranges: [number, number][] } {
+  if (!shared) return { counter: 0, ranges: columnRanges(n, parts) };
+  return { counter: counter(), ranges: Array.from({ length: parts }, (): [number, number] => [0, n]) };
 }
 
 /** [0, n) split into `parts` ranges of whole 8-column panels, as even as possible. */

@@ -526,6 +526,13 @@ export function u7PairRowsScratchBytes(k: i32, width: i32): i32 {
   return kp + 16 + (kp >> 4) * 4 + ((k + 1) >> 1) * 8 + ((width + 3) & ~3) * 4 + 64;
 }
 
+/** Adds the eight i16 lanes of p0 and p1, widened to i32, to the 16 i32 accumulators at a. */
+function addWidened(a: usize, p0: v128, p1: v128): void {
+  v128.store(a, i32x4.add(v128.load(a), i32x4.extend_low_i16x8_s(p0)));
+  v128.store(a, i32x4.add(v128.load(a, 16), i32x4.extend_high_i16x8_s(p0)), 16);
+  v128.store(a, i32x4.add(v128.load(a, 32), i32x4.extend_low_i16x8_s(p1)), 32);
+  v128.store(a, i32x4.add(v128.load(a, 48), i32x4.extend_high_i16x8_s(p1)), 48);
+}
 /**
  * `linearU7Columns` with the weights laid out in input pairs (`int8PairRows`): qt holds, for each pair of inputs
  * (2p, 2p+1), the n outputs' two weights side by side, so one pmaddubsw multiplies 8 outputs by both inputs of
@@ -600,10 +607,7 @@ export function linearU7PairRows(
             i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0, 16), s0),
             i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r1, 16), s1),
           );
-          v128.store(a, i32x4.add(v128.load(a), i32x4.extend_low_i16x8_s(p0)));
-          v128.store(a, i32x4.add(v128.load(a, 16), i32x4.extend_high_i16x8_s(p0)), 16);
-          v128.store(a, i32x4.add(v128.load(a, 32), i32x4.extend_low_i16x8_s(p1)), 32);
-          v128.store(a, i32x4.add(v128.load(a, 48), i32x4.extend_high_i16x8_s(p1)), 48);
+          addWidened(a, p0, p1);
           r0 += 32;
           r1 += 32;
           a += 64;
@@ -621,10 +625,7 @@ export function linearU7PairRows(
         while (a < end) {
           const p0 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0), s0);
           const p1 = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0, 16), s0);
-          v128.store(a, i32x4.add(v128.load(a), i32x4.extend_low_i16x8_s(p0)));
-          v128.store(a, i32x4.add(v128.load(a, 16), i32x4.extend_high_i16x8_s(p0)), 16);
-          v128.store(a, i32x4.add(v128.load(a, 32), i32x4.extend_low_i16x8_s(p1)), 32);
-          v128.store(a, i32x4.add(v128.load(a, 48), i32x4.extend_high_i16x8_s(p1)), 48);
+          addWidened(a, p0, p1);
           r0 += 32;
           a += 64;
         }

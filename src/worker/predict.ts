@@ -26,13 +26,7 @@ import { withVersionPredictor } from './pinned.ts';
 import type { ModelStore } from './model-store.ts';
 import { decodePngInSteps, PngError, type PngErrorCode } from '../data/png.ts';
 import { inUploadTurn, pause } from './upload-turns.ts';
-import {
-  preparationFor,
-  preparationOf,
-  preparedAs,
-  type ModelData,
-  type PreparedAs,
-} from '../format/index.ts';
+import { preparationOf, type ModelData, type PreparedAs } from '../format/index.ts';
 import type { Predictor } from '../nn/index.ts';
 
 export { jsonInput, preprocessBatch, toInput } from './json-input.ts';
@@ -55,15 +49,16 @@ export type PredictInput =
       minConfidence: number | null;
     };
 
-/** The network's input for `metadata`'s model, its images prepared as its recipe prepared them, and how. */
+/**
+ * The network's input for `metadata`'s model, its images prepared as its recipe prepared them, and, for an
+ * upload (whose preview shows it), how.
+ */
 function inputFor(
   input: PredictInput,
   metadata: Record<string, unknown>,
-): { x: Float32Array; prepared: PreparedAs } {
-  if (input.kind === 'json') {
-    const prepared = preparedAs(preparationFor(metadata, input.preprocess));
-    return { x: jsonModelInput(input, metadata), prepared };
-  }
+): { x: Float32Array; prepared: PreparedAs | null } {
+  // A JSON body's images are not shown back, so how they were prepared is not worked out (a hot path).
+  if (input.kind === 'json') return { x: jsonModelInput(input, metadata), prepared: null };
   if (input.deskewed && preparationOf(metadata)?.deskew) return { x: input.deskewed, prepared: 'deskew' };
   return { x: input.x, prepared: input.preprocessed ? 'plain' : 'none' };
 }
@@ -189,7 +184,7 @@ export async function predict(
 ): Promise<PredictAnswer> {
   /** What the answering model saw (an upload's preview shows it). */
   let seen = input.x;
-  let seenAs: PreparedAs = 'none';
+  let seenAs: PreparedAs | null = null;
   const run = (predictor: Predictor, metadata: ModelData['metadata']) => {
     ({ x: seen, prepared: seenAs } = inputFor(input, metadata));
     return toVerdictPredictions(predictor.predict(seen, input.count), input.count, {

@@ -107,6 +107,7 @@ export interface Kernels {
    * inference snapshots keep it): y[m×n] = x[m×k] · wt + bias, then LeakyReLU with `slope` when it is given.
    * A kernel may skip the rows of wt whose input is zero (an image's blank pixels), for one image so that it
    * reads only the weights it needs, for batches so that it multiplies less; 0·∞ then contributes 0, not NaN.
+   * With `accumulate`, y = alpha·(x · wt) + the old y + bias before the activation (`alpha` default 1).
    */
   linearT(
     m: number,
@@ -117,6 +118,8 @@ export interface Kernels {
     bias: Float32Array,
     y: Float32Array,
     slope?: number,
+    accumulate?: boolean,
+    alpha?: number,
   ): void;
 
   /**

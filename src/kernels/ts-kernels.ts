@@ -90,7 +90,10 @@ export function linearRef(
   addBiasActivate(m, n, bias, y, slope);
 }
 
-/** y = x · wt + bias with wt [k×n] (the weight stored transposed), then LeakyReLU with `slope` when given. */
+/**
+ * y = alpha·(x · wt) (+ the old y when `accumulate`) + bias with wt [k×n] (the weight stored transposed), then
+ * LeakyReLU with `slope` when given.
+ */
 export function linearTRef(
   m: number,
   n: number,
@@ -100,8 +103,10 @@ export function linearTRef(
   bias: Float32Array,
   y: Float32Array,
   slope?: number,
+  accumulate = false,
+  alpha = 1,
 ): void {
-  gemmRef(m, n, k, x, wt, y);
+  gemmRef(m, n, k, x, wt, y, accumulate, alpha);
   addBiasActivate(m, n, bias, y, slope);
 }
 

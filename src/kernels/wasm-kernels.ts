@@ -207,6 +207,19 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     array.set(new Float32Array(buffer, ptr, length));
   }
 
+  /** An output address for `array`: its own in kernel memory, else a scratch copy (`copyOut` brings it back). */
+  function outputAt(frame: Frame, array: Float32Array, length: number, copyIn: boolean): number {
+    if (array.buffer === buffer) return array.byteOffset;
+    return copyIn ? frame.input(array, length) : frame.scratch(length * 4);
+  }
+
+  /** Copies the results at ptr into `array` when it lives outside kernel memory. */
+  function copyOut(array: Float32Array, ptr: number, length: number): void {
+    if (array.buffer !== buffer) array.set(new Float32Array(buffer, ptr, length));
+  }
+
+  // The hot paths below (one image is several calls) create no closures: each costs an allocation, and more
+  // under tsx, whose keep-names wraps every closure made.
   function runGemm(
     layout: GemmLayout,
     m: number,
@@ -229,64 +242,53 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       const pa = frame.input(a, m * k);
       const pb = frame.input(b, k * n);
       const e = epilogueFields(frame, epilogue, m, n);
-      withOutput(frame, c, m * n, accumulate, (pc) => {
-        const acc = accumulate ? 1 : 0;
-        // The few-row paths (one image being served) pack nothing: no scratch for dot products, the list of
-        // nonzero inputs for the row-by-row NN path.
-        const rowByRow = layout === Layout.nn && m <= axpyMaxRows && k > 0;
-        const scratchBytes =
-          layout === Layout.nt && m <= dotMaxRows ? 0 : rowByRow ? k * 4 : ex.gemmScratchBytes(m, k);
-        const scratch = () => (scratchBytes ? frame.scratch(scratchBytes) : 0);
-        const parts = partsFor(m, n, k);
-        if (parts > 1 && rowByRow) {
-          // A few rows through weights stored [in×out]: split by inputs, so each thread reads whole weight rows;
-          // the helpers' partial products are summed into c (and the bias and activation applied) after the join.
-          const stride = Math.ceil((m * n * 4) / 64) * 64;
-          const partials = frame.scratch(stride * (parts - 1));
-          for (let t = 0; t < parts; t++) {
-            const out = t === 0 ? pc : partials + (t - 1) * stride;
-            writer.rowsPart(block(t), {
-              m,
-              n,
-              k,
-              a: pa,
-              b: pb,
-              c: out,
-              accumulate: t === 0 ? acc : 0,
-              part: t,
-              parts,
-              list: frame.scratch(k * 4),
-              alpha: e.alpha,
-            });
-          }
-          runBlocks(parts);
-          writer.reduceRows(block(0), { m, n, c: pc, partials, count: parts - 1, stride }, e);
-          ex.runTask(block(0));
-          return;
-        }
-        // The packed paths share the columns out through a counter (a thread that runs late leaves its shares
-        // to the others); the few-row dot products split them in fixed ranges.
-        const shared = parts > 1 && !(layout === Layout.nt && m <= dotMaxRows);
-        const { counter, ranges } = columnShares(shared, parts, n, () => frame.counter());
-        ranges.forEach(([j0, j1], t) => {
-          const f = {
-            layout,
+      const pc = outputAt(frame, c, m * n, accumulate);
+      const acc = accumulate ? 1 : 0;
+      // The few-row paths (one image being served) pack nothing: no scratch for dot products, the list of
+      // nonzero inputs for the row-by-row NN path.
+      const rowByRow = layout === Layout.nn && m <= axpyMaxRows && k > 0;
+      const scratchBytes =
+        layout === Layout.nt && m <= dotMaxRows ? 0 : rowByRow ? k * 4 : ex.gemmScratchBytes(m, k);
+      const parts = partsFor(m, n, k);
+      if (parts > 1 && rowByRow) {
+        // A few rows through weights stored [in×out]: split by inputs, so each thread reads whole weight rows;
+        // the helpers' partial products are summed into c (and the bias and activation applied) after the join.
+        const stride = Math.ceil((m * n * 4) / 64) * 64;
+        const partials = frame.scratch(stride * (parts - 1));
+        for (let t = 0; t < parts; t++) {
+          const out = t === 0 ? pc : partials + (t - 1) * stride;
+          writer.rowsPart(block(t), {
             m,
             n,
             k,
             a: pa,
             b: pb,
-            c: pc,
-            accumulate: acc,
-            j0,
-            j1,
-            scratch: scratch(),
-            counter,
-          };
-          writer.gemm(block(t), f, e);
-        });
+            c: out,
+            accumulate: t === 0 ? acc : 0,
+            part: t,
+            parts,
+            list: frame.scratch(k * 4),
+            alpha: e.alpha,
+          });
+        }
         runBlocks(parts);
-      });
+        writer.reduceRows(block(0), { m, n, c: pc, partials, count: parts - 1, stride }, e);
+        ex.runTask(block(0));
+      } else {
+        // The packed paths share the columns out through a counter (a thread that runs late leaves its shares
+        // to the others); the few-row dot products split them in fixed ranges.
+        const shared = parts > 1 && !(layout === Layout.nt && m <= dotMaxRows);
+        const counter = shared ? frame.counter() : 0;
+        const ranges = columnShares(shared, parts, n);
+        for (let t = 0; t < parts; t++) {
+          const [j0, j1] = ranges[t];
+          const scratch = scratchBytes ? frame.scratch(scratchBytes) : 0;
+          const f = { layout, m, n, k, a: pa, b: pb, c: pc, accumulate: acc, j0, j1, scratch, counter };
+          writer.gemm(block(t), f, e);
+        }
+        runBlocks(parts);
+      }
+      copyOut(c, pc, m * n);
     } finally {
       frame.close();
     }
@@ -324,37 +326,39 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       const pbias = frame.input(bias, n);
       // Only the relaxed build reads the row sums (for its activations' zero points).
       const psums = rowSums && relaxed ? frame.input(rowSums, n) : 0;
-      withOutput(frame, y, m * n, false, (py) => {
-        const parts = partsFor(m, n, k);
-        // The relaxed builds share the work out through a counter, as the packed GEMMs do: columns of the row
-        // layout, rows of the pair layout (each thread then needs scratch for all n outputs). A few rows in the
-        // pair layout (one image) keep the fixed column split, so that both threads work on them.
-        const shared = parts > 1 && relaxed && (layout === 0 || m >= 8);
-        const { counter, ranges } = columnShares(shared, parts, n, () => frame.counter());
-        ranges.forEach(([j0, j1], t) => {
-          const scratchBytes =
-            layout === 1 ? ex.int8PairRowsScratchBytes(k, j1 - j0) : ex.int8ScratchBytes(m, k);
-          writer.linearInt8(block(t), {
-            m,
-            n,
-            k,
-            x: px,
-            q: pq,
-            scale: ps,
-            bias: pbias,
-            rowSums: psums,
-            y: py,
-            scratch: frame.scratch(scratchBytes),
-            j0,
-            j1,
-            leaky: slope === undefined ? 0 : 1,
-            slope: slope ?? 0,
-            layout,
-            counter,
-          });
+      const py = outputAt(frame, y, m * n, false);
+      const parts = partsFor(m, n, k);
+      // The relaxed builds share the work out through a counter, as the packed GEMMs do: columns of the row
+      // layout, rows of the pair layout (each thread then needs scratch for all n outputs). A few rows in the
+      // pair layout (one image) keep the fixed column split, so that both threads work on them.
+      const shared = parts > 1 && relaxed && (layout === 0 || m >= 8);
+      const counter = shared ? frame.counter() : 0;
+      const ranges = columnShares(shared, parts, n);
+      for (let t = 0; t < parts; t++) {
+        const [j0, j1] = ranges[t];
+        const scratchBytes =
+          layout === 1 ? ex.int8PairRowsScratchBytes(k, j1 - j0) : ex.int8ScratchBytes(m, k);
+        writer.linearInt8(block(t), {
+          m,
+          n,
+          k,
+          x: px,
+          q: pq,
+          scale: ps,
+          bias: pbias,
+          rowSums: psums,
+          y: py,
+          scratch: frame.scratch(scratchBytes),
+          j0,
+          j1,
+          leaky: slope === undefined ? 0 : 1,
+          slope: slope ?? 0,
+          layout,
+          counter,
         });
-        runBlocks(parts);
-      });
+      }
+      runBlocks(parts);
+      copyOut(y, py, m * n);
     } finally {
       frame.close();
     }
@@ -414,9 +418,9 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       checkLength('linear', 'bias', bias, n);
       runGemm(Layout.nt, m, n, k, x, w, y, false, { alpha: 1, bias, slope: slope ?? null }, 'linear');
     },
-    linearT(m, n, k, x, wt, bias, y, slope) {
+    linearT(m, n, k, x, wt, bias, y, slope, accumulate = false, alpha = 1) {
       checkLength('linearT', 'bias', bias, n);
-      runGemm(Layout.nn, m, n, k, x, wt, y, false, { alpha: 1, bias, slope: slope ?? null }, 'linearT');
+      runGemm(Layout.nn, m, n, k, x, wt, y, accumulate, { alpha, bias, slope: slope ?? null }, 'linearT');
     },
     linearGradInput(m, n, k, dy, w, act, dx, slope) {
       checkLength('linearGradInput', 'act', act, m * n);
@@ -579,17 +583,14 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
 }
 
 /**
- * How `parts` threads cover [0, n): `shared`, each thread takes column shares from one counter (`counter()`, a
- * zeroed 32-bit word) and is handed all of [0, n); else fixed `columnRanges` and no counter (0).
+ * How `parts` threads cover [0, n): `shared`, each thread is handed all of [0, n) and takes column shares from
+ * one counter; else fixed `columnRanges`.
  */
-function columnShares(
-  shared: boolean,
-  parts: number,
-  n: number,
-  counter: () => number,
-): { counter: number; ranges: [number, number][] } {
-  if (!shared) return { counter: 0, ranges: columnRanges(n, parts) };
-  return { counter: counter(), ranges: Array.from({ length: parts }, (): [number, number] => [0, n]) };
+function columnShares(shared: boolean, parts: number, n: number): [number, number][] {
+  if (!shared) return columnRanges(n, parts);
+  const ranges: [number, number][] = [];
+  for (let t = 0; t < parts; t++) ranges.push([0, n]);
+  return ranges;
 }
 
 /** [0, n) split into `parts` ranges of whole 8-column panels, as even as possible. */

@@ -244,6 +244,13 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
           kernels.linearT(m, n, k, x, wt, bias, actual, slope);
           const label = `linearT ${m}x${n}x${k} ${input} slope=${slope}`;
           expectClose(actual, expected, gemmTolerance(k) + 1e-6, label);
+          // Scaled and added to an old y before the bias and activation (a predictor's split second layer).
+          const old = randomArray(m * n, rand);
+          const expectedAdded = old.slice();
+          linearTRef(m, n, k, x, wt, bias, expectedAdded, slope, true, 0.75);
+          const added = old.slice();
+          kernels.linearT(m, n, k, x, wt, bias, added, slope, true, 0.75);
+          expectClose(added, expectedAdded, gemmTolerance(k) + 1e-6, `${label} accumulate alpha`);
         }
       }
     }

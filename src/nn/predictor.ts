@@ -6,6 +6,7 @@
 import { int8RowSums, type Kernels } from '../kernels/kernels.ts';
 import { softmax } from './layers.ts';
 import { checkBatch, checkSpec, layoutOf, type MlpSpec } from './mlp.ts';
+import { SplitSecondLayer } from './split-layer.ts';
 
 /** What a predictor needs of a decoded model blob (structurally a subset of the format's `ModelData`). */
 export interface PredictorSource {
@@ -120,7 +121,9 @@ const F32_MAX_CHUNK = 1024;
 /**
  * float32 weights. They stay in the trained [out×in] layout until the first single image, which re-lays the
  * wide layers [in×out] once (a few milliseconds for 784-1024-512-10; batches run as fast in either layout), so
- * that predictors made only to score batches (as a fine-tune does) never pay for it.
+ * that predictors made only to score batches (as a fine-tune does) never pay for it. That image also makes the
+ * split second layer (`SplitSecondLayer`, ~20 ms and 1.6 MB more there), which single images sparse enough
+ * for it then run through.
  */
 class F32Predictor extends ChunkedPredictor {
   private readonly weights: Float32Array[] = [];
@@ -128,6 +131,9 @@ class F32Predictor extends ChunkedPredictor {
   /** Whether weights[l] is [in×out] (else [out×in]). */
   private readonly transposed: boolean[];
   private relaid = false;
+  private split: SplitSecondLayer | null = null;
+  /** Whether the image being predicted runs through `split`. */
+  private splitNow = false;
 
   constructor(spec: MlpSpec, kernels: Kernels, params: Float32Array) {
     super(spec, kernels, 256, F32_MAX_CHUNK);
@@ -148,11 +154,22 @@ class F32Predictor extends ChunkedPredictor {
 
   override predict(x: Float32Array, batch: number, features?: Float32Array): Float32Array {
     if (batch === 1 && !this.relaid) this.transposeWideLayers();
-    return super.predict(x, batch, features);
+    const { sizes } = this.spec;
+    this.splitNow = batch === 1 && this.split !== null && this.split.pays(x, sizes[0], sizes[1]);
+    try {
+      return super.predict(x, batch, features);
+    } finally {
+      this.splitNow = false;
+    }
   }
 
   protected layer(l: number, rows: number, x: Float32Array, y: Float32Array, slope?: number): void {
     const [k, n] = [this.spec.sizes[l], this.spec.sizes[l + 1]];
+    if (this.splitNow && l < 2) {
+      if (l === 0) this.split!.first(k, n, x, this.weights[0], this.biases[0], y);
+      else this.split!.second(k, x, this.weights[1], y, slope);
+      return;
+    }
     if (this.transposed[l]) this.kernels.linearT(rows, n, k, x, this.weights[l], this.biases[l], y, slope);
     else this.kernels.linear(rows, n, k, x, this.weights[l], this.biases[l], y, slope);
   }
@@ -161,6 +178,8 @@ class F32Predictor extends ChunkedPredictor {
     for (const a of [...this.weights, ...this.biases]) this.kernels.free(a);
     this.weights.length = 0;
     this.biases.length = 0;
+    this.split?.dispose();
+    this.split = null;
   }
 
   private transposeWideLayers(): void {
@@ -175,6 +194,11 @@ class F32Predictor extends ChunkedPredictor {
       this.weights[l] = wt;
       this.transposed[l] = true;
       this.kernels.free(w);
+    }
+    if (sizes.length > 2 && this.transposed[0] && this.transposed[1]) {
+      const [w1t, w2t] = this.weights;
+      const [b1, b2] = this.biases;
+      this.split = SplitSecondLayer.create(this.kernels, sizes, this.spec.alpha, w1t, b1, w2t, b2);
     }
   }
 }

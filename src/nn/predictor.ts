@@ -121,9 +121,9 @@ const F32_MAX_CHUNK = 1024;
 /**
  * float32 weights. They stay in the trained [out×in] layout until the first single image, which re-lays the
  * wide layers [in×out] once (a few milliseconds for 784-1024-512-10; batches run as fast in either layout), so
- * that predictors made only to score batches (as a fine-tune does) never pay for it. That image also makes the
- * split second layer (`SplitSecondLayer`, ~20 ms and 1.6 MB more there), which single images sparse enough
- * for it then run through.
+ * that predictors made only to score batches (as a fine-tune does) never pay for it. Single images also make
+ * the split second layer (`SplitSecondLayer`, 1.6 MB more there) a slice at a time, and once it is made, those
+ * sparse enough for it run through it.
  */
 class F32Predictor extends ChunkedPredictor {
   private readonly weights: Float32Array[] = [];
@@ -155,7 +155,8 @@ class F32Predictor extends ChunkedPredictor {
   override predict(x: Float32Array, batch: number, features?: Float32Array): Float32Array {
     if (batch === 1 && !this.relaid) this.transposeWideLayers();
     const { sizes } = this.spec;
-    this.splitNow = batch === 1 && this.split !== null && this.split.pays(x, sizes[0], sizes[1]);
+    const split = batch === 1 ? this.split : null;
+    this.splitNow = !!split?.ready(this.weights[0], this.weights[1]) && split.pays(x, sizes[0], sizes[1]);
     try {
       return super.predict(x, batch, features);
     } finally {
@@ -196,9 +197,8 @@ class F32Predictor extends ChunkedPredictor {
       this.kernels.free(w);
     }
     if (sizes.length > 2 && this.transposed[0] && this.transposed[1]) {
-      const [w1t, w2t] = this.weights;
       const [b1, b2] = this.biases;
-      this.split = SplitSecondLayer.create(this.kernels, sizes, this.spec.alpha, w1t, b1, w2t, b2);
+      this.split = SplitSecondLayer.create(this.kernels, sizes, this.spec.alpha, b1, this.weights[1], b2);
     }
   }
 }

@@ -7,41 +7,64 @@
  * image x are both sparse, and the row-by-row products (`Kernels.linearT`) read only the weight rows of
  * nonzero inputs: for an MNIST digit (~150 nonzero pixels, about half of z positive) ~1.3 MB of the
  * 784-1024-512 network's weights instead of the 2 MB of W₂. Costs α·(W₂W₁)ᵀ once per predictor
- * ([inputs × second layer's outputs] floats: 1.6 MB there) and a product to make it (~20 ms on one thread).
+ * ([inputs × second layer's outputs] floats: 1.6 MB there), made a slice per single image (`ready`).
  */
 import type { Kernels } from '../kernels/kernels.ts';
 
+/**
+ * Rows of α·(W₂W₁)ᵀ made per single image until all are: the whole product (784×1024×512) takes ~20 ms on one
+ * warm thread and ~100 ms in a fresh process, which one request should not pay at once.
+ */
+const ROWS_PER_IMAGE = 64;
+
 export class SplitSecondLayer {
+  /** Rows of vt made so far. */
+  private made = 0;
+
   private constructor(
     private readonly kernels: Kernels,
+    private readonly sizes: readonly [number, number, number],
     /** α·(W₂W₁)ᵀ [k×n2], one row per input. */
     private readonly vt: Float32Array,
     /** α·W₂b₁ + b₂. */
     private readonly c: Float32Array,
-    /** This image's α·(W₂W₁)x + c, between the two calls. */
+    /** This image's α·(W₂W₁)x, between the two calls. */
     private readonly u: Float32Array,
     private readonly alpha: number,
   ) {}
 
   /**
-   * From the first two layers' weights stored [in×out] (w1t [k×n1], w2t [n1×n2]) and the first layer's bias, or
-   * null when the first layer's activation is a plain ReLU (α = 0: its zeros are skipped directly).
+   * For the first two layers ([k, n1, n2] units, the second's weights stored [in×out], w2t [n1×n2]) and the
+   * first layer's bias, or null when the first layer's activation is a plain ReLU (α = 0: its zeros are
+   * skipped directly).
    */
   static create(
     kernels: Kernels,
     [k, n1, n2]: readonly number[],
     alpha: number,
-    w1t: Float32Array,
     b1: Float32Array,
     w2t: Float32Array,
     b2: Float32Array,
   ): SplitSecondLayer | null {
     if (alpha === 0) return null;
-    const vt = kernels.alloc(k * n2);
-    kernels.gemm(k, n2, n1, w1t, w2t, vt, false, alpha);
     const c = kernels.alloc(n2);
     kernels.linearT(1, n2, n1, b1, w2t, b2, c, undefined, false, alpha);
-    return new SplitSecondLayer(kernels, vt, c, kernels.alloc(n2), alpha);
+    const vt = kernels.alloc(k * n2);
+    return new SplitSecondLayer(kernels, [k, n1, n2], vt, c, kernels.alloc(n2), alpha);
+  }
+
+  /**
+   * Whether all of α·(W₂W₁)ᵀ is made; until it is, makes its next ROWS_PER_IMAGE rows from the first two layers'
+   * weights stored [in×out] (w1t [k×n1], w2t [n1×n2]). Called once per single image.
+   */
+  ready(w1t: Float32Array, w2t: Float32Array): boolean {
+    const [k, n1, n2] = this.sizes;
+    if (this.made === k) return true;
+    const [from, to] = [this.made, Math.min(k, this.made + ROWS_PER_IMAGE)];
+    const rows = w1t.subarray(from * n1, to * n1);
+    this.kernels.gemm(to - from, n2, n1, rows, w2t, this.vt.subarray(from * n2, to * n2), false, this.alpha);
+    this.made = to;
+    return false;
   }
 
   /**

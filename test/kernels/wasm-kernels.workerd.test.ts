@@ -24,7 +24,8 @@ describe('createWasmKernels in workerd (plain SIMD build)', () => {
 describe('createPredictor in workerd (relaxed SIMD build): one float32 image, split second layer or direct', () => {
   it('should give the TypeScript reference network’s probabilities', () => {
     // Layers of 96 and 64 outputs: re-laid [in×out] by the first single image, so sparse images take the split
-    // second layer (fewer than 48 of 100 inputs nonzero) and dense ones the direct product.
+    // second layer once it is made (the first two images make it; fewer than 48 of 100 inputs nonzero), dense
+    // ones the direct product.
     const sizes = [100, 96, 64, 10];
     const model = randomModelData(sizes, 0.05, 'f32', createTsKernels(), 7);
     const rand = seeded(61);

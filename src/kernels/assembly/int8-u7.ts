@@ -573,6 +573,17 @@ function addWidened(a: usize, p0: v128, p1: v128): void {
   v128.store(a, i32x4.add(v128.load(a, 32), i32x4.extend_low_i16x8_s(p1)), 32);
   v128.store(a, i32x4.add(v128.load(a, 48), i32x4.extend_high_i16x8_s(p1)), 48);
 }
+/** addWidened of p0 + q0 and p1 + q1, each pair widened to i32 before it is added. */
+function addWidened2(a: usize, p0: v128, p1: v128, q0: v128, q1: v128): void {
+  const lo0 = i32x4.add(i32x4.extend_low_i16x8_s(p0), i32x4.extend_low_i16x8_s(q0));
+  const hi0 = i32x4.add(i32x4.extend_high_i16x8_s(p0), i32x4.extend_high_i16x8_s(q0));
+  const lo1 = i32x4.add(i32x4.extend_low_i16x8_s(p1), i32x4.extend_low_i16x8_s(q1));
+  const hi1 = i32x4.add(i32x4.extend_high_i16x8_s(p1), i32x4.extend_high_i16x8_s(q1));
+  v128.store(a, i32x4.add(v128.load(a), lo0));
+  v128.store(a, i32x4.add(v128.load(a, 16), hi0), 16);
+  v128.store(a, i32x4.add(v128.load(a, 32), lo1), 32);
+  v128.store(a, i32x4.add(v128.load(a, 48), hi1), 48);
+}
 /**
  * `linearU7Columns` with the weights laid out in input pairs (`int8PairRows`): qt holds, for each pair of inputs
  * (2p, 2p+1), the n outputs' two weights side by side, so one pmaddubsw multiplies 8 outputs by both inputs of
@@ -627,6 +638,53 @@ export function linearU7PairRows(
       }
       memory.fill(acc, 0, (<usize>width) << 2);
       let t = 0;
+      // Four pairs per sweep: two i16 sums of two pairs each, widened and added before one round trip of the
+      // accumulators (half the loads and stores of two sweeps of two).
+      for (; t + 3 < count; t += 4) {
+        const at = list + ((<usize>t) << 3);
+        let r0 = <usize>load<u32>(at);
+        const v0 = load<i32>(at, 4);
+        let r1 = <usize>load<u32>(at, 8);
+        const v1 = load<i32>(at, 12);
+        let r2 = <usize>load<u32>(at, 16);
+        const v2 = load<i32>(at, 20);
+        let r3 = <usize>load<u32>(at, 24);
+        const v3 = load<i32>(at, 28);
+        const s0 = i16x8.splat(<i16>v0);
+        const s1 = i16x8.splat(<i16>v1);
+        const s2 = i16x8.splat(<i16>v2);
+        const s3 = i16x8.splat(<i16>v3);
+        let a = acc;
+        const end = acc + ((<usize>w16) << 2);
+        while (a < end) {
+          const p0 = i16x8.add(
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0), s0),
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r1), s1),
+          );
+          const p1 = i16x8.add(
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r0, 16), s0),
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r1, 16), s1),
+          );
+          const q0 = i16x8.add(
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r2), s2),
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r3), s3),
+          );
+          const q1 = i16x8.add(
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r2, 16), s2),
+            i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(r3, 16), s3),
+          );
+          addWidened2(a, p0, p1, q0, q1);
+          r0 += 32;
+          r1 += 32;
+          r2 += 32;
+          r3 += 32;
+          a += 64;
+        }
+        pairTail(r0, v0, w16, width, acc);
+        pairTail(r1, v1, w16, width, acc);
+        pairTail(r2, v2, w16, width, acc);
+        pairTail(r3, v3, w16, width, acc);
+      }
       for (; t + 1 < count; t += 2) {
         const at = list + ((<usize>t) << 3);
         let r0 = <usize>load<u32>(at);

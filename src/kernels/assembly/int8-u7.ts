@@ -495,12 +495,16 @@ function listPair(xa: usize, kp: i32, list: usize): i32 {
 function quantizeRowU7(x: usize, k: i32, kp: i32, dst: usize, meta: usize, list: usize): void {
   let vmin = f32x4.splat(0);
   let vmax = f32x4.splat(0);
+  // pmin/pmax are one instruction each where min/max take several (their NaN and ±0 rules); NaN is looked for
+  // apart, and ±0 give the same range.
+  let nan = i32x4.splat(0);
   const k4 = k & ~3;
   let p = 0;
   for (; p < k4; p += 4) {
     const v = v128.load(x + ((<usize>p) << 2));
-    vmin = f32x4.min(vmin, v);
-    vmax = f32x4.max(vmax, v);
+    vmin = f32x4.pmin(vmin, v);
+    vmax = f32x4.pmax(vmax, v);
+    nan = v128.or(nan, f32x4.ne(v, v));
   }
   let lo = min(
     min(f32x4.extract_lane(vmin, 0), f32x4.extract_lane(vmin, 1)),
@@ -515,8 +519,8 @@ function quantizeRowU7(x: usize, k: i32, kp: i32, dst: usize, meta: usize, list:
     lo = min(lo, v);
     hi = max(hi, v);
   }
-  // f32x4.min/max propagate NaN, so one NaN makes lo or hi NaN; ±Infinity makes the range infinite.
-  const finite = isFinite(hi - lo);
+  // The scalar min/max of the tail propagate NaN; ±Infinity makes the range infinite.
+  const finite = isFinite(hi - lo) && !v128.any_true(nan);
   memory.fill(dst, 0, <usize>kp);
   if (!finite || hi == lo) {
     store<f32>(meta, finite ? 0 : NaN);

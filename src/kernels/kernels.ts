@@ -38,6 +38,21 @@ export interface AdamOptions {
   l2: number;
 }
 
+/** What `Kernels.linearT` may do beyond the layer itself. */
+export interface LinearTOptions {
+  /** y = alpha·(x · wt) + the old y + bias before the activation. */
+  accumulate?: boolean;
+  /** Scales the product (default 1). */
+  alpha?: number;
+  /**
+   * Elements from one row of wt to the next (default n): the weights may be the first n columns of wider rows
+   * (wt then holds at least (k−1)·wtStride + n elements).
+   */
+  wtStride?: number;
+  /** Reads x through ReLU: inputs ≤ 0 count as 0 (NaN stays NaN). */
+  reluInput?: boolean;
+}
+
 export interface Kernels {
   /** A short name for logs and benchmarks, e.g. `ts` or `wasm-simd-relaxed`. */
   readonly name: string;
@@ -107,7 +122,7 @@ export interface Kernels {
    * inference snapshots keep it): y[m×n] = x[m×k] · wt + bias, then LeakyReLU with `slope` when it is given.
    * A kernel may skip the rows of wt whose input is zero (an image's blank pixels), for one image so that it
    * reads only the weights it needs, for batches so that it multiplies less; 0·∞ then contributes 0, not NaN.
-   * With `accumulate`, y = alpha·(x · wt) + the old y + bias before the activation (`alpha` default 1).
+   * `options` add to the product, scale it, read the weights from wider rows or the input through ReLU.
    */
   linearT(
     m: number,
@@ -118,8 +133,7 @@ export interface Kernels {
     bias: Float32Array,
     y: Float32Array,
     slope?: number,
-    accumulate?: boolean,
-    alpha?: number,
+    options?: LinearTOptions,
   ): void;
 
   /**

@@ -28,6 +28,8 @@ export const TASK_LAYOUT = {
     scratch: 44,
     epilogue: 48,
     counter: 68,
+    ldb: 72,
+    reluInput: 76,
   },
   ROWS: {
     m: 4,
@@ -41,6 +43,8 @@ export const TASK_LAYOUT = {
     parts: 36,
     list: 40,
     alpha: 44,
+    ldb: 48,
+    reluInput: 52,
   },
   REDUCE: { m: 4, n: 8, c: 12, partials: 16, count: 20, stride: 24, epilogue: 28 },
   INT8: {
@@ -145,6 +149,8 @@ export class TaskWriter {
     v.setInt32(at + GEMM.j1, f.j1, true);
     v.setInt32(at + GEMM.scratch, f.scratch, true);
     v.setInt32(at + GEMM.counter, f.counter, true);
+    v.setInt32(at + GEMM.ldb, f.ldb, true);
+    v.setInt32(at + GEMM.reluInput, f.reluInput, true);
     this.epilogue(at + GEMM.epilogue, e);
   }
 
@@ -162,6 +168,8 @@ export class TaskWriter {
     v.setInt32(at + ROWS.parts, f.parts, true);
     v.setInt32(at + ROWS.list, f.list, true);
     v.setFloat32(at + ROWS.alpha, f.alpha, true);
+    v.setInt32(at + ROWS.ldb, f.ldb, true);
+    v.setInt32(at + ROWS.reluInput, f.reluInput, true);
   }
 
   reduceRows(at: number, f: ReduceFields, e: EpilogueFields): void {

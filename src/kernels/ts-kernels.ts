@@ -3,7 +3,13 @@
  * The pure TypeScript kernels: the reference every faster implementation is tested against, and the fallback
  * where WebAssembly is not available. Written for clarity first; loop orders are the cache-friendly ones.
  */
-import { int8PairRows, type AdamOptions, type Kernels, type UpdateOptions } from './kernels.ts';
+import {
+  int8PairRows,
+  type AdamOptions,
+  type Kernels,
+  type LinearTOptions,
+  type UpdateOptions,
+} from './kernels.ts';
 
 /** c[m×n] = a[m×k] · b[k×n] (+ c). i-k-j order so the inner loop walks rows of b and c. */
 export function gemmRef(
@@ -91,8 +97,8 @@ export function linearRef(
 }
 
 /**
- * y = alpha·(x · wt) (+ the old y when `accumulate`) + bias with wt [k×n] (the weight stored transposed), then
- * LeakyReLU with `slope` when given.
+ * y = alpha·(x · wt) (+ the old y when `accumulate`) + bias with wt [k×n] (the weight stored transposed, rows
+ * `wtStride` apart, x read through ReLU with `reluInput`), then LeakyReLU with `slope` when given.
  */
 export function linearTRef(
   m: number,
@@ -103,10 +109,20 @@ export function linearTRef(
   bias: Float32Array,
   y: Float32Array,
   slope?: number,
-  accumulate = false,
-  alpha = 1,
+  options: LinearTOptions = {},
 ): void {
-  gemmRef(m, n, k, x, wt, y, accumulate, alpha);
+  const { accumulate = false, alpha = 1, wtStride = n, reluInput = false } = options;
+  if (!accumulate) y.fill(0, 0, m * n);
+  for (let i = 0; i < m; i++) {
+    const yi = i * n;
+    for (let p = 0; p < k; p++) {
+      const v = x[i * k + p];
+      const a = alpha * (reluInput && v <= 0 ? 0 : v);
+      if (a === 0) continue;
+      const row = p * wtStride;
+      for (let j = 0; j < n; j++) y[yi + j] += a * wt[row + j];
+    }
+  }
   addBiasActivate(m, n, bias, y, slope);
 }
 

@@ -5,7 +5,13 @@
  * APIs; threads are plugged in through `TaskThreads`, which the Node loader provides. Every call writes task
  * blocks (`task-layout.ts`) and runs them through the module's one entry point, `runTask`.
  */
-import { int8PairRowsLength, type AdamOptions, type Kernels, type UpdateOptions } from './kernels.ts';
+import {
+  int8PairRowsLength,
+  type AdamOptions,
+  type Kernels,
+  type LinearTOptions,
+  type UpdateOptions,
+} from './kernels.ts';
 import { FreeList } from './free-list.ts';
 import { Activation, Layout, TASK_BYTES, TaskWriter, type EpilogueFields } from './task-layout.ts';
 
@@ -94,6 +100,7 @@ interface Epilogue {
   gate?: Float32Array;
 }
 const PLAIN: Epilogue = { alpha: 1, bias: null, slope: null };
+const NO_OPTIONS: LinearTOptions = {};
 const OPS = { [Layout.nn]: 'gemm', [Layout.tn]: 'gemmTN', [Layout.nt]: 'gemmNT' } as const;
 type GemmLayout = (typeof Layout)[keyof typeof Layout];
 
@@ -231,32 +238,38 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     accumulate: boolean,
     epilogue: Epilogue,
     op: string = OPS[layout],
+    ldb = n,
+    reluInput = false,
   ): void {
     checkShape(op, m, n, k);
+    if (!Number.isInteger(ldb) || ldb < n) throw new RangeError(`${op}: row stride ${ldb} below n = ${n}`);
+    const bLength = k > 0 ? (k - 1) * ldb + n : 0;
     checkLength(op, 'a', a, m * k);
-    checkLength(op, 'b', b, k * n);
+    checkLength(op, 'b', b, bLength);
     checkLength(op, 'c', c, m * n);
     if (m === 0 || n === 0) return;
     const frame = new Frame();
     try {
-      const pa = frame.input(a, m * k);
-      const pb = frame.input(b, k * n);
+      const rowByRow = layout === Layout.nn && m <= axpyMaxRows && k > 0;
+      // Only the row-by-row path reads a through ReLU itself; the others get a copy with it applied.
+      const pa = reluInput && !rowByRow ? reluCopy(frame, a, m * k) : frame.input(a, m * k);
+      const pb = frame.input(b, bLength);
       const e = epilogueFields(frame, epilogue, m, n);
       const pc = outputAt(frame, c, m * n, accumulate);
       const acc = accumulate ? 1 : 0;
       // The few-row paths (one image being served) pack nothing: no scratch for dot products, the list of
       // nonzero inputs for the row-by-row NN path.
-      const rowByRow = layout === Layout.nn && m <= axpyMaxRows && k > 0;
+      const [stride, relu] = [ldb === n ? 0 : ldb, reluInput && rowByRow ? 1 : 0];
       const scratchBytes =
         layout === Layout.nt && m <= dotMaxRows ? 0 : rowByRow ? k * 4 : ex.gemmScratchBytes(m, k);
       const parts = partsFor(m, n, k);
       if (parts > 1 && rowByRow) {
         // A few rows through weights stored [in×out]: split by inputs, so each thread reads whole weight rows;
         // the helpers' partial products are summed into c (and the bias and activation applied) after the join.
-        const stride = Math.ceil((m * n * 4) / 64) * 64;
-        const partials = frame.scratch(stride * (parts - 1));
+        const bytes = Math.ceil((m * n * 4) / 64) * 64;
+        const partials = frame.scratch(bytes * (parts - 1));
         for (let t = 0; t < parts; t++) {
-          const out = t === 0 ? pc : partials + (t - 1) * stride;
+          const out = t === 0 ? pc : partials + (t - 1) * bytes;
           writer.rowsPart(block(t), {
             m,
             n,
@@ -269,10 +282,12 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
             parts,
             list: frame.scratch(k * 4),
             alpha: e.alpha,
+            ldb: stride,
+            reluInput: relu,
           });
         }
         runBlocks(parts);
-        writer.reduceRows(block(0), { m, n, c: pc, partials, count: parts - 1, stride }, e);
+        writer.reduceRows(block(0), { m, n, c: pc, partials, count: parts - 1, stride: bytes }, e);
         ex.runTask(block(0));
       } else {
         // The packed paths share the columns out through a counter (a thread that runs late leaves its shares
@@ -283,7 +298,22 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         for (let t = 0; t < parts; t++) {
           const [j0, j1] = ranges[t];
           const scratch = scratchBytes ? frame.scratch(scratchBytes) : 0;
-          const f = { layout, m, n, k, a: pa, b: pb, c: pc, accumulate: acc, j0, j1, scratch, counter };
+          const f = {
+            layout,
+            m,
+            n,
+            k,
+            a: pa,
+            b: pb,
+            c: pc,
+            accumulate: acc,
+            j0,
+            j1,
+            scratch,
+            counter,
+            ldb: stride,
+            reluInput: relu,
+          };
           writer.gemm(block(t), f, e);
         }
         runBlocks(parts);
@@ -364,6 +394,14 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     }
   }
 
+  /** a's first `length` values through ReLU (≤ 0 to 0, NaN kept) in scratch, for the paths that read a as is. */
+  function reluCopy(frame: Frame, a: Float32Array, length: number): number {
+    const at = frame.scratch(length * 4);
+    const out = new Float32Array(buffer, at, length);
+    for (let i = 0; i < length; i++) out[i] = a[i] <= 0 ? 0 : a[i];
+    return at;
+  }
+
   /** How many threads a product of m×n×k should use. */
   function partsFor(m: number, n: number, k: number): number {
     if (!threads) return 1;
@@ -418,9 +456,11 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       checkLength('linear', 'bias', bias, n);
       runGemm(Layout.nt, m, n, k, x, w, y, false, { alpha: 1, bias, slope: slope ?? null }, 'linear');
     },
-    linearT(m, n, k, x, wt, bias, y, slope, accumulate = false, alpha = 1) {
+    linearT(m, n, k, x, wt, bias, y, slope, options) {
       checkLength('linearT', 'bias', bias, n);
-      runGemm(Layout.nn, m, n, k, x, wt, y, accumulate, { alpha, bias, slope: slope ?? null }, 'linearT');
+      const { accumulate = false, alpha = 1, wtStride = n, reluInput = false } = options ?? NO_OPTIONS;
+      const e = { alpha, bias, slope: slope ?? null };
+      runGemm(Layout.nn, m, n, k, x, wt, y, accumulate, e, 'linearT', wtStride, reluInput);
     },
     linearGradInput(m, n, k, dy, w, act, dx, slope) {
       checkLength('linearGradInput', 'act', act, m * n);

@@ -247,10 +247,21 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
           // Scaled and added to an old y before the bias and activation (a predictor's split second layer).
           const old = randomArray(m * n, rand);
           const expectedAdded = old.slice();
-          linearTRef(m, n, k, x, wt, bias, expectedAdded, slope, true, 0.75);
+          const addOptions = { accumulate: true, alpha: 0.75 };
+          linearTRef(m, n, k, x, wt, bias, expectedAdded, slope, addOptions);
           const added = old.slice();
-          kernels.linearT(m, n, k, x, wt, bias, added, slope, true, 0.75);
+          kernels.linearT(m, n, k, x, wt, bias, added, slope, addOptions);
           expectClose(added, expectedAdded, gemmTolerance(k) + 1e-6, `${label} accumulate alpha`);
+          // The same weights as the first n columns of wider rows (NaN past them, never read), x through ReLU.
+          const stride = n + 5;
+          const wide = new Float32Array(k * stride).fill(NaN);
+          for (let p = 0; p < k; p++) wide.set(wt.subarray(p * n, (p + 1) * n), p * stride);
+          const wideOptions = { wtStride: stride, reluInput: true };
+          const expectedWide = new Float32Array(m * n);
+          linearTRef(m, n, k, x, wide, bias, expectedWide, slope, wideOptions);
+          const actualWide = new Float32Array(m * n).fill(NaN);
+          kernels.linearT(m, n, k, x, wide, bias, actualWide, slope, wideOptions);
+          expectClose(actualWide, expectedWide, gemmTolerance(k) + 1e-6, `${label} wider rows, ReLU input`);
         }
       }
     }

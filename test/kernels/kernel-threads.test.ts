@@ -16,8 +16,8 @@ describe('startKernelThreads', () => {
     new WebAssembly.Instance(module, { env: { memory } }).exports as { runTask: (task: number) => void }
   ).runTask;
   const writer = new TaskWriter(new DataView(memory.buffer));
-  const gemm = (at: number, f: Omit<GemmFields, 'layout' | 'accumulate' | 'counter'>) =>
-    writer.gemm(at, { layout: Layout.nn, accumulate: 0, counter: 0, ...f }, PLAIN);
+  const gemm = (at: number, f: Omit<GemmFields, 'layout' | 'accumulate' | 'counter' | 'ldb' | 'reluInput'>) =>
+    writer.gemm(at, { layout: Layout.nn, accumulate: 0, counter: 0, ldb: 0, reluInput: 0, ...f }, PLAIN);
   let threads: KernelThreads | null = null;
   afterAll(async () => {
     await threads?.dispose();

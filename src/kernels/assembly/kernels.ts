@@ -46,6 +46,8 @@ import {
   GEMM_B,
   GEMM_C,
   GEMM_COUNTER,
+  GEMM_LDB,
+  GEMM_RELU_INPUT,
   GEMM_EPILOGUE,
   GEMM_J0,
   GEMM_J1,
@@ -83,6 +85,8 @@ import {
   ROWS_A,
   ROWS_ACCUMULATE,
   ROWS_ALPHA,
+  ROWS_LDB,
+  ROWS_RELU_INPUT,
   ROWS_B,
   ROWS_C,
   ROWS_K,
@@ -144,6 +148,8 @@ export function runTask(task: usize): void {
   if (kind == KIND_GEMM) {
     readEpilogue(task + <usize>GEMM_EPILOGUE, ptrAt(task, GEMM_C));
     gemmCounter = ptrAt(task, GEMM_COUNTER);
+    gemmLdb = i32At(task, GEMM_LDB);
+    gemmReluInput = i32At(task, GEMM_RELU_INPUT) != 0;
     gemm(
       i32At(task, GEMM_LAYOUT),
       i32At(task, GEMM_M),
@@ -164,6 +170,8 @@ export function runTask(task: usize): void {
     const a = ptrAt(task, ROWS_A);
     const c = ptrAt(task, ROWS_C);
     const alpha = f32At(task, ROWS_ALPHA);
+    gemmLdb = i32At(task, ROWS_LDB);
+    gemmReluInput = i32At(task, ROWS_RELU_INPUT) != 0;
     for (let i = 0; i < m; i++) {
       rowProductNN(
         n,
@@ -259,6 +267,14 @@ export function gemmScratchBytes(m: i32, k: i32): i32 {
 
 // The shared counter of the current GEMM task's shares (GEMM_COUNTER), or 0; per instance, so per thread.
 let gemmCounter: usize = 0;
+// The current task's GEMM_LDB (0: b's rows are n wide) and GEMM_RELU_INPUT (or the ROWS_ ones).
+let gemmLdb: i32 = 0;
+let gemmReluInput: bool = false;
+
+/** Elements from one row of b [k×…] to the next in the current task, for b's n columns. */
+function ldbOf(n: i32): i32 {
+  return gemmLdb > 0 ? gemmLdb : n;
+}
 
 // The epilogue of the current GEMM task; globals are per instance, so per thread.
 let epPlain: bool = true;
@@ -440,8 +456,8 @@ function packedColumns(
     const cols = min(8, j1 - j);
     let panelRows = k;
     if (kind == NT) packBTransposed(b, j, cols, k, pb);
-    else if (kind == TN) panelRows = packBSparse(b, n, j, cols, k, pb, lists);
-    else packB(b, n, j, cols, k, pb);
+    else if (kind == TN) panelRows = packBSparse(b, ldbOf(n), j, cols, k, pb, lists);
+    else packB(b, ldbOf(n), j, cols, k, pb);
     for (let i = 0; i < m; i += 4) {
       const block = i >> 2;
       const blockA = pa + ((<usize>i * k) << 2);
@@ -549,7 +565,7 @@ function rowSparseProduct(
   for (let j = j0; j < j1; j += ROW_SPARSE_COLS) {
     const cols = min(ROW_SPARSE_COLS, j1 - j);
     if (kind == NT) packPanel32Transposed(b, j, cols, k, panel);
-    else packPanel32(b, n, j, cols, k, panel);
+    else packPanel32(b, ldbOf(n), j, cols, k, panel);
     let out = c + ((<usize>j) << 2);
     const stride = (<usize>n) << 2;
     for (let i = 0; i < m; i++) {
@@ -996,13 +1012,13 @@ function rowProductNN(
   list: usize,
   alpha: f32,
 ): void {
-  const count = listNonzero(x, k, list);
+  const count = gemmReluInput ? listPositive(x, k, list) : listNonzero(x, k, list);
   const out = c + ((<usize>j0) << 2);
   const bytes = (<usize>(j1 - j0)) << 2;
   if (!accumulate) memory.fill(out, 0, bytes);
   const t0 = <i32>((<i64>count * part) / parts);
   const t1 = <i32>((<i64>count * (part + 1)) / parts);
-  axpyRows(x, b + ((<usize>j0) << 2), (<usize>n) << 2, out, bytes, list, t0, t1, alpha);
+  axpyRows(x, b + ((<usize>j0) << 2), (<usize>ldbOf(n)) << 2, out, bytes, list, t0, t1, alpha);
 }
 
 /**
@@ -1020,6 +1036,16 @@ function reduceRows(m: i32, n: i32, c: usize, partials: usize, count: i32, strid
     for (; o < bytes; o += 4) store<f32>(c + o, load<f32>(c + o) + load<f32>(src + o));
   }
   for (let i = 0; i < m; i++) activateRow(c + <usize>i * row, 0, row);
+}
+
+// The indices p < k with x[p] > 0 or NaN (x read through ReLU), written to list branch-free; returns how many.
+function listPositive(x: usize, k: i32, list: usize): i32 {
+  let count = 0;
+  for (let p = 0; p < k; p++) {
+    store<i32>(list + ((<usize>count) << 2), p);
+    count += i32(!(load<f32>(x + ((<usize>p) << 2)) <= 0));
+  }
+  return count;
 }
 
 // The indices p < k with x[p] ≠ 0 (NaN included), written to list branch-free; returns how many.

@@ -73,6 +73,10 @@ export const GEMM_EPILOGUE: i32 = 48; // EPILOGUE_BYTES
  * thread that runs late (a busy machine) leaves its work to the others. Only the packed paths read it.
  */
 export const GEMM_COUNTER: i32 = 68;
+/** i32, layouts NN and TN: elements from one row of b [k×…] to the next; 0 for n (b's n columns are whole rows). */
+export const GEMM_LDB: i32 = 72;
+/** i32, 1: the few-row NN path reads a through ReLU (inputs ≤ 0 count as 0; NaN stays). Other paths ignore it. */
+export const GEMM_RELU_INPUT: i32 = 76;
 
 // KIND_ROWS_PART.
 export const ROWS_M: i32 = 4;
@@ -86,6 +90,8 @@ export const ROWS_PART: i32 = 32; // i32, which part
 export const ROWS_PARTS: i32 = 36; // i32, of how many
 export const ROWS_LIST: i32 = 40; // u32 pointer, k·4 bytes of scratch
 export const ROWS_ALPHA: i32 = 44; // f32
+export const ROWS_LDB: i32 = 48; // i32, as GEMM_LDB
+export const ROWS_RELU_INPUT: i32 = 52; // i32, as GEMM_RELU_INPUT
 
 // KIND_REDUCE_ROWS.
 export const REDUCE_M: i32 = 4;

@@ -3,7 +3,7 @@
  * Inference-only models built from decoded model data: float32 weights in the layout that reads fastest for
  * the batch at hand, int8 weights through the kernels' integer path directly (no float copy of them is kept).
  */
-import { int8RowSums, type Kernels } from '../kernels/kernels.ts';
+import { int8RowSums, type Kernels, type LinearTOptions } from '../kernels/kernels.ts';
 import { softmax } from './layers.ts';
 import { checkBatch, checkSpec, layoutOf, type MlpSpec } from './mlp.ts';
 import { SplitSecondLayer } from './split-layer.ts';
@@ -130,6 +130,8 @@ class F32Predictor extends ChunkedPredictor {
   private readonly biases: Float32Array[] = [];
   /** Whether weights[l] is [in×out] (else [out×in]). */
   private readonly transposed: boolean[];
+  /** linearT's options for weights[l]: its row stride when its rows are wider than its outputs. */
+  private readonly rowOptions: (LinearTOptions | undefined)[];
   private relaid = false;
   private split: SplitSecondLayer | null = null;
   /** Whether the image being predicted runs through `split`. */
@@ -150,6 +152,7 @@ class F32Predictor extends ChunkedPredictor {
       this.biases.push(b);
     }
     this.transposed = layers.map(() => false);
+    this.rowOptions = layers.map(() => undefined);
   }
 
   override predict(x: Float32Array, batch: number, features?: Float32Array): Float32Array {
@@ -167,12 +170,13 @@ class F32Predictor extends ChunkedPredictor {
   protected layer(l: number, rows: number, x: Float32Array, y: Float32Array, slope?: number): void {
     const [k, n] = [this.spec.sizes[l], this.spec.sizes[l + 1]];
     if (this.splitNow && l < 2) {
-      if (l === 0) this.split!.first(k, n, x, this.weights[0], this.biases[0], y);
-      else this.split!.second(k, x, this.weights[1], y, slope);
+      if (l === 0) this.split!.first(x, this.weights[0], y);
+      else this.split!.second(x, this.weights[1], y, slope);
       return;
     }
-    if (this.transposed[l]) this.kernels.linearT(rows, n, k, x, this.weights[l], this.biases[l], y, slope);
-    else this.kernels.linear(rows, n, k, x, this.weights[l], this.biases[l], y, slope);
+    const [w, b] = [this.weights[l], this.biases[l]];
+    if (this.transposed[l]) this.kernels.linearT(rows, n, k, x, w, b, y, slope, this.rowOptions[l]);
+    else this.kernels.linear(rows, n, k, x, w, b, y, slope);
   }
 
   protected disposeWeights(): void {
@@ -185,26 +189,34 @@ class F32Predictor extends ChunkedPredictor {
 
   private transposeWideLayers(): void {
     this.relaid = true;
-    const { sizes } = this.spec;
+    const { sizes, alpha } = this.spec;
+    const wide = (l: number) => sizes[l + 1] >= TRANSPOSE_MIN_OUTPUTS;
+    // The split second layer keeps α·(W₂W₁)ᵀ beside W₁ᵀ, in the same rows (one stream per pixel).
+    const splits = sizes.length > 2 && wide(0) && wide(1) && SplitSecondLayer.applies(alpha);
     for (let l = 0; l + 1 < sizes.length; l++) {
       const [k, n] = [sizes[l], sizes[l + 1]];
-      if (n < TRANSPOSE_MIN_OUTPUTS) continue;
+      if (!wide(l)) continue;
+      const stride = l === 0 && splits ? n + sizes[2] : n;
       const w = this.weights[l];
-      const wt = this.kernels.alloc(k * n);
-      transpose(w, n, k, wt);
+      const wt = this.kernels.alloc(k * stride);
+      transpose(w, n, k, wt, stride);
       this.weights[l] = wt;
       this.transposed[l] = true;
+      if (stride !== n) this.rowOptions[l] = { wtStride: stride };
       this.kernels.free(w);
     }
-    if (sizes.length > 2 && this.transposed[0] && this.transposed[1]) {
+    if (splits) {
       const [b1, b2] = this.biases;
-      this.split = SplitSecondLayer.create(this.kernels, sizes, this.spec.alpha, b1, this.weights[1], b2);
+      this.split = SplitSecondLayer.create(this.kernels, sizes, alpha, b1, this.weights[1], b2);
     }
   }
 }
 
-/** out [cols×rows] = a [rows×cols] transposed, in 32×32 blocks (both sides stay in cache). */
-function transpose(a: Float32Array, rows: number, cols: number, out: Float32Array): void {
+/**
+ * out [cols×rows] = a [rows×cols] transposed, out's rows `stride` apart (at least rows), in 32×32 blocks (both
+ * sides stay in cache).
+ */
+function transpose(a: Float32Array, rows: number, cols: number, out: Float32Array, stride = rows): void {
   const B = 32;
   for (let r0 = 0; r0 < rows; r0 += B) {
     const r1 = Math.min(rows, r0 + B);
@@ -212,7 +224,7 @@ function transpose(a: Float32Array, rows: number, cols: number, out: Float32Arra
       const c1 = Math.min(cols, c0 + B);
       for (let r = r0; r < r1; r++) {
         const src = r * cols;
-        for (let c = c0; c < c1; c++) out[c * rows + r] = a[src + c];
+        for (let c = c0; c < c1; c++) out[c * stride + r] = a[src + c];
       }
     }
   }

@@ -17,6 +17,7 @@ import {
   asServed,
   setUpTraining,
   splitForTraining,
+  withTypedDigits,
   type EpochProgress,
   type TrainingRun,
 } from './lib/training-setup.ts';
@@ -66,8 +67,11 @@ async function main(argv: string[]): Promise<number> {
 
   // Load: the dataset, its seeded split, and the evaluation sets as /predict would see them.
   const dataset = load(options);
-  const { train, validation: rawValidation } = splitForTraining(dataset, options);
-  if (train.count === 0) throw new Exit(`${dataset.files[0]}: no training examples left after the split`, 1);
+  const split = splitForTraining(dataset, options);
+  const { validation: rawValidation } = split;
+  const train = withTypedDigits(split.train, options, dataset.name, log);
+  if (split.train.count === 0)
+    throw new Exit(`${dataset.files[0]}: no training examples left after the split`, 1);
   const validation = asServed(rawValidation, options);
   const test = asServed(dataset.test, options);
   const out = options.out ?? `models/${dataset.name}.bin`;
@@ -97,6 +101,7 @@ async function main(argv: string[]): Promise<number> {
   const settings = {
     ...Object.fromEntries(Object.entries(options).filter(([key]) => !['help', 'quiet', 'out'].includes(key))),
     data: displayPath(dataset.dir),
+    typed: train.count - split.train.count,
   };
   const modelOf = (encoding: Encoding, metadata: ModelMetadata): ModelData => ({
     sizes: run.spec.sizes,

@@ -5,12 +5,14 @@
  * - **drawn**: digits drawn with real mouse events on the page's own `<digit-pad>` (the product's widget script,
  *   its 280×280 canvas and pen), from stroke templates of all ten digits varied per "writer" (slant, rotation,
  *   size, aspect, position, wobble); the canvas's PNG is what the widget would upload.
- * - **typed**: digits typed with `fillText` on a canvas in every font family the machine has (`fc-list`), regular,
- *   bold and italic, at several sizes and places.
- * PNGs are cached in `build/robustness/` (a generator version and the seed in the name). Needs `playwright-core` and
+ * - **typed**: digits typed with `fillText` on a canvas in every text font family the machine has (`fc-list`;
+ *   symbol and dingbat fonts left out), regular, bold and italic, at several sizes and places. Training renders
+ *   other families (`typed-digits.ts`, which refuses these).
+ * PNGs are cached in `build/robustness/` (a generator version, the seed and the font families in the name). Needs `playwright-core` and
  * Debian's `chromium`.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { decode } from 'fast-png';
@@ -22,7 +24,7 @@ import { WIDGET_JS } from '../../src/worker/web/widget-script.ts';
 import type { RobustnessSet } from './robustness.ts';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const VERSION = 1;
+const VERSION = 2;
 const ORIGIN = 'http://digits.invalid';
 
 type Point = [number, number];
@@ -169,7 +171,10 @@ async function drawOnPad(page: Page, strokes: Point[][]): Promise<Uint8Array> {
   return Buffer.from(url.slice(url.indexOf(',') + 1), 'base64');
 }
 
-/** Font families fontconfig knows (first name of each). */
+/** Families fontconfig lists that have no ordinary digits (URW's dingbats and symbols). */
+const NOT_TEXT = /dingbat|symbol|^D050000L$/i;
+
+/** Text font families fontconfig knows (first name of each). */
 export function fontFamilies(): string[] {
   try {
     const out = execFileSync('fc-list', [':', 'family'], { encoding: 'utf8' });
@@ -178,7 +183,7 @@ export function fontFamilies(): string[] {
         out
           .split('\n')
           .map((l) => l.split(',')[0].trim())
-          .filter(Boolean),
+          .filter((family) => family && !NOT_TEXT.test(family)),
       ),
     ].sort();
   } catch {
@@ -275,9 +280,10 @@ export async function browserSets(options: {
   cacheDir?: string;
 }): Promise<RobustnessSet[]> {
   const writers = options.writers ?? 40;
+  const families = createHash('sha256').update(fontFamilies().join('\n')).digest('hex').slice(0, 8);
   const path = join(
     options.cacheDir ?? 'build/robustness',
-    `browser-v${VERSION}-seed${options.seed}-w${writers}.json`,
+    `browser-v${VERSION}-seed${options.seed}-w${writers}-fonts${families}.json`,
   );
   let data: Cached;
   if (existsSync(path)) data = JSON.parse(readFileSync(path, 'utf8')) as Cached;

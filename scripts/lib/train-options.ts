@@ -7,6 +7,9 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { DEFAULT_AUGMENT, type AugmentConfig } from './augment.ts';
 
+/** Typed digits (`scripts/lib/typed-digits.ts`) a run on MNIST adds to its training split by default. */
+export const DEFAULT_TYPED = 6000;
+
 export type Encoding = 'f32' | 'f16' | 'int8';
 
 export interface TrainOptions extends AugmentConfig {
@@ -40,6 +43,8 @@ export interface TrainOptions extends AugmentConfig {
   /** Outlier exposure's non-digits per batch (0 = off); null: `DEFAULT_OE_ROWS` on MNIST, none elsewhere. */
   oe: number | null;
   oeFashion: string | null;
+  /** Font-rendered digits added to the training split (0 = none); null: `DEFAULT_TYPED` on MNIST, none elsewhere. */
+  typed: number | null;
   quiet: boolean;
   help: boolean;
 }
@@ -396,6 +401,14 @@ const FLAGS: Flag[] = [
       return v > 1 ? v / 100 : v;
     },
   },
+  {
+    key: 'typed',
+    name: 'typed',
+    kind: 'string',
+    shown: `${DEFAULT_TYPED} on MNIST, else 0`,
+    help: 'digits rendered in the @fontsource fonts added to the training split, augmented like MNIST’s (0 = none)',
+    parse: integer(0),
+  },
   // Outlier exposure and calibration (issue #13; scripts/lib/outlier-exposure.ts, scripts/lib/calibrate.ts).
   {
     key: 'oe',
@@ -451,6 +464,7 @@ export const DEFAULTS: TrainOptions = {
   target: null,
   oe: null,
   oeFashion: null,
+  typed: null,
   quiet: false,
   help: false,
 };

@@ -12,7 +12,8 @@ import { PrefetchedBatches } from './batch-prefetch.ts';
 import { BatchSource, prepareExamples, type BatchOptions, type BatchStream } from './batches.ts';
 import { splitValidation, type Dataset, type Examples } from './dataset.ts';
 import { learningRate } from './lr-schedule.ts';
-import type { TrainOptions } from './train-options.ts';
+import { DEFAULT_TYPED, type TrainOptions } from './train-options.ts';
+import { appendExamples, renderTypedDigits } from './typed-digits.ts';
 import { outlierExposureRows, startOutlierExposure } from './unsure-training.ts';
 
 type Split = ReturnType<typeof splitValidation>;
@@ -22,6 +23,32 @@ export function splitForTraining(dataset: Dataset, o: Pick<TrainOptions, 'valFra
   return splitValidation(dataset.train, o.valFrac, (order) =>
     shuffleInPlace(order, createRng(o.seed ^ 0x5eed)),
   );
+}
+
+/** How many typed digits a run adds: `--typed`, or `DEFAULT_TYPED` on MNIST and none elsewhere. */
+export function typedCount(o: Pick<TrainOptions, 'typed'>, datasetName: string): number {
+  return o.typed ?? (datasetName === 'mnist' ? DEFAULT_TYPED : 0);
+}
+
+/**
+ * The training split with the run's typed digits appended (issue #12: `scripts/lib/typed-digits.ts`); the
+ * validation split stays MNIST's alone, so the best epoch is still chosen on MNIST.
+ */
+export function withTypedDigits(
+  train: Split['train'],
+  o: Pick<TrainOptions, 'typed' | 'seed'>,
+  datasetName: string,
+  log: (line: string) => void,
+): Split['train'] {
+  const count = typedCount(o, datasetName);
+  if (count === 0) return train;
+  const t0 = performance.now();
+  const typed = renderTypedDigits(count, o.seed);
+  log(
+    `train: ${count} typed digits in ${typed.faces} faces of ${typed.families} font families ` +
+      `(${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
+  return appendExamples(train, typed);
 }
 
 /** Examples as the network sees them at serving time: prepared like `/predict` when `--preprocess` is on. */

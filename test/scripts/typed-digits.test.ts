@@ -1,0 +1,106 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCanvas, GlobalFonts } from '@napi-rs/canvas';
+import { describe, expect, it } from 'vitest';
+import { fromPixels, preprocess } from '../../src/data/preprocess.ts';
+import { fontFamilies } from '../../scripts/lib/browser-digits.ts';
+import {
+  appendExamples,
+  EVAL_FAMILIES,
+  fontFaces,
+  renderTypedDigits,
+} from '../../scripts/lib/typed-digits.ts';
+
+const faces = fontFaces();
+
+describe('typed digits for training', () => {
+  it('finds the installed font packages, every face a latin WOFF2 with a weight and a style', () => {
+    const families = new Set(faces.map((f) => f.family));
+    expect(families.size).toBeGreaterThanOrEqual(40);
+    expect(faces.length).toBeGreaterThan(families.size);
+    for (const face of faces) {
+      expect(face.file).toMatch(/-latin-\d+-(normal|italic)\.woff2$/);
+      expect(face.weight).toBeGreaterThanOrEqual(100);
+    }
+    expect(faces.some((f) => f.style === 'italic')).toBe(true);
+  });
+
+  it('never trains on the families the typed row measures on, nor their twins', () => {
+    for (const family of fontFamilies()) {
+      expect(EVAL_FAMILIES.test(family.toLowerCase().replace(/ /g, '-')), family).toBe(true);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'fonts-'));
+    try {
+      for (const family of ['dejavu-sans', 'liberation-serif', 'arimo', 'roboto']) {
+        mkdirSync(join(dir, family, 'files'), { recursive: true });
+        writeFileSync(join(dir, family, 'files', `${family}-latin-400-normal.woff2`), '');
+        writeFileSync(join(dir, family, 'files', `${family}-cyrillic-400-normal.woff2`), '');
+      }
+      expect(fontFaces(dir).map((f) => f.family)).toEqual(['roboto']);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  const a = renderTypedDigits(60, 7, faces);
+
+  it('is seeded: the same seed gives the same images, another seed others', () => {
+    const b = renderTypedDigits(60, 7, faces);
+    const c = renderTypedDigits(60, 8, faces);
+    expect(b.images).toEqual(a.images);
+    expect(c.images).not.toEqual(a.images);
+  });
+
+  it('cycles the labels and keeps pixels in [0,1], white ink on black', () => {
+    expect(Array.from(a.labels.subarray(0, 12))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
+    for (let i = 0; i < a.count; i++) {
+      const image = a.images.subarray(i * 784, (i + 1) * 784);
+      let ink = 0;
+      for (const v of image) {
+        expect(v).toBeGreaterThanOrEqual(0);
+        expect(v).toBeLessThanOrEqual(1);
+        ink += v;
+      }
+      // A glyph, not an empty frame nor a filled one; the corners are background.
+      expect(ink).toBeGreaterThan(15);
+      expect(ink).toBeLessThan(784 * 0.5);
+      expect(Math.max(...image)).toBeGreaterThan(0.9);
+      // The preparation accepts it as it accepts an MNIST digit.
+      expect(() => preprocess(fromPixels(image))).not.toThrow();
+    }
+  });
+
+  it('draws every family’s own digits, never a fallback font', () => {
+    const draw = (font: string, digit: string) => {
+      const canvas = createCanvas(64, 64);
+      const g = canvas.getContext('2d');
+      g.font = font;
+      g.fillStyle = '#fff';
+      g.fillText(digit, 8, 52);
+      return Buffer.from(g.getImageData(0, 0, 64, 64).data);
+    };
+    const byFamily = new Map(faces.map((f) => [f.family, f]));
+    for (const [family, face] of byFamily) {
+      const alias = `typed-test-${family}`;
+      GlobalFonts.registerFromPath(face.file, alias);
+      let same = 0;
+      for (const digit of '0123456789') {
+        const own = draw(`${face.weight} 48px "${alias}"`, digit);
+        const fallback = draw(`${face.weight} 48px "no-such-family-${family}"`, digit);
+        if (own.equals(fallback)) same++;
+      }
+      expect(same, family).toBe(0);
+    }
+  });
+
+  it('appends to a training split without touching it', () => {
+    const train = { count: 2, images: new Float32Array(2 * 784).fill(0.5), labels: Uint8Array.of(3, 4) };
+    const joined = appendExamples(train, a);
+    expect(joined.count).toBe(62);
+    expect(joined.images.subarray(0, 1568).every((v) => v === 0.5)).toBe(true);
+    expect(joined.images.subarray(1568)).toEqual(a.images);
+    expect(Array.from(joined.labels.subarray(0, 3))).toEqual([3, 4, 0]);
+    expect(train.count).toBe(2);
+  });
+});

@@ -32,6 +32,7 @@ import {
   TRAIN_KINDS,
   type NegativeKind,
 } from './lib/negatives.ts';
+import { renderTypedGlyphs, TYPED_NON_DIGITS } from './lib/typed-digits.ts';
 import { auroc, maxProbability, negativeEnergy, topTwoMass, verdictShares } from './lib/ood-metrics.ts';
 import { FASHION_DIR } from './lib/outlier-exposure.ts';
 
@@ -62,7 +63,12 @@ try {
 // The held-out non-digits: training kinds from another seed's stream, kinds training never draws, clothing
 // from the test split (training draws from the training split).
 const sets: { name: string; heldOutKind: boolean; x: Float32Array }[] = [];
-const source = new NegativeSource({ seed, kinds: TRAIN_KINDS.filter((k) => k !== 'fashion') });
+const source = new NegativeSource({
+  seed,
+  kinds: TRAIN_KINDS.filter((k) => k !== 'fashion'),
+  // Typed letters and signs: training's characters, rendered from another seed.
+  typed: renderTypedGlyphs(TYPED_NON_DIGITS, count, seed).images,
+});
 for (const kind of TRAIN_KINDS) {
   if (kind === 'fashion') continue;
   sets.push({ name: `${kind} (new seed)`, heldOutKind: false, x: source.batch(kind, count) });

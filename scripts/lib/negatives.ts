@@ -1,18 +1,32 @@
 /**
  * @module
  * Generated images that are not digits, for outlier exposure in training and for the not-a-digit benchmark:
- * scribbles, straight strokes, shapes, noise, blobs and Fashion-MNIST clothing (training kinds), and letters,
+ * scribbles, straight strokes, shapes, noise, blobs, Fashion-MNIST clothing and typed letters and signs
+ * (`typed-digits.ts`' `TYPED_NON_DIGITS`) as training kinds, and letters,
  * symbols and doodles (held-out kinds that training never sees). Pen drawings are rendered on a 56×56 pad with
  * the page's stroke widths and then go through `preprocess`, as a drawing on the page does; noise and clothing
  * arrive either as they are (a JSON client) or preprocessed. Every image comes from a seeded stream. Near-blank
- * inputs (for the `blank` verdict) are here too. No file system here: the caller passes Fashion-MNIST pixels.
+ * inputs (for the `blank` verdict) are here too. No file system here: the caller passes Fashion-MNIST pixels and
+ * the typed pictures.
  */
 import { preprocess, SIDE, type RasterImage } from '../../src/data/preprocess.ts';
 import { createNormal, createRng } from '../../src/nn/index.ts';
 import { DOODLES, LETTERS, SYMBOLS } from './glyphs.ts';
 import { arc, InkCanvas, placeStrokes, type Point } from './raster.ts';
 
-export const TRAIN_KINDS = ['scribble', 'strokes', 'lines', 'shapes', 'noise', 'blobs', 'fashion'] as const;
+export const TRAIN_KINDS = [
+  'scribble',
+  'strokes',
+  'lines',
+  'shapes',
+  'noise',
+  'blobs',
+  'fashion',
+  'typed',
+] as const;
+/** Training kinds drawn from pictures the caller passes (Fashion-MNIST's; typed letters and signs). */
+export const BANK_KINDS = ['fashion', 'typed'] as const;
+const BANK_NAMES = { fashion: 'Fashion-MNIST images', typed: 'typed pictures' } as const;
 export const HELD_OUT_KINDS = ['letters', 'symbols', 'doodles'] as const;
 export type NegativeKind = (typeof TRAIN_KINDS)[number] | (typeof HELD_OUT_KINDS)[number];
 
@@ -228,21 +242,24 @@ export interface NegativeOptions {
   kinds: readonly NegativeKind[];
   /** Fashion-MNIST images [count×784] in [0, 1], needed when `kinds` has `fashion`. */
   fashion?: Float32Array;
+  /** Typed non-digits [count×784] in [0, 1] (`renderTypedGlyphs`), needed when `kinds` has `typed`. */
+  typed?: Float32Array;
 }
 
 /** An endless seeded stream of non-digit network inputs (28×28 in [0, 1]) of the given kinds, in turn at random. */
 export class NegativeSource {
   private readonly rng: Rng;
   private readonly normal: () => number;
-  private readonly fashionCount: number;
+  private readonly banks: Record<(typeof BANK_KINDS)[number], Float32Array | undefined>;
 
   constructor(private readonly options: NegativeOptions) {
     if (options.kinds.length === 0) throw new RangeError('no kinds of negatives to draw');
     this.rng = createRng(options.seed ^ 0x0e60);
     this.normal = createNormal(this.rng);
-    this.fashionCount = options.fashion ? options.fashion.length / INPUT : 0;
-    if (options.kinds.includes('fashion') && this.fashionCount === 0) {
-      throw new RangeError('the `fashion` kind needs Fashion-MNIST images');
+    this.banks = { fashion: options.fashion, typed: options.typed };
+    for (const kind of BANK_KINDS) {
+      if (options.kinds.includes(kind) && !this.banks[kind]?.length)
+        throw new RangeError(`the \`${kind}\` kind needs ${BANK_NAMES[kind]} (options.${kind})`);
     }
   }
 
@@ -264,8 +281,9 @@ export class NegativeSource {
     const raw = out.subarray(0, INPUT);
     if (kind === 'noise') noise(raw, rng, this.normal);
     else {
-      const i = Math.floor(rng() * this.fashionCount);
-      raw.set(this.options.fashion!.subarray(i * INPUT, (i + 1) * INPUT));
+      const bank = this.banks[kind as (typeof BANK_KINDS)[number]]!;
+      const i = Math.floor(rng() * (bank.length / INPUT));
+      raw.set(bank.subarray(i * INPUT, (i + 1) * INPUT));
     }
     // Half arrive as they are (a JSON client), half through the page's preprocessing.
     if (rng() < 0.5) {

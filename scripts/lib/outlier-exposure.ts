@@ -13,6 +13,7 @@ import { createRng, UNIFORM_TARGET, type Trainer } from '../../src/nn/index.ts';
 import { shiftImage } from './augment.ts';
 import { loadDataset } from './dataset.ts';
 import { NegativeSource, TRAIN_KINDS, type NegativeKind } from './negatives.ts';
+import { fontFaces, renderTypedGlyphs, TYPED_NON_DIGITS } from './typed-digits.ts';
 
 /** Debian's `dataset-fashion-mnist`: clothing, one of the training kinds when it is installed. */
 export const FASHION_DIR = '/usr/share/datasets/fashion-mnist';
@@ -32,6 +33,8 @@ export interface OutlierExposureOptions {
   kinds?: readonly NegativeKind[];
   /** Fashion-MNIST training images [count×784], for the `fashion` kind (left out when absent). */
   fashion?: Float32Array;
+  /** Typed non-digits [count×784], for the `typed` kind. */
+  typed?: Float32Array;
   /**
    * How served inputs are prepared (`prepareInto` when training preprocesses): applied to each negative as it
    * enters the pool, so the network learns "not a digit" on what `/predict` will hand it, and then not shifted
@@ -40,18 +43,38 @@ export interface OutlierExposureOptions {
   prepare?: (image: Float32Array, dst: Float32Array) => void;
 }
 
-/** The kinds and Fashion-MNIST pixels a training run uses: all training kinds, clothing when installed. */
-export function trainingNegatives(fashionDir = FASHION_DIR): {
+/** Typed non-digits a training run renders for the `typed` kind (the pool samples them). */
+export const TYPED_BANK = 6000;
+
+/**
+ * The kinds and pictures a training run uses: all training kinds, clothing when Fashion-MNIST is installed, typed
+ * letters and signs when the font packages are (`seed`: their rendering's).
+ */
+export function trainingNegatives(
+  fashionDir = FASHION_DIR,
+  seed = 1,
+): {
   kinds: NegativeKind[];
   fashion?: Float32Array;
+  typed?: Float32Array;
   note: string;
 } {
-  const kinds = TRAIN_KINDS.filter((k) => k !== 'fashion');
-  if (!existsSync(fashionDir))
-    return { kinds, note: `${kinds.join(', ')} (no Fashion-MNIST at ${fashionDir})` };
+  const kinds: NegativeKind[] = TRAIN_KINDS.filter((k) => k !== 'fashion' && k !== 'typed');
+  const missing: string[] = [];
+  let fashion: Float32Array | undefined;
+  let typed: Float32Array | undefined;
   // The training split only: the benchmark's clothing comes from the test split.
-  const fashion = loadDataset(fashionDir).train.images;
-  return { kinds: [...kinds, 'fashion'], fashion, note: [...kinds, 'fashion'].join(', ') };
+  if (existsSync(fashionDir)) {
+    fashion = loadDataset(fashionDir).train.images;
+    kinds.push('fashion');
+  } else missing.push(`no Fashion-MNIST at ${fashionDir}`);
+  const faces = fontFaces();
+  if (faces.length > 0) {
+    typed = renderTypedGlyphs(TYPED_NON_DIGITS, TYPED_BANK, seed ^ 0x7e7, faces).images;
+    kinds.push('typed');
+  } else missing.push('no @fontsource fonts for typed letters');
+  const note = kinds.join(', ') + (missing.length ? ` (${missing.join('; ')})` : '');
+  return { kinds, fashion, typed, note };
 }
 
 export class OutlierExposure {
@@ -80,6 +103,7 @@ export class OutlierExposure {
       seed: options.seed,
       kinds: options.kinds ?? TRAIN_KINDS,
       fashion: options.fashion,
+      typed: options.typed,
     });
     this.rng = createRng(options.seed ^ 0x0e1a);
     this.prepare = options.prepare ?? null;

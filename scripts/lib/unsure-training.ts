@@ -33,7 +33,7 @@ export function startOutlierExposure(
 ): OutlierExposure | null {
   const rows = outlierExposureRows(options, datasetName);
   if (rows === 0) return null;
-  const { kinds, fashion, note } = trainingNegatives(options.oeFashion ?? FASHION_DIR);
+  const { kinds, fashion, typed, note } = trainingNegatives(options.oeFashion ?? FASHION_DIR, options.seed);
   log(`train: outlier exposure, ${rows} non-digits with uniform targets in each batch: ${note}`);
   // A pool no larger than the training set: small smoke runs stay quick.
   const pool = Math.min(8192, options.limit ?? Infinity);
@@ -45,6 +45,7 @@ export function startOutlierExposure(
       pool,
       kinds,
       fashion,
+      typed,
       // Digits are prepared as /predict prepares them; so are the non-digits, or OE would teach the wrong inputs.
       prepare: options.preprocess
         ? (image, dst) => prepareInto(image, dst, { deskew: options.deskew })

@@ -9,15 +9,18 @@ import {
   NegativeSource,
   TRAIN_KINDS,
 } from '../../scripts/lib/negatives.ts';
-import { OutlierExposure } from '../../scripts/lib/outlier-exposure.ts';
+import { OutlierExposure, trainingNegatives } from '../../scripts/lib/outlier-exposure.ts';
+import { LETTERS, SYMBOLS } from '../../scripts/lib/glyphs.ts';
+import { renderTypedGlyphs, TYPED_NON_DIGITS } from '../../scripts/lib/typed-digits.ts';
 
 const fashion = Float32Array.from({ length: 3 * 784 }, (_, i) => ((i * 7919) % 255) / 255);
+const typed = renderTypedGlyphs(TYPED_NON_DIGITS, 21, 4).images;
 const kinds = [...TRAIN_KINDS, ...HELD_OUT_KINDS];
 
 describe('NegativeSource', () => {
   it('should draw every kind as a 28×28 input in [0, 1] with ink, the same for the same seed', () => {
-    const a = new NegativeSource({ seed: 3, kinds, fashion });
-    const b = new NegativeSource({ seed: 3, kinds, fashion });
+    const a = new NegativeSource({ seed: 3, kinds, fashion, typed });
+    const b = new NegativeSource({ seed: 3, kinds, fashion, typed });
     for (const kind of kinds) {
       const x = a.batch(kind, 5);
       expect(b.batch(kind, 5)).toEqual(x);
@@ -42,6 +45,26 @@ describe('NegativeSource', () => {
   it('should refuse no kinds, and clothing without images', () => {
     expect(() => new NegativeSource({ seed: 1, kinds: [] })).toThrow(RangeError);
     expect(() => new NegativeSource({ seed: 1, kinds: ['fashion'] })).toThrow(/Fashion-MNIST/);
+    expect(() => new NegativeSource({ seed: 1, kinds: ['typed'], fashion })).toThrow(/typed pictures/);
+  });
+
+  it('should type only characters that are no digit and that the held-out kinds do not draw', () => {
+    const chars = [...TYPED_NON_DIGITS];
+    for (const c of chars) {
+      expect(Object.keys(LETTERS)).not.toContain(c);
+      expect(Object.keys(SYMBOLS)).not.toContain(c);
+      // Characters a reader could take for a digit are never trained as non-digits.
+      expect('0123456789OoQDIlij|ZzBSsGbgqp/()$').not.toContain(c);
+    }
+    expect(new Set(chars).size).toBe(chars.length);
+  });
+
+  it('should give a training run typed letters and signs when the fonts are installed', () => {
+    const negatives = trainingNegatives('/nonexistent-fashion', 1);
+    expect(negatives.kinds).toContain('typed');
+    expect(negatives.kinds).not.toContain('fashion');
+    expect(negatives.typed!.length).toBe(6000 * 784);
+    expect(negatives.note).toMatch(/typed \(no Fashion-MNIST/);
   });
 
   it('should keep the held-out kinds out of the training kinds', () => {

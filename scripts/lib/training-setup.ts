@@ -134,6 +134,8 @@ export function setUpTraining(
     augmentation: augmentConfig(o),
     flip: o.flip,
     preprocess: o.preprocess,
+    // As `asServed` prepares validation and test, and /predict serves the model.
+    deskew: o.deskew,
   };
   const { rows, cols } = dataset;
   const batches = o.prefetch

@@ -4,7 +4,7 @@ import { PrefetchedBatches } from '../../scripts/lib/batch-prefetch.ts';
 import { BatchSource, type BatchOptions } from '../../scripts/lib/batches.ts';
 import type { Dataset } from '../../scripts/lib/dataset.ts';
 import { parseTrainArgs } from '../../scripts/lib/train-options.ts';
-import { setUpTraining } from '../../scripts/lib/training-setup.ts';
+import { asServed, setUpTraining } from '../../scripts/lib/training-setup.ts';
 import { createTsKernels } from '../../src/kernels/ts-kernels.ts';
 import { createRng } from '../../src/nn/index.ts';
 
@@ -135,5 +135,42 @@ describe('setUpTraining with --prefetch', () => {
     const serial = params(['--no-prefetch']);
     const ahead = params([]);
     expect(Buffer.from(ahead.buffer).equals(Buffer.from(serial.buffer))).toBe(true);
+  });
+});
+
+describe('setUpTraining prepares batches as the model is served', () => {
+  it('should feed every training image prepared as validation, test and /predict are (deskewed by default)', () => {
+    const { images, labels } = scribbles(40, 9);
+    const dataset: Dataset = {
+      name: 'scribbles',
+      dir: '.',
+      rows: S,
+      cols: S,
+      train: { count: 40, images, labels },
+      test: { count: 0, images: new Float32Array(0), labels: new Uint8Array(0) },
+      files: [],
+    };
+    for (const flags of [[], ['--no-deskew'], ['--no-prefetch']]) {
+      const o = parseTrainArgs(['--hidden', '8', '--batch', '40', '--no-augment', '--oe', '0', ...flags]);
+      const served = asServed(dataset.train, o);
+      const run = setUpTraining(dataset, dataset.train, o, createTsKernels());
+      run.batches.shuffle();
+      expect(run.batches.fill(0)).toBe(40);
+      const servedRows = new Set(
+        Array.from({ length: 40 }, (_, j) =>
+          Buffer.from(served.images.slice(j * SIZE, (j + 1) * SIZE).buffer).toString('hex'),
+        ),
+      );
+      for (let i = 0; i < 40; i++) {
+        const row = Buffer.from(run.batches.x.slice(i * SIZE, (i + 1) * SIZE).buffer).toString('hex');
+        expect(servedRows.has(row), `${flags.join(' ')} row ${i}`).toBe(true);
+      }
+      expect(run.batches.describe()).toMatch(o.deskew ? /with deskewing/ : /preprocessing$/);
+      run.dispose();
+    }
+    // The two preparations differ on these pictures, so the check above tells them apart.
+    const plain = asServed(dataset.train, { preprocess: true, deskew: false });
+    const deskewed = asServed(dataset.train, { preprocess: true, deskew: true });
+    expect(plain.images).not.toEqual(deskewed.images);
   });
 });

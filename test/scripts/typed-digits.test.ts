@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { createCanvas, GlobalFonts } from '@napi-rs/canvas';
 import { describe, expect, it } from 'vitest';
 import { fromPixels, preprocess } from '../../src/data/preprocess.ts';
+import { parseTrainArgs } from '../../scripts/lib/train-options.ts';
+import { typedCount, withTypedDigits } from '../../scripts/lib/training-setup.ts';
 import { fontFamilies } from '../../scripts/lib/browser-digits.ts';
 import {
   appendExamples,
@@ -102,5 +104,22 @@ describe('typed digits for training', () => {
     expect(joined.images.subarray(1568)).toEqual(a.images);
     expect(Array.from(joined.labels.subarray(0, 3))).toEqual([3, 4, 0]);
     expect(train.count).toBe(2);
+  });
+
+  it('is added to MNIST runs by default, to others only when asked, and never to validation', () => {
+    expect(typedCount(parseTrainArgs([]), 'mnist')).toBe(6000);
+    expect(typedCount(parseTrainArgs([]), 'fashion-mnist')).toBe(0);
+    expect(typedCount(parseTrainArgs(['--typed', '0']), 'mnist')).toBe(0);
+    expect(typedCount(parseTrainArgs(['--typed', '25']), 'fashion-mnist')).toBe(25);
+    expect(() => parseTrainArgs(['--typed', '-1'])).toThrow(/typed/);
+    const train = { count: 3, images: new Float32Array(3 * 784), labels: Uint8Array.of(1, 2, 3) };
+    const lines: string[] = [];
+    expect(withTypedDigits(train, parseTrainArgs(['--typed', '0']), 'mnist', (l) => lines.push(l))).toBe(
+      train,
+    );
+    const joined = withTypedDigits(train, parseTrainArgs(['--typed', '20']), 'mnist', (l) => lines.push(l));
+    expect(joined.count).toBe(23);
+    expect(Array.from(joined.labels.subarray(3, 6))).toEqual([0, 1, 2]);
+    expect(lines.join('\n')).toMatch(/20 typed digits in \d+ faces of \d+ font families/);
   });
 });

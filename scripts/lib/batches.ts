@@ -46,6 +46,11 @@ export interface BatchOptions {
   preprocess: boolean;
   /** With `preprocess`: straighten the slant too. */
   deskew?: boolean;
+  /**
+   * With `deskew`: the share of images deskewed (each drawn afresh every time it is seen; the rest are prepared
+   * plainly). 1 (the default) deskews every image as /predict does.
+   */
+  deskewShare?: number;
 }
 
 /** What the epoch loop takes batches from: a `BatchSource`, or `PrefetchedBatches` running one ahead. */
@@ -108,8 +113,11 @@ export class BatchSource implements BatchStream {
     if (options.preprocess) {
       if (rows !== 28 || cols !== 28)
         throw new Error(`preprocessing needs 28×28 images, not ${rows}×${cols}`);
-      const preparation = { deskew: options.deskew === true };
-      steps.push((src, dst) => prepareInto(src, dst, preparation));
+      const deskewed = { deskew: options.deskew === true };
+      const plain = { deskew: false };
+      const share = options.deskew ? (options.deskewShare ?? 1) : 0;
+      const deskewRng = createRng(options.seed ^ 0xd35c);
+      steps.push((src, dst) => prepareInto(src, dst, share >= 1 || deskewRng() < share ? deskewed : plain));
     }
     this.transform =
       steps.length === 0
@@ -171,7 +179,11 @@ export class BatchSource implements BatchStream {
     if (this.options.flip) parts.push('left-right flips');
     if (this.options.preprocess)
       parts.push(
-        this.options.deskew ? 'MNIST-style preprocessing with deskewing' : 'MNIST-style preprocessing',
+        !this.options.deskew
+          ? 'MNIST-style preprocessing'
+          : (this.options.deskewShare ?? 1) >= 1
+            ? 'MNIST-style preprocessing with deskewing'
+            : `MNIST-style preprocessing, ${Math.round((this.options.deskewShare ?? 1) * 100)}% deskewed`,
       );
     return parts.length ? parts.join(', ') : 'images as they are';
   }

@@ -36,6 +36,8 @@ export interface TrainOptions extends AugmentConfig {
   preprocess: boolean;
   /** Preprocessing also straightens the slant (`Preparation.deskew`); only with `preprocess`. */
   deskew: boolean;
+  /** With `deskew`: the share of training images deskewed (the rest prepared plainly); served inputs all are. */
+  deskewShare: number;
   /** Prepare batches in a worker thread ahead of the network (the same batches as without). */
   prefetch: boolean;
   limit: number | null;
@@ -368,6 +370,14 @@ const FLAGS: Flag[] = [
     negate: true,
   },
   {
+    key: 'deskewShare',
+    name: 'deskew-share',
+    kind: 'string',
+    shown: '1',
+    help: 'with --deskew: the share of training images deskewed, drawn each time one is seen (the rest prepared plainly; validation, test and /predict deskew all)',
+    parse: probability,
+  },
+  {
     key: 'prefetch',
     name: 'prefetch',
     kind: 'boolean',
@@ -459,6 +469,7 @@ export const DEFAULTS: TrainOptions = {
   flip: false,
   preprocess: true,
   deskew: true,
+  deskewShare: 1,
   prefetch: true,
   limit: null,
   target: null,

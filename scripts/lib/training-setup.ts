@@ -136,6 +136,7 @@ export function setUpTraining(
     preprocess: o.preprocess,
     // As `asServed` prepares validation and test, and /predict serves the model.
     deskew: o.deskew,
+    deskewShare: o.deskewShare,
   };
   const { rows, cols } = dataset;
   const batches = o.prefetch

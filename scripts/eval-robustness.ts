@@ -108,6 +108,8 @@ console.log(
 );
 console.log(renderTable(rows, columns, metrics));
 console.log(`\n${renderPaired(rows, 0, 3)}`);
+// Against the old model prepared as the new one is: the comparison that counts when the old one is a prepared model too.
+console.log(`\n${renderPaired(rows, 1, 3)}`);
 console.error(`eval-robustness: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 /**

@@ -1,7 +1,7 @@
 /**
  * @module
  * Typed digits for training (issue #12): the ten digits rendered in the fonts of the `@fontsource/*` dev
- * dependencies (Google Fonts' families: sans, serif, slab, monospace and handwriting; every weight and style each
+ * dependencies (Google Fonts' families: sans, serif, slab and monospace; every weight from 300 and style each
  * ships), with Skia (`@napi-rs/canvas`), as 28×28 images in MNIST's polarity. They join the training split and
  * then go through the same augmentation and preparation as MNIST's digits.
  *
@@ -115,7 +115,7 @@ function subsetOf(char: string): Subset {
 
 /**
  * `count` digits (labels cycling 0-9), each in a face drawn at random, family first so that a family with
- * eighteen weights counts as much as one with one; glyph height 55-80% of the frame, anywhere it fits (the
+ * nine weights counts as much as one with one; glyph height 55-80% of the frame, anywhere it fits (the
  * preparation re-centres it). Seeded: the same seed and fonts give the same images.
  * @throws {Error} when no font package is installed (`npm ci` installs them) or a face cannot be loaded.
  */

@@ -48,7 +48,7 @@ export interface BatchOptions {
   deskew?: boolean;
   /**
    * With `deskew`: the share of images deskewed (each drawn afresh every time it is seen; the rest are prepared
-   * plainly). 1 (the default) deskews every image as /predict does.
+   * plainly). 1 (when absent) deskews every image as /predict does; `npm run train`'s default is 0.5.
    */
   deskewShare?: number;
 }

@@ -139,38 +139,63 @@ describe('setUpTraining with --prefetch', () => {
 });
 
 describe('setUpTraining prepares batches as the model is served', () => {
-  it('should feed every training image prepared as validation, test and /predict are (deskewed by default)', () => {
-    const { images, labels } = scribbles(40, 9);
-    const dataset: Dataset = {
-      name: 'scribbles',
-      dir: '.',
-      rows: S,
-      cols: S,
-      train: { count: 40, images, labels },
-      test: { count: 0, images: new Float32Array(0), labels: new Uint8Array(0) },
-      files: [],
-    };
-    for (const flags of [[], ['--no-deskew'], ['--no-prefetch']]) {
-      const o = parseTrainArgs(['--hidden', '8', '--batch', '40', '--no-augment', '--oe', '0', ...flags]);
-      const served = asServed(dataset.train, o);
-      const run = setUpTraining(dataset, dataset.train, o, createTsKernels());
-      run.batches.shuffle();
-      expect(run.batches.fill(0)).toBe(40);
-      const servedRows = new Set(
-        Array.from({ length: 40 }, (_, j) =>
-          Buffer.from(served.images.slice(j * SIZE, (j + 1) * SIZE).buffer).toString('hex'),
-        ),
-      );
-      for (let i = 0; i < 40; i++) {
-        const row = Buffer.from(run.batches.x.slice(i * SIZE, (i + 1) * SIZE).buffer).toString('hex');
-        expect(servedRows.has(row), `${flags.join(' ')} row ${i}`).toBe(true);
-      }
-      expect(run.batches.describe()).toMatch(o.deskew ? /with deskewing/ : /preprocessing$/);
-      run.dispose();
+  const { images, labels } = scribbles(40, 9);
+  const dataset: Dataset = {
+    name: 'scribbles',
+    dir: '.',
+    rows: S,
+    cols: S,
+    train: { count: 40, images, labels },
+    test: { count: 0, images: new Float32Array(0), labels: new Uint8Array(0) },
+    files: [],
+  };
+  const hex = (x: Float32Array, i: number) =>
+    Buffer.from(x.slice(i * SIZE, (i + 1) * SIZE).buffer).toString('hex');
+  const rowsOf = (x: Float32Array) => new Set(Array.from({ length: 40 }, (_, j) => hex(x, j)));
+  const deskewed = rowsOf(asServed(dataset.train, { preprocess: true, deskew: true }).images);
+  const plain = rowsOf(asServed(dataset.train, { preprocess: true, deskew: false }).images);
+  /** How many rows of one batch of all 40 are deskewed and how many plainly prepared. */
+  const batchRows = (flags: string[]) => {
+    const o = parseTrainArgs(['--hidden', '8', '--batch', '40', '--no-augment', '--oe', '0', ...flags]);
+    const run = setUpTraining(dataset, dataset.train, o, createTsKernels());
+    run.batches.shuffle();
+    expect(run.batches.fill(0)).toBe(40);
+    let d = 0;
+    let p = 0;
+    for (let i = 0; i < 40; i++) {
+      const row = hex(run.batches.x, i);
+      if (deskewed.has(row)) d++;
+      else if (plain.has(row)) p++;
     }
-    // The two preparations differ on these pictures, so the check above tells them apart.
-    const plain = asServed(dataset.train, { preprocess: true, deskew: false });
-    const deskewed = asServed(dataset.train, { preprocess: true, deskew: true });
-    expect(plain.images).not.toEqual(deskewed.images);
+    const line = run.batches.describe();
+    run.dispose();
+    return { d, p, line };
+  };
+
+  it('should tell the two preparations apart on these pictures', () => {
+    expect([...deskewed].filter((r) => plain.has(r)).length).toBeLessThan(5);
+  });
+
+  it('should deskew every training image with --deskew-share 1, as validation, test and /predict are', () => {
+    for (const flags of [
+      ['--deskew-share', '1'],
+      ['--deskew-share', '1', '--no-prefetch'],
+    ]) {
+      const { d, line } = batchRows(flags);
+      expect(d, flags.join(' ')).toBe(40);
+      expect(line).toMatch(/with deskewing/);
+    }
+  });
+
+  it('should prepare about half deskewed and half plainly by default, and all plainly with --no-deskew', () => {
+    expect(parseTrainArgs([]).deskewShare).toBe(0.5);
+    const mixed = batchRows([]);
+    expect(mixed.d + mixed.p).toBe(40);
+    expect(mixed.d).toBeGreaterThan(8);
+    expect(mixed.p).toBeGreaterThan(8);
+    expect(mixed.line).toMatch(/50% deskewed/);
+    const none = batchRows(['--no-deskew']);
+    expect(none.p).toBe(40);
+    expect(none.line).toMatch(/preprocessing$/);
   });
 });

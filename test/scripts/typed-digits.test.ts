@@ -12,6 +12,7 @@ import {
   EVAL_FAMILIES,
   fontFaces,
   renderTypedDigits,
+  TYPED_NON_DIGITS,
 } from '../../scripts/lib/typed-digits.ts';
 
 const faces = fontFaces();
@@ -19,7 +20,7 @@ const faces = fontFaces();
 describe('typed digits for training', () => {
   it('finds the installed font packages, every face a latin WOFF2 with a weight and a style', () => {
     const families = new Set(faces.map((f) => f.family));
-    expect(families.size).toBeGreaterThanOrEqual(40);
+    expect(families.size).toBeGreaterThanOrEqual(38);
     expect(faces.length).toBeGreaterThan(families.size);
     for (const face of faces) {
       expect(face.file).toMatch(/-latin-\d+-(normal|italic)\.woff2$/);
@@ -73,27 +74,28 @@ describe('typed digits for training', () => {
     }
   });
 
-  it('draws every family’s own digits, never a fallback font', () => {
-    const draw = (font: string, digit: string) => {
+  it('draws every family’s own digits and typed non-digits, never a fallback font (one known gap)', () => {
+    const draw = (font: string, text: string) => {
       const canvas = createCanvas(64, 64);
       const g = canvas.getContext('2d');
       g.font = font;
       g.fillStyle = '#fff';
-      g.fillText(digit, 8, 52);
+      g.fillText(text, 8, 52);
       return Buffer.from(g.getImageData(0, 0, 64, 64).data);
     };
     const byFamily = new Map(faces.map((f) => [f.family, f]));
+    const fallbacks: string[] = [];
     for (const [family, face] of byFamily) {
       const alias = `typed-test-${family}`;
       GlobalFonts.registerFromPath(face.file, alias);
-      let same = 0;
-      for (const digit of '0123456789') {
-        const own = draw(`${face.weight} 48px "${alias}"`, digit);
-        const fallback = draw(`${face.weight} 48px "no-such-family-${family}"`, digit);
-        if (own.equals(fallback)) same++;
+      for (const c of '0123456789' + TYPED_NON_DIGITS) {
+        const own = draw(`${face.weight} 48px "${alias}"`, c);
+        if (own.equals(draw(`${face.weight} 48px "no-such-family-${family}"`, c)))
+          fallbacks.push(`${family} ${c}`);
       }
-      expect(same, family).toBe(0);
     }
+    // Arvo's latin subset has no euro sign: Skia draws that one non-digit in another face.
+    expect(fallbacks).toEqual(['arvo €']);
   });
 
   it('appends to a training split without touching it', () => {

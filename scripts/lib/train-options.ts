@@ -45,7 +45,7 @@ export interface TrainOptions extends AugmentConfig {
   /** Outlier exposure's non-digits per batch (0 = off); null: `DEFAULT_OE_ROWS` on MNIST, none elsewhere. */
   oe: number | null;
   oeFashion: string | null;
-  /** Font-rendered digits added to the training split (0 = none); null: `DEFAULT_TYPED` on MNIST, none elsewhere. */
+  /** Font-rendered digits added to the training split (0 = none); null: `DEFAULT_TYPED` per 57,000 MNIST digits. */
   typed: number | null;
   quiet: boolean;
   help: boolean;
@@ -415,7 +415,7 @@ const FLAGS: Flag[] = [
     key: 'typed',
     name: 'typed',
     kind: 'string',
-    shown: `${DEFAULT_TYPED} on MNIST, else 0`,
+    shown: `${DEFAULT_TYPED} on MNIST, in proportion with --limit; else 0`,
     help: 'digits rendered in the @fontsource fonts added to the training split, augmented like MNIST’s (0 = none)',
     parse: integer(0),
   },

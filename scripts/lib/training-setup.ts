@@ -25,9 +25,16 @@ export function splitForTraining(dataset: Dataset, o: Pick<TrainOptions, 'valFra
   );
 }
 
-/** How many typed digits a run adds: `--typed`, or `DEFAULT_TYPED` on MNIST and none elsewhere. */
-export function typedCount(o: Pick<TrainOptions, 'typed'>, datasetName: string): number {
-  return o.typed ?? (datasetName === 'mnist' ? DEFAULT_TYPED : 0);
+/** MNIST's training split at the default `--val-frac`, the size `DEFAULT_TYPED` is set for. */
+const MNIST_TRAIN = 57000;
+
+/**
+ * How many typed digits a run adds to a training split of `trainCount` digits: `--typed`, or on MNIST
+ * `DEFAULT_TYPED` per 57,000 (so a `--limit` run keeps the same share), and none elsewhere.
+ */
+export function typedCount(o: Pick<TrainOptions, 'typed'>, datasetName: string, trainCount: number): number {
+  if (o.typed !== null) return o.typed;
+  return datasetName === 'mnist' ? Math.round((DEFAULT_TYPED * trainCount) / MNIST_TRAIN) : 0;
 }
 
 /**
@@ -40,7 +47,7 @@ export function withTypedDigits(
   datasetName: string,
   log: (line: string) => void,
 ): Split['train'] {
-  const count = typedCount(o, datasetName);
+  const count = typedCount(o, datasetName, train.count);
   if (count === 0) return train;
   const t0 = performance.now();
   const typed = renderTypedDigits(count, o.seed);

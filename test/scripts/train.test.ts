@@ -83,7 +83,9 @@ describe('scripts/train.ts', () => {
     expect(model.metadata.validationAccuracy).toBeGreaterThan(0.5);
     const training = model.metadata.training as Record<string, unknown>;
     expect(training).toMatchObject({
-      trainCount: 950,
+      // 950 MNIST digits and, in proportion, 100 typed ones (6,000 per 57,000).
+      trainCount: 1050,
+      typed: 100,
       validationCount: 50,
       testCount: 10000,
       lr: 0.05,

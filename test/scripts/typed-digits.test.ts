@@ -109,10 +109,11 @@ describe('typed digits for training', () => {
   });
 
   it('is added to MNIST runs by default, to others only when asked, and never to validation', () => {
-    expect(typedCount(parseTrainArgs([]), 'mnist')).toBe(6000);
-    expect(typedCount(parseTrainArgs([]), 'fashion-mnist')).toBe(0);
-    expect(typedCount(parseTrainArgs(['--typed', '0']), 'mnist')).toBe(0);
-    expect(typedCount(parseTrainArgs(['--typed', '25']), 'fashion-mnist')).toBe(25);
+    expect(typedCount(parseTrainArgs([]), 'mnist', 57000)).toBe(6000);
+    expect(typedCount(parseTrainArgs([]), 'mnist', 950)).toBe(100);
+    expect(typedCount(parseTrainArgs([]), 'fashion-mnist', 57000)).toBe(0);
+    expect(typedCount(parseTrainArgs(['--typed', '0']), 'mnist', 57000)).toBe(0);
+    expect(typedCount(parseTrainArgs(['--typed', '25']), 'fashion-mnist', 57000)).toBe(25);
     expect(() => parseTrainArgs(['--typed', '-1'])).toThrow(/typed/);
     const train = { count: 3, images: new Float32Array(3 * 784), labels: Uint8Array.of(1, 2, 3) };
     const lines: string[] = [];

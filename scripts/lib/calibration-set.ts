@@ -9,7 +9,7 @@
  */
 import { Augmenter, type AugmentConfig } from './augment.ts';
 import { prepareExamples, prepareInto } from './batches.ts';
-import type { Examples } from './dataset.ts';
+import { appendExamples, type Examples } from './dataset.ts';
 
 export const CALIBRATE_ON = ['clean', 'augmented', 'mixed'] as const;
 export type CalibrateOn = (typeof CALIBRATE_ON)[number];
@@ -43,14 +43,7 @@ export function calibrationSet(
   if (!recipe.augmentation) throw new Error(`--calibrate-on ${on} needs a recipe with augmentation`);
   const augmented = augmentExamples(rawValidation, { ...recipe, augmentation: recipe.augmentation }, stream);
   if (on === 'augmented') return augmented;
-  const c = clean();
-  const images = new Float32Array(c.images.length + augmented.images.length);
-  images.set(c.images);
-  images.set(augmented.images, c.images.length);
-  const labels = new Uint8Array(c.count + augmented.count);
-  labels.set(c.labels);
-  labels.set(augmented.labels, c.count);
-  return { count: c.count + augmented.count, images, labels };
+  return appendExamples(clean(), augmented);
 }
 
 /** Each example once through the augmentation (one fresh draw), then prepared when the recipe prepares. */

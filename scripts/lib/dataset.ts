@@ -39,6 +39,17 @@ export interface Examples {
   labels: Uint8Array;
 }
 
+/** `a`'s examples, then `b`'s (a new copy). */
+export function appendExamples(a: Examples, b: Examples): Examples {
+  const images = new Float32Array(a.images.length + b.images.length);
+  images.set(a.images);
+  images.set(b.images, a.images.length);
+  const labels = new Uint8Array(a.count + b.count);
+  labels.set(a.labels);
+  labels.set(b.labels, a.count);
+  return { count: a.count + b.count, images, labels };
+}
+
 export interface Dataset {
   /** A short name for metadata: `mnist` for the default, else the directory's name (e.g. `fashion-mnist`). */
   name: string;

@@ -10,10 +10,10 @@ import { createRng, Mlp, shuffleInPlace, Trainer, type MlpSpec } from '../../src
 import type { AugmentConfig } from './augment.ts';
 import { PrefetchedBatches } from './batch-prefetch.ts';
 import { BatchSource, prepareExamples, type BatchOptions, type BatchStream } from './batches.ts';
-import { splitValidation, type Dataset, type Examples } from './dataset.ts';
+import { appendExamples, splitValidation, type Dataset, type Examples } from './dataset.ts';
 import { learningRate } from './lr-schedule.ts';
 import { DEFAULT_TYPED, type TrainOptions } from './train-options.ts';
-import { appendExamples, renderTypedDigits } from './typed-digits.ts';
+import { renderTypedDigits } from './typed-digits.ts';
 import { outlierExposureRows, startOutlierExposure } from './unsure-training.ts';
 
 type Split = ReturnType<typeof splitValidation>;

@@ -186,14 +186,3 @@ function downsample(rgba: Uint8ClampedArray, dst: Float32Array): void {
     }
   }
 }
-
-/** `train` with `extra` appended (a new copy). */
-export function appendExamples(train: Examples, extra: Examples): Examples {
-  const images = new Float32Array(train.images.length + extra.images.length);
-  images.set(train.images);
-  images.set(extra.images, train.images.length);
-  const labels = new Uint8Array(train.count + extra.count);
-  labels.set(train.labels);
-  labels.set(extra.labels, train.count);
-  return { count: train.count + extra.count, images, labels };
-}

@@ -103,18 +103,22 @@ describe('PrefetchedBatches', () => {
   });
 });
 
+/** A dataset whose training split is `n` scribbles (no test split). */
+function scribbleDataset(n: number, seed: number): Dataset {
+  return {
+    name: 'scribbles',
+    dir: '.',
+    rows: S,
+    cols: S,
+    train: { count: n, ...scribbles(n, seed) },
+    test: { count: 0, images: new Float32Array(0), labels: new Uint8Array(0) },
+    files: [],
+  };
+}
+
 describe('setUpTraining with --prefetch', () => {
   it('should train to the same parameters as without (--no-prefetch), outlier exposure included', () => {
-    const { images, labels } = scribbles(60, 5);
-    const dataset: Dataset = {
-      name: 'scribbles',
-      dir: '.',
-      rows: S,
-      cols: S,
-      train: { count: 60, images, labels },
-      test: { count: 0, images: new Float32Array(0), labels: new Uint8Array(0) },
-      files: [],
-    };
+    const dataset = scribbleDataset(60, 5);
     const params = (flags: string[]) => {
       const o = parseTrainArgs([
         ...['--hidden', '16', '--batch', '16', '--epochs', '2'],
@@ -139,16 +143,7 @@ describe('setUpTraining with --prefetch', () => {
 });
 
 describe('setUpTraining prepares batches as the model is served', () => {
-  const { images, labels } = scribbles(40, 9);
-  const dataset: Dataset = {
-    name: 'scribbles',
-    dir: '.',
-    rows: S,
-    cols: S,
-    train: { count: 40, images, labels },
-    test: { count: 0, images: new Float32Array(0), labels: new Uint8Array(0) },
-    files: [],
-  };
+  const dataset = scribbleDataset(40, 9);
   const hex = (x: Float32Array, i: number) =>
     Buffer.from(x.slice(i * SIZE, (i + 1) * SIZE).buffer).toString('hex');
   const rowsOf = (x: Float32Array) => new Set(Array.from({ length: 40 }, (_, j) => hex(x, j)));

@@ -7,8 +7,8 @@ import { fromPixels, preprocess } from '../../src/data/preprocess.ts';
 import { parseTrainArgs } from '../../scripts/lib/train-options.ts';
 import { typedCount, withTypedDigits } from '../../scripts/lib/training-setup.ts';
 import { fontFamilies } from '../../scripts/lib/browser-digits.ts';
+import { appendExamples } from '../../scripts/lib/dataset.ts';
 import {
-  appendExamples,
   EVAL_FAMILIES,
   fontFaces,
   renderTypedDigits,

@@ -83,6 +83,8 @@ export class BatchSource implements BatchStream {
   private readonly order: Uint32Array;
   private readonly shuffleRng: () => number;
   private readonly transform: ImageTransform | null;
+  /** The share of images deskewed: `deskewShare` (1 when absent) with `deskew`, else 0. */
+  private readonly deskewShare: number;
 
   constructor(
     private readonly images: Float32Array,
@@ -96,6 +98,7 @@ export class BatchSource implements BatchStream {
     this.labels = new Uint8Array(batch);
     this.order = new Uint32Array(sourceLabels.length).map((_, i) => i);
     this.shuffleRng = createRng(options.seed ^ 0x5f1e);
+    this.deskewShare = options.deskew ? (options.deskewShare ?? 1) : 0;
     this.augmenter =
       options.augment && rows === cols
         ? new Augmenter(options.augmentation, options.seed ^ 0xa46, rows)
@@ -113,9 +116,9 @@ export class BatchSource implements BatchStream {
     if (options.preprocess) {
       if (rows !== 28 || cols !== 28)
         throw new Error(`preprocessing needs 28×28 images, not ${rows}×${cols}`);
-      const deskewed = { deskew: options.deskew === true };
+      const deskewed = { deskew: true };
       const plain = { deskew: false };
-      const share = options.deskew ? (options.deskewShare ?? 1) : 0;
+      const share = this.deskewShare;
       const deskewRng = createRng(options.seed ^ 0xd35c);
       steps.push((src, dst) => prepareInto(src, dst, share >= 1 || deskewRng() < share ? deskewed : plain));
     }
@@ -179,11 +182,11 @@ export class BatchSource implements BatchStream {
     if (this.options.flip) parts.push('left-right flips');
     if (this.options.preprocess)
       parts.push(
-        !this.options.deskew
+        this.deskewShare === 0
           ? 'MNIST-style preprocessing'
-          : (this.options.deskewShare ?? 1) >= 1
+          : this.deskewShare >= 1
             ? 'MNIST-style preprocessing with deskewing'
-            : `MNIST-style preprocessing, ${Math.round((this.options.deskewShare ?? 1) * 100)}% deskewed`,
+            : `MNIST-style preprocessing, ${Math.round(this.deskewShare * 100)}% deskewed`,
       );
     return parts.length ? parts.join(', ') : 'images as they are';
   }

@@ -20,10 +20,9 @@ import { CALIBRATE_ON, CALIBRATION_STREAM, calibrationSet, recipeOf } from './li
 import { prepareInto } from './lib/batches.ts';
 import { loadDataset, MNIST_DIR, type Examples } from './lib/dataset.ts';
 import { loadKernels } from './lib/kernels-node.ts';
-import { HELD_OUT_KINDS, NegativeSource, TRAIN_KINDS, type NegativeKind } from './lib/negatives.ts';
-import { renderTypedGlyphs, TYPED_NON_DIGITS } from './lib/typed-digits.ts';
+import { HELD_OUT_KINDS, TRAIN_KINDS, type NegativeKind } from './lib/negatives.ts';
 import { verdictShares } from './lib/ood-metrics.ts';
-import { FASHION_DIR } from './lib/outlier-exposure.ts';
+import { FASHION_DIR, heldOutSeedNegatives } from './lib/outlier-exposure.ts';
 import { corruptionSets, servedInput, type Pipeline, type RobustnessSet } from './lib/robustness.ts';
 import { splitForTraining } from './lib/training-setup.ts';
 
@@ -228,12 +227,7 @@ console.log('');
 // 3. eval-ood's figures that move with T: the verdict on MNIST test and on the held-out non-digits.
 const count = Number(values.count);
 const oodSeed = Number(values['ood-seed']);
-const source = new NegativeSource({
-  seed: oodSeed,
-  kinds: TRAIN_KINDS.filter((k) => k !== 'fashion'),
-  // Typed letters and signs: training's characters, rendered from another seed.
-  typed: renderTypedGlyphs(TYPED_NON_DIGITS, count, oodSeed).images,
-});
+const source = heldOutSeedNegatives(oodSeed, count);
 const negatives: { name: string; unseen: boolean; probs: Float32Array }[] = [];
 for (const kind of TRAIN_KINDS) {
   if (kind === 'fashion') continue;

@@ -24,17 +24,9 @@ import { expectedCalibrationError, negativeLogLikelihood } from './lib/calibrate
 import { prepareInto } from './lib/batches.ts';
 import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
 import { loadKernels } from './lib/kernels-node.ts';
-import {
-  BLANK_KINDS,
-  HELD_OUT_KINDS,
-  makeBlanks,
-  NegativeSource,
-  TRAIN_KINDS,
-  type NegativeKind,
-} from './lib/negatives.ts';
-import { renderTypedGlyphs, TYPED_NON_DIGITS } from './lib/typed-digits.ts';
+import { BLANK_KINDS, HELD_OUT_KINDS, makeBlanks, TRAIN_KINDS, type NegativeKind } from './lib/negatives.ts';
 import { auroc, maxProbability, negativeEnergy, topTwoMass, verdictShares } from './lib/ood-metrics.ts';
-import { FASHION_DIR } from './lib/outlier-exposure.ts';
+import { FASHION_DIR, heldOutSeedNegatives } from './lib/outlier-exposure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -63,12 +55,7 @@ try {
 // The held-out non-digits: training kinds from another seed's stream, kinds training never draws, clothing
 // from the test split (training draws from the training split).
 const sets: { name: string; heldOutKind: boolean; x: Float32Array }[] = [];
-const source = new NegativeSource({
-  seed,
-  kinds: TRAIN_KINDS.filter((k) => k !== 'fashion'),
-  // Typed letters and signs: training's characters, rendered from another seed.
-  typed: renderTypedGlyphs(TYPED_NON_DIGITS, count, seed).images,
-});
+const source = heldOutSeedNegatives(seed, count);
 for (const kind of TRAIN_KINDS) {
   if (kind === 'fashion') continue;
   sets.push({ name: `${kind} (new seed)`, heldOutKind: false, x: source.batch(kind, count) });

@@ -23,8 +23,7 @@ import { prepareInto } from './lib/batches.ts';
 import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
 import { fitSharedGaussians, symmetricEigen } from './lib/gaussian-fit.ts';
 import { loadKernels } from './lib/kernels-node.ts';
-import { HELD_OUT_KINDS, NegativeSource, TRAIN_KINDS, type NegativeKind } from './lib/negatives.ts';
-import { renderTypedGlyphs, TYPED_NON_DIGITS } from './lib/typed-digits.ts';
+import { HELD_OUT_KINDS, TRAIN_KINDS, type NegativeKind } from './lib/negatives.ts';
 import { auroc } from './lib/ood-metrics.ts';
 import {
   normalised,
@@ -34,7 +33,7 @@ import {
   type Fit,
   type Score,
 } from './lib/feature-scores.ts';
-import { FASHION_DIR } from './lib/outlier-exposure.ts';
+import { FASHION_DIR, heldOutSeedNegatives } from './lib/outlier-exposure.ts';
 import { splitForTraining } from './lib/training-setup.ts';
 import type { TrainOptions } from './lib/train-options.ts';
 
@@ -109,12 +108,7 @@ try {
 } catch {
   log('no Fashion-MNIST: its row is left out');
 }
-const source = new NegativeSource({
-  seed,
-  kinds: TRAIN_KINDS.filter((k) => k !== 'fashion'),
-  // Typed letters and signs: training's characters, rendered from another seed.
-  typed: renderTypedGlyphs(TYPED_NON_DIGITS, count, seed).images,
-});
+const source = heldOutSeedNegatives(seed, count);
 const sets: { name: string; unseen: boolean; r: ReturnType<typeof run> }[] = [];
 for (const kind of TRAIN_KINDS) {
   if (kind === 'fashion') continue;

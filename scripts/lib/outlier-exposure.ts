@@ -53,6 +53,8 @@ export const TYPED_BANK = 6000;
 export function trainingNegatives(
   fashionDir = FASHION_DIR,
   seed = 1,
+  /** Typed pictures to render (a pool smaller than `TYPED_BANK` needs no more). */
+  typedBank = TYPED_BANK,
 ): {
   kinds: NegativeKind[];
   fashion?: Float32Array;
@@ -70,11 +72,23 @@ export function trainingNegatives(
   } else missing.push(`no Fashion-MNIST at ${fashionDir}`);
   const faces = fontFaces();
   if (faces.length > 0) {
-    typed = renderTypedGlyphs(TYPED_NON_DIGITS, TYPED_BANK, seed ^ 0x7e7, faces).images;
+    typed = renderTypedGlyphs(TYPED_NON_DIGITS, typedBank, seed ^ 0x7e7, faces).images;
     kinds.push('typed');
   } else missing.push('no @fontsource fonts for typed letters');
   const note = kinds.join(', ') + (missing.length ? ` (${missing.join('; ')})` : '');
   return { kinds, fashion, typed, note };
+}
+
+/**
+ * The benchmarks' stream of training kinds from another seed (`eval-ood` and the experiments): every training
+ * kind but clothing (they take Fashion-MNIST's test split themselves), the typed ones rendered afresh from `seed`.
+ */
+export function heldOutSeedNegatives(seed: number, typedCount: number): NegativeSource {
+  return new NegativeSource({
+    seed,
+    kinds: TRAIN_KINDS.filter((k) => k !== 'fashion'),
+    typed: renderTypedGlyphs(TYPED_NON_DIGITS, typedCount, seed).images,
+  });
 }
 
 export class OutlierExposure {

@@ -10,7 +10,7 @@ import { createPredictor } from '../../src/nn/index.ts';
 import { atTemperature, calibrate, expectedCalibrationError, type CalibrationReport } from './calibrate.ts';
 import { prepareInto } from './batches.ts';
 import type { Examples } from './dataset.ts';
-import { FASHION_DIR, OutlierExposure, trainingNegatives } from './outlier-exposure.ts';
+import { FASHION_DIR, OutlierExposure, trainingNegatives, TYPED_BANK } from './outlier-exposure.ts';
 import type { TrainOptions } from './train-options.ts';
 
 /** Non-digits per batch on MNIST by default (other datasets: none; the negatives are drawn as non-digits). */
@@ -33,10 +33,14 @@ export function startOutlierExposure(
 ): OutlierExposure | null {
   const rows = outlierExposureRows(options, datasetName);
   if (rows === 0) return null;
-  const { kinds, fashion, typed, note } = trainingNegatives(options.oeFashion ?? FASHION_DIR, options.seed);
-  log(`train: outlier exposure, ${rows} non-digits with uniform targets in each batch: ${note}`);
   // A pool no larger than the training set: small smoke runs stay quick.
   const pool = Math.min(8192, options.limit ?? Infinity);
+  const { kinds, fashion, typed, note } = trainingNegatives(
+    options.oeFashion ?? FASHION_DIR,
+    options.seed,
+    Math.min(TYPED_BANK, pool),
+  );
+  log(`train: outlier exposure, ${rows} non-digits with uniform targets in each batch: ${note}`);
   return new OutlierExposure(
     {
       seed: options.seed,

@@ -1,6 +1,7 @@
 /**
  * @module
- * `npx tsx scripts/bench-workerd.ts [--iterations N] [--rounds R] [--requests N] [--pieces a,b] [--first-only]`:
+ * `npx tsx scripts/bench-workerd.ts [--iterations N] [--rounds R] [--requests N] [--pieces a,b] [--first-only]
+ * [--threads] [--cold a,b]`:
  * the Worker's own CPU for
  * `/predict`, measured inside workerd (`wrangler dev` on the committed default model, local R2), where its timers
  * cannot be used (they only advance on I/O): the CPU time the kernel accounts to the workerd processes (every
@@ -18,7 +19,8 @@
  * of the entry; `loading`: blob, kernels, CRC both ways, decode, pair re-layout, row sums; `serving`: all of the
  * model's loading), before the first /predict (which then finds them warm).
  * `--pieces` runs only the named pieces (and leaves out the sums that need the others); `--first-only` stops after
- * the fresh isolate's first `/predict` (one sample per server: run it several times, alternated with a baseline).
+ * the fresh isolate's first `/predict` (one sample per server: run it several times, alternated with a baseline);
+ * `--threads` also prints that request's CPU by thread (workerd's, the dev proxy's, V8's background compiles).
  * Not part of `npm run bench` (it starts a server). Linux only (`/proc`).
  */
 import { spawn } from 'node:child_process';
@@ -39,6 +41,7 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '300' },
     pieces: { type: 'string' },
     'first-only': { type: 'boolean', default: false },
+    threads: { type: 'boolean', default: false },
     cold: { type: 'string' },
   },
 });
@@ -65,6 +68,20 @@ function cpuNs(pids: readonly number[]): number {
     }
   }
   return ns;
+}
+
+/** Nanoseconds on CPU of each thread of the processes, by `pid/tid:name` (V8's compile threads apart). */
+function perThread(pids: readonly number[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const pid of pids)
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      m.set(
+        `${pid}/${tid}:${comm}`,
+        Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]),
+      );
+    }
+  return m;
 }
 
 const { test } = loadDataset(MNIST_DIR);
@@ -213,6 +230,7 @@ async function measureColdSteps(
     (await cpuOf(pids, idleNsPerMs, async () => {
       const res = await fetch(`${url}/__bench/cold?step=${name}`, { method: 'POST' });
       if (res.status !== 200) throw new Error(`cold ${name}: ${res.status} ${await res.text()}`);
+      if (name === 'crc-check') console.log(`  crc-check: ${await res.text()}`);
     })) / 1e6;
   const handed = await fetch(`${url}/__bench/bodies`, { method: 'POST', body: JSON.stringify(bodies) });
   if (handed.status !== 200) throw new Error(`/__bench/bodies: ${handed.status} ${await handed.text()}`);
@@ -243,11 +261,19 @@ try {
   const t0 = performance.now();
   let firstText = '';
   let firstStatus = 0;
+  const before = perThread(pids);
   const firstNs = await cpuOf(pids, idleNsPerMs, async () => {
     const res = await post(bodies[0]);
     firstStatus = res.status;
     firstText = await res.text();
   });
+  const after = perThread(pids);
+  if (values.threads) {
+    const busy = [...after]
+      .map(([t, ns]) => `${t} ${((ns - (before.get(t) ?? 0)) / 1e6).toFixed(2)} ms`)
+      .filter((x) => !x.endsWith(' 0.00 ms'));
+    console.log(`  the first /predict by thread: ${busy.join(', ')}`);
+  }
   if (firstStatus !== 200) throw new Error(`first /predict: ${firstStatus} ${firstText}`);
   console.log(
     `  first /predict ${values.cold !== undefined ? 'after the cold steps' : 'of a fresh isolate'}: ${(firstNs / 1e6).toFixed(1)} ms CPU (wall ${(performance.now() - t0).toFixed(1)} ms; idle CPU ${(idleNsPerMs / 1e3).toFixed(1)} µs/ms subtracted)`,

@@ -17,7 +17,10 @@ import { predict } from '../../src/worker/predict.ts';
 import { withServingModel } from '../../src/worker/model-cache.ts';
 import { getKernels } from '../../src/worker/kernels.ts';
 import { crc32 } from '../../src/format/crc32.ts';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { decodeModel } from '../../src/format/decode.ts';
+import { blobCrc32 } from '../../src/worker/checksum.ts';
+import { createPredictor } from '../../src/nn/index.ts';
 // Fronted by the hand-checked common body (`withFastPath`) when `app.ts`, imported above, declares the route.
 import { PredictRequest } from '../../src/worker/schemas.ts';
 import { temperatureOf, toVerdictPredictions } from '../../src/worker/verdicts.ts';
@@ -94,6 +97,8 @@ function pieces(env: Env, ctx: ExecutionContext) {
 /** What the cold steps keep between requests: the blob, its decoded model. */
 const cold: {
   bytes?: Uint8Array;
+  version?: string;
+  crc?: number;
   model?: ReturnType<typeof decodeModel>;
   parsed?: unknown;
   valid?: Body;
@@ -120,10 +125,13 @@ async function coldRequestStep(step: string, env: Env, ctx: ExecutionContext): P
 
 /**
  * One step of a fresh isolate's model loading, each its own request (`?step=`), so the bench reads each one's
- * CPU cold: `blob` (read from R2), `kernels`, `crc-js` / `crc-wasm` (the blob's CRC-32 by the format's and by
- * the kernels'), `decode` (with the kernels' CRC), `pack` (layer 0 into input pairs), `sums` (its row sums),
- * `serving` (all of the serving model's loading, as `/predict` does it: blob, decode, predictor), `predict` (one
- * image through the serving model's predictor), `noop` (the request alone); and `coldRequestStep`'s.
+ * CPU cold: `blob` (pointer and blob read from R2), or `pointer` then `blob-only` (the blob as the store reads
+ * it) or `blob-reader` (its body read chunk by chunk into one array), `kernels`, `crc-js` / `crc-wasm` /
+ * `crc-zlib` (the blob's CRC-32 by the format's, the kernels', the runtime's; `crc-check` answers all three),
+ * `decode` (as the model cache decodes), `pack` (layer 0 into input pairs), `sums` (its row sums), `predictor`
+ * (built from the decoded model), `serving` (all of the serving model's loading, as `/predict` does it: blob,
+ * decode, predictor), `predict` (one image through the serving model's predictor), `noop` (the request alone);
+ * and `coldRequestStep`'s.
  */
 async function coldStep(step: string, env: Env, ctx: ExecutionContext): Promise<Response> {
   const kernels = getKernels();
@@ -132,9 +140,30 @@ async function coldStep(step: string, env: Env, ctx: ExecutionContext): Promise<
     const store = new ModelStore(env.MODELS, readConfig(env).prefix);
     const { pointer } = (await store.readPointer())!;
     cold.bytes = (await store.getVersion(pointer.current))!;
+  } else if (step === 'pointer') {
+    cold.version = (await new ModelStore(env.MODELS, readConfig(env).prefix).readPointer())!.pointer.current;
+  } else if (step === 'blob-only') {
+    cold.bytes = (await new ModelStore(env.MODELS, readConfig(env).prefix).getVersion(cold.version!))!;
+  } else if (step === 'blob-reader') {
+    const obj = (await env.MODELS.get(`${readConfig(env).prefix}versions/${cold.version}.bin`))!;
+    const out = new Uint8Array(obj.size);
+    const reader = obj.body.getReader();
+    let at = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      out.set(value, at);
+      at += value.length;
+    }
+    cold.bytes = out;
   } else if (step === 'crc-js') crc32(cold.bytes!.subarray(0, cold.bytes!.length - 4));
-  else if (step === 'crc-wasm') kernels.crc32!(cold.bytes!.subarray(0, cold.bytes!.length - 4));
-  else if (step === 'decode') cold.model = decodeModel(cold.bytes!, { crc32: kernels.crc32!.bind(kernels) });
+  else if (step === 'crc-zlib') cold.crc = zlibCrc32(cold.bytes!.subarray(0, cold.bytes!.length - 4));
+  else if (step === 'crc-check') {
+    const body = cold.bytes!.subarray(0, cold.bytes!.length - 4);
+    return Response.json({ zlib: cold.crc, js: crc32(body), wasm: kernels.crc32!(body) });
+  } else if (step === 'crc-wasm') kernels.crc32!(cold.bytes!.subarray(0, cold.bytes!.length - 4));
+  else if (step === 'decode') cold.model = decodeModel(cold.bytes!, { crc32: blobCrc32, adopt: true });
+  else if (step === 'predictor') createPredictor(cold.model!, kernels);
   else if (step === 'pack' || step === 'sums') {
     const [n, k] = [cold.model!.sizes[1], cold.model!.sizes[0]];
     const q = cold.model!.quantized![0].q;

@@ -17,9 +17,17 @@ export class FreeList {
   private readonly free: Block[];
   private readonly live = new Map<number, number>();
   private used = 0;
+  /** The end of the highest block ever handed out: no block has covered the memory above it. */
+  private high: number;
 
   constructor(start: number, end: number) {
     this.free = [{ offset: start, size: end - start }];
+    this.high = start;
+  }
+
+  /** The end of the highest block ever handed out (the range's start before the first): above it, no block was. */
+  highWater(): number {
+    return this.high;
   }
 
   /** @throws RangeError when no free block is large enough. */
@@ -36,6 +44,7 @@ export class FreeList {
       }
       this.live.set(offset, size);
       this.used += size;
+      this.high = Math.max(this.high, offset + size);
       return offset;
     }
     const largest = this.free.reduce((best, b) => Math.max(best, b.size), 0);

@@ -115,6 +115,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
   if (options.threads && options.threads.count > 1 && !options.memory) {
     throw new Error('wasm kernels: threads need the shared memory they were started with (options.memory)');
   }
+  const ownMemory = options.memory === undefined;
   const memory =
     options.memory ?? new WebAssembly.Memory({ initial: pages(options.capacityBytes ?? DEFAULT_CAPACITY) });
   const buffer = memory.buffer;
@@ -192,6 +193,18 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
   function scratchRows(q: Int8Array, k: number, multiple: number): number {
     if (q.buffer === buffer || k === 0) return 0;
     return Math.floor(SCRATCH_BYTES / k / multiple) * multiple;
+  }
+
+  /**
+   * `array` (just allocated) filled with zeros: only its part below `dirty` (the heap's high water before the
+   * allocation) when this instance made the memory, since no block ever covered the rest and no kernel writes
+   * outside its blocks, so it is still the zeros the memory was made with. Its pages then stay untouched until
+   * used: a fresh isolate's predictor allocates activations for 64 rows and one image touches one of them.
+   */
+  function zeroed<T extends Float32Array | Int8Array>(array: T, dirty: number): T {
+    const below = ownMemory ? Math.ceil((dirty - array.byteOffset) / array.BYTES_PER_ELEMENT) : array.length;
+    if (below > 0) array.fill(0, 0, Math.min(below, array.length));
+    return array;
   }
 
   /** Copies q[from, to) to the scratch region (calls do not nest, so it is free) and returns its address. */
@@ -433,13 +446,15 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
 
     alloc(length) {
       checkAllocLength(length);
+      const dirty = heap.highWater();
       const offset = heap.alloc(length * 4);
-      return new Float32Array(buffer, offset, length).fill(0);
+      return zeroed(new Float32Array(buffer, offset, length), dirty);
     },
     allocInt8(length) {
       checkAllocLength(length);
+      const dirty = heap.highWater();
       const offset = heap.alloc(length);
-      return new Int8Array(buffer, offset, length).fill(0);
+      return zeroed(new Int8Array(buffer, offset, length), dirty);
     },
     free(array) {
       heap.release(view(array, 'free').byteOffset);

@@ -7,6 +7,7 @@
 import type { ModelData } from '../format/index.ts';
 import { createPredictor, type Predictor } from '../nn/index.ts';
 import { decodeCheckSet, type CheckSet } from '../format/check-set.ts';
+import { blobCrc32 } from './checksum.ts';
 import { ApiError } from './errors.ts';
 import { getKernels } from './kernels.ts';
 import type { ModelStore, Pointer } from './model-store.ts';
@@ -78,10 +79,9 @@ export async function loadModel(store: ModelStore, version: string): Promise<Loa
     );
   }
   try {
-    // The kernels' CRC-32 is compiled before its first call (a cold JavaScript loop over the blob is not), and
-    // the blob is ours alone: its int8 weights are read in place. Both cut a fresh isolate's first request.
-    const kernels = getKernels();
-    const model = checkServable(bytes, { crc32: kernels.crc32?.bind(kernels), adopt: true });
+    // The runtime's native CRC-32 (a cold loop over the blob, JavaScript or wasm, is not fast), and the blob is
+    // ours alone: its int8 weights are read in place. Both cut a fresh isolate's first request.
+    const model = checkServable(bytes, { crc32: blobCrc32, adopt: true });
     return { version, model, blobBytes: bytes.length };
   } catch (err) {
     if (!(err instanceof UnservableError)) throw err;

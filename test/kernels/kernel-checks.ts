@@ -716,4 +716,42 @@ export function kernelConformance(make: () => Kernels, options: { large?: boolea
     kernels.free(again);
     kernels.free(bytes);
   });
+
+  it('should zero what earlier blocks and kernels wrote, in blocks over written and never-used memory', () => {
+    const kernels = make();
+    const rand = seeded(21);
+    // Kernels write into blocks from alloc: a GEMM, the int8 pair layout and one int8 layer on it.
+    const [m, n, k] = [5, 40, 36];
+    const a = kernels.alloc(m * k);
+    const b = kernels.alloc(k * n);
+    const c = kernels.alloc(m * n);
+    randomArray(a.length, rand, a);
+    randomArray(b.length, rand, b);
+    kernels.gemm(m, n, k, a, b, c);
+    const q = kernels.allocInt8(n * k);
+    for (let i = 0; i < q.length; i++) q[i] = Math.round(rand() * 127);
+    const written = [a, b, c, q];
+    if (kernels.packInt8T && kernels.linearInt8T) {
+      const qt = kernels.packInt8T(n, k, q);
+      const scale = kernels.alloc(n).fill(0.01);
+      const bias = kernels.alloc(n).fill(0.5);
+      const sums = int8RowSums(n, k, q, kernels.alloc(n));
+      const y = kernels.alloc(m * n);
+      kernels.linearInt8T(m, n, k, a, qt, scale, bias, y, sums, 0.1);
+      written.push(qt, scale, bias, sums, y);
+    }
+    for (const x of written) if (x instanceof Float32Array) x.fill(-2);
+    for (const x of written) kernels.free(x);
+    // Over everything written and past it, floats then bytes; then a block above all of it.
+    const floats = kernels.alloc(64 * 1024);
+    expect(floats.every((v) => v === 0)).toBe(true);
+    floats.fill(3);
+    kernels.free(floats);
+    const bytes = kernels.allocInt8(512 * 1024);
+    expect(bytes.every((v) => v === 0)).toBe(true);
+    const above = kernels.alloc(128 * 1024);
+    expect(above.every((v) => v === 0)).toBe(true);
+    kernels.free(bytes);
+    kernels.free(above);
+  });
 }

@@ -25,7 +25,14 @@ import { prepareInto } from './lib/batches.ts';
 import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
 import { loadKernels } from './lib/kernels-node.ts';
 import { BLANK_KINDS, HELD_OUT_KINDS, makeBlanks, TRAIN_KINDS, type NegativeKind } from './lib/negatives.ts';
-import { auroc, maxProbability, negativeEnergy, topTwoMass, verdictShares } from './lib/ood-metrics.ts';
+import {
+  atDigitsFlagged,
+  auroc,
+  maxProbability,
+  negativeEnergy,
+  topTwoMass,
+  verdictShares,
+} from './lib/ood-metrics.ts';
 import { FASHION_DIR, heldOutSeedNegatives } from './lib/outlier-exposure.ts';
 
 const { values } = parseArgs({
@@ -117,11 +124,12 @@ for (const path of values.model!) {
   });
   const digitScores = scores(digits);
   const d = verdictShares(digits.probs, policy, labels);
-  const accuracy = Array.from(labels).filter((l, i) => {
+  const predicted = Int32Array.from({ length: labels.length }, (_, i) => {
     let a = 0;
     for (let j = 1; j < 10; j++) if (digits.probs[i * 10 + j] > digits.probs[i * 10 + a]) a = j;
-    return a === l;
-  }).length;
+    return a;
+  });
+  const accuracy = predicted.filter((p, i) => p === labels[i]).length;
 
   console.log(
     `### ${path} (${model.encoding}, temperature ${temperature}, ${prepared ? 'inputs preprocessed' : 'inputs as they are'} as /predict serves it)\n`,
@@ -177,6 +185,24 @@ for (const path of values.model!) {
     console.log(
       `| ${minConfidence} | ${pct(1 - dd.shares.confident)} | ${pct(dd.shares.not_a_digit)} | ${pct(dd.acceptedAccuracy)} | ` +
         `${pct(all)} | ${pct(unseen)} | ${pct(Math.min(...rows.map((r) => r.flagged)))} |`,
+    );
+  }
+  // Policy-free: the max-probability threshold that flags exactly q of MNIST test, and what it flags elsewhere.
+  const keptScores = kept.map((k) => maxProbability(k.probs));
+  console.log(
+    '\nThe threshold on max probability under which exactly this share of MNIST test falls (a diagnostic: it is ' +
+      'read off test, so it compares models without a policy; it is not an operating point):\n',
+  );
+  console.log(
+    '| MNIST flagged | max-p under | accepted accuracy | non-digits flagged (all rows) | unseen kinds | worst row |',
+  );
+  console.log('| --: | --: | --: | --: | --: | --: |');
+  for (const share of [0.005, 0.01, 0.02, 0.03]) {
+    const at = atDigitsFlagged(share, digitScores.msp, keptScores, labels, predicted);
+    const unseen = mean(at.rows.filter((_, i) => kept[i].heldOutKind));
+    console.log(
+      `| ${pct(share)} | ${at.threshold.toFixed(3)} | ${pct(at.acceptedAccuracy)} | ${pct(mean(at.rows))} | ` +
+        `${pct(unseen)} | ${pct(Math.min(...at.rows))} |`,
     );
   }
   console.log('');

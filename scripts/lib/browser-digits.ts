@@ -6,8 +6,8 @@
  *   its 280×280 canvas and pen), from stroke templates of all ten digits varied per "writer" (slant, rotation,
  *   size, aspect, position, wobble); the canvas's PNG is what the widget would upload.
  * - **typed**: digits typed with `fillText` on a canvas in every text font family the machine has (`fc-list`;
- *   symbol and dingbat fonts left out), regular, bold and italic, at several sizes and places. Training renders
- *   other families (`typed-digits.ts`, which refuses these).
+ *   symbol and dingbat fonts, and families training types in, left out), regular, bold and italic, at several
+ *   sizes and places. Training renders other families (`typed-digits.ts`, which refuses these and their twins).
  * PNGs are cached in `build/robustness/` (a generator version, the seed and the font families in the name). Needs `playwright-core` and
  * Debian's `chromium`.
  */
@@ -22,6 +22,7 @@ import { createRng } from '../../src/nn/index.ts';
 import { drawingPage } from '../../src/worker/web/page.ts';
 import { WIDGET_JS } from '../../src/worker/web/widget-script.ts';
 import type { RobustnessSet } from './robustness.ts';
+import { fontFaces, isTrainingFamily } from './typed-digits.ts';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const VERSION = 2;
@@ -174,16 +175,17 @@ async function drawOnPad(page: Page, strokes: Point[][]): Promise<Uint8Array> {
 /** Families fontconfig lists that have no ordinary digits (URW's dingbats and symbols). */
 const NOT_TEXT = /dingbat|symbol|^D050000L$/i;
 
-/** Text font families fontconfig knows (first name of each). */
+/** Text font families fontconfig knows (first name of each), but those training types digits in. */
 export function fontFamilies(): string[] {
   try {
     const out = execFileSync('fc-list', [':', 'family'], { encoding: 'utf8' });
+    const trained = fontFaces();
     return [
       ...new Set(
         out
           .split('\n')
           .map((l) => l.split(',')[0].trim())
-          .filter((family) => family && !NOT_TEXT.test(family)),
+          .filter((family) => family && !NOT_TEXT.test(family) && !isTrainingFamily(family, trained)),
       ),
     ].sort();
   } catch {

@@ -103,3 +103,50 @@ export function verdictShares(
     acceptedAccuracy: labels ? acceptedRight / Math.max(1, counts.confident) : null,
   };
 }
+
+/** What `atDigitsFlagged` reports for one share of digits flagged. */
+export interface FlaggedPoint {
+  /** The share of digits asked for and the score under which an image is flagged. */
+  share: number;
+  threshold: number;
+  /** Each non-digit row's share under the threshold. */
+  rows: number[];
+  /** Accuracy on the digits at or above it (`labels` and `predicted` given), else null. */
+  acceptedAccuracy: number | null;
+}
+
+/**
+ * The threshold on a digit-ness score under which exactly `share` of the digits fall, and what it flags of each
+ * non-digit row: the policy-free way to compare two models' detectors (read off the digits it is given, so on
+ * test digits it is a diagnostic, not an operating point).
+ */
+export function atDigitsFlagged(
+  share: number,
+  digits: ArrayLike<number>,
+  rows: readonly ArrayLike<number>[],
+  labels?: ArrayLike<number>,
+  predicted?: ArrayLike<number>,
+): FlaggedPoint {
+  const sorted = Float64Array.from(digits).sort();
+  const threshold = sorted[Math.min(sorted.length - 1, Math.round(share * sorted.length))];
+  const under = (xs: ArrayLike<number>) => {
+    let n = 0;
+    for (let i = 0; i < xs.length; i++) if (xs[i] < threshold) n++;
+    return n / xs.length;
+  };
+  let kept = 0;
+  let right = 0;
+  if (labels && predicted) {
+    for (let i = 0; i < digits.length; i++) {
+      if (digits[i] < threshold) continue;
+      kept++;
+      if (predicted[i] === labels[i]) right++;
+    }
+  }
+  return {
+    share,
+    threshold,
+    rows: rows.map(under),
+    acceptedAccuracy: labels && predicted && kept > 0 ? right / kept : null,
+  };
+}

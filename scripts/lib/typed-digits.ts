@@ -73,6 +73,19 @@ export function fontFaces(dir = FONTSOURCE_DIR): FontFace[] {
   return faces;
 }
 
+/** A family name as the font packages spell it: lower case, dashes (`Noto Sans` → `noto-sans`). */
+const packageName = (family: string) => family.trim().toLowerCase().replace(/\s+/g, '-');
+
+/**
+ * Whether training types digits in `family` (a name as fontconfig or a package gives it). The typed row of the
+ * robustness benchmark leaves such families out, so it measures on other designs whatever fonts a machine has;
+ * `EVAL_FAMILIES` covers the other direction, the metric twins of this machine's fonts.
+ */
+export function isTrainingFamily(family: string, faces: readonly FontFace[] = fontFaces()): boolean {
+  const name = packageName(family);
+  return faces.some((face) => face.family === name);
+}
+
 /** What `renderTypedDigits` made, for the log and the card. */
 export interface TypedDigits extends Examples {
   families: number;

@@ -7,7 +7,7 @@ import {
   fitTemperature,
   negativeLogLikelihood,
 } from '../../scripts/lib/calibrate.ts';
-import { auroc, negativeEnergy, topTwoMass } from '../../scripts/lib/ood-metrics.ts';
+import { atDigitsFlagged, auroc, negativeEnergy, topTwoMass } from '../../scripts/lib/ood-metrics.ts';
 
 /** Samples whose labels really are drawn from softmax(z / trueT): a calibrator should find trueT. */
 function overconfident(count: number, trueT: number, seed = 1) {
@@ -79,5 +79,24 @@ describe('OOD scores', () => {
     expect(topTwoMass(p)[0]).toBeCloseTo(0.8, 6);
     const z = Float32Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, Math.log(91)]);
     expect(negativeEnergy(z)[0]).toBeCloseTo(Math.log(100), 5);
+  });
+
+  it('atDigitsFlagged should flag exactly the share of digits asked for and report the rows under it', () => {
+    // Ten digits scored 0.1 … 1.0; the two lowest are the only wrong ones.
+    const digits = Array.from({ length: 10 }, (_, i) => (i + 1) / 10);
+    const labels = [0, 0, 1, 1, 1, 1, 1, 1, 1, 1];
+    const predicted = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+    const rows = [
+      [0.05, 0.15, 0.25, 0.95],
+      [0.9, 0.95],
+    ];
+    const at = atDigitsFlagged(0.2, digits, rows, labels, predicted);
+    expect(at.threshold).toBeCloseTo(0.3, 10);
+    expect(at.rows).toEqual([0.75, 0]);
+    expect(at.acceptedAccuracy).toBe(1);
+    const none = atDigitsFlagged(0, digits, rows, labels, predicted);
+    expect(none.rows).toEqual([0.25, 0]); // under the lowest digit
+    expect(none.acceptedAccuracy).toBeCloseTo(0.8, 10);
+    expect(atDigitsFlagged(0.2, digits, rows).acceptedAccuracy).toBeNull();
   });
 });

@@ -116,7 +116,8 @@ const cold: {
 
 /**
  * The request path's steps for the first handed-over body, cold (after `serving`): `parse`, `validate` (the
- * route's fronted zod schema), `input`, `prepare`, `route` (the whole request through Hono, its own parts warm).
+ * route's fronted zod schema), `input`, `prepare`, `route` (the whole request through Hono), `route-refused` (a
+ * text/plain body through Hono and the middleware to the 415, no model work), `health` (`GET /health`).
  */
 async function coldRequestStep(step: string, env: Env, ctx: ExecutionContext): Promise<boolean> {
   const cfg = readConfig(env);
@@ -128,6 +129,16 @@ async function coldRequestStep(step: string, env: Env, ctx: ExecutionContext): P
       inputFor(cold.input!, serving.model.metadata),
     );
   } else if (step === 'route') await (await app.fetch(request(0), env, ctx)).text();
+  else if (step === 'route-refused') {
+    // Through Hono, CORS, the upload limit and the body limit to onError's 415, no model work.
+    const refused = new Request(URL_PREDICT, {
+      method: 'POST',
+      body: bodies[0],
+      headers: { 'content-type': 'text/plain' },
+    });
+    await (await app.fetch(refused, env, ctx)).text();
+  } else if (step === 'health')
+    await (await app.fetch(new Request('http://bench.local/health'), env, ctx)).text();
   else return false;
   return true;
 }

@@ -138,6 +138,11 @@ const PIECES = [
   ['verdict', 'temperature and verdict'],
   ['answer', "the answer's JSON text"],
   ['handler', 'the route without Hono: read, parse, validate, input, predict(), answer text'],
+  [
+    'handler-parsed',
+    'the route without Hono from the body text on: parse, validate, input, predict(), answer',
+  ],
+  ['predict-call', 'predict() on a ready input: model cache, preparation, network, verdict, answer body'],
   ['request', 'making the Request (subtracted from app and handler)'],
   ['app', 'the whole request through Hono (app.fetch), as served'],
   ['health', 'GET /health through Hono, for reference'],

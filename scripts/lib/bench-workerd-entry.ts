@@ -81,6 +81,15 @@ function pieces(env: Env, ctx: ExecutionContext) {
         const input = jsonInput(result.data as Body, cfg);
         return JSON.stringify((await predict(store, cfg, input)).body);
       },
+      // predict() alone on a ready input: the model cache, preparation, the network, the verdict, the body.
+      'predict-call': (i) => predict(store, cfg, inputs[i % n]),
+      // The route without Hono, from the parsed body on (no Request, no body text).
+      'handler-parsed': async (i) => {
+        const result = await PredictRequest.safeParseAsync(JSON.parse(bodies[i % n]));
+        validationHook(result);
+        const input = jsonInput(result.data as Body, cfg);
+        return JSON.stringify((await predict(store, cfg, input)).body);
+      },
       // All of it through Hono (routing, CORS, body middleware, zod-openapi's validator, c.json), as served.
       app: (i) => app.fetch(request(i), env, ctx),
       health: () => app.fetch(new Request('http://bench.local/health'), env, ctx),

@@ -19,7 +19,7 @@ import {
   type VerdictPolicy,
 } from '../src/data/verdict.ts';
 import { decodeModel, preparationOf } from '../src/format/index.ts';
-import { createPredictor, Mlp, Workspace } from '../src/nn/index.ts';
+import { argmax, createPredictor, Mlp, Workspace } from '../src/nn/index.ts';
 import { expectedCalibrationError, negativeLogLikelihood } from './lib/calibrate.ts';
 import { prepareInto } from './lib/batches.ts';
 import { loadDataset, MNIST_DIR } from './lib/dataset.ts';
@@ -124,11 +124,7 @@ for (const path of values.model!) {
   });
   const digitScores = scores(digits);
   const d = verdictShares(digits.probs, policy, labels);
-  const predicted = Int32Array.from({ length: labels.length }, (_, i) => {
-    let a = 0;
-    for (let j = 1; j < 10; j++) if (digits.probs[i * 10 + j] > digits.probs[i * 10 + a]) a = j;
-    return a;
-  });
+  const predicted = Int32Array.from({ length: labels.length }, (_, i) => argmax(digits.probs, i * 10, 10));
   const accuracy = predicted.filter((p, i) => p === labels[i]).length;
 
   console.log(

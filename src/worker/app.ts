@@ -12,7 +12,7 @@ import { readConfig, type Bindings } from './config.ts';
 import { publicCors } from './cors.ts';
 import { docsPage } from './docs-page.ts';
 import { errorBody, handleError, validationHook } from './errors.ts';
-import { withFastPath, withFastQuery } from './fast-predict-request.ts';
+import { withBoundedExamples, withFastPath, withFastQuery } from './fast-predict-request.ts';
 import type { LineageAnswer } from './lineage-workflow.ts';
 import { getServingModel, invalidate } from './model-cache.ts';
 import { describeServing } from './model-info.ts';
@@ -127,7 +127,12 @@ app.openapi(
     path: '/fine-tune',
     summary: 'SGD on the current weights; saved as a new version unless refused by the guard or a dry run',
     security: bearer,
-    request: { body: { content: { 'application/json': { schema: FineTuneRequest } }, required: true } },
+    request: {
+      body: {
+        content: { 'application/json': { schema: withBoundedExamples(FineTuneRequest) } },
+        required: true,
+      },
+    },
     responses: {
       200: json(LineageFineTuneResponse, 'Fine-tuned'),
       400: jsonError('Invalid request or over a limit'),

@@ -320,6 +320,22 @@ describe('request validation', () => {
     expect((await json<ErrorJson>(res)).error.code).toBe('unsupported_media_type');
   });
 
+  it('should answer 415 unsupported_media_type, not http_error, to a Content-Type the route validator refuses', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    for (const type of ['application/json ; charset=utf-8', 'application/json;charset=utf-8;']) {
+      const res = await app.request(
+        '/predict',
+        { method: 'POST', headers: { 'Content-Type': type }, body: '{}' },
+        e,
+      );
+      expect(res.status, type).toBe(415);
+      const err = await json<ErrorJson>(res);
+      expect(err.error.code).toBe('unsupported_media_type');
+      expect(err.error.details).toEqual({ contentType: type });
+    }
+  });
+
   it('should answer 413 to an oversized body', async () => {
     const e = testEnv(base);
     const big = JSON.stringify({ pixelScale: '0-255', image: ' '.repeat(5 * 1024 * 1024) });

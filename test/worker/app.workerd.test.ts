@@ -656,6 +656,13 @@ describe('GET /model, /openapi.json, /docs', () => {
     expect(Object.keys(spec.components.schemas)).toEqual(
       expect.arrayContaining(['PredictRequest', 'FineTuneRequest', 'Error', 'ImagePrediction']),
     );
+    // The statuses the write routes answer (each seen from outside by a review), listed in the document.
+    const statuses = (path: string, method: string) =>
+      Object.keys((spec.paths[path][method] as { responses: Record<string, unknown> }).responses);
+    expect(statuses('/model/rollback', 'post')).toEqual(expect.arrayContaining(['409', '413', '415', '429']));
+    expect(statuses('/feedback', 'get')).toContain('429');
+    expect(statuses('/feedback/drop', 'post')).toEqual(expect.arrayContaining(['413', '415', '429']));
+    expect(statuses('/feedback/apply', 'post')).toEqual(expect.arrayContaining(['409', '413', '415', '429']));
     // One /predict route for JSON pixels, a PNG body and a form with a PNG file.
     const predict = spec.paths['/predict'].post as { requestBody: { content: Record<string, unknown> } };
     expect(Object.keys(predict.requestBody.content).sort()).toEqual([

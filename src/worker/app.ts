@@ -103,7 +103,8 @@ app.openapi(
       404: jsonError('`?version=` names no stored version'),
       422: jsonError('With preprocessing: an image without ink; or `?version=` names an unservable version'),
       503: jsonError(
-        'No model can be served; or `busy`: 16 image uploads already wait here (see Retry-After)',
+        'No model can be served; or `busy`: 16 image uploads already wait here, or two other `?version=`s are ' +
+          'loading (see Retry-After)',
       ),
     },
   }),

@@ -381,6 +381,21 @@ describe('auth on /fine-tune and /model/rollback', () => {
     const right = await app.request('/fine-tune', post(body, TOKEN), e);
     expect(right.status).toBe(200);
   });
+
+  it('should say what is wrong with an Authorization header that is there but not `Bearer <token>`', async () => {
+    const e = testEnv(base);
+    const missing = await json<ErrorJson>(await app.request('/fine-tune', post(body, null), e));
+    expect(missing.error.message).toMatch(/^missing/);
+    const extra = await app.request(
+      '/fine-tune',
+      post(body, null, { Authorization: `Bearer ${TOKEN} x` }),
+      e,
+    );
+    expect(extra.status).toBe(401);
+    expect((await json<ErrorJson>(extra)).error.message).toBe(
+      '`Authorization` must be `Bearer <token>` (one token, nothing after it)',
+    );
+  });
 });
 
 describe('POST /fine-tune', () => {

@@ -9,6 +9,7 @@ import { createMiddleware } from 'hono/factory';
 import type { Bindings } from './config.ts';
 import { ApiError } from './errors.ts';
 import { formShapeProblem } from './multipart-shape.ts';
+import { inUploadPlace } from './upload-turns.ts';
 import { uploadSettings } from './upload-settings.ts';
 
 /** Largest upload accepted, PNG or multipart, in bytes. */
@@ -98,36 +99,42 @@ export function predictBody(maxJson: number) {
         'JSON (`application/json`), a PNG (`image/png`) or a form with a PNG file (`multipart/form-data`)',
       );
     }
-    c.set('upload', await readUpload(c.req.raw, kind));
-    await next();
+    // The place is taken before the body is read: past the queue, a 503 `busy` with nothing read.
+    await inUploadPlace(async () => {
+      c.set('upload', await readUpload(c.req.raw, kind));
+      await next();
+    });
   });
 }
 
-/** Reads at most `max` bytes of a body; more is a 413 without reading the rest. */
+/**
+ * Reads at most `max` bytes of a body; more is a 413 without reading the rest. The chunks are copied into one
+ * buffer as they arrive (of the declared `Content-Length`, else grown by doubling), not gathered and then joined.
+ */
 export async function readBounded(request: Request, max: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get('Content-Length') ?? NaN);
   if (declared > max) throw tooLarge(max, 'the upload');
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
-  const parts: Uint8Array[] = [];
+  let out = new Uint8Array(declared >= 0 ? declared : 64 * 1024);
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    total += value.byteLength;
-    if (total > max) {
+    const end = total + value.byteLength;
+    if (end > max) {
       await reader.cancel().catch(() => {});
       throw tooLarge(max, 'the upload');
     }
-    parts.push(value);
+    if (end > out.length) {
+      const grown = new Uint8Array(Math.min(max, Math.max(2 * out.length, end)));
+      grown.set(out.subarray(0, total));
+      out = grown;
+    }
+    out.set(value, total);
+    total = end;
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return total === out.length ? out : out.subarray(0, total);
 }
 
 const OFF = ['0', 'false', 'no', 'off'];

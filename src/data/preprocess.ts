@@ -5,6 +5,7 @@
  * Pure (typed arrays and Math only); not PNG decoding (see `src/data/png.ts`).
  */
 
+import { flattenShading } from './shading.ts';
 import { resample } from './resample.ts';
 
 export { resample };
@@ -166,11 +167,13 @@ function edgeNoise(gray: Float32Array, width: number, height: number): number {
 }
 
 /**
- * Ink in [0, 1] per pixel, white-on-black: inverted when the paper (border) is light, the paper's level
+ * Ink in [0, 1] per pixel, white-on-black: the paper's tilt taken out (uneven light, `flattenShading`), inverted
+ * when the paper (border) is light, the paper's level
  * subtracted and the rest stretched to [0, 1]. Noise is zeroed: ink below `INK_FLOOR` or below three times the paper's
  * own variation (a noisy scan), and isolated specks (an inked pixel none of whose 8 neighbours is inked).
  */
-export function toInk(gray: Float32Array, width: number, height: number): Float32Array {
+export function toInk(image: Float32Array, width: number, height: number): Float32Array {
+  const gray = uniformBorder(image, width, height) ? image : flattenShading(image, width, height);
   let { level: paper, spread } = borderStats(gray, width, height);
   const invert = paper > 0.5;
   if (invert) paper = 1 - paper;

@@ -8,7 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import type { Bindings } from './config.ts';
 import { ApiError } from './errors.ts';
-import { formShapeProblem } from './multipart-shape.ts';
+import { checkedFormData } from './multipart-shape.ts';
 import { inUploadPlace } from './upload-turns.ts';
 import { uploadSettings } from './upload-settings.ts';
 
@@ -170,15 +170,7 @@ export async function readUpload(request: Request, kind: 'png' | 'multipart'): P
   let png = bytes;
   let form: FormData | undefined;
   if (kind === 'multipart') {
-    const problem = formShapeProblem(bytes, request.headers.get('Content-Type') ?? '');
-    if (problem) throw new ApiError(400, 'bad_form', `the multipart/form-data body is refused: ${problem}`);
-    try {
-      form = await new Response(bytes, {
-        headers: { 'Content-Type': request.headers.get('Content-Type')! },
-      }).formData();
-    } catch {
-      throw new ApiError(400, 'bad_form', 'the multipart/form-data body cannot be parsed');
-    }
+    form = await checkedFormData(bytes, request.headers.get('Content-Type') ?? '');
     const named = form.get('image');
     const file =
       typeof named === 'object' && named ? named : [...form.values()].find((v) => typeof v === 'object');

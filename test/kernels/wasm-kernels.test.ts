@@ -145,6 +145,30 @@ describe('loadKernels', () => {
     }
   });
 
+  it('should cover every column once where the shares narrow to the tail, accumulating, in all layouts', () => {
+    const rand = seeded(29);
+    const [m, k] = [64, 260];
+    // Widths around the tail of 64 columns in 8-column shares after whole 32-column ones (and not multiples).
+    for (const n of [8, 63, 64, 65, 96, 97, 100, 129, 520]) {
+      const cases = [
+        { op: 'gemm', ref: gemmRef, a: m * k, b: k * n },
+        { op: 'gemmTN', ref: gemmTNRef, a: k * m, b: k * n },
+        { op: 'gemmNT', ref: gemmNTRef, a: m * k, b: n * k },
+      ] as const;
+      for (const { op, ref, a: aLen, b: bLen } of cases) {
+        const a = randomArray(aLen, rand);
+        const b = randomArray(bLen, rand);
+        const c = randomArray(m * n, rand);
+        const expected = c.slice();
+        ref(m, n, k, a, b, expected, true, -0.5);
+        threaded[op](m, n, k, a, b, c, true, -0.5);
+        let worst = 0;
+        for (let i = 0; i < c.length; i++) worst = Math.max(worst, Math.abs(c[i] - expected[i]));
+        expect(worst, `${op} ${m}x${n}x${k}`).toBeLessThan(1e-6 * (k + 1));
+      }
+    }
+  });
+
   describe('with two threads', () => {
     kernelConformance(() => threaded as WasmKernels & LoadedKernels);
   });

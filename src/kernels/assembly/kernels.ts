@@ -13,7 +13,7 @@ export const RELAXED_SIMD: i32 = ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 export * from './tasks';
 export { crc32Tables, crc32Update } from './crc32';
 export { packPairRowsRange } from './int8-u7';
-import { SHARE_COLS, takeShare } from './shares';
+import { SHARE_COLS, tailShareEnd, takeShare, takeTailShare } from './shares';
 import {
   linearU7Columns,
   linearU7PairRows,
@@ -413,8 +413,9 @@ function gemm(
     packedColumns(kind, m, n, k, b, c, accumulate, j0, j1, pa, pb, tile, lists, counts, blocksSparse);
     return;
   }
-  for (let j = takeShare(gemmCounter, j0); j < j1; j = takeShare(gemmCounter, j0)) {
-    const end = min(j1, j + SHARE_COLS);
+  // Whole shares, then a tail of narrow ones (the row-sparse product above keeps its 32-column panels whole).
+  for (let j = takeTailShare(gemmCounter, j0, j1); j < j1; j = takeTailShare(gemmCounter, j0, j1)) {
+    const end = tailShareEnd(j, j0, j1);
     packedColumns(kind, m, n, k, b, c, accumulate, j, end, pa, pb, tile, lists, counts, blocksSparse);
   }
 }

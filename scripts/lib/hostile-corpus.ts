@@ -449,6 +449,7 @@ export function hostileBodyCases(): HostileCase[] {
     ...pngTail(),
   ]);
   const shortPalette = hostilePngCases().find((c) => c.name === 'palette-short-plte')!.body;
+  const decoy = fieldPart('decoy', `x--${b}--`);
   return [
     { name: 'multipart-valid', contentType: form, body: multipart(b, [filePart(ok)]), status: 200 },
     {
@@ -494,6 +495,35 @@ export function hostileBodyCases(): HostileCase[] {
       contentType: form,
       body: multipart(b, [
         { ...filePart(ok), headers: `${filePart(ok).headers}\r\nX-Pad: ${'a'.repeat(1 << 20)}` },
+      ]),
+      status: 400,
+      error: 'bad_form',
+    },
+    // A `--boundary--` inside a part's content is content (RFC 2046, and workerd's parser): it must not end the
+    // shape check, or the parts after it go uncounted.
+    {
+      name: 'multipart-decoy-close-in-content',
+      contentType: form,
+      body: multipart(b, [filePart(ok), decoy]),
+      status: 200,
+    },
+    {
+      name: 'multipart-decoy-close-then-30k-parts',
+      contentType: form,
+      body: multipart(b, [filePart(ok), decoy, ...Array.from({ length: 30_000 }, () => fieldPart('f', ''))]),
+      status: 400,
+      error: 'bad_form',
+    },
+    {
+      name: 'multipart-decoy-close-then-2MB-part-header',
+      contentType: form,
+      body: multipart(b, [
+        filePart(ok),
+        decoy,
+        {
+          ...fieldPart('f', ''),
+          headers: `${fieldPart('f', '').headers}\r\nX-Pad: ${'a'.repeat(2_000_000)}`,
+        },
       ]),
       status: 400,
       error: 'bad_form',

@@ -124,7 +124,10 @@ function uniformBorder(gray: Float32Array, width: number, height: number): boole
   return true;
 }
 
-/** The paper's level and how much it varies: the median of the border pixels and their 75th-percentile distance from it. */
+/**
+ * The paper's level and how much it varies: the median of the border pixels and their 75th-percentile distance from
+ * it; when that distance is large (ink on the frame: a digit cropped to its ink), at most the frame's `edgeNoise`.
+ */
 function borderStats(gray: Float32Array, width: number, height: number): { level: number; spread: number } {
   // A uniform border (an MNIST-style image's black margin, a clean scan's paper) needs no sorting: its median is
   // its value and the spread 0, as the sorts below would find. Checked in place, before any copy is made.
@@ -134,7 +137,32 @@ function borderStats(gray: Float32Array, width: number, height: number): { level
   const level = border[border.length >> 1];
   for (let i = 0; i < border.length; i++) border[i] = Math.abs(border[i] - level);
   border.sort();
-  return { level, spread: border[Math.floor(border.length * 0.75)] };
+  const spread = border[Math.floor(border.length * 0.75)];
+  // A spread this large would floor out all but near-saturated ink: more likely ink on the frame than noise.
+  return { level, spread: spread <= 0.25 ? spread : Math.min(spread, edgeNoise(gray, width, height)) };
+}
+
+/**
+ * The paper's pixel-to-pixel variation along the frame: the 75th percentile of the differences between neighbours
+ * on each edge, over √2 (for independent noise, what the distance from the level measures). A stroke that runs
+ * into the frame adds a few large differences where it crosses, not a long run of them, so a digit cropped to its
+ * ink (the border then partly ink) keeps the noise floor of its paper.
+ */
+function edgeNoise(gray: Float32Array, width: number, height: number): number {
+  if (width < 2 || height < 2) return Infinity;
+  const diffs = new Float32Array(2 * (width - 1) + 2 * (height - 1));
+  let k = 0;
+  const last = (height - 1) * width;
+  for (let x = 0; x + 1 < width; x++) {
+    diffs[k++] = Math.abs(gray[x + 1] - gray[x]);
+    diffs[k++] = Math.abs(gray[last + x + 1] - gray[last + x]);
+  }
+  for (let y = 0; y + 1 < height; y++) {
+    diffs[k++] = Math.abs(gray[(y + 1) * width] - gray[y * width]);
+    diffs[k++] = Math.abs(gray[(y + 1) * width + width - 1] - gray[y * width + width - 1]);
+  }
+  diffs.sort();
+  return diffs[Math.floor(diffs.length * 0.75)] / Math.SQRT2;
 }
 
 /**

@@ -12,7 +12,7 @@ import { readConfig, type Bindings } from './config.ts';
 import { publicCors } from './cors.ts';
 import { docsPage } from './docs-page.ts';
 import { errorBody, handleError, validationHook } from './errors.ts';
-import { withFastPath, withFastQuery } from './fast-predict-request.ts';
+import { withBoundedExamples, withFastPath, withFastQuery } from './fast-predict-request.ts';
 import type { LineageAnswer } from './lineage-workflow.ts';
 import { getServingModel, invalidate } from './model-cache.ts';
 import { describeServing } from './model-info.ts';
@@ -103,7 +103,8 @@ app.openapi(
       404: jsonError('`?version=` names no stored version'),
       422: jsonError('With preprocessing: an image without ink; or `?version=` names an unservable version'),
       503: jsonError(
-        'No model can be served; or `busy`: 16 image uploads already wait here (see Retry-After)',
+        'No model can be served; or `busy`: 16 image uploads already wait here, or two other `?version=`s are ' +
+          'loading (see Retry-After)',
       ),
     },
   }),
@@ -127,7 +128,12 @@ app.openapi(
     path: '/fine-tune',
     summary: 'SGD on the current weights; saved as a new version unless refused by the guard or a dry run',
     security: bearer,
-    request: { body: { content: { 'application/json': { schema: FineTuneRequest } }, required: true } },
+    request: {
+      body: {
+        content: { 'application/json': { schema: withBoundedExamples(FineTuneRequest) } },
+        required: true,
+      },
+    },
     responses: {
       200: json(LineageFineTuneResponse, 'Fine-tuned'),
       400: jsonError('Invalid request or over a limit'),
@@ -193,8 +199,13 @@ app.openapi(
       401: jsonError('Missing or wrong bearer token'),
       403: jsonError('Disabled (no token configured)'),
       404: jsonError('No such version'),
+      409: jsonError(
+        '`already_current`: the version is current already; or lost the race to the publish script',
+      ),
+      413: jsonError('Body too large (4 KiB)'),
+      415: jsonError('Not JSON'),
       422: jsonError('The version exists but cannot be served; nothing changed'),
-      429: jsonError('Too many rollbacks from this client; see Retry-After'),
+      429: jsonError('Too many rollbacks, or refused tokens, from this client; see Retry-After'),
       503: jsonError('`writer_unavailable`: the model writer failed under the request (see Retry-After)'),
     },
   }),

@@ -35,7 +35,9 @@ export const requireToken = createMiddleware<{ Bindings: Bindings }>(async (c, n
     throw new ApiError(
       401,
       'unauthorized',
-      'missing `Authorization: Bearer <token>` header',
+      header
+        ? '`Authorization` must be `Bearer <token>` (one token, nothing after it)'
+        : 'missing `Authorization: Bearer <token>` header',
       null,
       challenge,
     );

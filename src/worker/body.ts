@@ -9,6 +9,7 @@ import { createMiddleware } from 'hono/factory';
 import type { Bindings } from './config.ts';
 import { ApiError } from './errors.ts';
 import { formShapeProblem } from './multipart-shape.ts';
+import { uploadSettings } from './upload-settings.ts';
 
 /** Largest upload accepted, PNG or multipart, in bytes. */
 export const MAX_IMAGE_BODY = 2 * 1024 * 1024;
@@ -145,18 +146,18 @@ function flag(value: string | null, fallback: boolean): boolean {
 
 /**
  * Reads an upload: a raw `image/png` body, or the file field (`image`, else the first file) of a
- * `multipart/form-data` form. `preprocess` and `preview` come from the query string, or the form's fields.
- * @throws {ApiError} 413 `body_too_large`, 400 `bad_form` or `missing_image`.
+ * `multipart/form-data` form. `preprocess`, `preview` and `minConfidence` come from the query string or the form's
+ * fields, each at most once in all.
+ * @throws {ApiError} 413 `body_too_large`, 400 `bad_form`, `missing_image`, `repeated_field` or `bad_threshold`.
  */
 export async function readUpload(request: Request, kind: 'png' | 'multipart'): Promise<Upload> {
   const query = new URL(request.url).searchParams;
   const bytes = await readBounded(request, MAX_IMAGE_BODY);
   let png = bytes;
-  let fields = query;
+  let form: FormData | undefined;
   if (kind === 'multipart') {
     const problem = formShapeProblem(bytes, request.headers.get('Content-Type') ?? '');
     if (problem) throw new ApiError(400, 'bad_form', `the multipart/form-data body is refused: ${problem}`);
-    let form: FormData;
     try {
       form = await new Response(bytes, {
         headers: { 'Content-Type': request.headers.get('Content-Type')! },
@@ -175,12 +176,8 @@ export async function readUpload(request: Request, kind: 'png' | 'multipart'): P
       );
     }
     png = new Uint8Array(await (file as Blob).arrayBuffer());
-    fields = new URLSearchParams(query);
-    for (const key of ['preprocess', 'preview', 'minConfidence']) {
-      const value = form.get(key);
-      if (typeof value === 'string') fields.set(key, value);
-    }
   }
+  const fields = uploadSettings(['preprocess', 'preview', 'minConfidence'], query, form);
   return {
     png,
     preprocess: flag(fields.get('preprocess'), true),

@@ -71,6 +71,13 @@ export function handleError(err: Error, c: Context): Response {
   }
   if (err instanceof HTTPException) {
     // Hono's own validators throw these, e.g. "Malformed JSON in request body".
+    if (err.status === 415) {
+      // zod-openapi's media-type gate is stricter than the body middleware (`application/json ; charset=utf-8`).
+      const type = c.req.header('Content-Type') ?? null;
+      const message =
+        'send the body with a plain `Content-Type` (`application/json`, `image/png` or `multipart/form-data; boundary=…`)';
+      return c.json(errorBody('unsupported_media_type', message, { contentType: type }), 415);
+    }
     const code = err.status === 400 && /json/i.test(err.message) ? 'malformed_json' : 'http_error';
     return c.json(errorBody(code, err.message || 'Request failed'), err.status);
   }

@@ -5,6 +5,8 @@
  */
 import type { z } from '@hono/zod-openapi';
 import { IMAGE_SIDE, INPUT_SIZE } from '../nn/classify.ts';
+import { boundFineTuneBody, boundPredictBody } from './bounded-issues.ts';
+import type { FineTuneRequest } from './fine-tune-schemas.ts';
 import type { PredictQuery, PredictRequest } from './schemas.ts';
 
 /** The keys a `/predict` JSON body may have besides `image`/`images` (the schema is strict). */
@@ -75,15 +77,22 @@ export function fastPredictQuery(value: unknown): z.infer<typeof PredictQuery> |
 /** The schemas already fronted, so a second call does not wrap zod twice. */
 const fronted = new WeakSet<object>();
 
-/** Makes `schema.safeParseAsync` answer `fast`'s data where it has some, zod's result otherwise (in place). */
-function frontWith<T extends z.ZodType>(schema: T, fast: (value: unknown) => z.output<T> | null): T {
+/**
+ * Makes `schema.safeParseAsync` answer `fast`'s data where it has some, zod's result on `bound(value)` otherwise
+ * (in place; `bounded-issues.ts` keeps zod's work on a refused batch small).
+ */
+function frontWith<T extends z.ZodType>(
+  schema: T,
+  fast: (value: unknown) => z.output<T> | null,
+  bound: (value: unknown) => unknown = (value) => value,
+): T {
   if (fronted.has(schema)) return schema;
   const zodSafeParseAsync = schema.safeParseAsync.bind(schema);
   const safeParseAsync: typeof zodSafeParseAsync = (data, params) => {
     const checked = fast(data);
     return checked !== null
       ? Promise.resolve({ success: true as const, data: checked })
-      : zodSafeParseAsync(data, params);
+      : zodSafeParseAsync(bound(data), params);
   };
   schema.safeParseAsync = safeParseAsync;
   fronted.add(schema);
@@ -98,7 +107,12 @@ function frontWith<T extends z.ZodType>(schema: T, fast: (value: unknown) => z.o
  * the body: `app.ts`, `POST /predict`.
  */
 export function withFastPath(schema: typeof PredictRequest): typeof PredictRequest {
-  return frontWith(schema, fastPredictRequest);
+  return frontWith(schema, fastPredictRequest, boundPredictBody);
+}
+
+/** `/fine-tune`'s body: no fast path, but zod's work on a refused batch bounded (`boundFineTuneBody`). */
+export function withBoundedExamples(schema: typeof FineTuneRequest): typeof FineTuneRequest {
+  return frontWith(schema, () => null, boundFineTuneBody);
 }
 
 /** As `withFastPath`, for `/predict`'s query (`fastPredictQuery`). */

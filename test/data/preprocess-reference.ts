@@ -84,7 +84,21 @@ function borderStats(gray: Float32Array, width: number, height: number): { level
   const level = border[border.length >> 1];
   for (let i = 0; i < border.length; i++) border[i] = Math.abs(border[i] - level);
   border.sort();
-  return { level, spread: border[Math.floor(border.length * 0.75)] };
+  const spread = border[Math.floor(border.length * 0.75)];
+  if (spread <= 0.25) return { level, spread };
+  // Neighbours' differences along each edge, the 75th percentile over √2.
+  const diffs: number[] = [];
+  for (let x = 0; x + 1 < width && height > 1; x++) {
+    diffs.push(Math.abs(gray[x + 1] - gray[x]));
+    diffs.push(Math.abs(gray[(height - 1) * width + x + 1] - gray[(height - 1) * width + x]));
+  }
+  for (let y = 0; y + 1 < height && width > 1; y++) {
+    diffs.push(Math.abs(gray[(y + 1) * width] - gray[y * width]));
+    diffs.push(Math.abs(gray[(y + 1) * width + width - 1] - gray[y * width + width - 1]));
+  }
+  if (width < 2 || height < 2) return { level, spread };
+  const sorted = Float32Array.from(diffs).sort();
+  return { level, spread: Math.min(spread, sorted[Math.floor(sorted.length * 0.75)] / Math.SQRT2) };
 }
 
 /**

@@ -320,6 +320,22 @@ describe('request validation', () => {
     expect((await json<ErrorJson>(res)).error.code).toBe('unsupported_media_type');
   });
 
+  it('should answer 415 unsupported_media_type, not http_error, to a Content-Type the route validator refuses', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    for (const type of ['application/json ; charset=utf-8', 'application/json;charset=utf-8;']) {
+      const res = await app.request(
+        '/predict',
+        { method: 'POST', headers: { 'Content-Type': type }, body: '{}' },
+        e,
+      );
+      expect(res.status, type).toBe(415);
+      const err = await json<ErrorJson>(res);
+      expect(err.error.code).toBe('unsupported_media_type');
+      expect(err.error.details).toEqual({ contentType: type });
+    }
+  });
+
   it('should answer 413 to an oversized body', async () => {
     const e = testEnv(base);
     const big = JSON.stringify({ pixelScale: '0-255', image: ' '.repeat(5 * 1024 * 1024) });
@@ -364,6 +380,21 @@ describe('auth on /fine-tune and /model/rollback', () => {
     expect((await json<ErrorJson>(wrong)).error.code).toBe('unauthorized');
     const right = await app.request('/fine-tune', post(body, TOKEN), e);
     expect(right.status).toBe(200);
+  });
+
+  it('should say what is wrong with an Authorization header that is there but not `Bearer <token>`', async () => {
+    const e = testEnv(base);
+    const missing = await json<ErrorJson>(await app.request('/fine-tune', post(body, null), e));
+    expect(missing.error.message).toMatch(/^missing/);
+    const extra = await app.request(
+      '/fine-tune',
+      post(body, null, { Authorization: `Bearer ${TOKEN} x` }),
+      e,
+    );
+    expect(extra.status).toBe(401);
+    expect((await json<ErrorJson>(extra)).error.message).toBe(
+      '`Authorization` must be `Bearer <token>` (one token, nothing after it)',
+    );
   });
 });
 
@@ -640,6 +671,13 @@ describe('GET /model, /openapi.json, /docs', () => {
     expect(Object.keys(spec.components.schemas)).toEqual(
       expect.arrayContaining(['PredictRequest', 'FineTuneRequest', 'Error', 'ImagePrediction']),
     );
+    // The statuses the write routes answer (each seen from outside by a review), listed in the document.
+    const statuses = (path: string, method: string) =>
+      Object.keys((spec.paths[path][method] as { responses: Record<string, unknown> }).responses);
+    expect(statuses('/model/rollback', 'post')).toEqual(expect.arrayContaining(['409', '413', '415', '429']));
+    expect(statuses('/feedback', 'get')).toContain('429');
+    expect(statuses('/feedback/drop', 'post')).toEqual(expect.arrayContaining(['413', '415', '429']));
+    expect(statuses('/feedback/apply', 'post')).toEqual(expect.arrayContaining(['409', '413', '415', '429']));
     // One /predict route for JSON pixels, a PNG body and a form with a PNG file.
     const predict = spec.paths['/predict'].post as { requestBody: { content: Record<string, unknown> } };
     expect(Object.keys(predict.requestBody.content).sort()).toEqual([

@@ -204,6 +204,26 @@ describe('error details', () => {
   });
 });
 
+describe('a batch of 256 images of strings (issue objects bounded, bounded-issues.ts)', () => {
+  it('should be a 400 naming every bad image, and /predict should keep answering', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    const images = Array.from({ length: 256 }, () => Array(784).fill('a'));
+    const res = await app.request('/predict', post({ images }, null), e);
+    expect(res.status).toBe(400);
+    const err = (await res.json()) as ErrorJson;
+    expect(err.error.code).toBe('validation_error');
+    expect(err.error.message).toBe('images.0: an image is 784 numbers or 28 rows of 28 numbers');
+    expect((err.error.details as { total: number }).total).toBe(256);
+    const ok = await app.request(
+      '/predict',
+      post({ image: new Array(784).fill(0).fill(255, 300, 340) }, null),
+      e,
+    );
+    expect(ok.status).toBe(200);
+  });
+});
+
 describe('rollback to the current version', () => {
   it('should answer 409 already_current and write nothing', async () => {
     const e = testEnv(base);

@@ -354,6 +354,32 @@ describe('POST /predict with an image', () => {
     });
   });
 
+  it('should refuse a setting given twice, in the query string, the form or both, with 400 repeated_field', async () => {
+    const e = testEnv(env);
+    await seed(e);
+    const send = async (query: string, init: RequestInit) => {
+      const res = await app.request(`/predict${query}`, { method: 'POST', ...init }, e);
+      const json = (await res.json()) as ErrorJson & { digit?: number };
+      return {
+        status: res.status,
+        code: json.error?.code,
+        field: (json.error?.details as { field?: string })?.field,
+      };
+    };
+    const png = { headers: { 'Content-Type': 'image/png' }, body: sevenPng() };
+    const twice = form(sevenPng(), { minConfidence: '0.5' });
+    twice.append('minConfidence', '0');
+    const refused = { status: 400, code: 'repeated_field', field: 'minConfidence' };
+    expect(await send('?minConfidence=0.5&minConfidence=0', png)).toEqual(refused);
+    expect(await send('', { body: twice })).toEqual(refused);
+    expect(await send('?minConfidence=0.5', { body: form(sevenPng(), { minConfidence: '0' }) })).toEqual(
+      refused,
+    );
+    expect(await send('?preview=1&preview=1', png)).toMatchObject({ status: 400, field: 'preview' });
+    // Once each, wherever, is as before.
+    expect((await send('?minConfidence=0.5', { body: form(sevenPng(), { preview: '1' }) })).status).toBe(200);
+  });
+
   it('should send JSON to the JSON validator and refuse other media types with 415', async () => {
     const e = testEnv(env);
     await seed(e);

@@ -175,6 +175,21 @@ describe('POST /feedback', () => {
       e,
     );
     expect(raw.status).toBe(201);
+    // A field given twice (query string and form together) is refused, naming it, and nothing is stored.
+    const relabel = new FormData();
+    relabel.set('image', new Blob([png], { type: 'image/png' }));
+    relabel.set('label', '2');
+    for (const [query, init] of [
+      ['?label=1&label=2&modelVersion=v7', { headers: { 'Content-Type': 'image/png', ...ip(6) }, body: png }],
+      ['?label=1&modelVersion=v7', { headers: ip(6), body: relabel }],
+    ] as const) {
+      const res = await app.request(`/feedback${query}`, { method: 'POST', ...init }, e);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as ErrorJson).error).toMatchObject({
+        code: 'repeated_field',
+        details: { field: 'label' },
+      });
+    }
     const noLabel = new FormData();
     noLabel.set('image', new Blob([png], { type: 'image/png' }));
     noLabel.set('modelVersion', 'v7');

@@ -13,6 +13,7 @@ import { preparationFor, preparedAs, type PreparedAs } from '../../format/index.
 import type { Preparation } from '../../data/preprocess.ts';
 import { getServingModel } from '../model-cache.ts';
 import type { ModelStore } from '../model-store.ts';
+import { uploadSettings } from '../upload-settings.ts';
 import { decodeImage, preprocessBatch, toModelInput } from '../predict.ts';
 import { flatImage } from '../schemas.ts';
 import type { FeedbackRequest } from './schemas.ts';
@@ -51,16 +52,15 @@ function digitField(value: string | null, name: string, required: boolean): numb
  * Reads a PNG body or a multipart form with an `image` file and `label`, `modelVersion`, `predicted` fields; the
  * image is prepared as the current model's recipe prepared its images, unless `preprocess` turns that off (then
  * `prepared` may say how it already was).
- * @throws {ApiError} 503 when no model can be served and preparation is not turned off.
+ * @throws {ApiError} 503 when no model can be served and preparation is not turned off; 400 `repeated_field` when
+ *   a field is given more than once (query string and form together).
  */
 export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Config): Promise<Correction> {
   const type = (req.header('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
   const query = new URL(req.url).searchParams;
-  const fields = new Map<string, string>();
-  for (const [k, v] of query) fields.set(k, v);
   let png: Uint8Array;
+  let form: FormData | undefined;
   if (type === 'multipart/form-data') {
-    let form: FormData;
     try {
       form = await req.raw.formData();
     } catch {
@@ -71,15 +71,16 @@ export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Confi
       throw new ApiError(400, 'missing_image', 'the form has no file field named `image` (a PNG)');
     }
     png = new Uint8Array(await (file as Blob).arrayBuffer());
-    for (const key of ['label', 'modelVersion', 'predicted', 'preprocess', 'prepared']) {
-      const value = form.get(key);
-      if (typeof value === 'string') fields.set(key, value);
-    }
   } else {
     png = new Uint8Array(await req.arrayBuffer());
   }
-  const label = digitField(fields.get('label') ?? null, 'label', true)!;
-  const predicted = digitField(fields.get('predicted') ?? null, 'predicted', false);
+  const fields = uploadSettings(
+    ['label', 'modelVersion', 'predicted', 'preprocess', 'prepared'],
+    query,
+    form,
+  );
+  const label = digitField(fields.get('label'), 'label', true)!;
+  const predicted = digitField(fields.get('predicted'), 'predicted', false);
   const modelVersion = fields.get('modelVersion') ?? '';
   if (!/^[0-9A-Za-z][0-9A-Za-z._-]{0,99}$/.test(modelVersion)) {
     throw new ApiError(400, 'validation_error', 'modelVersion: required, the version that answered', {
@@ -87,9 +88,9 @@ export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Confi
     });
   }
   const prep = fields.get('preprocess');
-  const prepare = prep === undefined || !['0', 'false', 'no', 'off'].includes(prep.toLowerCase());
+  const prepare = prep === null || !['0', 'false', 'no', 'off'].includes(prep.toLowerCase());
   const said = fields.get('prepared');
-  if (said !== undefined && (prepare || !['none', 'plain', 'deskew'].includes(said))) {
+  if (said !== null && (prepare || !['none', 'plain', 'deskew'].includes(said))) {
     throw new ApiError(
       400,
       'validation_error',
@@ -100,7 +101,7 @@ export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Confi
   const image = await decodeImage(png);
   const preparation = prepare ? await currentPreparation(store, cfg, true) : null;
   const x = preparation ? toModelInput(image, true, preparation) : toModelInput(image, false);
-  const prepared = preparation ? preparedAs(preparation) : ((said as PreparedAs | undefined) ?? 'none');
+  const prepared = preparation ? preparedAs(preparation) : ((said as PreparedAs | null) ?? 'none');
   return { x, prepared, label, modelVersion, predicted };
 }
 

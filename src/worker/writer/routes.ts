@@ -204,6 +204,7 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         400: jsonError('Invalid query'),
         401: jsonError('Missing or wrong bearer token'),
         403: jsonError('Disabled (no token configured)'),
+        429: jsonError('Too many refused tokens from this client; see Retry-After'),
         503: writerDown,
       },
     }),
@@ -237,6 +238,9 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         400: jsonError('Invalid request'),
         401: jsonError('Missing or wrong bearer token'),
         403: jsonError('Disabled (no token configured)'),
+        413: jsonError('Body too large'),
+        415: jsonError('Not JSON'),
+        429: jsonError('Rate limit (60 a minute per client), or too many refused tokens; see Retry-After'),
         503: jsonError(
           'A crashed write cannot be concluded yet (the store cannot be read); or `writer_unavailable` ' +
             '(see Retry-After)',
@@ -266,7 +270,11 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         400: jsonError('Invalid request'),
         401: jsonError('Missing or wrong bearer token'),
         403: jsonError('Disabled (no token configured)'),
+        409: jsonError('`conflict`: lost the race to a writer outside the model writer 3 times'),
+        413: jsonError('Body too large'),
+        415: jsonError('Not JSON'),
         422: jsonError('Nothing pending, held for review, or refused by the guard (nothing saved)'),
+        429: jsonError('Rate limit (60 a minute per client), or too many refused tokens; see Retry-After'),
         503: jsonError(
           'The current model or its check set cannot be read; or `writer_unavailable` (see Retry-After)',
         ),

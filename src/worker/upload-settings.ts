@@ -1,0 +1,37 @@
+/**
+ * @module
+ * The settings of an image upload (`preprocess`, `minConfidence`, …) from the query string and, for a form, its
+ * fields: each at most once in all. A repeated setting has no one right reading (the first value was taken, so
+ * `?minConfidence=0.5&minConfidence=0` passed a check the second would fail), so it is refused, naming the field.
+ * Not the values' checks (the routes make them).
+ */
+import { ApiError } from './errors.ts';
+
+/**
+ * Each of `keys` given once, from `query` or a form field of `form` (a file under that name counts as given,
+ * and is ignored as a value, as before); absent keys are absent.
+ * @throws {ApiError} 400 `repeated_field` naming the first key given more than once.
+ */
+export function uploadSettings(
+  keys: readonly string[],
+  query: URLSearchParams,
+  form?: FormData,
+): URLSearchParams {
+  const settings = new URLSearchParams();
+  for (const key of keys) {
+    const inQuery = query.getAll(key);
+    const inForm = form?.getAll(key) ?? [];
+    const count = inQuery.length + inForm.length;
+    if (count > 1) {
+      throw new ApiError(
+        400,
+        'repeated_field',
+        `\`${key}\` is given ${count} times (query string ${inQuery.length}, form ${inForm.length}); give each setting once`,
+        { field: key, query: inQuery.length, form: inForm.length },
+      );
+    }
+    const value = inQuery[0] ?? inForm[0];
+    if (typeof value === 'string') settings.set(key, value);
+  }
+  return settings;
+}

@@ -364,6 +364,26 @@ export const CORRUPTIONS: Corruption[] = [
     apply: canvasDrawing,
   },
   {
+    name: 'uneven light',
+    description:
+      'dark on a paper lit from one side: its light falls to 50-70% across the picture, any direction',
+    overlap: 'held out',
+    apply: (d, rng) => {
+      const low = pick(rng, 0.5, 0.7);
+      const angle = rng() * 2 * Math.PI;
+      const [ux, uy] = [Math.cos(angle), Math.sin(angle)];
+      const span = (Math.abs(ux) + Math.abs(uy)) * (SIDE - 1);
+      const data = new Float32Array(SIDE * SIDE);
+      for (let y = 0; y < SIDE; y++)
+        for (let x = 0; x < SIDE; x++) {
+          // Distance along the light's direction from the darkest corner, 0..1.
+          const t = (ux * (x - (ux < 0 ? SIDE - 1 : 0)) + uy * (y - (uy < 0 ? SIDE - 1 : 0))) / span;
+          data[y * SIDE + x] = (low + (1 - low) * t) * (1 - 0.85 * d[y * SIDE + x]);
+        }
+      return gray28(data);
+    },
+  },
+  {
     name: 'cropped',
     description: 'cut to the bounding box of its ink (no margin), dark on white half the time',
     overlap: 'held out',

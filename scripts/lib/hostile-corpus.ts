@@ -117,6 +117,47 @@ function patchU32(bytes: Uint8Array, offset: number, value: number): Uint8Array 
   return out;
 }
 
+/** `bytes` with its last byte XORed with `mask` (for a zlib stream: a wrong Adler-32). */
+function patchLast(bytes: Uint8Array, mask: number): Uint8Array {
+  const out = bytes.slice();
+  out[out.length - 1] ^= mask;
+  return out;
+}
+
+/** A zlib stream with its compression method (the low nibble of its first byte) set to `method`, FCHECK fixed. */
+function patchFirst(bytes: Uint8Array, method: number): Uint8Array {
+  const out = bytes.slice();
+  out[0] = (out[0] & 0xf0) | method;
+  out[1] = (out[1] & 0xe0) | (31 - (((out[0] << 8) | (out[1] & 0xe0)) % 31));
+  return out;
+}
+
+/**
+ * `data` (< 64 KiB) as a valid zlib stream the way a flushing encoder may write it: a stored block, an empty
+ * stored block (a sync flush) and an empty final fixed-Huffman block, so the stream ends after the output does.
+ */
+function flushedStored(data: Uint8Array): Uint8Array {
+  const stored = (final: number, bytes: Uint8Array) =>
+    concat(
+      Uint8Array.of(
+        final,
+        bytes.length & 0xff,
+        bytes.length >> 8,
+        ~bytes.length & 0xff,
+        (~bytes.length >> 8) & 0xff,
+      ),
+      bytes,
+    );
+  const adler = zlib(data).subarray(-4);
+  return concat(
+    Uint8Array.of(0x78, 0x01),
+    stored(0, data),
+    stored(0, new Uint8Array(0)),
+    Uint8Array.of(0x03, 0x00),
+    adler,
+  );
+}
+
 /** Adam7-interlaced scanlines of a w×h 8-bit image with `ch` channels (filter 0 in every pass). */
 function adam7(width: number, height: number, ch: number, samples: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(4 * width * height * ch + 7 * height);
@@ -367,6 +408,42 @@ export function hostilePngCases(): HostileCase[] {
       png([head, chunk('IDAT', zlib(plainLines).subarray(0, 40))]),
       'BAD_DATA',
     ),
+    // The zlib stream's own framing: the checksum it ends with, nothing after it (fflate's Unzlib checks neither).
+    pngCase('idat-adler32-wrong', png([head, chunk('IDAT', patchLast(zlib(plainLines), 1))]), 'BAD_DATA'),
+    pngCase('idat-adler32-missing', png([head, chunk('IDAT', zlib(plainLines).subarray(0, -4))]), 'BAD_DATA'),
+    pngCase(
+      'idat-bytes-after-adler32',
+      png([head, chunk('IDAT', concat(zlib(plainLines), new Uint8Array(50).fill(7)))]),
+      'BAD_DATA',
+    ),
+    pngCase(
+      'idat-second-zlib-stream',
+      png([head, chunk('IDAT', concat(zlib(plainLines), zlib(new Uint8Array(100))))]),
+      'BAD_DATA',
+    ),
+    // An early end then 1.5 MB: refused at the end of the stream, not read (fflate copies what is pushed after it).
+    pngCase(
+      'idat-1.5MB-after-the-stream',
+      png([head, chunk('IDAT', concat(zlib(plainLines), new Uint8Array(1_500_000)))]),
+      'BAD_DATA',
+    ),
+    pngCase(
+      'idat-zlib-method-15',
+      png([head, chunk('IDAT', patchFirst(zlib(plainLines), 0x0f))]),
+      'BAD_DATA',
+    ),
+    pngCase(
+      'idat-adler32-in-its-own-chunks',
+      png([
+        head,
+        chunk('IDAT', zlib(plainLines).subarray(0, -3)),
+        chunk('IDAT', zlib(plainLines).subarray(-3, -1)),
+        chunk('IDAT', zlib(plainLines).subarray(-1)),
+      ]),
+      'accepted',
+    ),
+    pngCase('idat-flushed-stored-blocks', png([head, chunk('IDAT', flushedStored(plainLines))]), 'accepted'),
+    pngCase('iend-with-data', png([head, idat, chunk('IEND', text('x'))], false), 'BAD_CHUNK'),
     pngCase(
       'idat-filter-type-7',
       png([head, chunk('IDAT', zlib(plainLines.map((v, i) => (i % 29 === 0 ? 7 : v))))]),

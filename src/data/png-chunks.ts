@@ -13,13 +13,16 @@ export type PngErrorCode =
   | 'TRUNCATED'
   /** A chunk's CRC does not match its bytes. */
   | 'BAD_CRC'
-  /** A malformed chunk header (type bytes, length) or a chunk out of order or repeated. */
+  /** A malformed chunk header (type bytes, length), a chunk out of order or repeated, an IEND with data. */
   | 'BAD_CHUNK'
   /** A malformed IHDR: size 0, colour type / bit depth combination, compression, filter, interlace method. */
   | 'BAD_HEADER'
   /** PLTE or tRNS contradicting the header: missing, too long, wrong length, an index past the palette. */
   | 'BAD_PALETTE'
-  /** The image data is missing, corrupt, or inflates to another size than the header implies. */
+  /**
+   * The image data is missing, corrupt (its zlib header, its Adler-32, bytes after its stream), or inflates to
+   * another size than the header implies.
+   */
   | 'BAD_DATA'
   /** Past the side, pixel or inflated-byte limit. */
   | 'TOO_LARGE'
@@ -311,6 +314,12 @@ export function readPngLayout(bytes: Uint8Array, limits: PngLimits = DEFAULT_PNG
       if (length > 0) idat.push(data);
     } else {
       // IEND; anything after it is not part of the image and is not read.
+      if (length !== 0) {
+        throw new PngError('BAD_CHUNK', `IEND at byte ${offset} carries ${length} bytes; it must be empty`, {
+          offset,
+          length,
+        });
+      }
       if (idatState === 0) throw new PngError('BAD_DATA', 'no image data (IDAT) before IEND');
       return {
         header: header!,

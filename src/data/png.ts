@@ -2,10 +2,12 @@
  * @module
  * PNG decoding bounded before any work is done: the chunk walk (`png-chunks.ts`) checks everything it can
  * without inflating, then the image data is inflated as a stream that stops the moment it passes the exact size
- * the header implies, then the row filters are reversed (`png-unfilter.ts`). Pure (typed arrays, fflate); no
+ * the header implies (its zlib header and Adler-32 checked here), then the row filters are reversed
+ * (`png-unfilter.ts`). Pure (typed arrays, fflate); no
  * Node or Workers APIs. Not body reading or multipart (see `src/worker/body.ts`).
  */
-import { Unzlib } from 'fflate';
+import { Inflate } from 'fflate';
+import { adler32 } from './adler32.ts';
 import type { RasterImage } from './preprocess.ts';
 import { DEFAULT_PNG_LIMITS, PngError, readPngLayout, type PngHeader, type PngLimits } from './png-chunks.ts';
 import { unfilter } from './png-unfilter.ts';
@@ -41,10 +43,11 @@ export function inflateStep(remaining: number): number {
 
 /**
  * Inflates the IDAT stream to exactly `expected` bytes, fed `INFLATE_STEP` bytes at a time so that it stops as
- * soon as the output passes `expected` (a bomb never lands), and refuses a stream that is corrupt or ends short.
- * fflate rather than the platform's `DecompressionStream`: workerd's inflates each written chunk whole into its
- * own buffer (a 1 GB bomb written in 1 KiB pieces took seconds there however early the reader cancelled), so it
- * cannot be bounded from JavaScript.
+ * soon as the output passes `expected` (a bomb never lands), and refuses a stream that is corrupt, ends short, is
+ * followed by anything but its Adler-32, or whose Adler-32 does not match what it inflated to. fflate rather than
+ * the platform's `DecompressionStream`: workerd's inflates each written chunk whole into its own buffer (a 1 GB
+ * bomb written in 1 KiB pieces took seconds there however early the reader cancelled), so it cannot be bounded
+ * from JavaScript.
  * @throws {PngError} `BAD_DATA`.
  */
 export function inflateExact(parts: readonly Uint8Array[], expected: number): Uint8Array {
@@ -57,11 +60,44 @@ export function inflateExact(parts: readonly Uint8Array[], expected: number): Ui
 /** Compressed bytes fed between two pauses of `decodePngInSteps` (32 KiB: ~1 ms of workerd CPU on noise). */
 export const BYTES_PER_TURN = 8 * INFLATE_STEP;
 
+/**
+ * What is read of fflate's `Inflate` beyond its API (fflate is pinned in package.json; `png.test.ts` checks this
+ * reading on real streams): `s.f`, the last block begun was the final one; `s.l`, a block is still open; `s.p`,
+ * the bit position in `p`, the bytes pushed and not yet consumed. The stream has ended when `s.f && !s.l`
+ * (fflate's own test); its `Unzlib` neither checks the Adler-32 nor says where the stream ended.
+ */
+interface InflateInternals {
+  s: { f?: number; l?: unknown; p?: number };
+  p: Uint8Array;
+}
+
+/** The bytes pushed past the end of the deflate stream, or null while it has not ended. */
+function pushedPastEnd(inflater: Inflate): Uint8Array | null {
+  const { s, p } = inflater as unknown as InflateInternals;
+  if (!s.f || s.l) return null;
+  return p.subarray(Math.ceil((s.p ?? 0) / 8));
+}
+
+/** Refuses a zlib header other than PNG's: deflate (CM 8) with a window ≤ 32 KiB, FCHECK right, no dictionary. */
+function checkZlibHeader(cmf: number, flg: number): void {
+  const problem =
+    (cmf & 15) !== 8
+      ? `compression method ${cmf & 15}, not deflate (8)`
+      : cmf >> 4 > 7
+        ? `a window of 2^${(cmf >> 4) + 8} bytes`
+        : ((cmf << 8) | flg) % 31 !== 0
+          ? 'a header check (FCHECK) that fails'
+          : flg & 0x20
+            ? 'a preset dictionary'
+            : null;
+  if (problem) throw new PngError('BAD_DATA', `the image data's zlib stream has ${problem}`, { cmf, flg });
+}
+
 /** `inflateExact` as a generator that yields every `BYTES_PER_TURN` compressed bytes; returns the scanlines. */
 function* inflating(parts: readonly Uint8Array[], expected: number): Generator<void, Uint8Array, void> {
   const out = new Uint8Array(expected);
   let size = 0;
-  const inflater = new Unzlib((chunk) => {
+  const inflater = new Inflate((chunk) => {
     if (size + chunk.length > expected) {
       throw new PngError(
         'BAD_DATA',
@@ -72,29 +108,57 @@ function* inflating(parts: readonly Uint8Array[], expected: number): Generator<v
     out.set(chunk, size);
     size += chunk.length;
   });
+  const header: number[] = [];
+  /** The bytes after the deflate stream (its Adler-32, at most 4 of them), once it has ended. */
+  let trailer: number[] | null = null;
+  const trailing = () =>
+    new PngError('BAD_DATA', 'bytes follow the compressed image data and its Adler-32 checksum', {
+      expected,
+    });
   try {
     let fed = 0;
     // Full steps while the data inflates like an image's (< 64:1); bounded ones while it inflates like a bomb.
     let ratio = Infinity;
     for (const part of parts) {
-      for (let at = 0; at < part.length;) {
+      let at = 0;
+      while (header.length < 2 && at < part.length) {
+        header.push(part[at++]);
+        if (header.length === 2) checkZlibHeader(header[0], header[1]);
+      }
+      while (at < part.length) {
+        if (trailer) {
+          // Refused at once rather than read: an early end followed by 2 MiB of anything costs nothing.
+          if (trailer.length + part.length - at > 4) throw trailing();
+          trailer.push(...part.subarray(at));
+          break;
+        }
         const step = ratio < 64 ? INFLATE_STEP : inflateStep(expected - size);
         const before = size;
         inflater.push(part.subarray(at, at + step));
         ratio = (size - before) / step;
         at += step;
         fed += step;
+        const past = pushedPastEnd(inflater);
+        if (past) {
+          if (past.length > 4) throw trailing();
+          trailer = [...past];
+        }
         if (fed >= BYTES_PER_TURN) {
           fed = 0;
           yield;
         }
       }
     }
-    inflater.push(new Uint8Array(0), true);
   } catch (err) {
     if (err instanceof PngError) throw err;
-    throw new PngError('BAD_DATA', 'the compressed image data is corrupt or truncated', {
+    throw new PngError('BAD_DATA', 'the compressed image data is corrupt', {
       cause: err instanceof Error ? err.message : String(err),
+    });
+  }
+  if (!trailer) {
+    throw new PngError('BAD_DATA', 'the compressed image data ends before its final block', {
+      expected,
+      inflated: size,
     });
   }
   if (size !== expected) {
@@ -107,8 +171,24 @@ function* inflating(parts: readonly Uint8Array[], expected: number): Generator<v
       },
     );
   }
+  if (trailer.length < 4) {
+    throw new PngError('BAD_DATA', 'the compressed image data ends without its Adler-32 checksum', {
+      expected,
+    });
+  }
+  const stored = ((trailer[0] << 24) | (trailer[1] << 16) | (trailer[2] << 8) | trailer[3]) >>> 0;
+  const actual = adler32(out);
+  if (stored !== actual) {
+    throw new PngError(
+      'BAD_DATA',
+      `the image data's Adler-32 checksum is ${hex(stored)}; what it inflates to sums to ${hex(actual)}`,
+      { stored: hex(stored), actual: hex(actual) },
+    );
+  }
   return out;
 }
+
+const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
 /** Unpacks 1/2/4-bit grey rows (each padded to a byte) into one sample per pixel. */
 function unpackBits(data: Uint8Array, width: number, height: number, depth: number): Uint8Array {

@@ -8,7 +8,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import type { Bindings } from './config.ts';
 import { ApiError } from './errors.ts';
-import { formShapeProblem } from './multipart-shape.ts';
+import { checkedFormData } from './multipart-shape.ts';
+import { inUploadPlace } from './upload-turns.ts';
 import { uploadSettings } from './upload-settings.ts';
 
 /** Largest upload accepted, PNG or multipart, in bytes. */
@@ -59,14 +60,19 @@ function tooLarge(maxBytes: number, what = 'the request body'): ApiError {
   return new ApiError(413, 'body_too_large', `${what} exceeds ${maxBytes} bytes`, { maxBytes });
 }
 
-/** JSON-only, size-bounded bodies: 415 for another content type, 413 past `maxSize`. */
-export function jsonBody(maxSize: number) {
-  const limit = bodyLimit({
+/** Hono's body limit with the API's 413 past `maxSize`. */
+function jsonLimit(maxSize: number) {
+  return bodyLimit({
     maxSize,
     onError: () => {
       throw tooLarge(maxSize);
     },
   });
+}
+
+/** JSON-only, size-bounded bodies: 415 for another content type, 413 past `maxSize`. */
+export function jsonBody(maxSize: number) {
+  const limit = jsonLimit(maxSize);
   return createMiddleware<Env>(async (c, next) => {
     if (c.req.method !== 'POST') return next();
     const type = mediaType(c.req.raw);
@@ -81,46 +87,54 @@ export function jsonBody(maxSize: number) {
  */
 export function predictBody(maxJson: number) {
   const json = jsonBody(maxJson);
+  const limit = jsonLimit(maxJson);
   return createMiddleware<Env>(async (c, next) => {
     const type = mediaType(c.req.raw);
     const kind = kindOf(type);
-    if (kind === 'json') return json(c, next);
+    // A JSON POST passes `jsonBody`'s own checks (method, media type): straight to its body limit.
+    if (kind === 'json') return c.req.method === 'POST' ? limit(c, next) : json(c, next);
     if (kind === null) {
       throw unsupported(
         type,
         'JSON (`application/json`), a PNG (`image/png`) or a form with a PNG file (`multipart/form-data`)',
       );
     }
-    c.set('upload', await readUpload(c.req.raw, kind));
-    await next();
+    // The place is taken before the body is read: past the queue, a 503 `busy` with nothing read.
+    await inUploadPlace(async () => {
+      c.set('upload', await readUpload(c.req.raw, kind));
+      await next();
+    });
   });
 }
 
-/** Reads at most `max` bytes of a body; more is a 413 without reading the rest. */
+/**
+ * Reads at most `max` bytes of a body; more is a 413 without reading the rest. The chunks are copied into one
+ * buffer as they arrive (of the declared `Content-Length`, else grown by doubling), not gathered and then joined.
+ */
 export async function readBounded(request: Request, max: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get('Content-Length') ?? NaN);
   if (declared > max) throw tooLarge(max, 'the upload');
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
-  const parts: Uint8Array[] = [];
+  let out = new Uint8Array(declared >= 0 ? declared : 64 * 1024);
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    total += value.byteLength;
-    if (total > max) {
+    const end = total + value.byteLength;
+    if (end > max) {
       await reader.cancel().catch(() => {});
       throw tooLarge(max, 'the upload');
     }
-    parts.push(value);
+    if (end > out.length) {
+      const grown = new Uint8Array(Math.min(max, Math.max(2 * out.length, end)));
+      grown.set(out.subarray(0, total));
+      out = grown;
+    }
+    out.set(value, total);
+    total = end;
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return total === out.length ? out : out.subarray(0, total);
 }
 
 const OFF = ['0', 'false', 'no', 'off'];
@@ -156,15 +170,7 @@ export async function readUpload(request: Request, kind: 'png' | 'multipart'): P
   let png = bytes;
   let form: FormData | undefined;
   if (kind === 'multipart') {
-    const problem = formShapeProblem(bytes, request.headers.get('Content-Type') ?? '');
-    if (problem) throw new ApiError(400, 'bad_form', `the multipart/form-data body is refused: ${problem}`);
-    try {
-      form = await new Response(bytes, {
-        headers: { 'Content-Type': request.headers.get('Content-Type')! },
-      }).formData();
-    } catch {
-      throw new ApiError(400, 'bad_form', 'the multipart/form-data body cannot be parsed');
-    }
+    form = await checkedFormData(bytes, request.headers.get('Content-Type') ?? '');
     const named = form.get('image');
     const file =
       typeof named === 'object' && named ? named : [...form.values()].find((v) => typeof v === 'object');

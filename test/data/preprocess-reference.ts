@@ -3,6 +3,7 @@
  * The preprocessing as it was before its loops were specialised (commit f7ca7f5 of src/data/preprocess.ts, copied
  * verbatim apart from these lines): the reference the faster code must equal bit for bit (`preprocess-equal.test.ts`).
  */
+import { flattenShading } from '../../src/data/shading.ts';
 import {
   FIT,
   INK_FLOOR,
@@ -106,7 +107,8 @@ function borderStats(gray: Float32Array, width: number, height: number): { level
  * subtracted and the rest stretched to [0, 1]. Noise is zeroed: ink below `INK_FLOOR` or below three times the paper's
  * own variation (a noisy scan), and isolated specks (an inked pixel none of whose 8 neighbours is inked).
  */
-export function toInk(gray: Float32Array, width: number, height: number): Float32Array {
+export function toInk(image: Float32Array, width: number, height: number): Float32Array {
+  const gray = flattenShading(image, width, height);
   let { level: paper, spread } = borderStats(gray, width, height);
   const invert = paper > 0.5;
   if (invert) paper = 1 - paper;

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { hostileCorpus } from '../../scripts/lib/hostile-corpus.ts';
 import type { Bindings } from '../../src/worker/config.ts';
 import app from '../../src/worker/index.ts';
-import { MAX_WAITING_UPLOADS } from '../../src/worker/upload-turns.ts';
+import { MAX_WAITING_UPLOADS, uploadsPlaced } from '../../src/worker/upload-turns.ts';
 import { imageAt, inkedPixels, post, seed, testEnv, type ErrorJson } from './helpers.ts';
 
 const e = testEnv(env as unknown as Bindings);
@@ -84,5 +84,45 @@ describe('POST /predict with the costliest accepted upload from many clients at 
       expect(((await res.json()) as ErrorJson).error.code).toBe('busy');
     }
     for (const res of await Promise.all(json)) expect(res.status).toBe(200);
+  });
+
+  it('should answer 503 busy before reading a body while the admitted uploads are still being read', async () => {
+    const upload = corpus.find((c) => c.name === 'valid-gray8-28x28')!;
+    // Bodies that send 10 bytes, then wait: each holds its place while it is read, the turn is not taken yet.
+    const releases: (() => void)[] = [];
+    const slowBody = () =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(upload.body.slice(0, 10));
+          releases.push(() => {
+            controller.enqueue(upload.body.slice(10));
+            controller.close();
+          });
+        },
+      });
+    const send = (body: BodyInit, i: string) =>
+      app.request(
+        '/predict',
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'image/png', 'CF-Connecting-IP': `slow-${i}` },
+          body,
+          duplex: 'half',
+        } as RequestInit,
+        e,
+      );
+    const held = Array.from({ length: MAX_WAITING_UPLOADS + 1 }, (_, i) => send(slowBody(), `${i}`));
+    for (let wait = 0; uploadsPlaced() < MAX_WAITING_UPLOADS + 1 && wait < 200; wait++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    // One more, whole and valid: refused at once, while the others' bodies are still arriving.
+    const extra = await send(upload.body, 'extra');
+    expect(extra.status).toBe(503);
+    expect(extra.headers.get('Retry-After')).toBe('1');
+    expect(((await extra.json()) as ErrorJson).error.code).toBe('busy');
+    for (const release of releases) release();
+    for (const res of await Promise.all(held)) expect(res.status).toBe(200);
+    expect(uploadsPlaced()).toBe(0);
+    expect((await send(upload.body, 'after')).status).toBe(200);
   });
 });

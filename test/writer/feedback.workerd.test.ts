@@ -222,6 +222,52 @@ describe('POST /feedback', () => {
     expect(listed.items[0].pixels!.reduce((a, b) => a + b, 0)).toBeGreaterThan(255 * 20);
   });
 
+  it('should refuse forms past the shape limits with 400 bad_form before parsing them, as /predict does', async () => {
+    const e = testEnv(base);
+    await seed(e);
+    const data = new Uint8Array(56 * 56).fill(255);
+    for (let y = 10; y < 46; y++) for (let x = 24; x < 32; x++) data[y * 56 + x] = 0;
+    const png = encodePng({ width: 56, height: 56, data, channels: 1, depth: 8 });
+    const b = 'XyZ';
+    const field = (name: string, value: string, extra = '') =>
+      `--${b}\r\nContent-Disposition: form-data; name="${name}"${extra}\r\n\r\n${value}\r\n`;
+    const head = new TextEncoder().encode(
+      `--${b}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`,
+    );
+    const form = (rest: string) => {
+      const tail = new TextEncoder().encode(
+        `\r\n${field('label', '1')}${field('modelVersion', 'v7')}${rest}--${b}--\r\n`,
+      );
+      const body = new Uint8Array(head.length + png.length + tail.length);
+      body.set(head);
+      body.set(png, head.length);
+      body.set(tail, head.length + png.length);
+      return body;
+    };
+    const send = (body: Uint8Array, i: number) =>
+      app.request(
+        '/feedback',
+        {
+          method: 'POST',
+          headers: { 'Content-Type': `multipart/form-data; boundary=${b}`, ...ip(20 + i) },
+          body,
+        },
+        e,
+      );
+    const refused = [
+      form(field('f', '').repeat(3000)),
+      form(`${field('decoy', `x--${b}--`)}${field('f', '').repeat(3000)}`),
+      form(field('f', '', `\r\nX-Pad: ${'a'.repeat(200_000)}`)),
+    ];
+    for (const [i, body] of refused.entries()) {
+      const res = await send(body, i);
+      expect(res.status, `form ${i}`).toBe(400);
+      expect(((await res.json()) as ErrorJson).error.code).toBe('bad_form');
+    }
+    expect((await list(e)).counts.pending.total).toBe(0);
+    expect((await send(form(''), 9)).status).toBe(201);
+  });
+
   it('should need the token to list, drop and apply', async () => {
     const e = testEnv(base);
     expect((await app.request('/feedback', {}, e)).status).toBe(401);

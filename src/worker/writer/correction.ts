@@ -13,6 +13,7 @@ import { preparationFor, preparedAs, type PreparedAs } from '../../format/index.
 import type { Preparation } from '../../data/preprocess.ts';
 import { getServingModel } from '../model-cache.ts';
 import type { ModelStore } from '../model-store.ts';
+import { checkedFormData } from '../multipart-shape.ts';
 import { uploadSettings } from '../upload-settings.ts';
 import { decodeImage, preprocessBatch, toModelInput } from '../predict.ts';
 import { flatImage } from '../schemas.ts';
@@ -61,11 +62,8 @@ export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Confi
   let png: Uint8Array;
   let form: FormData | undefined;
   if (type === 'multipart/form-data') {
-    try {
-      form = await req.raw.formData();
-    } catch {
-      throw new ApiError(400, 'bad_form', 'the multipart/form-data body cannot be parsed');
-    }
+    // Read whole (the route's body limit bounds it), then the same shape check as /predict's before parsing.
+    form = await checkedFormData(new Uint8Array(await req.arrayBuffer()), req.header('Content-Type') ?? '');
     const file = form.get('image');
     if (!file || typeof file === 'string') {
       throw new ApiError(400, 'missing_image', 'the form has no file field named `image` (a PNG)');

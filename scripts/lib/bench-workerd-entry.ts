@@ -11,6 +11,7 @@ import worker, { ModelWriter } from '../../src/worker/index.ts';
 import app from '../../src/worker/app.ts';
 import { readConfig } from '../../src/worker/config.ts';
 import { validationHook } from '../../src/worker/errors.ts';
+import { fastPredictRequest } from '../../src/worker/fast-predict-request.ts';
 import { ModelStore } from '../../src/worker/model-store.ts';
 import { jsonInput, jsonModelInput as inputFor } from '../../src/worker/json-input.ts';
 import { predict } from '../../src/worker/predict.ts';
@@ -24,13 +25,16 @@ import { createPredictor } from '../../src/nn/index.ts';
 // Fronted by the hand-checked common body (`withFastPath`) when `app.ts`, imported above, declares the route.
 import { PredictRequest } from '../../src/worker/schemas.ts';
 import { temperatureOf, toVerdictPredictions } from '../../src/worker/verdicts.ts';
+import { benchApps } from './bench-workerd-apps.ts';
 
 export { ModelWriter };
 
 type Body = Parameters<typeof jsonInput>[0];
 type Input = ReturnType<typeof jsonInput>;
+const fastValid = (value: unknown) => fastPredictRequest(value) as Body;
 
 let bodies: string[] = [];
+let apps: ReturnType<typeof benchApps> | undefined;
 const URL_PREDICT = 'http://bench.local/predict';
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
@@ -61,6 +65,7 @@ function pieces(env: Env, ctx: ExecutionContext) {
     );
     const answerBytes = answers.map((a) => new TextEncoder().encode(a));
     const answerHeaders = { 'Content-Type': 'application/json', 'X-Model-Version': 'v' };
+    apps ??= benchApps(JSON.parse(answers[0]) as Record<string, unknown>);
     const table: Record<string, (i: number) => unknown> = {
       request: (i) => request(i),
       read: (i) => request(i).text(),
@@ -81,6 +86,30 @@ function pieces(env: Env, ctx: ExecutionContext) {
         const input = jsonInput(result.data as Body, cfg);
         return JSON.stringify((await predict(store, cfg, input)).body);
       },
+      // The body read, then the route from the already parsed text on: whether reading slows what follows.
+      'read-then-parsed': async (i) => {
+        await request(i).text();
+        const result = await PredictRequest.safeParseAsync(JSON.parse(bodies[i % n]));
+        validationHook(result);
+        const input = jsonInput(result.data as Body, cfg);
+        return JSON.stringify((await predict(store, cfg, input)).body);
+      },
+      // The same with the route's work made synchronous: predict-call's parts without its awaits.
+      'read-then-sync': async (i) => {
+        await request(i).text();
+        const input = jsonInput(fastValid(parsed[i % n]), cfg);
+        return withServingModel(store, cfg.revalidateMs, (serving) => {
+          const x = inputFor(input, serving.model.metadata);
+          return JSON.stringify(verdicts(serving.predictor.predict(x, 1), input)[0]);
+        });
+      },
+      'sync-only': (i) => {
+        const input = jsonInput(fastValid(parsed[i % n]), cfg);
+        return withServingModel(store, cfg.revalidateMs, (serving) => {
+          const x = inputFor(input, serving.model.metadata);
+          return JSON.stringify(verdicts(serving.predictor.predict(x, 1), input)[0]);
+        });
+      },
       // predict() alone on a ready input: the model cache, preparation, the network, the verdict, the body.
       'predict-call': (i) => predict(store, cfg, inputs[i % n]),
       // The route without Hono, from the parsed body on (no Request, no body text).
@@ -93,6 +122,13 @@ function pieces(env: Env, ctx: ExecutionContext) {
       // All of it through Hono (routing, CORS, body middleware, zod-openapi's validator, c.json), as served.
       app: (i) => app.fetch(request(i), env, ctx),
       health: () => app.fetch(new Request('http://bench.local/health'), env, ctx),
+      // The same request through apps with more and more of the real app's layers (`bench-workerd-apps.ts`).
+      ...Object.fromEntries(
+        Object.entries(apps).map(([name, layered]) => [
+          name,
+          (i: number) => layered.fetch(request(i), env, ctx),
+        ]),
+      ),
       // What making the answer costs in workerd, three ways (for the Hono path's overhead).
       'response-object': (i) => new Response(answers[i % n], { status: 200, headers: answerHeaders }),
       'response-headers': (i) =>

@@ -5,17 +5,15 @@
  * Pure (typed arrays and Math only); not PNG decoding (see `src/data/png.ts`).
  */
 
-import { flattenShading } from './shading.ts';
+import { INK_FLOOR, inkExtent, toInk, toInkInto, type InkExtent } from './ink-map.ts';
 import { resample } from './resample.ts';
 
-export { resample };
+export { INK_FLOOR, inkExtent, resample, toInk, toInkInto, type InkExtent };
 
 /** Side of the network's input image. */
 export const SIDE = 28;
 /** Side of the box the ink is scaled to fit, as in MNIST (20×20 inside 28×28). */
 export const FIT = 20;
-/** Ink fainter than this (0-1, after background removal) is treated as noise: it neither counts nor shows. */
-export const INK_FLOOR = 0.1;
 /** Below this much ink (in fully-inked pixels) the image is called empty rather than guessed at. */
 export const MIN_INK = 1;
 
@@ -99,181 +97,25 @@ export function toGray(image: RasterImage): Float32Array {
   return lum;
 }
 
-/** The border pixels of an image (robust to strokes that touch the edge once sorted). */
-function borderPixels(gray: Float32Array, width: number, height: number): Float32Array {
-  const border = new Float32Array(height > 1 ? 2 * width + 2 * (height - 2) : width);
-  let k = 0;
-  for (let x = 0; x < width; x++) {
-    border[k++] = gray[x];
-    if (height > 1) border[k++] = gray[(height - 1) * width + x];
-  }
-  for (let y = 1; y < height - 1; y++) {
-    border[k++] = gray[y * width];
-    border[k++] = gray[y * width + width - 1];
-  }
-  return border;
-}
-
-/** Whether every border pixel equals the first one (as `borderPixels` lists them). */
-function uniformBorder(gray: Float32Array, width: number, height: number): boolean {
-  const first = gray[0];
-  const last = (height - 1) * width;
-  for (let x = 0; x < width; x++) if (gray[x] !== first || gray[last + x] !== first) return false;
-  for (let y = 1; y < height - 1; y++) {
-    if (gray[y * width] !== first || gray[y * width + width - 1] !== first) return false;
-  }
-  return true;
-}
-
 /**
- * The paper's level and how much it varies: the median of the border pixels and their 75th-percentile distance from
- * it; when that distance is large (ink on the frame: a digit cropped to its ink), at most the frame's `edgeNoise`.
- */
-function borderStats(gray: Float32Array, width: number, height: number): { level: number; spread: number } {
-  // A uniform border (an MNIST-style image's black margin, a clean scan's paper) needs no sorting: its median is
-  // its value and the spread 0, as the sorts below would find. Checked in place, before any copy is made.
-  if (uniformBorder(gray, width, height)) return { level: gray[0], spread: 0 };
-  const border = borderPixels(gray, width, height);
-  border.sort();
-  const level = border[border.length >> 1];
-  for (let i = 0; i < border.length; i++) border[i] = Math.abs(border[i] - level);
-  border.sort();
-  const spread = border[Math.floor(border.length * 0.75)];
-  // A spread this large would floor out all but near-saturated ink: more likely ink on the frame than noise.
-  return { level, spread: spread <= 0.25 ? spread : Math.min(spread, edgeNoise(gray, width, height)) };
-}
-
-/**
- * The paper's pixel-to-pixel variation along the frame: the 75th percentile of the differences between neighbours
- * on each edge, over √2 (for independent noise, what the distance from the level measures). A stroke that runs
- * into the frame adds a few large differences where it crosses, not a long run of them, so a digit cropped to its
- * ink (the border then partly ink) keeps the noise floor of its paper.
- */
-function edgeNoise(gray: Float32Array, width: number, height: number): number {
-  if (width < 2 || height < 2) return Infinity;
-  const diffs = new Float32Array(2 * (width - 1) + 2 * (height - 1));
-  let k = 0;
-  const last = (height - 1) * width;
-  for (let x = 0; x + 1 < width; x++) {
-    diffs[k++] = Math.abs(gray[x + 1] - gray[x]);
-    diffs[k++] = Math.abs(gray[last + x + 1] - gray[last + x]);
-  }
-  for (let y = 0; y + 1 < height; y++) {
-    diffs[k++] = Math.abs(gray[(y + 1) * width] - gray[y * width]);
-    diffs[k++] = Math.abs(gray[(y + 1) * width + width - 1] - gray[y * width + width - 1]);
-  }
-  diffs.sort();
-  return diffs[Math.floor(diffs.length * 0.75)] / Math.SQRT2;
-}
-
-/**
- * Ink in [0, 1] per pixel, white-on-black: the paper's tilt taken out (uneven light, `flattenShading`), inverted
- * when the paper (border) is light, the paper's level
- * subtracted and the rest stretched to [0, 1]. Noise is zeroed: ink below `INK_FLOOR` or below three times the paper's
- * own variation (a noisy scan), and isolated specks (an inked pixel none of whose 8 neighbours is inked).
- */
-export function toInk(image: Float32Array, width: number, height: number): Float32Array {
-  const gray = uniformBorder(image, width, height) ? image : flattenShading(image, width, height);
-  let { level: paper, spread } = borderStats(gray, width, height);
-  const invert = paper > 0.5;
-  if (invert) paper = 1 - paper;
-  const range = 1 - paper;
-  const ink = new Float32Array(gray.length);
-  if (range < 1e-6) return ink;
-  const floor = Math.max(INK_FLOOR, (3 * spread) / range);
-  if (!invert && paper === 0 && range === 1) {
-    // Black paper (an MNIST-style image): v = (g − 0) / 1 is g itself.
-    for (let i = 0; i < gray.length; i++) {
-      const v = gray[i];
-      ink[i] = v < floor ? 0 : Math.min(1, v);
-    }
-  } else if (invert) {
-    for (let i = 0; i < gray.length; i++) {
-      const v = (1 - gray[i] - paper) / range;
-      ink[i] = v < floor ? 0 : Math.min(1, v);
-    }
-  } else {
-    for (let i = 0; i < gray.length; i++) {
-      const v = (gray[i] - paper) / range;
-      ink[i] = v < floor ? 0 : Math.min(1, v);
-    }
-  }
-  removeSpecks(ink, width, height);
-  return ink;
-}
-
-/**
- * Scratch buffers, reused from call to call: a typed array of a few hundred elements costs ~1 µs to allocate in
+ * Scratch buffers, reused from call to call: a typed array of a few hundred elements costs ~1-2 µs to allocate in
  * V8, which made the allocations most of a 28×28 preparation's time. Everything here is synchronous and nothing
- * returned to a caller is a scratch buffer, so one set per isolate (per thread) is enough.
+ * returned to a caller is a scratch buffer, so one set per isolate (per thread) is enough. Slots: 0 the fitted
+ * patch, 1 the deskewed rows before their crop, 2 the ink box, 3 the deskewed box.
  */
-let intScratch = new Int32Array(64);
-let floatScratch = [new Float32Array(1024), new Float32Array(1024)];
+const floatScratch = [
+  new Float32Array(1024),
+  new Float32Array(1024),
+  new Float32Array(1024),
+  new Float32Array(1024),
+];
 
-/** An Int32Array of at least `n` elements, the first `n` zero. */
-function scratchInts(n: number): Int32Array {
-  if (intScratch.length < n) intScratch = new Int32Array(n);
-  intScratch.fill(0, 0, n);
-  return intScratch;
-}
-
-/** Float scratch `slot` (0 or 1) with at least `n` elements, the first `n` zero. */
-function scratchFloats(slot: 0 | 1, n: number): Float32Array {
+/** Float scratch `slot` with at least `n` elements, the first `n` zero unless `zeroed` is false. */
+function scratchFloats(slot: 0 | 1 | 2 | 3, n: number, zeroed = true): Float32Array {
   if (floatScratch[slot].length < n) floatScratch[slot] = new Float32Array(n);
   const buffer = floatScratch[slot];
-  buffer.fill(0, 0, n);
+  if (zeroed) buffer.fill(0, 0, n);
   return buffer;
-}
-
-/** Zeroes inked pixels none of whose 8 neighbours is inked, in place. */
-function removeSpecks(ink: Float32Array, width: number, height: number): void {
-  if (width <= 30) return removeSpecksNarrow(ink, width, height);
-  const specks: number[] = [];
-  for (let y = 0; y < height; y++) {
-    const ya = y > 0 ? y - 1 : 0;
-    const yb = y < height - 1 ? y + 1 : y;
-    for (let x = 0; x < width; x++) {
-      const at = y * width + x;
-      if (ink[at] === 0) continue;
-      const xa = x > 0 ? x - 1 : 0;
-      const xb = x < width - 1 ? x + 1 : x;
-      let inked = false;
-      for (let yy = ya; yy <= yb && !inked; yy++) {
-        for (let i = yy * width + xa, end = yy * width + xb; i <= end; i++) {
-          if (i !== at && ink[i] !== 0) {
-            inked = true;
-            break;
-          }
-        }
-      }
-      if (!inked) specks.push(at);
-    }
-  }
-  for (const i of specks) ink[i] = 0;
-}
-
-/**
- * `removeSpecks` for images at most 30 pixels wide (the JSON API's 28×28): each row's inked pixels as the bits
- * of one integer, so a pixel's 8 neighbours are two masks of the rows around it and one of its own row.
- */
-function removeSpecksNarrow(ink: Float32Array, width: number, height: number): void {
-  const rows = scratchInts(height + 2);
-  for (let y = 0; y < height; y++) {
-    let bits = 0;
-    for (let x = 0; x < width; x++) if (ink[y * width + x] !== 0) bits |= 1 << x;
-    rows[y + 1] = bits;
-  }
-  for (let y = 0; y < height; y++) {
-    const own = rows[y + 1];
-    if (own === 0) continue;
-    const around = rows[y] | rows[y + 2];
-    for (let x = 0; x < width; x++) {
-      const bit = 1 << x;
-      if ((own & bit) === 0) continue;
-      const window = x === 0 ? 3 : 7 << (x - 1);
-      if ((around & window) === 0 && (own & window & ~bit) === 0) ink[y * width + x] = 0;
-    }
-  }
 }
 
 /**
@@ -306,7 +148,12 @@ export const MAX_SKEW = 1;
  * between pixels), which makes the covariance zero. The result is cropped to its inked columns; a box with less
  * than a pixel of vertical spread (a dash) is returned as it is.
  */
-export function deskew(box: Float32Array, w: number, h: number): { box: Float32Array; w: number; h: number } {
+export function deskew(box: Float32Array, w: number, h: number): InkBox {
+  return deskewInto(box, w, h, (n) => new Float32Array(n));
+}
+
+/** `deskew`, its cropped result in `cropped(n)`'s array (the preparation's scratch, or a new one). */
+function deskewInto(box: Float32Array, w: number, h: number, cropped: (n: number) => Float32Array): InkBox {
   let mass = 0;
   let sx = 0;
   let sy = 0;
@@ -344,7 +191,11 @@ export function deskew(box: Float32Array, w: number, h: number): { box: Float32A
   for (let y = 0; y < h; y++) {
     const shift = -a * (y - cy) - lowest;
     const row = y * w;
-    for (let xo = 0; xo < wide; xo++) {
+    // Only xo in [shift − 1, shift + w) can land on the row (x0 in [−1, w)); the loop starts and ends a little
+    // outside that and keeps the test, so every xo that wrote before writes the same, in the same order.
+    const start = Math.max(0, Math.floor(shift) - 1);
+    const end = Math.min(wide, Math.ceil(shift) + w + 1);
+    for (let xo = start, o = y * wide + start; xo < end; xo++, o++) {
       const xs = xo - shift;
       const x0 = Math.floor(xs);
       if (x0 < -1 || x0 >= w) continue;
@@ -353,16 +204,18 @@ export function deskew(box: Float32Array, w: number, h: number): { box: Float32A
       const right = x0 + 1 < w ? box[row + x0 + 1] : 0;
       const v = left * (1 - f) + right * f;
       if (v === 0) continue;
-      out[y * wide + xo] = v;
+      out[o] = v;
       if (xo < first) first = xo;
       if (xo > last) last = xo;
     }
   }
   if (last < first) return { box, w, h };
   const cw = last - first + 1;
-  const cropped = new Float32Array(cw * h);
-  for (let y = 0; y < h; y++) cropped.set(out.subarray(y * wide + first, y * wide + last + 1), y * cw);
-  return { box: cropped, w: cw, h };
+  const result = cropped(cw * h);
+  for (let y = 0, o = 0; y < h; y++) {
+    for (let i = y * wide + first, end = i + cw; i < end; i++) result[o++] = out[i];
+  }
+  return { box: result, w: cw, h };
 }
 
 /**
@@ -376,7 +229,24 @@ export function preprocessInk(
   height: number,
   options: Preparation = {},
 ): Float32Array {
-  return fitInk(cropInk(ink, width, height), options);
+  const out = new Float32Array(SIDE * SIDE);
+  return preprocessInkInto(ink, width, height, inkExtent(ink, width, height), options, out);
+}
+
+/**
+ * `preprocessInk` with the ink's extent already known (`toInkInto` found it while making the map), its [784]
+ * pixels written into `out` (all of them).
+ * @throws {PreprocessError} `EMPTY_IMAGE` when there is no ink.
+ */
+export function preprocessInkInto(
+  ink: Float32Array,
+  width: number,
+  height: number,
+  extent: InkExtent,
+  options: Preparation,
+  out: Float32Array,
+): Float32Array {
+  return fitInk(cropInk(ink, width, extent), options, out);
 }
 
 /**
@@ -389,8 +259,11 @@ export function preprocessInkBoth(
   width: number,
   height: number,
 ): { plain: Float32Array; deskewed: Float32Array } {
-  const box = cropInk(ink, width, height);
-  return { plain: fitInk(box, {}), deskewed: fitInk(box, { deskew: true }) };
+  const box = cropInk(ink, width, inkExtent(ink, width, height));
+  return {
+    plain: fitInk(box, {}, new Float32Array(SIDE * SIDE)),
+    deskewed: fitInk(box, { deskew: true }, new Float32Array(SIDE * SIDE)),
+  };
 }
 
 interface InkBox {
@@ -399,39 +272,36 @@ interface InkBox {
   h: number;
 }
 
-/** The ink's bounding box [h×w], copied out of the ink map. @throws {PreprocessError} `EMPTY_IMAGE`. */
-function cropInk(ink: Float32Array, width: number, height: number): InkBox {
-  let x0 = width;
-  let y0 = height;
-  let x1 = -1;
-  let y1 = -1;
-  let mass = 0;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const v = ink[y * width + x];
-      if (v === 0) continue;
-      mass += v;
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y < y0) y0 = y;
-      if (y > y1) y1 = y;
-    }
-  }
+/** Boxes up to this many pixels (64×64) are cut into scratch; a larger picture's box gets its own array. */
+const SCRATCH_BOX = 4096;
+
+/**
+ * The ink's bounding box [h×w] (`extent`'s), copied out of the ink map: into scratch when small, so the box lives
+ * until the next preparation. @throws {PreprocessError} `EMPTY_IMAGE`.
+ */
+function cropInk(ink: Float32Array, width: number, extent: InkExtent): InkBox {
+  const { x0, y0, x1, y1, mass } = extent;
   // The same test as `hasInk`, on the same sum.
   if (x1 < 0 || mass < MIN_INK) {
     throw new PreprocessError('EMPTY_IMAGE', 'the image has no ink to read a digit from (empty canvas?)');
   }
   const w = x1 - x0 + 1;
   const h = y1 - y0 + 1;
-  const box = new Float32Array(w * h);
+  const box = w * h <= SCRATCH_BOX ? scratchFloats(2, w * h, false) : new Float32Array(w * h);
   for (let y = 0, o = 0; y < h; y++) {
     for (let i = (y0 + y) * width + x0, end = i + w; i < end; i++) box[o++] = ink[i];
   }
   return { box, w, h };
 }
 
-/** The ink box (not changed) deskewed if asked, fitted into 20×20 and placed by its centre of mass in 28×28. */
-function fitInk(ink: InkBox, options: Preparation): Float32Array {
+/** The deskewed box's buffer: scratch slot 3 (deskewing works at most `DESKEW_SIDE` on a side, so it stays small). */
+const deskewScratch = (n: number) => scratchFloats(3, n, false);
+
+/**
+ * The ink box (not changed) deskewed if asked, fitted into 20×20 and placed by its centre of mass in 28×28,
+ * written into `out` [784] (every element).
+ */
+function fitInk(ink: InkBox, options: Preparation, out: Float32Array): Float32Array {
   let { box, w: bw, h: bh } = ink;
   if (options.deskew) {
     const side = Math.max(bw, bh);
@@ -442,20 +312,21 @@ function fitInk(ink: InkBox, options: Preparation): Float32Array {
       bw = tw;
       bh = th;
     }
-    ({ box, w: bw, h: bh } = deskew(box, bw, bh));
+    ({ box, w: bw, h: bh } = deskewInto(box, bw, bh, deskewScratch));
   }
   const scale = FIT / Math.max(bw, bh);
   const tw = Math.max(1, Math.round(bw * scale));
   const th = Math.max(1, Math.round(bh * scale));
-  const patch = resample(box, bw, bh, tw, th, scratchFloats(0, tw * th));
+  // Every one of the patch's tw·th values is written by `resample`.
+  const patch = resample(box, bw, bh, tw, th, scratchFloats(0, tw * th, false));
 
   let sum = 0;
   let cx = 0;
   let cy = 0;
   let peak = 0;
-  for (let y = 0; y < th; y++) {
-    for (let x = 0; x < tw; x++) {
-      const v = patch[y * tw + x];
+  for (let y = 0, i = 0; y < th; y++) {
+    for (let x = 0; x < tw; x++, i++) {
+      const v = patch[i];
       sum += v;
       cx += x * v;
       cy += y * v;
@@ -466,9 +337,9 @@ function fitInk(ink: InkBox, options: Preparation): Float32Array {
   const center = (SIDE - 1) / 2;
   const ox = Math.min(SIDE - tw, Math.max(0, Math.round(center - cx / sum)));
   const oy = Math.min(SIDE - th, Math.max(0, Math.round(center - cy / sum)));
-  const out = new Float32Array(SIDE * SIDE);
-  for (let y = 0; y < th; y++) {
-    for (let x = 0; x < tw; x++) out[(oy + y) * SIDE + ox + x] = patch[y * tw + x] / peak;
+  out.fill(0, 0, SIDE * SIDE);
+  for (let y = 0, i = 0; y < th; y++) {
+    for (let x = 0, o = (oy + y) * SIDE + ox; x < tw; x++, i++, o++) out[o] = patch[i] / peak;
   }
   return out;
 }

@@ -5,7 +5,7 @@
  * what outlier exposure taught it to do on non-digits) or `blank` (no ink to read). Also the model's temperature
  * applied to its probabilities. Pure (typed arrays and Math only); the worker and the benchmarks share it.
  */
-import { toGray, toInk, type RasterImage } from './preprocess.ts';
+import { inkExtent, toGray, toInk, type InkExtent, type RasterImage } from './preprocess.ts';
 
 export const VERDICTS = ['confident', 'uncertain', 'not_a_digit', 'blank'] as const;
 export type Verdict = (typeof VERDICTS)[number];
@@ -52,22 +52,15 @@ export function inkStatsOf(
   width: number,
   height: number,
 ): { mass: number; extent: number } {
-  let mass = 0;
-  let x0 = width;
-  let y0 = height;
-  let x1 = -1;
-  let y1 = -1;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const v = ink[y * width + x];
-      if (v === 0) continue;
-      mass += v;
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y < y0) y0 = y;
-      if (y > y1) y1 = y;
-    }
-  }
+  return inkStatsOfExtent(inkExtent(ink, width, height), width, height);
+}
+
+/** `inkStats` from where the ink lies (`inkExtent`, or `toInkInto`'s answer while it made the map). */
+function inkStatsOfExtent(
+  { x0, y0, x1, y1, mass }: InkExtent,
+  width: number,
+  height: number,
+): { mass: number; extent: number } {
   const extent = x1 < 0 ? 0 : Math.max(x1 - x0 + 1, y1 - y0 + 1) / Math.max(width, height);
   return { mass: mass / (width * height), extent };
 }
@@ -79,9 +72,17 @@ export function isBlank(image: RasterImage): boolean {
 
 /** `isBlank` from the image's ink map (`toInk(toGray(image), …)`). */
 export function isBlankInk(ink: Float32Array, width: number, height: number): boolean {
-  const { mass, extent } = inkStatsOf(ink, width, height);
+  return isBlankExtent(inkExtent(ink, width, height), width, height);
+}
+
+/** `isBlank` from where the image's ink lies (`toInkInto`'s answer), without another pass over the map. */
+export function isBlankExtent(ink: InkExtent, width: number, height: number): boolean {
+  const { mass, extent } = inkStatsOfExtent(ink, width, height);
   return mass < BLANK_INK || extent < BLANK_EXTENT;
 }
+
+/** `applyTemperature`'s logarithms of one row, reused from call to call (it is synchronous). */
+let logScratch = new Float64Array(16);
 
 /**
  * Temperature scaling in place: each row of `probs` [rows×classes] becomes softmax(logits / T), computed from
@@ -93,7 +94,8 @@ export function applyTemperature(probs: Float32Array, classes: number, temperatu
   }
   if (temperature === 1) return probs;
   const inv = 1 / temperature;
-  const logs = new Float64Array(classes);
+  if (logScratch.length < classes) logScratch = new Float64Array(classes);
+  const logs = logScratch;
   for (let row = 0; row < probs.length; row += classes) {
     let max = -Infinity;
     for (let j = 0; j < classes; j++) {

@@ -9,7 +9,7 @@ import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi';
 import { requireToken } from './auth.ts';
 import { jsonBody, predictBody, type BodyVariables } from './body.ts';
 import { readConfig, type Bindings } from './config.ts';
-import { publicCors } from './cors.ts';
+import { corsJson, publicCors, type CorsVariables } from './cors.ts';
 import { docsPage } from './docs-page.ts';
 import { errorBody, handleError, validationHook } from './errors.ts';
 import { withBoundedExamples, withFastPath, withFastQuery } from './fast-predict-request.ts';
@@ -42,7 +42,7 @@ export const MAX_PREDICT_BODY = 4 * 1024 * 1024;
 export const MAX_FINE_TUNE_BODY = 4 * 1024 * 1024;
 export const MAX_SMALL_BODY = 4 * 1024;
 
-type AppEnv = { Bindings: Bindings; Variables: BodyVariables };
+type AppEnv = { Bindings: Bindings; Variables: BodyVariables & CorsVariables };
 type PredictBody = z.output<typeof PredictRequest>;
 
 const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -117,7 +117,8 @@ app.openapi(
       : jsonInput(c.req.valid('json' as never) as PredictBody, cfg);
     const store = new ModelStore(c.env.MODELS, cfg.prefix);
     const { body, headers } = await predict(store, cfg, input, c.req.query('version'));
-    return c.json(body as never, 200, headers);
+    // `c.json(body, 200, headers)` with publicCors's headers in it from the start (`corsJson`).
+    return corsJson(c.get('corsHeaders'), body, headers) as never;
   },
 );
 

@@ -60,14 +60,19 @@ function tooLarge(maxBytes: number, what = 'the request body'): ApiError {
   return new ApiError(413, 'body_too_large', `${what} exceeds ${maxBytes} bytes`, { maxBytes });
 }
 
-/** JSON-only, size-bounded bodies: 415 for another content type, 413 past `maxSize`. */
-export function jsonBody(maxSize: number) {
-  const limit = bodyLimit({
+/** Hono's body limit with the API's 413 past `maxSize`. */
+function jsonLimit(maxSize: number) {
+  return bodyLimit({
     maxSize,
     onError: () => {
       throw tooLarge(maxSize);
     },
   });
+}
+
+/** JSON-only, size-bounded bodies: 415 for another content type, 413 past `maxSize`. */
+export function jsonBody(maxSize: number) {
+  const limit = jsonLimit(maxSize);
   return createMiddleware<Env>(async (c, next) => {
     if (c.req.method !== 'POST') return next();
     const type = mediaType(c.req.raw);
@@ -82,10 +87,12 @@ export function jsonBody(maxSize: number) {
  */
 export function predictBody(maxJson: number) {
   const json = jsonBody(maxJson);
+  const limit = jsonLimit(maxJson);
   return createMiddleware<Env>(async (c, next) => {
     const type = mediaType(c.req.raw);
     const kind = kindOf(type);
-    if (kind === 'json') return json(c, next);
+    // A JSON POST passes `jsonBody`'s own checks (method, media type): straight to its body limit.
+    if (kind === 'json') return c.req.method === 'POST' ? limit(c, next) : json(c, next);
     if (kind === null) {
       throw unsupported(
         type,

@@ -10,9 +10,51 @@ import { readConfig, type Bindings } from './config.ts';
 
 /** The `Access-Control-Allow-Origin` answer for `origin`: `*`, the origin itself when listed, else none. */
 export function allowedOrigin(origin: string, c: Context<{ Bindings: Bindings }>): string | null {
-  const allowed = readConfig(c.env).corsOrigins;
+  return originFor(origin, c.env);
+}
+
+function originFor(origin: string, env: Bindings): string | null {
+  const allowed = corsOrigins(env);
   if (allowed.includes('*')) return '*';
   return allowed.includes(origin) ? origin : null;
+}
+
+/** The last `CORS_ALLOWED_ORIGINS` value read and its list: the var is the same for every request of a deployment. */
+let originsRead: { value: string | undefined; list: string[] } | null = null;
+
+/** `readConfig(env).corsOrigins`, without reading the rest of the settings on every request. */
+function corsOrigins(env: Bindings): string[] {
+  const value = env.CORS_ALLOWED_ORIGINS;
+  if (originsRead === null || originsRead.value !== value) {
+    originsRead = { value, list: readConfig({ CORS_ALLOWED_ORIGINS: value } as Bindings).corsOrigins };
+  }
+  return originsRead.list;
+}
+
+/** The CORS headers `publicCors` made for this request's answer, for a route that builds its own `Response`. */
+export type CorsVariables = { corsHeaders?: Record<string, string> };
+
+/** Answers that already carry their request's CORS headers (`corsJson`): `publicCors` leaves them as they are. */
+const carrying = new WeakSet<Response>();
+
+/**
+ * A 200 JSON answer as `c.json(body, 200, headers)` makes it, with the CORS headers `publicCors` would set on it
+ * afterwards already in it (`cors`: the route's `c.get('corsHeaders')`, undefined outside `publicCors`): one
+ * `Response` with all its headers at once, instead of Hono's `Headers` built a header at a time and three more
+ * header calls after the route. For a route behind `publicCors` that sets no headers with `c.header` (Hono's
+ * `c.json` would merge them; this does not) and passes none named like a CORS header or `Vary`.
+ */
+export function corsJson(
+  cors: CorsVariables['corsHeaders'],
+  body: unknown,
+  headers: Record<string, string>,
+): Response {
+  const res = new Response(JSON.stringify(body), {
+    status: 200,
+    headers: { 'Content-Type': 'application/json', ...headers, ...cors },
+  });
+  if (cors) carrying.add(res);
+  return res;
 }
 
 /**
@@ -33,10 +75,16 @@ export function publicCors(exposeHeaders: string[] = []): MiddlewareHandler {
     maxAge: 600,
   });
   const exposed = exposeHeaders.length ? exposeHeaders.join(',') : null;
-  return createMiddleware<{ Bindings: Bindings }>(async (c, next) => {
+  return createMiddleware<{ Bindings: Bindings; Variables: CorsVariables }>(async (c, next) => {
     if (c.req.method === 'OPTIONS') return preflight(c, next);
+    const origin = originFor(c.req.header('origin') || '', c.env);
+    // Handed to the route, whose own answer can carry them from the start (`corsJson`).
+    const cors: Record<string, string> = { Vary: 'Origin' };
+    if (origin) cors['Access-Control-Allow-Origin'] = origin;
+    if (exposed) cors['Access-Control-Expose-Headers'] = exposed;
+    c.set('corsHeaders', cors);
     await next();
-    const origin = allowedOrigin(c.req.header('origin') || '', c);
+    if (carrying.has(c.res)) return;
     let headers = c.res.headers;
     try {
       headers.append('Vary', 'Origin');

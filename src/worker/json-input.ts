@@ -8,26 +8,22 @@
 import type { z } from '@hono/zod-openapi';
 import {
   fromPixels,
-  hasInk,
+  inkExtent,
+  MIN_INK,
   preprocess,
   PreprocessError,
-  preprocessInk,
+  preprocessInkInto,
   toGray,
-  toInk,
+  toInkInto,
+  type InkExtent,
   type Preparation,
 } from '../data/preprocess.ts';
-import { isBlankInk } from '../data/verdict.ts';
+import { isBlankExtent, isBlankInk } from '../data/verdict.ts';
 import { preparationFor } from '../format/metadata.ts';
 import { IMAGE_SIDE, INPUT_SIZE } from '../nn/classify.ts';
 import type { Config } from './config.ts';
 import { ApiError } from './errors.ts';
-import {
-  flatImage,
-  inferPixelScale,
-  type Image,
-  type PixelScaleValue,
-  type PredictRequest,
-} from './schemas.ts';
+import { inferPixelScale, type Image, type PixelScaleValue, type PredictRequest } from './schemas.ts';
 
 type Images = z.infer<typeof Image>[];
 
@@ -43,6 +39,8 @@ export interface JsonInput {
   blank: boolean[];
   /** The images' ink maps [count×784] (`toInk`), made once for the blank test and the preparation. */
   ink: Float32Array;
+  /** Per image: where its ink lies (`inkExtent` of its map), found while the map was made. */
+  extents: InkExtent[];
   minConfidence: number | null;
   /**
    * The body's `preprocess`: true prepares every image, false none, undefined (left out) when the answering model
@@ -53,26 +51,55 @@ export interface JsonInput {
 
 /** Packs images into the network's input, [n×784] in [0,1]. */
 export function toInput(images: Images, scale: PixelScaleValue): Float32Array {
-  const divisor = scale === '0-255' ? 255 : 1;
   const x = new Float32Array(images.length * INPUT_SIZE);
-  for (let i = 0; i < images.length; i++) {
-    const flat = flatImage(images[i]);
-    for (let j = 0; j < INPUT_SIZE; j++) x[i * INPUT_SIZE + j] = flat[j] / divisor;
-  }
+  pixelsInto(images, scale, x);
   return x;
+}
+
+/** `toInput` written into `x`; whether every value written is in [0, 1] (`inUnitRange`, checked as it goes). */
+function pixelsInto(images: Images, scale: PixelScaleValue, x: Float32Array): boolean {
+  const divisor = scale === '0-255' ? 255 : 1;
+  let inRange = true;
+  for (let i = 0, at = 0; i < images.length; i++) {
+    const image = images[i];
+    // Validated: 784 numbers, or 28 rows of 28 (read row by row, without a flattened copy).
+    const rows = Array.isArray(image[0]) ? (image as number[][]) : [image as number[]];
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r];
+      for (let j = 0; j < row.length; j++) {
+        // The value as stored: a float32 in [0, 1] is what `inUnitRange` accepts.
+        const v = Math.fround(row[j] / divisor);
+        x[at++] = v;
+        if (!(v >= 0 && v <= 1)) inRange = false;
+      }
+    }
+  }
+  return inRange;
 }
 
 /** The ink maps of [count×784] images (`toInk`, as `preprocess` and the blank test read them). */
 export function inkMaps(x: Float32Array, count: number): Float32Array {
   const ink = new Float32Array(count * INPUT_SIZE);
+  inkMapsInto(x, count, ink, false);
+  return ink;
+}
+
+/**
+ * `inkMaps` written into `ink` [count×784], and where each image's ink lies; `inRange` says every pixel is
+ * already known to be in [0, 1] (`pixelsInto`'s answer), so no image is checked again.
+ */
+function inkMapsInto(x: Float32Array, count: number, ink: Float32Array, inRange: boolean): InkExtent[] {
+  const extents: InkExtent[] = [];
   for (let i = 0; i < count; i++) {
-    const pixels = x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
+    // One image (the common body) is the whole array: no views to make.
+    const pixels = count === 1 ? x : x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
+    const map = count === 1 ? ink : ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
     // On pixels in [0, 1] (every validated JSON image) `toGray` only copies them: its clamp changes nothing and
     // the −0 it turns into +0 makes no difference to `toInk`'s result. So they go to `toInk` as they are.
-    const gray = inUnitRange(pixels) ? pixels : toGray(fromPixels(pixels));
-    ink.set(toInk(gray, IMAGE_SIDE, IMAGE_SIDE), i * INPUT_SIZE);
+    const gray = inRange || inUnitRange(pixels) ? pixels : toGray(fromPixels(pixels));
+    extents.push(toInkInto(gray, IMAGE_SIDE, IMAGE_SIDE, map));
   }
-  return ink;
+  return extents;
 }
 
 function inUnitRange(pixels: Float32Array): boolean {
@@ -89,7 +116,8 @@ export function blankImages(ink: Float32Array, count: number): boolean[] {
 
 /**
  * Preprocesses a batch of 28×28 images in place, [count×784] in [0, 1], as `preparation` says: the JSON API's
- * `preprocess: true`. Images marked in `skip` (blank ones) are left as they are.
+ * `preprocess: true`. Images marked in `skip` (blank ones) are left as they are. `ink` and `extents`, when
+ * given, are these images' own (`inkMaps` and where their ink lies): the same result without making them again.
  * @throws {ApiError} 422 `empty_image` naming the first image without ink that was not skipped.
  */
 export function preprocessBatch(
@@ -98,22 +126,18 @@ export function preprocessBatch(
   skip: boolean[] = [],
   ink?: Float32Array,
   preparation: Preparation = {},
+  extents?: InkExtent[],
 ): Float32Array {
   for (let i = 0; i < count; i++) {
     if (skip[i]) continue;
-    const image = x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
+    const image = count === 1 ? x : x.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
     try {
-      // The ink maps, when given, are these images' own (`inkMaps`): the same result without making them again.
-      image.set(
-        ink
-          ? preprocessInk(
-              ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE),
-              IMAGE_SIDE,
-              IMAGE_SIDE,
-              preparation,
-            )
-          : preprocess(fromPixels(image), preparation),
-      );
+      if (ink) {
+        const map = count === 1 ? ink : ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE);
+        const extent = extents?.[i] ?? inkExtent(map, IMAGE_SIDE, IMAGE_SIDE);
+        // Written straight over the image: the preparation reads only the ink map.
+        preprocessInkInto(map, IMAGE_SIDE, IMAGE_SIDE, extent, preparation, image);
+      } else image.set(preprocess(fromPixels(image), preparation));
     } catch (err) {
       if (err instanceof PreprocessError && err.code === 'EMPTY_IMAGE') {
         throw emptyImage(i);
@@ -130,12 +154,12 @@ function emptyImage(i: number): ApiError {
 }
 
 /**
- * @throws {ApiError} 422 `empty_image` naming the first image, not marked in `skip`, whose ink map has no ink
- *   to prepare (what `preprocessBatch` would throw, before any model is at hand).
+ * @throws {ApiError} 422 `empty_image` naming the first image, not marked in `skip`, whose ink is too little
+ *   to prepare (what `preprocessBatch` would throw, before any model is at hand; `hasInk`'s test on its sum).
  */
-function checkInked(ink: Float32Array, count: number, skip: boolean[]): void {
-  for (let i = 0; i < count; i++) {
-    if (skip[i] || hasInk(ink.subarray(i * INPUT_SIZE, (i + 1) * INPUT_SIZE))) continue;
+function checkInked(extents: InkExtent[], skip: boolean[]): void {
+  for (let i = 0; i < extents.length; i++) {
+    if (skip[i] || extents[i].mass >= MIN_INK) continue;
     throw emptyImage(i);
   }
 }
@@ -153,10 +177,12 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Js
     });
   }
   const pixelScale = body.pixelScale ?? inferPixelScale(images);
-  const x = toInput(images, pixelScale);
-  const ink = inkMaps(x, images.length);
-  const blank = blankImages(ink, images.length);
-  if (body.preprocess === true) checkInked(ink, images.length, blank);
+  const x = new Float32Array(images.length * INPUT_SIZE);
+  const inRange = pixelsInto(images, pixelScale, x);
+  const ink = new Float32Array(images.length * INPUT_SIZE);
+  const extents = inkMapsInto(x, images.length, ink, inRange);
+  const blank = extents.map((extent) => isBlankExtent(extent, IMAGE_SIDE, IMAGE_SIDE));
+  if (body.preprocess === true) checkInked(extents, blank);
   return {
     kind: 'json',
     x,
@@ -166,6 +192,7 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Js
     inferred: body.pixelScale === undefined,
     blank,
     ink,
+    extents,
     minConfidence: body.minConfidence ?? null,
     preprocess: body.preprocess,
   };
@@ -179,5 +206,5 @@ export function jsonInput(body: z.infer<typeof PredictRequest>, cfg: Config): Js
 export function jsonModelInput(input: JsonInput, metadata: Record<string, unknown>): Float32Array {
   const preparation = preparationFor(metadata, input.preprocess);
   if (!preparation) return input.x;
-  return preprocessBatch(input.x.slice(), input.count, input.blank, input.ink, preparation);
+  return preprocessBatch(input.x.slice(), input.count, input.blank, input.ink, preparation, input.extents);
 }

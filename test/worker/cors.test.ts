@@ -8,10 +8,10 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { describe, expect, it } from 'vitest';
 import type { Bindings } from '../../src/worker/config.ts';
-import { allowedOrigin, publicCors } from '../../src/worker/cors.ts';
+import { allowedOrigin, corsJson, publicCors, type CorsVariables } from '../../src/worker/cors.ts';
 import { ApiError, handleError } from '../../src/worker/errors.ts';
 
-type AppEnv = { Bindings: Bindings };
+type AppEnv = { Bindings: Bindings; Variables: CorsVariables };
 
 /** The same little app behind `middleware`. */
 function appWith(middleware: (expose: string[]) => ReturnType<typeof publicCors>, expose: string[]) {
@@ -19,6 +19,13 @@ function appWith(middleware: (expose: string[]) => ReturnType<typeof publicCors>
   app.onError(handleError);
   app.use('/r/*', middleware(expose));
   app.post('/r/json', (c) => c.json({ ok: true }, 200, { 'X-Model-Version': 'v1' }));
+  // What /predict answers: publicCors's headers in the route's own Response (`corsJson`); plain c.json as reference.
+  const stale = { 'X-Model-Version': 'v1', 'X-Model-Stale': 'stale_model' };
+  app.post('/r/prebuilt', (c) =>
+    middleware === honoCors
+      ? c.json({ digit: 3, p: [0.1, 1e-7] }, 200, stale)
+      : corsJson(c.get('corsHeaders'), { digit: 3, p: [0.1, 1e-7] }, stale),
+  );
   app.post('/r/vary', (c) => c.json({ ok: true }, 200, { Vary: 'Accept' }));
   app.post('/r/throws', () => {
     throw new ApiError(400, 'bad', 'refused', null, { 'Retry-After': '3' });
@@ -47,7 +54,7 @@ async function seen(res: Response) {
 
 describe('publicCors', () => {
   const requests: [string, RequestInit][] = [];
-  for (const path of ['/r/json', '/r/vary', '/r/throws', '/r/missing']) {
+  for (const path of ['/r/json', '/r/prebuilt', '/r/vary', '/r/throws', '/r/missing']) {
     for (const origin of [null, 'https://a.example', 'https://evil.example']) {
       const headers: Record<string, string> = { 'Content-Type': 'application/json' };
       if (origin) headers.Origin = origin;
@@ -78,6 +85,46 @@ describe('publicCors', () => {
       });
     }
   }
+
+  it('should leave an answer made by corsJson as it is, with its headers once', async () => {
+    const env = { CORS_ALLOWED_ORIGINS: 'https://a.example' } as unknown as Bindings;
+    const res = await appWith(publicCors, ['X-Model-Version']).request(
+      '/r/prebuilt',
+      { method: 'POST', headers: { Origin: 'https://a.example' } },
+      env,
+    );
+    expect([...res.headers]).toEqual([
+      ['access-control-allow-origin', 'https://a.example'],
+      ['access-control-expose-headers', 'X-Model-Version'],
+      ['content-type', 'application/json'],
+      ['vary', 'Origin'],
+      ['x-model-stale', 'stale_model'],
+      ['x-model-version', 'v1'],
+    ]);
+    // Outside publicCors it is c.json's answer.
+    const bare = corsJson(undefined, { ok: true }, { 'X-Model-Version': 'v1' });
+    expect([...bare.headers]).toEqual([
+      ['content-type', 'application/json'],
+      ['x-model-version', 'v1'],
+    ]);
+  });
+
+  it('should follow a changed CORS_ALLOWED_ORIGINS between requests', async () => {
+    const app = appWith(publicCors, []);
+    for (const [origins, expected] of [
+      ['https://a.example', 'https://a.example'],
+      ['https://b.example', null],
+      ['*', '*'],
+      [undefined, '*'],
+    ] as const) {
+      const env = { CORS_ALLOWED_ORIGINS: origins } as unknown as Bindings;
+      const init = { method: 'POST', headers: { Origin: 'https://a.example' } };
+      for (const path of ['/r/json', '/r/prebuilt']) {
+        const res = await app.request(path, init, env);
+        expect(res.headers.get('Access-Control-Allow-Origin'), `${origins} ${path}`).toBe(expected);
+      }
+    }
+  });
 
   it('should append Vary: Origin and the allowed origin to the answer', async () => {
     const env = { CORS_ALLOWED_ORIGINS: 'https://a.example' } as unknown as Bindings;

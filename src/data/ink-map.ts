@@ -128,7 +128,7 @@ export function toInk(gray: Float32Array, width: number, height: number): Float3
  */
 export function toInkInto(image: Float32Array, width: number, height: number, ink: Float32Array): InkExtent {
   // A uniform frame (an MNIST-style margin, a clean scan) is the paper unless it is a box around a lighter inside.
-  const plain = uniformBorder(image, width, height) && !mayBeBoxed(image, image[0]);
+  const plain = uniformBorder(image, width, height) && !mayBeBoxed(image, width, height, image[0]);
   const gray = plain ? image : flattenShading(eraseBoxLines(image, width, height), width, height);
   let { level: paper, spread } = borderStats(gray, width, height);
   const invert = paper > 0.5;

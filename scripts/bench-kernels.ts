@@ -4,10 +4,16 @@
  * full 784-1024-512-10 forward (GEMMs only: no bias or activation), for the TypeScript reference and the
  * WebAssembly kernels (plain and relaxed SIMD, 1 and 2 threads; wall clock, plus CPU time for one thread).
  * `benchKernels` is reusable; run directly it prints a table.
- * Usage: tsx scripts/bench-kernels.ts [--quick]
+ * With `--train-step`, instead: each kernel call of a batch-128 `Trainer.step` (the bench's network, plain
+ * SGD, MNIST batches) timed on 1 and 2 threads, median and minimum per call, and the step against their sum.
+ * Usage: tsx scripts/bench-kernels.ts [--quick] [--train-step]
  */
 import { pathToFileURL } from 'node:url';
+import { loadavg } from 'node:os';
 import { int8RowSums, type Kernels } from '../src/kernels/kernels.ts';
+import { createRng, Mlp, shuffleInPlace, Trainer } from '../src/nn/index.ts';
+import { gatherBatch } from './lib/augment.ts';
+import { loadDataset, MNIST_DIR, type Examples } from './lib/dataset.ts';
 import { loadKernels } from './lib/kernels-node.ts';
 
 export interface BenchRow {
@@ -115,8 +121,102 @@ export function benchKernels(
   return rows;
 }
 
+/** One kernel call of a training step: method(m×n×k, or the length for the optimizer's views). */
+export interface StepCall {
+  call: string;
+  /** Calls of this kind per step. */
+  perStep: number;
+  medianUs: number;
+  minUs: number;
+}
+
+const TIMED_CALLS = ['gemm', 'gemmTN', 'gemmNT', 'linear', 'linearGradInput', 'sgdUpdate'] as const;
+
+/**
+ * Times every kernel call of `steps` batch-128 training steps (after 20 warm-up steps) of the bench's network
+ * (plain SGD, lr 1e-3, the origin's init) on shuffled batches of `train`, through a wrapper of `kernels`.
+ */
+export function profileTrainingStep(
+  kernels: Kernels,
+  train: Examples,
+  steps: number,
+): { calls: StepCall[]; stepMedianUs: number; stepMinUs: number } {
+  const batch = 128;
+  const times = new Map<string, number[]>();
+  let timing = false;
+  const timed = Object.create(kernels) as Kernels;
+  for (const name of TIMED_CALLS) {
+    const fn = (kernels[name] as (...args: unknown[]) => void).bind(kernels);
+    Object.assign(timed, {
+      [name]: (...args: unknown[]) => {
+        const start = performance.now();
+        fn(...args);
+        const ms = performance.now() - start;
+        if (!timing) return;
+        const shape =
+          typeof args[0] === 'number' ? args.slice(0, 3).join('x') : (args[0] as Float32Array).length;
+        const key = `${name}(${shape})`;
+        (times.get(key) ?? times.set(key, []).get(key)!).push(ms);
+      },
+    });
+  }
+  const net = Mlp.create({ sizes: LAYERS, alpha: 0.01 }, timed, { scheme: 'origin', seed: 1 });
+  const trainer = new Trainer(net, { kind: 'sgd', lr: 1e-3, momentum: 0, l1: 0, l2: 0 }, batch);
+  const x = kernels.alloc(batch * LAYERS[0]);
+  const labels = new Uint8Array(batch);
+  const order = new Uint32Array(train.count).map((_, i) => i);
+  shuffleInPlace(order, createRng(7));
+  const stepMs: number[] = [];
+  for (let s = 0, cursor = 0; s < steps + 20; s++, cursor += batch) {
+    if (cursor + batch > train.count) cursor = 0;
+    gatherBatch(train.images, train.labels, order, cursor, batch, 28, 28, x, labels, null);
+    timing = s >= 20;
+    const start = performance.now();
+    trainer.step(x, labels, batch);
+    if (timing) stepMs.push(performance.now() - start);
+  }
+  trainer.dispose();
+  net.dispose();
+  kernels.free(x);
+  const sorted = (a: number[]) => [...a].sort((p, q) => p - q);
+  const calls = [...times].map(([call, t]) => ({
+    call,
+    perStep: t.length / steps,
+    medianUs: sorted(t)[t.length >> 1] * 1000,
+    minUs: sorted(t)[0] * 1000,
+  }));
+  return { calls, stepMedianUs: sorted(stepMs)[steps >> 1] * 1000, stepMinUs: sorted(stepMs)[0] * 1000 };
+}
+
+async function trainStep(quick: boolean): Promise<void> {
+  const { train } = loadDataset(MNIST_DIR);
+  for (const threads of [1, 2]) {
+    const kernels = await loadKernels({ backend: 'wasm', threads });
+    try {
+      const p = profileTrainingStep(kernels, train, quick ? 50 : 200);
+      console.log(
+        `${kernels.name}, batch 128, load ${loadavg()[0].toFixed(2)}: µs per call, median / minimum`,
+      );
+      let sum = 0;
+      for (const c of p.calls) {
+        sum += c.medianUs * c.perStep;
+        const per = c.perStep === 1 ? '' : ` ×${c.perStep.toFixed(2)}`;
+        console.log(
+          `  ${(c.call + per).padEnd(36)} ${c.medianUs.toFixed(0).padStart(6)} / ${c.minUs.toFixed(0)}`,
+        );
+      }
+      console.log(
+        `  step ${p.stepMedianUs.toFixed(0)} / ${p.stepMinUs.toFixed(0)}; the calls' medians sum to ${sum.toFixed(0)}`,
+      );
+    } finally {
+      await kernels.dispose();
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  if (process.argv.includes('--train-step')) return trainStep(quick);
   const roundMs = quick ? 40 : 150;
   const all: BenchRow[] = [];
   const runs = [

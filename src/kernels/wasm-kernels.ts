@@ -12,7 +12,7 @@ import {
   type LinearTOptions,
   type UpdateOptions,
 } from './kernels.ts';
-import { FreeList } from './free-list.ts';
+import { ALIGN, FreeList } from './free-list.ts';
 import { Activation, Layout, TASK_BYTES, TaskWriter, type EpilogueFields } from './task-layout.ts';
 
 /** Runs tasks on several threads sharing one `WebAssembly.Memory`. */
@@ -78,6 +78,12 @@ const SCRATCH_AT = CRC_TABLES_AT + CRC_TABLES_BYTES;
 const BASE = SCRATCH_AT + SCRATCH_BYTES;
 /** Unallocated bytes kept at the end: the int8 kernel reads up to 15 bytes past a weight row. */
 const SLACK = 64;
+/**
+ * Heap blocks of earlier calls' scratch kept for later calls, at most this many: a training step's products each
+ * take ~0.3-1 MB per thread, and an allocator round trip between two kernel calls (its data cold in cache) cost
+ * ~5-10 µs, serial to the step. Given back to the heap when an allocation would not fit otherwise.
+ */
+const SPARE_BLOCKS = 4;
 /** Below this many flops a GEMM runs on the calling thread: a hand-off costs about a microsecond. */
 const PARALLEL_MIN_FLOPS = 2_000_000;
 /**
@@ -130,6 +136,21 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
   const axpyMaxRows = Number(ex.AXPY_MAX_ROWS.value);
   const writer = new TaskWriter(new DataView(buffer));
   let crcTablesFilled = false;
+  /** Scratch blocks kept from earlier calls (SPARE_BLOCKS), with their sizes as the heap rounded them. */
+  const spares: { offset: number; size: number }[] = [];
+  let spareBytes = 0;
+  /** heap.alloc, after giving the spare scratch back when the request would not fit otherwise. */
+  const heapAlloc = (bytes: number): number => {
+    try {
+      return heap.alloc(bytes);
+    } catch (error) {
+      if (spares.length === 0) throw error;
+      for (const spare of spares) heap.release(spare.offset);
+      spares.length = 0;
+      spareBytes = 0;
+      return heap.alloc(bytes);
+    }
+  };
   /** The task block of thread t (0: the caller). */
   const block = (t: number) => TASKS_AT + t * TASK_BYTES;
   /** Runs the task blocks 0..parts−1, block 0 on this thread. */
@@ -147,7 +168,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
    * not nest, so each frame has the region to itself), else from the heap.
    */
   class Frame {
-    private readonly blocks: number[] = [];
+    private readonly blocks: { offset: number; size: number }[] = [];
     private next = SCRATCH_AT;
     /** A zeroed 32-bit word of scratch (the threads' shared column counter). */
     counter(): number {
@@ -163,8 +184,17 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
         this.next += size;
         return offset;
       }
-      const offset = heap.alloc(bytes);
-      this.blocks.push(offset);
+      const heapSize = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+      for (let i = 0; i < spares.length; i++) {
+        if (spares[i].size < heapSize) continue;
+        const spare = spares[i];
+        spares.splice(i, 1);
+        spareBytes -= spare.size;
+        this.blocks.push(spare);
+        return spare.offset;
+      }
+      const offset = heapAlloc(bytes);
+      this.blocks.push({ offset, size: heapSize });
       return offset;
     }
     /** The address of `array`'s first `length` elements, copied into scratch when it lives elsewhere. */
@@ -178,9 +208,14 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       view.set(array.subarray(0, length) as never);
       return offset;
     }
-    /** Frees every block of the call. */
+    /** Frees every block of the call, or keeps it as a spare for the next calls. */
     close(): void {
-      for (const offset of this.blocks) heap.release(offset);
+      for (const block of this.blocks) {
+        if (spares.length < SPARE_BLOCKS) {
+          spares.push(block);
+          spareBytes += block.size;
+        } else heap.release(block.offset);
+      }
     }
   }
 
@@ -442,18 +477,18 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     name: `wasm-simd${relaxed ? '-relaxed' : ''}${threads ? `-x${threads.count}` : ''}`,
     memory,
     capacityBytes,
-    usedBytes: () => heap.usedBytes(),
+    usedBytes: () => heap.usedBytes() - spareBytes,
 
     alloc(length) {
       checkAllocLength(length);
       const dirty = heap.highWater();
-      const offset = heap.alloc(length * 4);
+      const offset = heapAlloc(length * 4);
       return zeroed(new Float32Array(buffer, offset, length), dirty);
     },
     allocInt8(length) {
       checkAllocLength(length);
       const dirty = heap.highWater();
-      const offset = heap.alloc(length);
+      const offset = heapAlloc(length);
       return zeroed(new Int8Array(buffer, offset, length), dirty);
     },
     free(array) {
@@ -507,7 +542,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
       ? (n, k, q) => {
           checkShape('packInt8T', 1, n, k);
           checkLength('packInt8T', 'q', q, n * k);
-          const out = new Int8Array(buffer, heap.alloc(int8PairRowsLength(n, k)), int8PairRowsLength(n, k));
+          const out = new Int8Array(buffer, heapAlloc(int8PairRowsLength(n, k)), int8PairRowsLength(n, k));
           const rows = scratchRows(q, k, 8);
           if (rows) {
             for (let j0 = 0; j0 < n; j0 += rows) {
@@ -530,7 +565,7 @@ export function createWasmKernels(module: WebAssembly.Module, options: WasmKerne
     rowSumsInt8(n, k, q) {
       checkShape('rowSumsInt8', 1, n, k);
       checkLength('rowSumsInt8', 'q', q, n * k);
-      const out = new Float32Array(buffer, heap.alloc(n * 4), n);
+      const out = new Float32Array(buffer, heapAlloc(n * 4), n);
       const rows = scratchRows(q, k, 1);
       if (rows) {
         for (let j0 = 0; j0 < n; j0 += rows) {

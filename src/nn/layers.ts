@@ -109,25 +109,33 @@ export function softmaxCrossEntropy(
   let loss = 0;
   let correct = 0;
   const invBatch = 1 / batch;
+  if (exps.length < classes) exps = new Float64Array(classes);
   for (let i = 0; i < batch; i++) {
     const row = i * classes;
     const label = labels[i];
     const arg = argmax(logits, row, classes);
     const max = logits[row + arg];
     if (arg === label) correct++;
+    const uniform = label === UNIFORM_TARGET;
+    // Read before dlogits (which may alias logits) is written; each exponential is taken once.
+    const labelLogit = uniform ? 0 : logits[row + label] - max;
     let sum = 0;
     let mean = 0;
     for (let j = 0; j < classes; j++) {
-      sum += Math.exp(logits[row + j] - max);
-      mean += logits[row + j] - max;
+      const z = logits[row + j] - max;
+      const e = Math.exp(z);
+      exps[j] = e;
+      sum += e;
+      mean += z;
     }
-    const logSum = Math.log(sum);
-    const uniform = label === UNIFORM_TARGET;
-    loss += logSum - (uniform ? mean / classes : logits[row + label] - max);
+    loss += Math.log(sum) - (uniform ? mean / classes : labelLogit);
+    const inv = 1 / sum;
     for (let j = 0; j < classes; j++) {
-      const p = Math.exp(logits[row + j] - max - logSum);
-      dlogits[row + j] = (p - (uniform ? 1 / classes : j === label ? 1 : 0)) * invBatch;
+      dlogits[row + j] = (exps[j] * inv - (uniform ? 1 / classes : j === label ? 1 : 0)) * invBatch;
     }
   }
   return { loss: loss * invBatch, correct };
 }
+
+/** One row's exponentials in `softmaxCrossEntropy`, grown to the widest row seen. */
+let exps = new Float64Array(16);

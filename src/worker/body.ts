@@ -8,7 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import type { Bindings } from './config.ts';
 import { ApiError } from './errors.ts';
-import { checkedFormData } from './multipart-shape.ts';
+import { readForm, type FormPart } from './multipart-form.ts';
 import { inUploadPlace } from './upload-turns.ts';
 import { uploadSettings } from './upload-settings.ts';
 
@@ -168,20 +168,19 @@ export async function readUpload(request: Request, kind: 'png' | 'multipart'): P
   const query = new URL(request.url).searchParams;
   const bytes = await readBounded(request, MAX_IMAGE_BODY);
   let png = bytes;
-  let form: FormData | undefined;
+  let form: FormPart[] | undefined;
   if (kind === 'multipart') {
-    form = await checkedFormData(bytes, request.headers.get('Content-Type') ?? '');
-    const named = form.get('image');
-    const file =
-      typeof named === 'object' && named ? named : [...form.values()].find((v) => typeof v === 'object');
-    if (!file || typeof file === 'string') {
+    form = readForm(bytes, request.headers.get('Content-Type') ?? '');
+    const named = form.find((part) => part.name === 'image');
+    const file = named && named.filename !== null ? named : form.find((part) => part.filename !== null);
+    if (!file) {
       throw new ApiError(
         400,
         'missing_image',
         'the form has no file field; send the PNG in a field named `image`',
       );
     }
-    png = new Uint8Array(await (file as Blob).arrayBuffer());
+    png = file.content;
   }
   const fields = uploadSettings(['preprocess', 'preview', 'minConfidence'], query, form);
   return {

@@ -2,15 +2,13 @@
  * @module
  * A cheap look at a `multipart/form-data` body before the platform parses it: how many parts it has and how long
  * each part's headers are. workerd's `formData()` spends ~150 ms of CPU on a 2 MiB form of 20,000 tiny parts or
- * one 1 MiB header line; an upload form needs a file and two flags. Not a parser (`formData()` is):
- * `checkedFormData` runs the check, then the platform's parser, for every route that takes a form.
+ * one 1 MiB header line; an upload form needs a file and two flags. Pure. The parts it finds are read by
+ * `multipart-form.ts`, so the platform's parser (and its copies of the body) is not needed at all.
  *
  * It finds the delimiters where workerd's parser does, or it could be fooled: the first `--boundary` of the body,
  * then only `--boundary` at the start of a line (after LF, so also after CRLF: RFC 2046's `CRLF--boundary`, with
  * bare LF tolerated as workerd tolerates it). A `--boundary--` inside a part's content is content, not the end.
  */
-
-import { ApiError } from './errors.ts';
 
 /** Most parts an upload form may have: the file, `preprocess`, `preview`, and room for what browsers add. */
 export const MAX_FORM_PARTS = 16;
@@ -68,41 +66,48 @@ function headersEnd(body: Uint8Array, from: number): number {
   return -1;
 }
 
-/** Why a form was refused before parsing, or null when its shape is fine (the parser still checks the rest). */
-export function formShapeProblem(body: Uint8Array, contentType: string): string | null {
+/** One part of a form as bytes: its header block and its content, views into the body (nothing copied). */
+export interface PartBytes {
+  headers: Uint8Array;
+  content: Uint8Array;
+}
+
+/**
+ * The parts of a form where workerd's parser finds them, or why the form is refused: its shape is past the limits
+ * or it does not frame. Cheap (one pass, no copies); the parts' headers are not read here (`multipart-form.ts`).
+ */
+export function scanForm(
+  body: Uint8Array,
+  contentType: string,
+): { problem: string } | { parts: PartBytes[] } {
   const boundary = boundaryOf(contentType);
-  if (typeof boundary !== 'string') return boundary.problem;
+  if (typeof boundary !== 'string') return boundary;
   // `\n--boundary`: the delimiter of every part but the first, whose LF is optional (workerd's reading).
   const lineDelimiter = ascii(`\n--${boundary}`);
   let at = indexOf(body, lineDelimiter.subarray(1), 0);
-  if (at === -1) return 'no part starts with the boundary';
-  let parts = 0;
+  if (at === -1) return { problem: 'no part starts with the boundary' };
+  const parts: PartBytes[] = [];
   for (;;) {
     let after = at + lineDelimiter.length - 1;
     if (body[after] === DASH && body[after + 1] === DASH) {
-      return parts === 0 ? 'the form closes before any part' : null;
+      return parts.length === 0 ? { problem: 'the form closes before any part' } : { parts };
     }
     if (body[after] === CR) after++;
-    if (body[after] !== LF) return 'a boundary is followed by neither a line break nor `--`';
-    if (++parts > MAX_FORM_PARTS) return `more than ${MAX_FORM_PARTS} parts`;
+    if (body[after] !== LF) return { problem: 'a boundary is followed by neither a line break nor `--`' };
+    if (parts.length === MAX_FORM_PARTS) return { problem: `more than ${MAX_FORM_PARTS} parts` };
     const content = headersEnd(body, after + 1);
-    if (content === -1) return `a part's headers are longer than ${MAX_PART_HEADER_BYTES} bytes`;
+    if (content === -1) return { problem: `a part's headers are longer than ${MAX_PART_HEADER_BYTES} bytes` };
     const next = indexOf(body, lineDelimiter, content);
-    if (next === -1) return 'a part is not followed by a boundary (the form does not close)';
+    if (next === -1) return { problem: 'a part is not followed by a boundary (the form does not close)' };
+    // The CR of a CRLF before the delimiter is not content (the LF is the delimiter's).
+    const end = next > content && body[next - 1] === CR ? next - 1 : next;
+    parts.push({ headers: body.subarray(after + 1, content), content: body.subarray(content, end) });
     at = next + 1;
   }
 }
 
-/**
- * A form body parsed by the platform once its shape passed `formShapeProblem`.
- * @throws {ApiError} 400 `bad_form` when the shape is refused or the platform cannot parse it.
- */
-export async function checkedFormData(body: Uint8Array, contentType: string): Promise<FormData> {
-  const problem = formShapeProblem(body, contentType);
-  if (problem) throw new ApiError(400, 'bad_form', `the multipart/form-data body is refused: ${problem}`);
-  try {
-    return await new Response(body, { headers: { 'Content-Type': contentType } }).formData();
-  } catch {
-    throw new ApiError(400, 'bad_form', 'the multipart/form-data body cannot be parsed');
-  }
+/** Why a form was refused before parsing, or null when its shape is fine (the parser still checks the rest). */
+export function formShapeProblem(body: Uint8Array, contentType: string): string | null {
+  const scanned = scanForm(body, contentType);
+  return 'problem' in scanned ? scanned.problem : null;
 }

@@ -6,21 +6,22 @@
  * Not the values' checks (the routes make them).
  */
 import { ApiError } from './errors.ts';
+import { fieldText, type FormPart } from './multipart-form.ts';
 
 /**
- * Each of `keys` given once, from `query` or a form field of `form` (a file under that name counts as given,
- * and is ignored as a value, as before); absent keys are absent.
+ * Each of `keys` given once, from `query` or a field of `form` (a file under that name counts as given, and is
+ * ignored as a value, as before); absent keys are absent.
  * @throws {ApiError} 400 `repeated_field` naming the first key given more than once.
  */
 export function uploadSettings(
   keys: readonly string[],
   query: URLSearchParams,
-  form?: FormData,
+  form: readonly FormPart[] = [],
 ): URLSearchParams {
   const settings = new URLSearchParams();
   for (const key of keys) {
     const inQuery = query.getAll(key);
-    const inForm = form?.getAll(key) ?? [];
+    const inForm = form.filter((part) => part.name === key);
     const count = inQuery.length + inForm.length;
     if (count > 1) {
       throw new ApiError(
@@ -30,8 +31,8 @@ export function uploadSettings(
         { field: key, query: inQuery.length, form: inForm.length },
       );
     }
-    const value = inQuery[0] ?? inForm[0];
-    if (typeof value === 'string') settings.set(key, value);
+    if (inQuery.length) settings.set(key, inQuery[0]);
+    else if (inForm.length && inForm[0].filename === null) settings.set(key, fieldText(inForm[0]));
   }
   return settings;
 }

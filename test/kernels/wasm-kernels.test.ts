@@ -45,6 +45,26 @@ describe('createWasmKernels (plain SIMD build)', () => {
     kernels.free(kept);
   });
 
+  it('should keep scratch of earlier calls out of usedBytes, and give it back when an allocation needs it', () => {
+    const kernels = createWasmKernels(module, { capacityBytes: 4 * MiB });
+    const [m, n, k] = [128, 64, 700];
+    // Operands from outside kernel memory and a packed product: ~1.5 MB of scratch from the heap per call.
+    const a = randomArray(m * k, seeded(5));
+    const b = randomArray(n * k, seeded(6));
+    const c = new Float32Array(m * n);
+    kernels.gemmNT(m, n, k, a, b, c);
+    kernels.gemmNT(m, n, k, a, b, c);
+    expect(kernels.usedBytes()).toBe(0);
+    // Only fits once the spare scratch is back in the heap.
+    const big = kernels.alloc(Math.floor((3.8 * MiB) / 4));
+    expect(kernels.usedBytes()).toBeGreaterThan(3.7 * MiB);
+    kernels.free(big);
+    const expected = new Float32Array(m * n);
+    gemmNTRef(m, n, k, a, b, expected);
+    kernels.gemmNT(m, n, k, a, b, c);
+    for (let i = 0; i < m * n; i++) expect(c[i]).toBeCloseTo(expected[i], 4);
+  });
+
   it('should refuse to free arrays it did not allocate, or twice', () => {
     const kernels = createWasmKernels(module, { capacityBytes: MiB });
     expect(() => kernels.free(new Float32Array(4))).toThrow(/not from alloc/);
@@ -142,6 +162,30 @@ describe('loadKernels', () => {
       }
       threaded.free(a);
       threaded.free(b);
+    }
+  });
+
+  it('should cover every column once where the shares narrow to the tail, accumulating, in all layouts', () => {
+    const rand = seeded(29);
+    const [m, k] = [64, 260];
+    // Widths around the tail of 64 columns in 8-column shares after whole 32-column ones (and not multiples).
+    for (const n of [8, 63, 64, 65, 96, 97, 100, 129, 520]) {
+      const cases = [
+        { op: 'gemm', ref: gemmRef, a: m * k, b: k * n },
+        { op: 'gemmTN', ref: gemmTNRef, a: k * m, b: k * n },
+        { op: 'gemmNT', ref: gemmNTRef, a: m * k, b: n * k },
+      ] as const;
+      for (const { op, ref, a: aLen, b: bLen } of cases) {
+        const a = randomArray(aLen, rand);
+        const b = randomArray(bLen, rand);
+        const c = randomArray(m * n, rand);
+        const expected = c.slice();
+        ref(m, n, k, a, b, expected, true, -0.5);
+        threaded[op](m, n, k, a, b, c, true, -0.5);
+        let worst = 0;
+        for (let i = 0; i < c.length; i++) worst = Math.max(worst, Math.abs(c[i] - expected[i]));
+        expect(worst, `${op} ${m}x${n}x${k}`).toBeLessThan(1e-6 * (k + 1));
+      }
     }
   });
 

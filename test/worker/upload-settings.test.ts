@@ -1,14 +1,18 @@
 /** An upload's settings: each from the query string or the form, once; a repeat is refused, naming the field. */
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/worker/errors.ts';
+import type { FormPart } from '../../src/worker/multipart-form.ts';
 import { uploadSettings } from '../../src/worker/upload-settings.ts';
 
 const KEYS = ['preprocess', 'preview', 'minConfidence'];
 
-function formOf(entries: [string, string | Blob][]): FormData {
-  const form = new FormData();
-  for (const [k, v] of entries) form.append(k, v);
-  return form;
+/** Form parts as `readForm` gives them: a Blob stands for a file. */
+function formOf(entries: [string, string | Blob][]): FormPart[] {
+  return entries.map(([name, value]) => ({
+    name,
+    filename: typeof value === 'string' ? null : 'f.bin',
+    content: new TextEncoder().encode(typeof value === 'string' ? value : 'file'),
+  }));
 }
 
 function refusal(run: () => unknown): { status: number; code: string; details: unknown } {

@@ -13,7 +13,7 @@ import { preparationFor, preparedAs, type PreparedAs } from '../../format/index.
 import type { Preparation } from '../../data/preprocess.ts';
 import { getServingModel } from '../model-cache.ts';
 import type { ModelStore } from '../model-store.ts';
-import { checkedFormData } from '../multipart-shape.ts';
+import { readForm, type FormPart } from '../multipart-form.ts';
 import { uploadSettings } from '../upload-settings.ts';
 import { decodeImage, preprocessBatch, toModelInput } from '../predict.ts';
 import { flatImage } from '../schemas.ts';
@@ -60,15 +60,15 @@ export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Confi
   const type = (req.header('Content-Type') ?? '').split(';')[0].trim().toLowerCase();
   const query = new URL(req.url).searchParams;
   let png: Uint8Array;
-  let form: FormData | undefined;
+  let form: FormPart[] | undefined;
   if (type === 'multipart/form-data') {
-    // Read whole (the route's body limit bounds it), then the same shape check as /predict's before parsing.
-    form = await checkedFormData(new Uint8Array(await req.arrayBuffer()), req.header('Content-Type') ?? '');
-    const file = form.get('image');
-    if (!file || typeof file === 'string') {
+    // Read whole (the route's body limit bounds it), then read in place as /predict reads its forms.
+    form = readForm(new Uint8Array(await req.arrayBuffer()), req.header('Content-Type') ?? '');
+    const file = form.find((part) => part.name === 'image');
+    if (!file || file.filename === null) {
       throw new ApiError(400, 'missing_image', 'the form has no file field named `image` (a PNG)');
     }
-    png = new Uint8Array(await (file as Blob).arrayBuffer());
+    png = file.content;
   } else {
     png = new Uint8Array(await req.arrayBuffer());
   }

@@ -384,6 +384,21 @@ export const CORRUPTIONS: Corruption[] = [
     },
   },
   {
+    name: 'boxed',
+    description:
+      "dark on white, cut out along its form field's printed box: lines of 1-3 px, grey 0-40%, at the frame",
+    overlap: 'held out',
+    apply: (d, rng) => {
+      const line = 1 + Math.floor(rng() * 3);
+      const tone = pick(rng, 0, 0.4);
+      const data = Float32Array.from(d, (v) => 1 - v);
+      for (let y = 0; y < SIDE; y++)
+        for (let x = 0; x < SIDE; x++)
+          if (Math.min(x, y, SIDE - 1 - x, SIDE - 1 - y) < line) data[y * SIDE + x] = tone;
+      return gray28(data);
+    },
+  },
+  {
     name: 'cropped',
     description: 'cut to the bounding box of its ink (no margin), dark on white half the time',
     overlap: 'held out',

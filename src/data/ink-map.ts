@@ -4,6 +4,7 @@
  * specks zeroed; and where its ink lies (`InkExtent`), found while the map is made. Pure (typed arrays and Math
  * only). Not the MNIST pipeline built on it (`preprocess.ts`).
  */
+import { eraseBoxLines, mayBeBoxed } from './box-lines.ts';
 import { flattenShading } from './shading.ts';
 
 /** Ink fainter than this (0-1, after background removal) is treated as noise: it neither counts nor shows. */
@@ -110,8 +111,8 @@ function edgeNoise(gray: Float32Array, width: number, height: number): number {
 }
 
 /**
- * Ink in [0, 1] per pixel, white-on-black: the paper's tilt taken out (uneven light, `flattenShading`), inverted
- * when the paper (border) is light, the paper's level subtracted and the rest stretched to [0, 1]. Noise is
+ * Ink in [0, 1] per pixel, white-on-black: a form box's lines erased (`eraseBoxLines`), the paper's tilt taken out
+ * (uneven light, `flattenShading`), inverted when the paper (border) is light, the paper's level subtracted and the rest stretched to [0, 1]. Noise is
  * zeroed: ink below `INK_FLOOR` or below three times the paper's own variation (a noisy scan), and isolated
  * specks (an inked pixel none of whose 8 neighbours is inked).
  */
@@ -126,7 +127,9 @@ export function toInk(gray: Float32Array, width: number, height: number): Float3
  * ink lies: the same numbers as `inkExtent` of the map, found from the speck test's row masks for narrow images.
  */
 export function toInkInto(image: Float32Array, width: number, height: number, ink: Float32Array): InkExtent {
-  const gray = uniformBorder(image, width, height) ? image : flattenShading(image, width, height);
+  // A uniform frame (an MNIST-style margin, a clean scan) is the paper unless it is a box around a lighter inside.
+  const plain = uniformBorder(image, width, height) && !mayBeBoxed(image, image[0]);
+  const gray = plain ? image : flattenShading(eraseBoxLines(image, width, height), width, height);
   let { level: paper, spread } = borderStats(gray, width, height);
   const invert = paper > 0.5;
   if (invert) paper = 1 - paper;

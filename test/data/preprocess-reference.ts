@@ -3,6 +3,7 @@
  * The preprocessing as it was before its loops were specialised (commit f7ca7f5 of src/data/preprocess.ts, copied
  * verbatim apart from these lines): the reference the faster code must equal bit for bit (`preprocess-equal.test.ts`).
  */
+import { eraseBoxLines } from '../../src/data/box-lines.ts';
 import { flattenShading } from '../../src/data/shading.ts';
 import {
   FIT,
@@ -108,7 +109,7 @@ function borderStats(gray: Float32Array, width: number, height: number): { level
  * own variation (a noisy scan), and isolated specks (an inked pixel none of whose 8 neighbours is inked).
  */
 export function toInk(image: Float32Array, width: number, height: number): Float32Array {
-  const gray = flattenShading(image, width, height);
+  const gray = flattenShading(eraseBoxLines(image, width, height), width, height);
   let { level: paper, spread } = borderStats(gray, width, height);
   const invert = paper > 0.5;
   if (invert) paper = 1 - paper;

@@ -56,11 +56,36 @@ function farFrom(
  */
 export function mayBeBoxed(gray: Float32Array, width: number, height: number, level: number): boolean {
   if (width < 16 || height < 16) return false;
-  const all = farFrom(gray, width, level, 0, width, 0, height);
-  if (all.far * 2 >= all.count) return true;
   const { x0, x1, y0, y1 } = inside(width, height);
-  const part = farFrom(gray, width, level, x0, x1, y0, y1);
-  return part.far * 2 >= part.count;
+  return halfFar(gray, width, level, x0, x1, y0, y1) || halfFar(gray, width, level, 0, width, 0, height);
+}
+
+/**
+ * Whether at least half the pixels of rows y0..y1-1, columns x0..x1-1 are nearly `FAR` from `level`, as `farFrom`
+ * counts them, stopping at the first row that settles it (on the JSON path's MNIST-style images, about half-way).
+ */
+function halfFar(
+  gray: Float32Array,
+  width: number,
+  level: number,
+  x0: number,
+  x1: number,
+  y0: number,
+  y1: number,
+): boolean {
+  const half = ((x1 - x0) * (y1 - y0)) / 2;
+  const near = FAR - 0.01;
+  let far = 0;
+  for (let y = y0; y < y1; y++) {
+    const row = y * width;
+    for (let x = x0; x < x1; x++) {
+      const d = gray[row + x] - level;
+      if (d > near || d < -near) far++;
+    }
+    if (far >= half) return true;
+    if (far + (y1 - y - 1) * (x1 - x0) < half) return false;
+  }
+  return far >= half;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cropToInk } from '../../scripts/lib/corruptions.ts';
-import { eraseBoxLines } from '../../src/data/box-lines.ts';
+import { eraseBoxLines, mayBeBoxed } from '../../src/data/box-lines.ts';
 import { flattenShading } from '../../src/data/shading.ts';
 import { loadDataset, MNIST_DIR } from '../../scripts/lib/dataset.ts';
 import {
@@ -402,6 +402,22 @@ describe("preprocess on a digit cut out with its form's printed box (eraseBoxLin
     }
     expect(checked).toBeGreaterThanOrEqual(10);
     expect(same).toBe(checked);
+  });
+
+  it('mayBeBoxed rules out only pictures eraseBoxLines leaves as they are (the uniform-frame shortcut)', () => {
+    let ruledOut = 0;
+    for (let i = 0; i < 300; i++) {
+      const digit = test.images.slice(i * 784, (i + 1) * 784);
+      const boxed = Float32Array.from(digit, (v, j) =>
+        Math.min(j % 28, Math.floor(j / 28), 27 - (j % 28), 27 - Math.floor(j / 28)) < 2 ? 0.1 : 1 - v,
+      );
+      for (const x of [digit, Float32Array.from(digit, (v) => 1 - v), boxed]) {
+        if (mayBeBoxed(x, 28, 28, x[0])) continue;
+        ruledOut++;
+        expect(eraseBoxLines(x, 28, 28)).toBe(x);
+      }
+    }
+    expect(ruledOut).toBeGreaterThan(400);
   });
 
   it('should leave a digit cut to its ink, with or without a pixel of margin, as it is', () => {

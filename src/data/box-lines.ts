@@ -32,22 +32,6 @@ function medianIn(gray: Float32Array, width: number, x0: number, x1: number, y0:
   return 1;
 }
 
-/** Pixels in rows y0..y1-1 and columns x0..x1-1 nearly `FAR` from `level`, and how many there are. */
-function farFrom(
-  gray: Float32Array,
-  width: number,
-  level: number,
-  x0: number,
-  x1: number,
-  y0: number,
-  y1: number,
-) {
-  let far = 0;
-  for (let y = y0; y < y1; y++)
-    for (let x = x0; x < x1; x++) if (Math.abs(gray[y * width + x] - level) > FAR - 0.01) far++;
-  return { far, count: (x1 - x0) * (y1 - y0) };
-}
-
 /**
  * Whether a picture whose frame is all `level` may hold a box (`eraseBoxLines` would change it): only if at least
  * half the pixels of the whole picture, or of the part inside the box's reach, are nearly `FAR` from `level`, since
@@ -61,8 +45,8 @@ export function mayBeBoxed(gray: Float32Array, width: number, height: number, le
 }
 
 /**
- * Whether at least half the pixels of rows y0..y1-1, columns x0..x1-1 are nearly `FAR` from `level`, as `farFrom`
- * counts them, stopping at the first row that settles it (on the JSON path's MNIST-style images, about half-way).
+ * Whether at least half the pixels of rows y0..y1-1, columns x0..x1-1 are nearly `FAR` (less 0.01) from `level`,
+ * stopping at the first row that settles it (on the JSON path's MNIST-style images, about half-way).
  */
 function halfFar(
   gray: Float32Array,
@@ -133,8 +117,7 @@ function boxAgainst(gray: Float32Array, width: number, height: number, paper: nu
   const right = depth((i) => column(width - 1 - i), width);
   if (!(top && bottom && left && right)) return null;
   // And most of what the box holds is that paper (else `paper` was the ink's level, and the "box" a margin).
-  const held = farFrom(gray, width, paper, left, width - right, top, height - bottom);
-  if (held.far * 2 >= held.count) return null;
+  if (halfFar(gray, width, paper, left, width - right, top, height - bottom)) return null;
   // Painted with the paper's level: copying the nearest pixel inside would carry a shadow on, but also smear a
   // stroke's faint edge near the box out to the frame, where the crop would take it for ink.
   const out = Float32Array.from(gray);

@@ -38,11 +38,21 @@ export async function withVersionPredictor<T>(
   }
 }
 
-/** `version` decoded: kept, already loading (shared), or loaded now if fewer than `MAX_PINNED_LOADS` are. */
-function decodedVersion(store: ModelStore, version: string): Promise<LoadedModel> {
+/**
+ * `version` decoded: kept, already loading (shared), or loaded now if fewer than `MAX_PINNED_LOADS` are. Whether
+ * it is stored is asked before a place is taken, so requests for versions that do not exist cost one R2 lookup
+ * each and never hold a place a stored version's request needs.
+ */
+async function decodedVersion(store: ModelStore, version: string): Promise<LoadedModel> {
   const key = `${store.prefix}|${version}`;
+  const ready = decoded.get(key) ?? loading.get(key);
+  if (ready) return ready;
+  if (!(await store.hasVersion(version))) {
+    throw new ApiError(404, 'version_not_found', `no stored model version ${version}`, { version });
+  }
+  // Another request may have started (or finished) this version's load during the lookup.
   const kept = decoded.get(key);
-  if (kept) return Promise.resolve(kept);
+  if (kept) return kept;
   let pending = loading.get(key);
   if (!pending) {
     if (loading.size >= MAX_PINNED_LOADS) {
@@ -61,9 +71,6 @@ function decodedVersion(store: ModelStore, version: string): Promise<LoadedModel
 }
 
 async function loadVersion(store: ModelStore, version: string, key: string): Promise<LoadedModel> {
-  if (!(await store.hasVersion(version))) {
-    throw new ApiError(404, 'version_not_found', `no stored model version ${version}`, { version });
-  }
   let loaded: LoadedModel;
   try {
     loaded = await loadModel(store, version);

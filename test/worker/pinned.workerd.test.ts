@@ -10,13 +10,22 @@ import app from '../../src/worker/index.ts';
 import { MAX_PINNED_LOADS } from '../../src/worker/pinned.ts';
 import { makeModel, post, seed, testEnv, type ErrorJson } from './helpers.ts';
 
-/** The env's bucket, counting the reads of version blobs and holding each for `delayMs` (a slow R2). */
-function countingEnv(base: Bindings, delayMs: number) {
+/**
+ * The env's bucket, counting the reads of version blobs and holding each for `delayMs` (a slow R2), and each
+ * lookup (`head`) of a version for `headDelayMs`.
+ */
+function countingEnv(base: Bindings, delayMs: number, headDelayMs = 0) {
   const reads = new Map<string, number>();
   const real = base.MODELS;
   const MODELS = new Proxy(real, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
+      if (prop === 'head' && headDelayMs > 0) {
+        return async (key: string) => {
+          await new Promise((r) => setTimeout(r, headDelayMs));
+          return target.head(key);
+        };
+      }
       if (prop !== 'get') return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
       return async (key: string, options?: R2GetOptions) => {
         if (/\/versions\/[^/]+\.bin$/.test(key)) {
@@ -68,5 +77,24 @@ describe('pinned versions under concurrency', () => {
     // Once those are loaded, the refused one is served.
     const refused = versions[answers.indexOf(busy)];
     expect((await app.request(`/predict?version=${refused}`, post(image(), null), e)).status).toBe(200);
+  });
+
+  it('should answer versions that do not exist 404 without taking the places stored versions need', async () => {
+    // A review found that requests for unknown versions held the loading places during their R2 lookup, so a
+    // flood of them made requests for real versions answer 503 busy.
+    const base = testEnv(env as unknown as Bindings);
+    const { store, version: a } = await seed(base, 5);
+    const { version: b } = await store.publish(makeModel(6).blob);
+    const { env: e } = countingEnv(base, 100, 100);
+    const unknown = Array.from({ length: 3 * MAX_PINNED_LOADS }, (_, i) => `20260101-no-such-${i}`);
+    const answers = await Promise.all(
+      [...unknown, a, b].map((v) => app.request(`/predict?version=${v}`, post(image(), null), e)),
+    );
+    const statuses = answers.map((r) => r.status);
+    expect(statuses).toEqual([...unknown.map(() => 404), 200, 200]);
+    const codes = await Promise.all(
+      answers.slice(0, unknown.length).map(async (r) => ((await r.json()) as ErrorJson).error.code),
+    );
+    expect(codes).toEqual(unknown.map(() => 'version_not_found'));
   });
 });

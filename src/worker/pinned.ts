@@ -45,28 +45,26 @@ export async function withVersionPredictor<T>(
  */
 async function decodedVersion(store: ModelStore, version: string): Promise<LoadedModel> {
   const key = `${store.prefix}|${version}`;
-  const ready = decoded.get(key) ?? loading.get(key);
-  if (ready) return ready;
+  const ready = () => decoded.get(key) ?? loading.get(key);
+  const early = ready();
+  if (early) return early;
   if (!(await store.hasVersion(version))) {
     throw new ApiError(404, 'version_not_found', `no stored model version ${version}`, { version });
   }
   // Another request may have started (or finished) this version's load during the lookup.
-  const kept = decoded.get(key);
-  if (kept) return kept;
-  let pending = loading.get(key);
-  if (!pending) {
-    if (loading.size >= MAX_PINNED_LOADS) {
-      throw new ApiError(
-        503,
-        'busy',
-        `${MAX_PINNED_LOADS} other model versions are being loaded here; retry in 1 s`,
-        { loading: MAX_PINNED_LOADS, retryAfterSeconds: 1 },
-        { 'Retry-After': '1' },
-      );
-    }
-    pending = loadVersion(store, version, key).finally(() => loading.delete(key));
-    loading.set(key, pending);
+  const late = ready();
+  if (late) return late;
+  if (loading.size >= MAX_PINNED_LOADS) {
+    throw new ApiError(
+      503,
+      'busy',
+      `${MAX_PINNED_LOADS} other model versions are being loaded here; retry in 1 s`,
+      { loading: MAX_PINNED_LOADS, retryAfterSeconds: 1 },
+      { 'Retry-After': '1' },
+    );
   }
+  const pending = loadVersion(store, version, key).finally(() => loading.delete(key));
+  loading.set(key, pending);
   return pending;
 }
 

@@ -685,6 +685,13 @@ describe('GET /model, /openapi.json, /docs', () => {
       'image/png',
       'multipart/form-data',
     ]);
+    // POST /feedback takes the same three kinds of body (uploads are read before the route's JSON validator).
+    const feedback = spec.paths['/feedback'].post as { requestBody: { content: Record<string, unknown> } };
+    expect(Object.keys(feedback.requestBody.content).sort()).toEqual([
+      'application/json',
+      'image/png',
+      'multipart/form-data',
+    ]);
     const docs = await app.request('/docs', {}, testEnv(base));
     expect(docs.headers.get('Content-Type')).toContain('text/html');
     expect(await docs.text()).toContain('/openapi.json');

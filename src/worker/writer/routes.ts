@@ -4,7 +4,7 @@
  * `GET /feedback`, `POST /feedback/drop` and `POST /feedback/apply` (token holders). Thin: validation, then one
  * call to the lineage's model writer. Registered on the main app by `registerFeedbackRoutes(app)`.
  */
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
@@ -32,6 +32,8 @@ import {
   FeedbackList,
   FeedbackQuery,
   FeedbackRequest,
+  FEEDBACK_MULTIPART_BODY,
+  FEEDBACK_PNG_BODY,
 } from './schemas.ts';
 import {
   FEEDBACK_RATE_LIMIT,
@@ -42,6 +44,7 @@ import {
 } from './settings.ts';
 
 type AppEnv = { Bindings: Bindings; Variables: BodyVariables };
+type FeedbackBody = z.output<typeof FeedbackRequest>;
 type C = Context<AppEnv>;
 
 export function writerContext(env: Bindings): WriterContext {
@@ -168,7 +171,17 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
       description:
         'JSON as below, or an upload as `/predict` takes it: a PNG body (`image/png`, fields in the query string) or ' +
         'a multipart form with an `image` file and `label`, `modelVersion`, `predicted`, `preprocess` fields.',
-      request: { body: json(FeedbackRequest) },
+      request: {
+        body: {
+          content: {
+            'application/json': { schema: FeedbackRequest },
+            // Answered by `feedbackUpload` before this route; listed so the document shows every body it takes.
+            'image/png': FEEDBACK_PNG_BODY,
+            'multipart/form-data': FEEDBACK_MULTIPART_BODY,
+          },
+          required: true,
+        },
+      },
       responses: {
         201: {
           content: { 'application/json': { schema: FeedbackAccepted } },
@@ -188,7 +201,9 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
     async (c) => {
       const cfg = readConfig(c.env);
       const store = new ModelStore(c.env.MODELS, cfg.prefix);
-      return storeCorrection(c, await jsonCorrection(c.req.valid('json'), store, cfg));
+      // Typed by hand: the route's types only see `json` when every body schema is zod, and the upload ones are not.
+      const body = c.req.valid('json' as never) as FeedbackBody;
+      return storeCorrection(c, await jsonCorrection(body, store, cfg));
     },
   );
 

@@ -14,6 +14,39 @@ const Version = z
     'a model version id (as `X-Model-Version` or `modelVersion` gave it)',
   );
 
+const field = (description: string, extra: Record<string, unknown> = {}) => ({
+  type: 'string' as const,
+  description,
+  ...extra,
+});
+const UPLOAD_FIELDS = {
+  label: field('The right digit.', { pattern: '^[0-9]$' }),
+  modelVersion: field('The version that answered (`modelVersion` of /predict).'),
+  predicted: field('What that version answered, if the form kept it.', { pattern: '^[0-9]$' }),
+  preprocess: field('As `/predict`’s upload flag: default on; `0` or `false` sends the network input.'),
+  prepared: field('Only with `preprocess=0`: `none`, `plain` or `deskew`, as in JSON.'),
+};
+
+/**
+ * `POST /feedback`'s uploads, for the OpenAPI document: read by `readUpload` before the route, never by zod. A PNG
+ * body takes the fields in the query string; a form takes them as fields (a field given in both is a 400).
+ */
+export const FEEDBACK_PNG_BODY = {
+  schema: {
+    type: 'string' as const,
+    format: 'binary',
+    description:
+      'A PNG of any size (at most 2 MiB); `label`, `modelVersion` and the rest in the query string.',
+  },
+};
+export const FEEDBACK_MULTIPART_BODY = {
+  schema: {
+    type: 'object' as const,
+    properties: { image: field('The PNG.', { format: 'binary' }), ...UPLOAD_FIELDS },
+    required: ['image', 'label', 'modelVersion'],
+  },
+};
+
 export const FeedbackRequest = z
   .object({
     pixelScale: PixelScale,

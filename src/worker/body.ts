@@ -8,6 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import type { Bindings } from './config.ts';
 import { ApiError } from './errors.ts';
+import { refuseDeepJson } from './json-depth.ts';
 import { readForm, type FormPart } from './multipart-form.ts';
 import { inUploadPlace } from './upload-turns.ts';
 import { uploadSettings } from './upload-settings.ts';
@@ -60,14 +61,20 @@ function tooLarge(maxBytes: number, what = 'the request body'): ApiError {
   return new ApiError(413, 'body_too_large', `${what} exceeds ${maxBytes} bytes`, { maxBytes });
 }
 
-/** Hono's body limit with the API's 413 past `maxSize`. */
+/** Hono's body limit with the API's 413 past `maxSize`, then the nesting check (`refuseDeepJson`). */
 function jsonLimit(maxSize: number) {
-  return bodyLimit({
+  const limit = bodyLimit({
     maxSize,
     onError: () => {
       throw tooLarge(maxSize);
     },
   });
+  return createMiddleware<Env>((c, next) =>
+    limit(c, async () => {
+      await refuseDeepJson(c.req);
+      await next();
+    }),
+  );
 }
 
 /** JSON-only, size-bounded bodies: 415 for another content type, 413 past `maxSize`. */

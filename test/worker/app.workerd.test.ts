@@ -336,6 +336,28 @@ describe('request validation', () => {
     }
   });
 
+  it('should answer 400 json_too_deep to a long body nested past 16 levels, before parsing it', async () => {
+    // 2 million nested arrays (3.8 MiB, under the 4 MiB limit) held ~110 MB in JSON.parse: a review's find.
+    const e = testEnv(base);
+    await seed(e);
+    const levels = 1_000_000;
+    const deep = `{"image":${'['.repeat(levels)}${']'.repeat(levels)}}`;
+    for (const path of ['/predict', '/fine-tune']) {
+      const res = await app.request(path, post(deep), e);
+      expect(res.status, path).toBe(400);
+      const err = await json<ErrorJson>(res);
+      expect(err.error.code, path).toBe('json_too_deep');
+      expect(err.error.details).toEqual({ maxDepth: 16 });
+    }
+    // A short deep body is left to the parser and zod (a few MB at most); a long shallow batch is served.
+    const short = await app.request('/predict', post(`{"image":${'['.repeat(20)}${']'.repeat(20)}}`), e);
+    expect((await json<ErrorJson>(short)).error.code).toBe('validation_error');
+    const images = Array.from({ length: 40 }, () => Array.from({ length: 28 }, () => Array(28).fill(200)));
+    const batch = await app.request('/predict', post({ pixelScale: '0-255', images }), e);
+    expect(batch.status).toBe(200);
+    expect(((await batch.json()) as { predictions: unknown[] }).predictions).toHaveLength(40);
+  });
+
   it('should answer 413 to an oversized body', async () => {
     const e = testEnv(base);
     const big = JSON.stringify({ pixelScale: '0-255', image: ' '.repeat(5 * 1024 * 1024) });

@@ -142,13 +142,26 @@ export function planOf(
   };
 }
 
-/** Rows through forward and backward for `count` examples: the update's cost, bounded by the work ceiling. */
+/**
+ * What one step costs in rows whatever its batch: its update reads and writes every parameter (momentum, anchor),
+ * ~4.4 ms for the default network in workerd against ~0.27 ms per row (a review: 256 examples, 8 epochs took 1.0 s
+ * at batch 16 and 8.5 s at batch 1, the same rows).
+ */
+export const STEP_ROWS = 16;
+
+/**
+ * The update's cost in rows, bounded by the work ceiling: the rows through forward and backward for `count`
+ * examples (replay included), and at least `STEP_ROWS` a step when batches are smaller, so that small batches
+ * cannot buy many steps.
+ */
 export function workOf(
   settings: Pick<UpdateSettings, 'method' | 'epochs' | 'batchSize' | 'replay'>,
   count: number,
 ): number {
   const plan = planOf(settings, count);
-  return settings.epochs * count + plan.steps * plan.replayPerBatch;
+  const rows = settings.epochs * count + plan.steps * plan.replayPerBatch;
+  // Full batches of at least STEP_ROWS rows already count a step as much (a short last batch is let pass).
+  return plan.batch + plan.replayPerBatch >= STEP_ROWS ? rows : Math.max(rows, plan.steps * STEP_ROWS);
 }
 
 /** Checks settings before any work, throwing a RangeError naming the bad one. */

@@ -102,7 +102,7 @@ export function resolveFineTune(
   const work = workOf(settings, trainCount);
   if (work > limits.maxWork) {
     problems.push(
-      `work (rows through the network, replay included) ${work} is over the ceiling ${limits.maxWork}`,
+      `work (rows through the network, replay included, at least 16 a step) ${work} is over the ceiling ${limits.maxWork}`,
     );
   }
   return { settings, holdOut, trainCount, work, problems };

@@ -4,6 +4,7 @@
  * one the settings resolver accepts (the defaults fit the work to the ceiling down to one epoch).
  */
 import { describe, expect, it } from 'vitest';
+import { STEP_ROWS } from '../../src/nn/fine-tune-update.ts';
 import { readConfig, type Bindings } from '../../src/worker/config.ts';
 import { resolveFineTune } from '../../src/worker/fine-tune-settings.ts';
 import { APPLY_REPLAY, readFeedbackSettings } from '../../src/worker/writer/settings.ts';
@@ -17,7 +18,9 @@ describe('readConfig', () => {
     for (const work of WORKS) {
       for (const examples of EXAMPLES) {
         const cfg = readConfig(envOf({ FINE_TUNE_MAX_WORK: work, FINE_TUNE_MAX_EXAMPLES: examples }));
-        expect(cfg.fineTuneMaxExamples).toBe(Math.min(Number(work), Number(examples)));
+        // A ceiling under one step's cost is raised to it.
+        expect(cfg.fineTuneMaxWork).toBe(Math.max(STEP_ROWS, Number(work)));
+        expect(cfg.fineTuneMaxExamples).toBe(Math.min(cfg.fineTuneMaxWork, Number(examples)));
         const limits = { maxWork: cfg.fineTuneMaxWork, maxSteps: cfg.fineTuneMaxSteps };
         for (const ask of [{}, { holdOut: 0 }, { method: 'full-batch' as const }]) {
           for (const replay of [true, false]) {
@@ -44,7 +47,8 @@ describe('readFeedbackSettings', () => {
         const s = readFeedbackSettings(
           envOf({ FEEDBACK_APPLY_MAX_WORK: work, FEEDBACK_APPLY_MAX_EXAMPLES: examples }),
         );
-        expect(s.applyMaxExamples).toBe(Math.min(Number(work), Number(examples)));
+        expect(s.applyMaxWork).toBe(Math.max(STEP_ROWS, Number(work)));
+        expect(s.applyMaxExamples).toBe(Math.min(s.applyMaxWork, Number(examples)));
         // What an apply asks for (apply.ts): stored inputs as they are, replay when the model has a set.
         const r = resolveFineTune(
           { preprocess: false, replay: APPLY_REPLAY },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_UPDATE, workOf } from '../../src/nn/index.ts';
+import { STEP_ROWS } from '../../src/nn/fine-tune-update.ts';
 import { resolveFineTune } from '../../src/worker/fine-tune-settings.ts';
 
 const limits = { maxWork: 2048, maxSteps: 100 };
@@ -22,6 +23,24 @@ describe('resolveFineTune', () => {
         expect(r.problems, `${n} examples, ceiling ${maxWork}`).toEqual([]);
       }
     }
+  });
+
+  it('should count a step of a small batch as STEP_ROWS rows, so small batches cannot buy many steps', () => {
+    // A review: 256 examples, 8 epochs took 1.0 s at batch 16 and 8.5 s at batch 1 (the same 1,808 rows).
+    const one = { ...DEFAULT_UPDATE, batchSize: 1, replay: 0 };
+    expect(workOf(one, 256)).toBe(8 * 256 * STEP_ROWS);
+    // Full batches of at least STEP_ROWS rows count their rows, as before.
+    expect(workOf({ ...DEFAULT_UPDATE, replay: 0 }, 256)).toBe(8 * 256);
+    expect(workOf(DEFAULT_UPDATE, 256)).toBe(8 * 256 * 2);
+    const refused = resolveFineTune({ batchSize: 1, epochs: 8, replay: 0 }, 256, limits, true);
+    expect(refused.problems.join(' ')).toMatch(/work .* is over the ceiling 2048/);
+    // Left to choose its epochs, batch 1 fits the ceiling with fewer steps, or is refused when even one epoch
+    // is over (256 steps cost 4,096).
+    const fitted = resolveFineTune({ batchSize: 1, holdOut: 0 }, 100, limits, true);
+    expect(fitted.problems).toEqual([]);
+    expect(fitted.work).toBeLessThanOrEqual(2048);
+    expect(fitted.settings.epochs * 100 * STEP_ROWS).toBeLessThanOrEqual(2048);
+    expect(resolveFineTune({ batchSize: 1, holdOut: 0 }, 256, limits, true).problems).not.toEqual([]);
   });
 
   it('should keep the plain full-batch form for the older `steps` field and refuse it over the ceiling', () => {

@@ -8,6 +8,7 @@ import type { Bindings } from '../config.ts';
 import { ApiError } from '../errors.ts';
 import type { PendingCaps, ReviewPolicy } from './policy.ts';
 import type { ModelWriter } from './model-writer.ts';
+import { STEP_ROWS } from '../../nn/fine-tune-update.ts';
 
 /** Corrections one client may post per period; must equal `simple.limit` of `FEEDBACK_LIMITER`. */
 export const FEEDBACK_RATE_LIMIT = 60;
@@ -40,7 +41,7 @@ function num(value: string | undefined, fallback: number, min: number, max: numb
 
 export function readFeedbackSettings(env: Bindings): FeedbackSettings {
   const e = env as unknown as Record<string, string | undefined>;
-  const applyMaxWork = Math.floor(num(e.FEEDBACK_APPLY_MAX_WORK, 8192, 1, MAX_APPLY_WORK));
+  const applyMaxWork = Math.floor(num(e.FEEDBACK_APPLY_MAX_WORK, 8192, STEP_ROWS, MAX_APPLY_WORK));
   return {
     caps: {
       perClient: Math.floor(num(e.FEEDBACK_MAX_PENDING_PER_CLIENT, 50, 1, 100_000)),

@@ -23,12 +23,39 @@ export const UPLOAD_RATE_PERIOD_SECONDS = 10;
 type Env = { Bindings: Bindings };
 
 /**
- * The client a request counts against: its address as Cloudflare saw it, within this deployment's store.
- * Not the bearer token: every writer shares the one token, so it would throttle all clients together.
+ * The client a request counts against: its address as Cloudflare saw it, within this deployment's store. An
+ * IPv6 address counts as its /64 (`clientAddress`). Not the bearer token: every writer shares the one token, so
+ * it would throttle all clients together.
  */
 export function clientKey(request: Request, prefix: string): string {
   const ip = request.headers.get('CF-Connecting-IP')?.trim() || 'unknown';
-  return `${prefix}|${ip}`;
+  return `${prefix}|${clientAddress(ip)}`;
+}
+
+/**
+ * The part of an address that names one client: an IPv4 address whole (also written as `::ffff:a.b.c.d`), an IPv6
+ * address by its first 64 bits, since one subscriber is given a whole /64 and could otherwise count as 2^64
+ * clients (a review filled a digit's pending cap from 11 addresses). Anything else is returned as it is.
+ */
+export function clientAddress(ip: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped) return mapped[1];
+  if (!ip.includes(':')) return ip;
+  const bare = ip.split('%')[0];
+  const halves = bare.split('::');
+  if (halves.length > 2) return ip;
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  const head = groups(halves[0]);
+  const tail = halves.length === 2 ? groups(halves[1]) : [];
+  // An IPv4 tail (`64:ff9b::1.2.3.4`) is two groups; only the first four groups are kept anyway.
+  const tailLength = tail.length + (tail.at(-1)?.includes('.') ? 1 : 0);
+  const missing = 8 - head.length - tailLength;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return ip;
+  const all = [...head, ...Array<string>(missing).fill('0'), ...tail];
+  const prefix = all
+    .slice(0, 4)
+    .map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? parseInt(g, 16).toString(16) : null));
+  return prefix.includes(null) ? ip : `${prefix.join(':')}::/64`;
 }
 
 interface Limit {

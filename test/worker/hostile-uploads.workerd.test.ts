@@ -120,9 +120,24 @@ describe('POST /predict with the costliest accepted upload from many clients at 
     expect(extra.status).toBe(503);
     expect(extra.headers.get('Retry-After')).toBe('1');
     expect(((await extra.json()) as ErrorJson).error.code).toBe('busy');
+    // A correction uploaded to /feedback waits in the same places (a review: they skipped the queue).
+    const feedback = (i: string) =>
+      app.request(
+        '/feedback?label=1&modelVersion=v7',
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'image/png', 'CF-Connecting-IP': `fb-${i}` },
+          body: upload.body,
+        },
+        e,
+      );
+    const refused = await feedback('during');
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as ErrorJson).error.code).toBe('busy');
     for (const release of releases) release();
     for (const res of await Promise.all(held)) expect(res.status).toBe(200);
     expect(uploadsPlaced()).toBe(0);
     expect((await send(upload.body, 'after')).status).toBe(200);
+    expect((await feedback('after')).status).toBe(201);
   });
 });

@@ -15,6 +15,7 @@ import { getServingModel } from '../model-cache.ts';
 import type { ModelStore } from '../model-store.ts';
 import { readForm, type FormPart } from '../multipart-form.ts';
 import { uploadSettings } from '../upload-settings.ts';
+import { inUploadTurn } from '../upload-turns.ts';
 import { decodeImage, preprocessBatch, toModelInput } from '../predict.ts';
 import { flatImage } from '../schemas.ts';
 import type { FeedbackRequest } from './schemas.ts';
@@ -96,9 +97,12 @@ export async function readUpload(req: HonoRequest, store: ModelStore, cfg: Confi
       { field: 'prepared' },
     );
   }
-  const image = await decodeImage(png);
   const preparation = prepare ? await currentPreparation(store, cfg, true) : null;
-  const x = preparation ? toModelInput(image, true, preparation) : toModelInput(image, false);
+  // One decode at a time in this isolate, as /predict's uploads take their turn.
+  const x = await inUploadTurn(async () => {
+    const image = await decodeImage(png);
+    return preparation ? toModelInput(image, true, preparation) : toModelInput(image, false);
+  });
   const prepared = preparation ? preparedAs(preparation) : ((said as PreparedAs | null) ?? 'none');
   return { x, prepared, label, modelVersion, predicted };
 }

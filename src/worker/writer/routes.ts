@@ -17,6 +17,7 @@ import { isImageRequest, type BodyVariables } from '../body.ts';
 import { invalidate } from '../model-cache.ts';
 import { clientKey } from '../rate-limit.ts';
 import { ModelStore } from '../model-store.ts';
+import { inUploadPlace } from '../upload-turns.ts';
 import { ErrorResponse } from '../schemas.ts';
 import { jsonCorrection, readUpload, type Correction } from './correction.ts';
 import type { ApplyAnswer, WriterContext, WriterResult } from './model-writer.ts';
@@ -141,7 +142,10 @@ async function storeCorrection(c: C, correction: Correction) {
 const feedbackUpload = createMiddleware<AppEnv>(async (c, next) => {
   if (c.req.method !== 'POST' || !isImageRequest(c.req.raw)) return next();
   const cfg = readConfig(c.env);
-  return storeCorrection(c, await readUpload(c.req, new ModelStore(c.env.MODELS, cfg.prefix), cfg));
+  // As /predict's uploads: a place in the isolate's upload queue before the body is read (503 `busy` past it).
+  return inUploadPlace(async () =>
+    storeCorrection(c, await readUpload(c.req, new ModelStore(c.env.MODELS, cfg.prefix), cfg)),
+  );
 });
 
 const jsonError = (description: string) => ({
@@ -194,7 +198,7 @@ export function registerFeedbackRoutes(app: OpenAPIHono<AppEnv>): void {
         422: jsonError('The image has no ink'),
         429: jsonError('Rate limit, or too much pending from this client or for this label'),
         503: jsonError(
-          '`writer_unavailable` (see Retry-After); `no_model` when no model is published and the body does not turn `preprocess` off',
+          '`writer_unavailable` (see Retry-After); `no_model` when no model is published and the body does not turn `preprocess` off; `busy` when the upload queue is full (see Retry-After)',
         ),
       },
     }),

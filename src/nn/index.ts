@@ -27,6 +27,7 @@ export {
   fineTuneUpdate,
   fitToWork,
   UpdateDiverged,
+  STEP_ROWS,
   workOf,
   type UpdateInput,
   type UpdateResult,

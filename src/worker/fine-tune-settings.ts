@@ -4,7 +4,7 @@
  * defaults always fit the deployment's limits, and the limits checked for what it chose. Pure; the workflow turns
  * `problems` into a 400.
  */
-import { DEFAULT_UPDATE, fitToWork, workOf, type UpdateSettings } from '../nn/index.ts';
+import { DEFAULT_UPDATE, fitToWork, STEP_ROWS, workOf, type UpdateSettings } from '../nn/index.ts';
 import { AUTO_HOLD_OUT_MIN_EXAMPLES, DEFAULT_HOLD_OUT } from './lineage-guard.ts';
 
 /** What a request may say about the update (all optional). */
@@ -102,7 +102,7 @@ export function resolveFineTune(
   const work = workOf(settings, trainCount);
   if (work > limits.maxWork) {
     problems.push(
-      `work (rows through the network, replay included, at least 16 a step) ${work} is over the ceiling ${limits.maxWork}`,
+      `work (rows through the network, replay included, at least ${STEP_ROWS} a step) ${work} is over the ceiling ${limits.maxWork}`,
     );
   }
   return { settings, holdOut, trainCount, work, problems };

@@ -142,10 +142,11 @@ async function storeCorrection(c: C, correction: Correction) {
 const feedbackUpload = createMiddleware<AppEnv>(async (c, next) => {
   if (c.req.method !== 'POST' || !isImageRequest(c.req.raw)) return next();
   const cfg = readConfig(c.env);
-  // As /predict's uploads: a place in the isolate's upload queue before the body is read (503 `busy` past it).
-  return inUploadPlace(async () =>
-    storeCorrection(c, await readUpload(c.req, new ModelStore(c.env.MODELS, cfg.prefix), cfg)),
-  );
+  // As /predict's uploads: a place in the isolate's upload queue before the body is read (503 `busy` past it),
+  // held while the body is read and decoded, not while the writer stores the correction.
+  const store = new ModelStore(c.env.MODELS, cfg.prefix);
+  const correction = await inUploadPlace(() => readUpload(c.req, store, cfg));
+  return storeCorrection(c, correction);
 });
 
 const jsonError = (description: string) => ({
